@@ -1,0 +1,175 @@
+//! Who is calling and what they may do: API keys (migration 0008), scopes, and
+//! the [`Principal`] every tool call runs as.
+
+mod keys;
+
+pub use keys::{GeneratedKey, KEY_PREFIX, generate_key, hash_key};
+
+use std::fmt;
+
+use crate::store::{Actor, Store, StoreError};
+
+/// A permission a key can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read projects, tasks, sessions and logs.
+    Read,
+    /// Create, change and delete projects and tasks (implies read).
+    Write,
+    /// Start, stop and follow up agent sessions (implies read).
+    Sessions,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Sessions, Scope::Admin];
+
+    fn bit(self) -> u8 {
+        match self {
+            Scope::Read => 1,
+            Scope::Write => 2,
+            Scope::Sessions => 4,
+            Scope::Admin => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Sessions => "sessions",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A set of scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn all() -> Self {
+        Scopes(Scope::ALL.iter().map(|s| s.bit()).sum())
+    }
+
+    /// Parses a comma-separated list such as `read,write`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut bits = 0;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let scope = Scope::ALL
+                .into_iter()
+                .find(|s| s.as_str().eq_ignore_ascii_case(part))
+                .ok_or_else(|| {
+                    format!("unknown scope '{part}'; scopes are read, write, sessions, admin")
+                })?;
+            bits |= scope.bit();
+        }
+        if bits == 0 {
+            return Err(
+                "no scopes given; use one or more of read, write, sessions, admin".to_owned(),
+            );
+        }
+        Ok(Scopes(bits))
+    }
+
+    /// Whether these scopes allow `scope` (admin allows all; write and
+    /// sessions include read).
+    pub fn allows(self, scope: Scope) -> bool {
+        let has = |s: Scope| self.0 & s.bit() != 0;
+        has(Scope::Admin)
+            || has(scope)
+            || (scope == Scope::Read && (has(Scope::Write) || has(Scope::Sessions)))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Scope::ALL
+            .into_iter()
+            .filter(|s| self.0 & s.bit() != 0)
+            .map(Scope::as_str)
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// The caller of a tool: who, in which workspace, with which scopes.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub actor: Actor,
+    pub workspace_name: String,
+    pub scopes: Scopes,
+}
+
+impl Principal {
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.allows(scope)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the API key is not valid: it is unknown, revoked or expired")]
+    InvalidKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The local owner of the SQLite default: all scopes in the default workspace.
+pub async fn local_owner(store: &Store) -> Result<Principal, AuthError> {
+    let actor = store.ensure_local_owner().await?;
+    let workspace = store.workspace(&actor).await?;
+    Ok(Principal {
+        actor,
+        workspace_name: workspace.name,
+        scopes: Scopes::all(),
+    })
+}
+
+/// The principal of an API key; fails for unknown, revoked or expired keys.
+pub async fn authenticate_key(store: &Store, raw_key: &str) -> Result<Principal, AuthError> {
+    let hash = hash_key(raw_key.trim());
+    let found = store
+        .use_api_key(&hash)
+        .await?
+        .ok_or(AuthError::InvalidKey)?;
+    if !keys::hashes_match(&found.key_hash, &hash) {
+        return Err(AuthError::InvalidKey);
+    }
+    let scopes = Scopes::parse(&found.key.scopes).map_err(|_| AuthError::InvalidKey)?;
+    let actor = Actor {
+        user_id: found.key.user_id,
+        workspace_id: found.key.workspace_id,
+        api_key_id: Some(found.key.id),
+        request_id: None,
+    };
+    let workspace = store.workspace(&actor).await?;
+    Ok(Principal {
+        actor,
+        workspace_name: workspace.name,
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_imply() {
+        let rw = Scopes::parse("read, write").expect("valid");
+        assert!(rw.allows(Scope::Read) && rw.allows(Scope::Write) && !rw.allows(Scope::Admin));
+        let write_only = Scopes::parse("write").expect("valid");
+        assert!(write_only.allows(Scope::Read));
+        assert!(
+            Scopes::parse("admin")
+                .expect("valid")
+                .allows(Scope::Sessions)
+        );
+        assert!(!Scopes::parse("read").expect("valid").allows(Scope::Write));
+        assert!(Scopes::parse("read,fly").is_err());
+        assert!(Scopes::parse(" , ").is_err());
+        assert_eq!(rw.to_string(), "read,write");
+    }
+}

@@ -1,0 +1,294 @@
+//! What each command-line subcommand does. `main.rs` parses arguments and
+//! calls one of these; they open the store, do the work and print results.
+//! Results go to stdout, notes for the operator to stderr.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use chrono::{Duration, SecondsFormat, Utc};
+
+use crate::{
+    auth::{self, Principal, Scopes},
+    board,
+    config::database_path,
+    server::KanbanServer,
+    store::{NewApiKey, Store},
+    tools::ToolFilter,
+    transport,
+};
+
+/// Opens the SQLite store in `data_dir`, creating the directory and bringing
+/// the schema up to date.
+pub async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let path = database_path(data_dir);
+    Store::open_sqlite(&path)
+        .await
+        .with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+/// The principal a process acts as: the key's when one is given, else the
+/// local owner of the SQLite default.
+pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<Principal> {
+    match api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(key) => auth::authenticate_key(store, key)
+            .await
+            .context("VK_API_KEY was refused; check it with `vibe-kanban-mcp keys list`"),
+        None => Ok(auth::local_owner(store).await?),
+    }
+}
+
+/// Options of `serve`.
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub api_key: Option<String>,
+    pub tools: ToolFilter,
+}
+
+/// `serve`: MCP over stdio.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let store = open_store(&options.data_dir).await?;
+    let principal = principal(&store, options.api_key.as_deref()).await?;
+    tracing::info!(
+        database = %database_path(&options.data_dir).display(),
+        workspace = %principal.workspace_name,
+        scopes = %principal.scopes,
+        "serving MCP over stdio"
+    );
+    transport::stdio::serve(KanbanServer::new(store, &options.tools, principal)).await
+}
+
+/// `migrate`: applies pending migrations and says what it did.
+pub async fn migrate(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let store = Store::new(std::sync::Arc::new(
+        crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
+    ));
+    let applied = store.migrate().await?;
+    if applied.is_empty() {
+        writeln!(
+            out,
+            "database is up to date ({} migrations)",
+            crate::store::migrate::MIGRATIONS.len()
+        )?;
+    }
+    for name in applied {
+        writeln!(out, "applied {name}")?;
+    }
+    Ok(())
+}
+
+/// Options of `keys create`.
+pub struct NewKeyOptions {
+    pub workspace: String,
+    pub name: String,
+    pub scopes: String,
+    pub expires_in_days: Option<u32>,
+}
+
+/// `keys create`: prints the new key (once) on stdout, details on stderr.
+pub async fn keys_create(
+    data_dir: &Path,
+    options: NewKeyOptions,
+    out: &mut impl Write,
+    note: &mut impl Write,
+) -> anyhow::Result<()> {
+    let scopes = Scopes::parse(&options.scopes).map_err(anyhow::Error::msg)?;
+    let name = options.name.trim();
+    if name.is_empty() {
+        bail!("--name must not be empty");
+    }
+    let store = open_store(data_dir).await?;
+    auth::local_owner(&store).await?;
+    let workspace = store
+        .find_workspace(&options.workspace)
+        .await
+        .with_context(|| format!("no workspace with id or slug '{}'", options.workspace))?;
+    let user_id = store.workspace_owner(&workspace.id).await?;
+    let generated = auth::generate_key()
+        .map_err(|e| anyhow::anyhow!("the system random number generator failed: {e}"))?;
+    let expires_at = options.expires_in_days.map(|days| {
+        (Utc::now() + Duration::days(i64::from(days))).to_rfc3339_opts(SecondsFormat::Millis, true)
+    });
+    let record = store
+        .create_api_key(NewApiKey {
+            workspace_id: workspace.id.clone(),
+            user_id,
+            name: name.to_owned(),
+            key_prefix: generated.prefix,
+            key_hash: generated.hash,
+            scopes: scopes.to_string(),
+            expires_at,
+        })
+        .await?;
+    writeln!(out, "{}", generated.key)?;
+    writeln!(
+        note,
+        "Created API key '{}' ({}) for workspace '{}' with scopes {}{}.\nThis is the only time the key is shown: store it now (e.g. as VK_API_KEY).",
+        record.name,
+        record.key_prefix,
+        workspace.name,
+        record.scopes,
+        record
+            .expires_at
+            .as_deref()
+            .map(|e| format!(", expiring {e}"))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}
+
+/// `keys list`: a table of keys (never the keys themselves), or JSON.
+pub async fn keys_list(
+    data_dir: &Path,
+    workspace: Option<&str>,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    let workspace_id = match workspace {
+        Some(w) => Some(
+            store
+                .find_workspace(w)
+                .await
+                .with_context(|| format!("no workspace with id or slug '{w}'"))?
+                .id,
+        ),
+        None => None,
+    };
+    let keys = store.list_api_keys(workspace_id.as_deref()).await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&keys)?)?;
+        return Ok(());
+    }
+    if keys.is_empty() {
+        writeln!(
+            out,
+            "no API keys; create one with `vibe-kanban-mcp keys create`"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<36}  {:<20}  {:<11}  {:<22}  {:<24}  {:<24}  {:<24}  status",
+        "id", "name", "prefix", "scopes", "created", "last used", "expires"
+    )?;
+    for key in keys {
+        let status = if key.revoked_at.is_some() {
+            "revoked"
+        } else if key
+            .expires_at
+            .as_deref()
+            .is_some_and(|e| e <= crate::store::now().as_str())
+        {
+            "expired"
+        } else {
+            "active"
+        };
+        writeln!(
+            out,
+            "{:<36}  {:<20}  {:<11}  {:<22}  {:<24}  {:<24}  {:<24}  {status}",
+            key.id,
+            key.name,
+            key.key_prefix,
+            key.scopes,
+            key.created_at,
+            key.last_used_at.as_deref().unwrap_or("never"),
+            key.expires_at.as_deref().unwrap_or("never"),
+        )?;
+    }
+    Ok(())
+}
+
+/// `keys revoke`: by id or display prefix; effective immediately.
+pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    let record = store.revoke_api_key(key.trim()).await?;
+    writeln!(
+        out,
+        "revoked API key '{}' ({}) at {}",
+        record.name,
+        record.key_prefix,
+        record.revoked_at.as_deref().unwrap_or("now")
+    )?;
+    Ok(())
+}
+
+/// `board`: a project's board as columns in the terminal. `project` is an id
+/// or a name.
+pub async fn board(
+    data_dir: &Path,
+    api_key: Option<&str>,
+    project: &str,
+    width: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    let principal = principal(&store, api_key).await?;
+    let project_id = match uuid::Uuid::parse_str(project) {
+        Ok(id) => id.to_string(),
+        Err(_) => {
+            let projects = store.list_projects(&principal.actor).await?;
+            let found = projects
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case(project));
+            match found {
+                Some(p) => p.id.clone(),
+                None => {
+                    let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+                    bail!(
+                        "no project named '{project}' in workspace '{}'; projects: {}",
+                        principal.workspace_name,
+                        if names.is_empty() {
+                            "none yet".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                }
+            }
+        }
+    };
+    let board = store
+        .board(&principal.actor, &project_id)
+        .await
+        .with_context(|| format!("cannot show the board of project {project}"))?;
+    write!(out, "{}", board::columns(&board, width))?;
+    Ok(())
+}
+
+/// `workspaces create`: a new workspace (team) owned by `owner_email`.
+pub async fn workspaces_create(
+    data_dir: &Path,
+    name: &str,
+    slug: &str,
+    owner_email: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    auth::local_owner(&store).await?;
+    let owner_name = owner_email.split('@').next().unwrap_or(owner_email);
+    let actor = store
+        .create_workspace(name.trim(), slug.trim(), owner_email.trim(), owner_name)
+        .await?;
+    writeln!(out, "{}", actor.workspace_id)?;
+    Ok(())
+}
+
+/// `workspaces list`: every workspace in the database.
+pub async fn workspaces_list(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    auth::local_owner(&store).await?;
+    for workspace in store.list_all_workspaces().await? {
+        writeln!(
+            out,
+            "{}  {:<20}  {}",
+            workspace.id, workspace.slug, workspace.name
+        )?;
+    }
+    Ok(())
+}

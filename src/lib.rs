@@ -1,0 +1,30 @@
+//! vibe-kanban-mcp: an MCP server that gives AI tools a kanban board.
+//!
+//! # Layout
+//!
+//! Dependencies point one way, from the outside in:
+//!
+//! - `main.rs` — command-line parsing only; calls [`commands`].
+//! - [`commands`] — what each subcommand does (serve, migrate, keys, board).
+//! - [`transport`] — how clients reach the server: [`transport::stdio`].
+//! - [`server`] — the one MCP handler all transports serve; resolves the caller.
+//! - [`tools`] — MCP tools, one file per area, and the tool registry
+//!   (schemas, annotations, argument parsing, error mapping).
+//! - [`resources`] — MCP resources: project boards and tasks.
+//! - [`render`], [`board`] — text for people: tool result copies, boards.
+//! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
+//! - [`store`] — the SQL layer: store methods build statement batches that an
+//!   executor ([`store::sqlite`] for a local file) runs atomically in one round
+//!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
+//! - [`config`] — data locations.
+
+pub mod auth;
+pub mod board;
+pub mod commands;
+pub mod config;
+pub mod render;
+pub mod resources;
+pub mod server;
+pub mod store;
+pub mod tools;
+pub mod transport;

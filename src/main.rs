@@ -1,0 +1,220 @@
+//! The `vibe-kanban-mcp` command: parses arguments and calls into the library.
+//!
+//! Run `vibe-kanban-mcp serve` to serve MCP over stdio on a local SQLite file;
+//! `vibe-kanban-mcp --help` lists every subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vibe_kanban_mcp::{
+    commands::{self, NewKeyOptions, ServeOptions},
+    config,
+    tools::{ToolFilter, Toolset},
+};
+
+/// An MCP server that gives AI tools a kanban board: projects, tasks,
+/// subtasks and assignment, on a local SQLite file by default.
+#[derive(Parser)]
+#[command(name = "vibe-kanban-mcp", version, about, long_about = None)]
+struct Cli {
+    /// Directory for the database and other data [env: VK_DATA_DIR]
+    /// [default: the platform data directory, e.g. ~/.local/share/vibe-kanban-mcp]
+    #[arg(
+        long,
+        global = true,
+        env = "VK_DATA_DIR",
+        hide_env = true,
+        value_name = "DIR"
+    )]
+    data_dir: Option<PathBuf>,
+
+    /// Log filter for stderr, e.g. `info` or `vibe_kanban_mcp=debug`
+    #[arg(
+        long,
+        global = true,
+        env = "VK_LOG",
+        hide_env = true,
+        default_value = "info,rmcp=warn",
+        value_name = "FILTER"
+    )]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (stdout carries protocol messages only; logs go to stderr).
+    Serve(ServeArgs),
+    /// Apply pending database migrations (also done at every start).
+    Migrate,
+    /// Manage MCP API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print a project's board as columns in the terminal.
+    Board(BoardArgs),
+    /// Manage workspaces (teams).
+    #[command(subcommand)]
+    Workspaces(WorkspacesCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Offer only these toolsets (comma-separated). Default: all.
+    #[arg(long, value_delimiter = ',', env = "VK_TOOLSETS", value_name = "LIST")]
+    toolsets: Vec<Toolset>,
+    /// Offer only tools that change nothing.
+    #[arg(long, env = "VK_READ_ONLY")]
+    read_only: bool,
+    /// Act as this API key's principal (its workspace and scopes) instead of
+    /// the local owner.
+    #[arg(
+        long = "api-key",
+        env = "VK_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key. The key is printed once, on stdout; only its hash is stored.
+    Create {
+        /// Workspace id or slug the key is bound to (the local default is `default`).
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: String,
+        /// A name to recognise the key by, unique among the workspace's live keys.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, write, sessions, admin.
+        #[arg(long, default_value = "read,write")]
+        scopes: String,
+        /// Expire the key after this many days (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys: name, prefix, scopes, created, last used, expiry, status.
+    List {
+        /// Only this workspace's keys (id or slug).
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or prefix; it stops working at once.
+    Revoke {
+        /// The key's id or display prefix (from `keys list`).
+        key: String,
+    },
+}
+
+#[derive(Args)]
+struct BoardArgs {
+    /// Project id or name.
+    project: String,
+    /// Width of each column in characters.
+    #[arg(long, default_value_t = 28)]
+    width: usize,
+    /// Read as this API key's principal instead of the local owner.
+    #[arg(
+        long = "api-key",
+        env = "VK_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum WorkspacesCommand {
+    /// Create a workspace; prints its id.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Short unique identifier (letters, digits, dashes).
+        #[arg(long)]
+        slug: String,
+        /// Email of the owner (created as a user if new).
+        #[arg(long, value_name = "EMAIL")]
+        owner_email: String,
+    },
+    /// List every workspace in the database.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(false)
+        .init();
+    let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let result = match cli.command {
+        Command::Serve(args) => {
+            commands::serve(ServeOptions {
+                data_dir,
+                api_key: args.api_key,
+                tools: ToolFilter {
+                    toolsets: args.toolsets,
+                    read_only: args.read_only,
+                },
+            })
+            .await
+        }
+        Command::Migrate => commands::migrate(&data_dir, &mut out).await,
+        Command::Keys(KeysCommand::Create {
+            workspace,
+            name,
+            scopes,
+            expires_in_days,
+        }) => {
+            let options = NewKeyOptions {
+                workspace,
+                name,
+                scopes,
+                expires_in_days,
+            };
+            commands::keys_create(&data_dir, options, &mut out, &mut err).await
+        }
+        Command::Keys(KeysCommand::List { workspace, json }) => {
+            commands::keys_list(&data_dir, workspace.as_deref(), json, &mut out).await
+        }
+        Command::Keys(KeysCommand::Revoke { key }) => {
+            commands::keys_revoke(&data_dir, &key, &mut out).await
+        }
+        Command::Board(args) => {
+            commands::board(
+                &data_dir,
+                args.api_key.as_deref(),
+                &args.project,
+                args.width,
+                &mut out,
+            )
+            .await
+        }
+        Command::Workspaces(WorkspacesCommand::Create {
+            name,
+            slug,
+            owner_email,
+        }) => commands::workspaces_create(&data_dir, &name, &slug, &owner_email, &mut out).await,
+        Command::Workspaces(WorkspacesCommand::List) => {
+            commands::workspaces_list(&data_dir, &mut out).await
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Readable text copies of structured results: what a person (or a model
+//! that prefers prose) reads next to the JSON of a tool result or resource.
+
+use crate::store::{Deleted, Project, Task, TaskDetail, TaskPage};
+use crate::tools::{ProjectList, WorkspaceList};
+
+/// A readable text copy of a tool's structured output.
+pub trait Render {
+    fn render(&self) -> String;
+}
+
+impl Render for WorkspaceList {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for ws in &self.workspaces {
+            out.push_str(&format!(
+                "Workspace {} ({}), slug {}\nMembers:\n",
+                ws.name, ws.id, ws.slug
+            ));
+            for m in &ws.members {
+                out.push_str(&format!(
+                    "- {} <{}> [{}] user_id {}\n",
+                    m.name, m.email, m.role, m.user_id
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl Render for ProjectList {
+    fn render(&self) -> String {
+        if self.projects.is_empty() {
+            return "No projects yet; create_project makes one.".to_owned();
+        }
+        self.projects
+            .iter()
+            .map(|p| format!("- {} ({}): {}", p.name, p.id, counts_line(p)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn counts_line(project: &Project) -> String {
+    let c = &project.task_counts;
+    format!(
+        "{} todo, {} in progress, {} in review, {} done, {} cancelled",
+        c.todo, c.inprogress, c.inreview, c.done, c.cancelled
+    )
+}
+
+impl Render for Project {
+    fn render(&self) -> String {
+        let mut out = format!("Project {} ({})\n", self.name, self.id);
+        if !self.description.is_empty() {
+            out.push_str(&format!("{}\n", self.description));
+        }
+        if let Some(repo) = &self.repo_path {
+            out.push_str(&format!("Repository: {repo}\n"));
+        }
+        out.push_str(&format!("Tasks: {}", counts_line(self)));
+        out
+    }
+}
+
+fn task_line(task: &Task) -> String {
+    let mut line = format!("- [{}] {} ({})", task.status, task.title, task.id);
+    if let Some(assignee) = &task.assignee {
+        line.push_str(&format!(" assigned to {assignee}"));
+    }
+    if let Some(parent) = &task.parent_task_id {
+        line.push_str(&format!(" subtask of {parent}"));
+    }
+    line
+}
+
+impl Render for Task {
+    fn render(&self) -> String {
+        let mut out = format!("Task {} [{}] {}\n", self.id, self.status, self.title);
+        out.push_str(&format!("Project: {}\n", self.project_id));
+        if let Some(parent) = &self.parent_task_id {
+            out.push_str(&format!("Subtask of: {parent}\n"));
+        }
+        if let Some(assignee) = &self.assignee {
+            out.push_str(&format!("Assigned to: {assignee}\n"));
+        }
+        if !self.description.is_empty() {
+            out.push_str(&format!("\n{}\n", self.description));
+        }
+        out
+    }
+}
+
+impl Render for TaskDetail {
+    fn render(&self) -> String {
+        let mut out = self.task.render();
+        if !self.subtasks.is_empty() {
+            out.push_str("\nSubtasks:\n");
+            for sub in &self.subtasks {
+                out.push_str(&task_line(sub));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Render for TaskPage {
+    fn render(&self) -> String {
+        let mut out = format!("{} of {} matching tasks:\n", self.tasks.len(), self.total);
+        for task in &self.tasks {
+            out.push_str(&task_line(task));
+            out.push('\n');
+        }
+        if let Some(cursor) = &self.next_cursor {
+            out.push_str(&format!(
+                "More: call list_tasks again with cursor \"{cursor}\".\n"
+            ));
+        }
+        out
+    }
+}
+
+impl Render for Deleted {
+    fn render(&self) -> String {
+        format!(
+            "Deleted {} task(s): {}",
+            self.deleted_ids.len(),
+            self.deleted_ids.join(", ")
+        )
+    }
+}

@@ -1,0 +1,178 @@
+//! MCP resources: a project's board as markdown and a task with its subtasks.
+//! `resources/list` offers one board per project; the templates describe both
+//! kinds of URI. Every read is scoped to the caller's workspace.
+
+use rmcp::{
+    ErrorData,
+    model::{
+        ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
+        ResourceContents, ResourceTemplate,
+    },
+};
+
+use crate::{auth::Principal, board, render::Render, store::Store, tools::store_message};
+
+/// Resources per page of `resources/list` and `resources/templates/list`.
+pub const PAGE_SIZE: usize = 50;
+
+const BOARD_TEMPLATE: &str = "kanban://projects/{project_id}/board";
+const TASK_TEMPLATE: &str = "kanban://tasks/{task_id}";
+
+/// A resource URI this server understands.
+#[derive(Debug, PartialEq, Eq)]
+enum Uri {
+    Board(String),
+    Task(String),
+}
+
+fn parse_uri(uri: &str) -> Option<Uri> {
+    let rest = uri.strip_prefix("kanban://")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let id = |s: &str| uuid::Uuid::parse_str(s).ok().map(|u| u.to_string());
+    match parts.as_slice() {
+        ["projects", project, "board"] => id(project).map(Uri::Board),
+        ["tasks", task] => id(task).map(Uri::Task),
+        _ => None,
+    }
+}
+
+fn all_templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new(BOARD_TEMPLATE, "project-board")
+            .with_title("Project board")
+            .with_description("A project's tasks grouped by status, as markdown.")
+            .with_mime_type("text/markdown"),
+        ResourceTemplate::new(TASK_TEMPLATE, "task")
+            .with_title("Task")
+            .with_description("One task with its description and subtasks, as markdown.")
+            .with_mime_type("text/markdown"),
+    ]
+}
+
+/// Cursors are the offset of the page's first item, as text.
+fn page_start(cursor: Option<&str>) -> Result<usize, ErrorData> {
+    match cursor {
+        None | Some("") => Ok(0),
+        Some(text) => text.parse().map_err(|_| {
+            ErrorData::invalid_params(
+                format!("cursor '{text}' is not one this server issued"),
+                None,
+            )
+        }),
+    }
+}
+
+fn page<T: Clone>(items: &[T], start: usize) -> (Vec<T>, Option<String>) {
+    let end = (start + PAGE_SIZE).min(items.len());
+    let slice = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
+    let next = (end < items.len()).then(|| end.to_string());
+    (slice, next)
+}
+
+pub fn list_templates(cursor: Option<&str>) -> Result<ListResourceTemplatesResult, ErrorData> {
+    let (templates, next) = page(&all_templates(), page_start(cursor)?);
+    let mut result = ListResourceTemplatesResult::with_all_items(templates);
+    result.next_cursor = next;
+    Ok(result)
+}
+
+/// One board resource per project of the caller's workspace.
+pub async fn list(
+    store: &Store,
+    principal: &Principal,
+    cursor: Option<&str>,
+) -> Result<ListResourcesResult, ErrorData> {
+    let start = page_start(cursor)?;
+    let projects = store.list_projects(&principal.actor).await.map_err(|e| {
+        ErrorData::internal_error(store_message(principal, "resources/list", &e), None)
+    })?;
+    let resources: Vec<Resource> = projects
+        .iter()
+        .map(|p| {
+            Resource::new(
+                format!("kanban://projects/{}/board", p.id),
+                format!("{} board", p.name),
+            )
+            .with_title(format!("Board: {}", p.name))
+            .with_mime_type("text/markdown")
+        })
+        .collect();
+    let (items, next) = page(&resources, start);
+    let mut result = ListResourcesResult::with_all_items(items);
+    result.next_cursor = next;
+    Ok(result)
+}
+
+pub async fn read(
+    store: &Store,
+    principal: &Principal,
+    uri: &str,
+) -> Result<ReadResourceResult, ErrorData> {
+    let not_found = || {
+        ErrorData::resource_not_found(
+            format!(
+                "resource {uri} not found in workspace '{}'; resources/templates/list shows the URI forms",
+                principal.workspace_name
+            ),
+            None,
+        )
+    };
+    let parsed = parse_uri(uri).ok_or_else(not_found)?;
+    let text = match parsed {
+        Uri::Board(project_id) => store
+            .board(&principal.actor, &project_id)
+            .await
+            .map(|b| board::markdown(&b)),
+        Uri::Task(task_id) => store
+            .get_task(&principal.actor, &task_id)
+            .await
+            .map(|t| t.render()),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(crate::store::StoreError::NotFound { .. }) => return Err(not_found()),
+        Err(e) => {
+            return Err(ErrorData::internal_error(
+                store_message(principal, "resources/read", &e),
+                None,
+            ));
+        }
+    };
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("text/markdown"),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse_only_in_their_known_forms() {
+        let id = "0193a000-0000-7000-8000-000000000001";
+        assert_eq!(
+            parse_uri(&format!("kanban://projects/{id}/board")),
+            Some(Uri::Board(id.to_owned()))
+        );
+        assert_eq!(
+            parse_uri(&format!("kanban://tasks/{id}")),
+            Some(Uri::Task(id.to_owned()))
+        );
+        assert_eq!(parse_uri("kanban://tasks/not-a-uuid"), None);
+        assert_eq!(parse_uri(&format!("kanban://projects/{id}")), None);
+        assert_eq!(parse_uri(&format!("file://tasks/{id}")), None);
+    }
+
+    #[test]
+    fn pages_split_and_cursor_continues() {
+        let items: Vec<usize> = (0..120).collect();
+        let (first, next) = page(&items, 0);
+        assert_eq!(first.len(), PAGE_SIZE);
+        let start = page_start(next.as_deref()).expect("cursor");
+        let (second, _) = page(&items, start);
+        assert_eq!(second[0], PAGE_SIZE);
+        let (last, none) = page(&items, 100);
+        assert_eq!((last.len(), none), (20, None));
+        assert!(page_start(Some("x")).is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! The one MCP handler every transport serves: tools, resources and server
+//! info. It resolves who is calling and hands the work to `tools` and
+//! `resources`; it knows nothing of stdio or HTTP.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+    },
+    service::RequestContext,
+};
+
+use crate::{
+    auth::Principal,
+    resources,
+    store::Store,
+    tools::{Registry, ToolContext, ToolFilter},
+};
+
+const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
+list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
+The board of a project is the resource kanban://projects/{project_id}/board.";
+
+/// The MCP server: shared by every connection of a process.
+#[derive(Clone)]
+pub struct KanbanServer {
+    store: Store,
+    registry: Arc<Registry>,
+    /// Who the connection acts as (stdio: fixed at start).
+    principal: Principal,
+}
+
+impl KanbanServer {
+    pub fn new(store: Store, filter: &ToolFilter, principal: Principal) -> Self {
+        KanbanServer {
+            store,
+            registry: Arc::new(Registry::new(filter)),
+            principal,
+        }
+    }
+
+    /// The principal a request acts as.
+    fn principal(&self, _context: &RequestContext<RoleServer>) -> &Principal {
+        &self.principal
+    }
+}
+
+impl ServerHandler for KanbanServer {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
+                .with_title("Vibe Kanban"),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.registry.list(self.principal(&context)),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.registry.get(name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = ToolContext {
+            store: self.store.clone(),
+            principal: self.principal(&context).clone(),
+        };
+        let name = request.name.clone();
+        let started = std::time::Instant::now();
+        let result = self.registry.call(ctx, &name, request.arguments).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(_) => "invalid",
+        };
+        tracing::debug!(tool = %name, outcome, elapsed_us = started.elapsed().as_micros() as u64, "tools/call");
+        result.map(CallToolResponse::from)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        resources::list(&self.store, self.principal(&context), cursor).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        resources::list_templates(request.as_ref().and_then(|r| r.cursor.as_deref()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&self.store, self.principal(&context), &request.uri)
+            .await
+            .map(ReadResourceResponse::from)
+    }
+}

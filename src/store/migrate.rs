@@ -1,0 +1,111 @@
+//! Schema migrations, embedded in the binary and tracked in `d1_migrations`
+//! exactly as `wrangler d1 migrations apply` tracks them (same table, same
+//! columns, the file name as `name`), so either tool sees what the other did.
+
+use super::{
+    StoreError,
+    exec::{Executor, Mode, Stmt},
+};
+
+/// A migration file: its name (as recorded) and its SQL.
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration this binary knows, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_init.sql",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        name: "0002_task_assignment.sql",
+        sql: include_str!("../../migrations/0002_task_assignment.sql"),
+    },
+    Migration {
+        name: "0003_audit_logs.sql",
+        sql: include_str!("../../migrations/0003_audit_logs.sql"),
+    },
+    Migration {
+        name: "0004_prompt_templates.sql",
+        sql: include_str!("../../migrations/0004_prompt_templates.sql"),
+    },
+    Migration {
+        name: "0005_workspace_sessions.sql",
+        sql: include_str!("../../migrations/0005_workspace_sessions.sql"),
+    },
+    Migration {
+        name: "0006_github_integration.sql",
+        sql: include_str!("../../migrations/0006_github_integration.sql"),
+    },
+    Migration {
+        name: "0007_templates_billing.sql",
+        sql: include_str!("../../migrations/0007_templates_billing.sql"),
+    },
+    Migration {
+        name: "0008_mcp_api_keys.sql",
+        sql: include_str!("../../migrations/0008_mcp_api_keys.sql"),
+    },
+];
+
+/// The tracking table, as wrangler creates it.
+const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT UNIQUE,
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)";
+
+/// Applies every migration not yet recorded, each in its own transaction with
+/// its bookkeeping row. Returns the names it applied (empty on a second run).
+/// A database that records a migration this binary does not know was written
+/// by a newer version: it is refused rather than half-understood.
+pub async fn apply(exec: &dyn Executor) -> Result<Vec<&'static str>, StoreError> {
+    let results = exec
+        .batch(
+            Mode::Write,
+            vec![
+                Stmt::new(CREATE_TRACKING_TABLE),
+                Stmt::new("SELECT name FROM d1_migrations ORDER BY id"),
+            ],
+        )
+        .await?;
+    let applied: Vec<String> = results
+        .get(1)
+        .map(|r| {
+            r.rows
+                .iter()
+                .filter_map(|row| row.get("name").and_then(|v| v.as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let unknown: Vec<&str> = applied
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !MIGRATIONS.iter().any(|m| m.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(StoreError::Migration(format!(
+            "the database has migration(s) {} that this binary does not know; it was written by a newer \
+             vibe-kanban-mcp. Upgrade the binary, or point it at another database.",
+            unknown.join(", ")
+        )));
+    }
+
+    let mut newly = Vec::new();
+    for migration in MIGRATIONS {
+        if applied.iter().any(|name| name == migration.name) {
+            continue;
+        }
+        let record = Stmt::new("INSERT INTO d1_migrations (name) VALUES (?)").bind(migration.name);
+        exec.script(migration.sql.to_owned(), vec![record])
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!("migration {} failed: {e}", migration.name))
+            })?;
+        tracing::info!(migration = migration.name, "applied migration");
+        newly.push(migration.name);
+    }
+    Ok(newly)
+}

@@ -1,0 +1,237 @@
+//! The records the store reads and writes. They double as the structured
+//! output of the MCP tools, so every field carries a doc comment: it becomes
+//! the field's description in the tool's output schema.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A task's place on the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Todo,
+    Inprogress,
+    Inreview,
+    Done,
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status, in board column order.
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Todo,
+        TaskStatus::Inprogress,
+        TaskStatus::Inreview,
+        TaskStatus::Done,
+        TaskStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Todo => "todo",
+            TaskStatus::Inprogress => "inprogress",
+            TaskStatus::Inreview => "inreview",
+            TaskStatus::Done => "done",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The column heading people read.
+    pub fn title(self) -> &'static str {
+        match self {
+            TaskStatus::Todo => "To do",
+            TaskStatus::Inprogress => "In progress",
+            TaskStatus::Inreview => "In review",
+            TaskStatus::Done => "Done",
+            TaskStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member of a workspace.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    /// User id; pass it to `assign_task`.
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    /// owner, admin, member or viewer.
+    pub role: String,
+}
+
+/// A workspace (team) and its members.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: String,
+    /// People in the workspace; tasks can be assigned to them.
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+/// Number of tasks in each status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TaskCounts {
+    pub todo: i64,
+    pub inprogress: i64,
+    pub inreview: i64,
+    pub done: i64,
+    pub cancelled: i64,
+}
+
+/// A project: a board of tasks, optionally tied to a local git repository.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Project {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: String,
+    /// Local path of the project's git repository, if any.
+    pub repo_path: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// How many tasks the project has in each status.
+    #[serde(default)]
+    pub task_counts: TaskCounts,
+}
+
+/// A task on a project's board.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Task {
+    pub id: String,
+    pub project_id: String,
+    /// The parent task when this is a subtask.
+    pub parent_task_id: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    /// Order on the board (ascending).
+    pub position: i64,
+    /// User id of the assignee, if any.
+    pub assignee: Option<String>,
+    pub assigned_at: Option<String>,
+    pub assigned_by: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A task with its direct subtasks.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    /// Direct subtasks, in board order.
+    pub subtasks: Vec<Task>,
+}
+
+/// One page of tasks.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    /// How many tasks match the filters, over all pages.
+    pub total: i64,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and paging for listing tasks.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub statuses: Vec<TaskStatus>,
+    pub assignee: Option<String>,
+    pub parent_task_id: Option<String>,
+    pub query: Option<String>,
+    pub limit: u32,
+    pub after: Option<(i64, String)>,
+}
+
+/// A project as created by a caller.
+#[derive(Debug, Clone, Default)]
+pub struct NewProject {
+    pub name: String,
+    pub description: String,
+    pub repo_path: Option<String>,
+}
+
+/// Changes to a project; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` clears the repository path.
+    pub repo_path: Option<Option<String>>,
+}
+
+/// A task as created by a caller.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub project_id: String,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub parent_task_id: Option<String>,
+    pub assignee: Option<String>,
+}
+
+/// Changes to a task; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TaskChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<TaskStatus>,
+    /// `Some(None)` makes the task top-level again.
+    pub parent_task_id: Option<Option<String>>,
+    pub position: Option<i64>,
+}
+
+impl TaskChanges {
+    /// Names of the fields this change sets, for audit rows and messages.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.title.is_some() {
+            fields.push("title");
+        }
+        if self.description.is_some() {
+            fields.push("description");
+        }
+        if self.status.is_some() {
+            fields.push("status");
+        }
+        if self.parent_task_id.is_some() {
+            fields.push("parent_task_id");
+        }
+        if self.position.is_some() {
+            fields.push("position");
+        }
+        fields
+    }
+}
+
+/// What `delete_task` removed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    /// Ids of every task removed: the task and all its subtasks.
+    pub deleted_ids: Vec<String>,
+}
+
+/// A project's tasks grouped by status (board columns, in order).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Board {
+    pub project: Project,
+    pub columns: Vec<BoardColumn>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BoardColumn {
+    pub status: TaskStatus,
+    pub tasks: Vec<Task>,
+}

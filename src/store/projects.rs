@@ -1,0 +1,178 @@
+//! Projects: create, read, update, list — always inside the caller's workspace.
+
+use serde_json::json;
+
+use super::{
+    Actor, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store, StoreError,
+    TaskCounts, audit, changed_fields, decode_all, decode_first, new_id, now,
+};
+
+/// Columns of a project plus its task counts, computed in the same query.
+const PROJECT_SELECT: &str = "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.created_at, p.updated_at, \
+     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'todo') AS todo, \
+     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inprogress') AS inprogress, \
+     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inreview') AS inreview, \
+     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'done') AS done, \
+     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'cancelled') AS cancelled \
+     FROM projects p";
+
+#[derive(serde::Deserialize)]
+struct ProjectRow {
+    #[serde(flatten)]
+    project: Project,
+    #[serde(flatten)]
+    counts: TaskCounts,
+}
+
+fn decode_projects(result: Option<&StmtResult>) -> Result<Vec<Project>> {
+    Ok(decode_all::<ProjectRow>(result)?
+        .into_iter()
+        .map(|row| Project {
+            task_counts: row.counts,
+            ..row.project
+        })
+        .collect())
+}
+
+pub(super) fn decode_project(result: Option<&StmtResult>) -> Result<Option<Project>> {
+    Ok(decode_first::<ProjectRow>(result)?.map(|row| Project {
+        task_counts: row.counts,
+        ..row.project
+    }))
+}
+
+pub(super) fn select_project(actor: &Actor, project_id: &str) -> Stmt {
+    Stmt::new(format!(
+        "{PROJECT_SELECT} WHERE p.id = ? AND p.workspace_id = ?"
+    ))
+    .bind(project_id)
+    .bind(&actor.workspace_id)
+}
+
+fn duplicate_name(name: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "a project named '{name}' already exists in this workspace; choose another name or use that project"
+    ))
+}
+
+impl Store {
+    pub async fn list_projects(&self, actor: &Actor) -> Result<Vec<Project>> {
+        let results = self
+            .read(vec![
+                Stmt::new(format!(
+                    "{PROJECT_SELECT} WHERE p.workspace_id = ? ORDER BY p.name, p.id"
+                ))
+                .bind(&actor.workspace_id),
+            ])
+            .await?;
+        decode_projects(results.first())
+    }
+
+    pub async fn get_project(&self, actor: &Actor, project_id: &str) -> Result<Project> {
+        let results = self.read(vec![select_project(actor, project_id)]).await?;
+        decode_project(results.first())?.ok_or_else(|| StoreError::NotFound {
+            kind: "project",
+            id: project_id.to_owned(),
+        })
+    }
+
+    pub async fn create_project(&self, actor: &Actor, new: NewProject) -> Result<Project> {
+        let id = new_id();
+        let at = now();
+        let insert = Stmt::new(
+            "INSERT INTO projects (id, workspace_id, name, description, repo_path, created_by, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ? AND name = ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&actor.workspace_id)
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(new.repo_path.clone())
+        .bind(&actor.user_id)
+        .bind(&at)
+        .bind(&at)
+        .bind(&actor.workspace_id)
+        .bind(&new.name);
+        let details = json!({ "name": new.name });
+        let audit_row = audit(
+            actor,
+            "create",
+            "project",
+            &id,
+            details,
+            Some((
+                "EXISTS (SELECT 1 FROM projects WHERE id = ?)",
+                vec![Param::from(&id)],
+            )),
+        );
+        let results = self
+            .write(vec![insert, audit_row, select_project(actor, &id)])
+            .await?;
+        decode_project(results.get(2))?.ok_or_else(|| duplicate_name(&new.name))
+    }
+
+    pub async fn update_project(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        changes: ProjectChanges,
+    ) -> Result<Project> {
+        let mut sets = vec!["updated_at = ?"];
+        let mut params = vec![Param::from(now())];
+        let mut fields = Vec::new();
+        if let Some(name) = &changes.name {
+            sets.push("name = ?");
+            params.push(name.into());
+            fields.push("name");
+        }
+        if let Some(description) = &changes.description {
+            sets.push("description = ?");
+            params.push(description.into());
+            fields.push("description");
+        }
+        if let Some(repo_path) = &changes.repo_path {
+            sets.push("repo_path = ?");
+            params.push(repo_path.clone().into());
+            fields.push("repo_path");
+        }
+        let mut update = Stmt::new(format!(
+            "UPDATE projects SET {} WHERE id = ? AND workspace_id = ? \
+             AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = projects.workspace_id \
+                             AND o.name = COALESCE(?, projects.name) AND o.id <> projects.id)",
+            sets.join(", ")
+        ));
+        update.params = params;
+        update = update
+            .bind(project_id)
+            .bind(&actor.workspace_id)
+            .bind(changes.name.clone());
+        let audit_row = audit(
+            actor,
+            "update",
+            "project",
+            project_id,
+            changed_fields(&fields),
+            Some(("changes() > 0", Vec::new())),
+        );
+        let results = self
+            .write(vec![update, audit_row, select_project(actor, project_id)])
+            .await?;
+        let project = decode_project(results.get(2))?.ok_or_else(|| StoreError::NotFound {
+            kind: "project",
+            id: project_id.to_owned(),
+        })?;
+        if first_changes(results.first()) == 0 {
+            // The project exists, so the only reason the update did nothing is
+            // a name taken by another project.
+            return Err(duplicate_name(
+                changes.name.as_deref().unwrap_or(&project.name),
+            ));
+        }
+        Ok(project)
+    }
+}
+
+fn first_changes(result: Option<&StmtResult>) -> u64 {
+    result.map_or(0, |r| r.changes)
+}

@@ -1,0 +1,217 @@
+//! The SQLite executor: a local database file in WAL mode. Writes go through
+//! one connection (SQLite has one writer anyway); reads use a small pool of
+//! reader connections so they never wait behind a write. All SQLite calls run
+//! on tokio's blocking pool, never on the async runtime's threads.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, types::ValueRef};
+use serde_json::Value as Json;
+
+use super::{
+    StoreError,
+    exec::{BoxFuture, Executor, Mode, Param, Row, Stmt, StmtResult},
+};
+
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+pub struct SqliteExecutor {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteExecutor {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = open_connection(path, false)?;
+        Ok(SqliteExecutor {
+            path: path.to_owned(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path, true),
+        }
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes every
+    // acknowledged commit durable (fsync of the WAL), not only crash-safe.
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(db_error)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a connection that is still usable:
+    // SQLite rolls back the unfinished transaction on the next BEGIN.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn db_error(err: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, message) = &err {
+        if code.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Constraint(message.clone().unwrap_or_else(|| err.to_string()));
+        }
+        if matches!(
+            code.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ) {
+            return StoreError::Unavailable(format!("database is busy: {err}"));
+        }
+    }
+    StoreError::Sql(err.to_string())
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    mode: Mode,
+    stmts: &[Stmt],
+) -> Result<Vec<StmtResult>, StoreError> {
+    let behavior = match mode {
+        Mode::Read => TransactionBehavior::Deferred,
+        Mode::Write => TransactionBehavior::Immediate,
+    };
+    let tx = conn.transaction_with_behavior(behavior).map_err(db_error)?;
+    let mut results = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        results.push(run_stmt(&tx, stmt)?);
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(results)
+}
+
+fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<StmtResult, StoreError> {
+    let mut prepared = conn.prepare_cached(&stmt.sql).map_err(db_error)?;
+    for (index, param) in stmt.params.iter().enumerate() {
+        let at = index + 1;
+        match param {
+            Param::Null => prepared.raw_bind_parameter(at, rusqlite::types::Null),
+            Param::Int(v) => prepared.raw_bind_parameter(at, v),
+            Param::Real(v) => prepared.raw_bind_parameter(at, v),
+            Param::Text(v) => prepared.raw_bind_parameter(at, v.as_str()),
+        }
+        .map_err(db_error)?;
+    }
+    let columns: Vec<String> = prepared
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut rows_out = Vec::new();
+    {
+        let mut rows = prepared.raw_query();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let mut out = Row::with_capacity(columns.len());
+            for (index, name) in columns.iter().enumerate() {
+                let value = match row.get_ref(index).map_err(db_error)? {
+                    ValueRef::Null => Json::Null,
+                    ValueRef::Integer(v) => Json::from(v),
+                    ValueRef::Real(v) => Json::from(v),
+                    ValueRef::Text(v) => Json::String(String::from_utf8_lossy(v).into_owned()),
+                    ValueRef::Blob(v) => Json::String(hex::encode(v)),
+                };
+                out.insert(name.clone(), value);
+            }
+            rows_out.push(out);
+        }
+    }
+    Ok(StmtResult {
+        rows: rows_out,
+        changes: conn.changes(),
+    })
+}
+
+impl Executor for SqliteExecutor {
+    fn batch(
+        &self,
+        mode: Mode,
+        stmts: Vec<Stmt>,
+    ) -> BoxFuture<'_, Result<Vec<StmtResult>, StoreError>> {
+        Box::pin(async move {
+            match mode {
+                Mode::Write => {
+                    let writer = Arc::clone(&self.writer);
+                    blocking(move || run_batch(&mut lock(&writer), mode, &stmts)).await
+                }
+                Mode::Read => {
+                    let mut conn = self.take_reader()?;
+                    let readers = Arc::clone(&self.readers);
+                    blocking(move || {
+                        let result = run_batch(&mut conn, mode, &stmts);
+                        let mut idle = lock(&readers);
+                        if idle.len() < MAX_IDLE_READERS {
+                            idle.push(conn);
+                        }
+                        result
+                    })
+                    .await
+                }
+            }
+        })
+    }
+
+    fn script(&self, sql: String, then: Vec<Stmt>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let writer = Arc::clone(&self.writer);
+        Box::pin(blocking(move || {
+            let mut conn = lock(&writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            tx.execute_batch(&sql).map_err(db_error)?;
+            for stmt in &then {
+                run_stmt(&tx, stmt)?;
+            }
+            tx.commit().map_err(db_error)
+        }))
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database worker stopped: {e}")))?
+}

@@ -1,0 +1,169 @@
+//! Workspaces, their members, and the local owner used when the server runs
+//! on a local SQLite file without an API key.
+
+use super::{
+    Actor, Member, Result, Stmt, Store, StoreError, Workspace, decode_all, decode_first, new_id,
+    now,
+};
+
+/// Email of the user the local SQLite default runs as.
+pub const LOCAL_OWNER_EMAIL: &str = "owner@localhost";
+/// Slug of the workspace created on first start.
+pub const DEFAULT_WORKSPACE_SLUG: &str = "default";
+
+const WORKSPACE_COLUMNS: &str = "id, name, slug, created_at";
+
+impl Store {
+    /// Makes sure the local owner and the default workspace exist (creating
+    /// them on first start) and returns the owner acting in that workspace.
+    pub async fn ensure_local_owner(&self) -> Result<Actor> {
+        let at = now();
+        let stmts = vec![
+            Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, ?, 'Local owner', ?, ?) ON CONFLICT (email) DO NOTHING")
+                .bind(new_id()).bind(LOCAL_OWNER_EMAIL).bind(&at).bind(&at),
+            Stmt::new("INSERT INTO workspace_teams (id, name, slug, created_by, created_at, updated_at) \
+                 SELECT ?, 'Default', ?, u.id, ?, ? FROM users u WHERE u.email = ? ON CONFLICT (slug) DO NOTHING")
+                .bind(new_id()).bind(DEFAULT_WORKSPACE_SLUG).bind(&at).bind(&at).bind(LOCAL_OWNER_EMAIL),
+            Stmt::new("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) \
+                 SELECT w.id, u.id, 'owner', ? FROM workspace_teams w, users u WHERE w.slug = ? AND u.email = ? \
+                 ON CONFLICT DO NOTHING")
+                .bind(&at).bind(DEFAULT_WORKSPACE_SLUG).bind(LOCAL_OWNER_EMAIL),
+            Stmt::new("SELECT u.id AS user_id, w.id AS workspace_id FROM workspace_teams w, users u WHERE w.slug = ? AND u.email = ?")
+                .bind(DEFAULT_WORKSPACE_SLUG).bind(LOCAL_OWNER_EMAIL),
+        ];
+        let results = self.write(stmts).await?;
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            user_id: String,
+            workspace_id: String,
+        }
+        let ids: Ids = decode_first(results.get(3))?.ok_or_else(|| {
+            StoreError::Decode("the default workspace could not be created".into())
+        })?;
+        Ok(Actor {
+            user_id: ids.user_id,
+            workspace_id: ids.workspace_id,
+            api_key_id: None,
+            request_id: None,
+        })
+    }
+
+    /// The caller's workspace with its members.
+    pub async fn workspace(&self, actor: &Actor) -> Result<Workspace> {
+        self.workspace_by_id(&actor.workspace_id).await
+    }
+
+    async fn workspace_by_id(&self, workspace_id: &str) -> Result<Workspace> {
+        let results = self
+            .read(vec![
+                Stmt::new(format!("SELECT {WORKSPACE_COLUMNS} FROM workspace_teams WHERE id = ?")).bind(workspace_id),
+                Stmt::new(
+                    "SELECT u.id AS user_id, u.name, u.email, m.role FROM workspace_members m \
+                     JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? ORDER BY m.created_at, u.id",
+                )
+                .bind(workspace_id),
+            ])
+            .await?;
+        let mut workspace: Workspace =
+            decode_first(results.first())?.ok_or_else(|| StoreError::NotFound {
+                kind: "workspace",
+                id: workspace_id.to_owned(),
+            })?;
+        workspace.members = decode_all::<Member>(results.get(1))?;
+        Ok(workspace)
+    }
+
+    /// Finds a workspace by id or slug (for the operator's command line).
+    pub async fn find_workspace(&self, id_or_slug: &str) -> Result<Workspace> {
+        let results = self
+            .read(vec![
+                Stmt::new("SELECT id FROM workspace_teams WHERE id = ? OR slug = ? LIMIT 1")
+                    .bind(id_or_slug)
+                    .bind(id_or_slug),
+            ])
+            .await?;
+        let id = results
+            .first()
+            .and_then(|r| r.rows.first())
+            .and_then(|row| row.get("id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "workspace",
+                id: id_or_slug.to_owned(),
+            })?;
+        self.workspace_by_id(&id).await
+    }
+
+    /// Every workspace in the database (for the operator).
+    pub async fn list_all_workspaces(&self) -> Result<Vec<Workspace>> {
+        let results = self
+            .read(vec![Stmt::new(format!(
+                "SELECT {WORKSPACE_COLUMNS} FROM workspace_teams ORDER BY created_at, id"
+            ))])
+            .await?;
+        decode_all(results.first())
+    }
+
+    /// The workspace's owner (the user a new key acts as unless told otherwise).
+    pub async fn workspace_owner(&self, workspace_id: &str) -> Result<String> {
+        let results = self
+            .read(vec![
+                Stmt::new(
+                    "SELECT user_id FROM workspace_members WHERE workspace_id = ? \
+                     ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, created_at LIMIT 1",
+                )
+                .bind(workspace_id),
+            ])
+            .await?;
+        results
+            .first()
+            .and_then(|r| r.rows.first())
+            .and_then(|row| row.get("user_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Invalid(format!("workspace {workspace_id} has no members")))
+    }
+
+    /// Creates a workspace with `owner_email` as its owner (creating the user if
+    /// needed). Used to set up teams and, in tests, a second workspace.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        slug: &str,
+        owner_email: &str,
+        owner_name: &str,
+    ) -> Result<Actor> {
+        let at = now();
+        let workspace_id = new_id();
+        let results = self
+            .write(vec![
+                Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING")
+                    .bind(new_id()).bind(owner_email).bind(owner_name).bind(&at).bind(&at),
+                Stmt::new("INSERT INTO workspace_teams (id, name, slug, created_by, created_at, updated_at) \
+                     SELECT ?, ?, ?, u.id, ?, ? FROM users u WHERE u.email = ? ON CONFLICT (slug) DO NOTHING")
+                    .bind(&workspace_id).bind(name).bind(slug).bind(&at).bind(&at).bind(owner_email),
+                Stmt::new("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) \
+                     SELECT ?, u.id, 'owner', ? FROM users u WHERE u.email = ? AND EXISTS (SELECT 1 FROM workspace_teams WHERE id = ?) \
+                     ON CONFLICT DO NOTHING")
+                    .bind(&workspace_id).bind(&at).bind(owner_email).bind(&workspace_id),
+                Stmt::new("SELECT u.id AS user_id, w.id AS workspace_id FROM workspace_teams w, users u WHERE w.id = ? AND u.email = ?")
+                    .bind(&workspace_id).bind(owner_email),
+            ])
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            user_id: String,
+            workspace_id: String,
+        }
+        let ids: Ids = decode_first(results.get(3))?.ok_or_else(|| {
+            StoreError::Conflict(format!("a workspace with slug '{slug}' already exists"))
+        })?;
+        Ok(Actor {
+            user_id: ids.user_id,
+            workspace_id: ids.workspace_id,
+            api_key_id: None,
+            request_id: None,
+        })
+    }
+}

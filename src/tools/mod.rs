@@ -1,0 +1,269 @@
+//! MCP tools. Each area has a file (`projects.rs`, `tasks.rs`) whose tools
+//! all have the same shape: an argument struct (its doc comments are the
+//! schema the model reads), an output type, and a short async fn that checks
+//! input, calls the store and returns the output. This module turns those into
+//! MCP tools: schemas, annotations, argument parsing, scope checks, and the
+//! one place where errors become tool errors or JSON-RPC errors.
+
+mod args;
+mod projects;
+mod tasks;
+
+use std::{future::Future, sync::Arc};
+
+use rmcp::{
+    ErrorData,
+    handler::server::common::{schema_for_input, schema_for_output},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+};
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    auth::{Principal, Scope},
+    render::Render,
+    store::{Store, StoreError},
+};
+
+pub use args::parse_arguments;
+pub use projects::{ProjectList, WorkspaceList};
+
+/// Groups of tools that can be switched on with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Toolset {
+    /// Workspaces and projects.
+    Projects,
+    /// Tasks, subtasks and assignment.
+    Tasks,
+}
+
+/// Which tools this server offers at all (before the caller's scopes).
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    /// Empty = every toolset.
+    pub toolsets: Vec<Toolset>,
+    /// Offer only tools that change nothing.
+    pub read_only: bool,
+}
+
+/// Everything a tool needs for one call.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub store: Store,
+    pub principal: Principal,
+}
+
+/// How a tool can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The arguments are malformed: a JSON-RPC -32602 error naming the field.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The call was understood but cannot be done: a tool result with isError.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a tool does to the world, for the MCP annotations.
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    /// Reads only.
+    Read,
+    /// Creates something new each call.
+    Create,
+    /// Changes something; calling twice with the same arguments is the same as once.
+    Update,
+    /// Removes something.
+    Delete,
+}
+
+type Handler = Arc<
+    dyn Fn(
+            ToolContext,
+            JsonObject,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One tool: its MCP description, who may call it, and how to run it.
+pub struct ToolDef {
+    pub tool: Tool,
+    pub toolset: Toolset,
+    pub scope: Scope,
+    read_only: bool,
+    handler: Handler,
+}
+
+/// Builds a tool from a typed async fn.
+fn tool<A, O, F, Fut>(
+    name: &'static str,
+    title: &str,
+    description: &'static str,
+    toolset: Toolset,
+    effect: Effect,
+    run: F,
+) -> ToolDef
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    O: Serialize + JsonSchema + Render + 'static,
+    F: Fn(ToolContext, A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+{
+    let input_schema = match schema_for_input::<A>() {
+        Ok(schema) => schema,
+        // A schema that is not an object is a programming error caught by the
+        // tests that list every tool; fall back to an open object meanwhile.
+        Err(_) => Arc::new(JsonObject::new()),
+    };
+    let annotations = match effect {
+        Effect::Read => ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true),
+        Effect::Create => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false),
+        Effect::Update => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true),
+        Effect::Delete => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true),
+    }
+    .open_world(false);
+    let tool = Tool::new(name, description, input_schema.clone())
+        .with_title(title)
+        .with_raw_output_schema(schema_for_output::<O>())
+        .with_annotations(annotations);
+    let run = Arc::new(run);
+    let handler: Handler = Arc::new(move |ctx, arguments| {
+        let run = Arc::clone(&run);
+        let schema = Arc::clone(&input_schema);
+        Box::pin(async move {
+            let args: A = parse_arguments(&schema, arguments)?;
+            let output = run(ctx, args).await?;
+            let structured = serde_json::to_value(&output).map_err(|e| {
+                ToolError::Failed(format!("internal error: could not encode the result: {e}"))
+            })?;
+            let mut result = CallToolResult::success(vec![ContentBlock::text(output.render())]);
+            result.structured_content = Some(structured);
+            Ok(result)
+        })
+    });
+    ToolDef {
+        tool,
+        toolset,
+        scope: if matches!(effect, Effect::Read) {
+            Scope::Read
+        } else {
+            Scope::Write
+        },
+        read_only: matches!(effect, Effect::Read),
+        handler,
+    }
+}
+
+/// The tools this server offers, after `--toolsets` and `--read-only`.
+pub struct Registry {
+    tools: Vec<ToolDef>,
+}
+
+impl Registry {
+    pub fn new(filter: &ToolFilter) -> Self {
+        let tools = projects::tools()
+            .into_iter()
+            .chain(tasks::tools())
+            .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
+            .filter(|def| !filter.read_only || def.read_only)
+            .collect();
+        Registry { tools }
+    }
+
+    /// The tools `principal` may call.
+    pub fn list(&self, principal: &Principal) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .filter(|def| principal.allows(def.scope))
+            .map(|def| def.tool.clone())
+            .collect()
+    }
+
+    /// A tool's definition, whoever asks.
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| &def.tool)
+    }
+
+    /// Runs a tool. Unknown (or hidden) tools and malformed arguments are
+    /// JSON-RPC errors; everything that went wrong while doing the work is a
+    /// tool result with `isError`, whose text says what to do next.
+    pub async fn call(
+        &self,
+        ctx: ToolContext,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(def) = self
+            .tools
+            .iter()
+            .find(|def| def.tool.name == name && ctx.principal.allows(def.scope))
+        else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool '{name}'; call tools/list to see the tools available to you"),
+                None,
+            ));
+        };
+        let principal = ctx.principal.clone();
+        match (def.handler)(ctx, arguments.unwrap_or_default()).await {
+            Ok(result) => Ok(result),
+            Err(ToolError::InvalidParams(message)) => Err(ErrorData::invalid_params(
+                format!("invalid arguments for {name}: {message}"),
+                None,
+            )),
+            Err(ToolError::Failed(message)) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
+            }
+            Err(ToolError::Store(err)) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                store_message(&principal, name, &err),
+            )])),
+        }
+    }
+}
+
+/// Words for a store error, for the model and the person behind it.
+pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> String {
+    let workspace = &principal.workspace_name;
+    match err {
+        StoreError::NotFound { kind, id } => {
+            let hint = match *kind {
+                "project" => "list_projects shows this workspace's projects.",
+                "task" => "list_tasks with a project_id shows that project's task ids.",
+                _ => "check the id.",
+            };
+            format!("{kind} {id} not found in workspace '{workspace}'; {hint}")
+        }
+        StoreError::Conflict(message) | StoreError::Invalid(message) => message.clone(),
+        StoreError::Constraint(message) => {
+            format!("{tool} was refused by the database ({message}); nothing was changed")
+        }
+        StoreError::Unavailable(message) => {
+            tracing::warn!(tool, error = %message, "store unavailable");
+            format!(
+                "the database is unavailable right now ({message}); nothing was changed, try again shortly"
+            )
+        }
+        StoreError::Sql(_) | StoreError::Decode(_) | StoreError::Migration(_) => {
+            tracing::error!(tool, error = %err, "internal store error");
+            format!("{tool} failed with an internal error ({err}); nothing was changed")
+        }
+    }
+}

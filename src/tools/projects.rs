@@ -1,0 +1,187 @@
+//! Workspace and project tools.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    args::{checked_text, double_option},
+    tool,
+};
+use crate::store::{NewProject, Project, ProjectChanges, Workspace};
+
+/// Longest project name, in characters.
+pub const MAX_PROJECT_NAME: usize = 200;
+/// Longest description (projects and tasks), in characters.
+pub const MAX_DESCRIPTION: usize = 100_000;
+/// Longest repository path, in characters.
+const MAX_PATH: usize = 4_096;
+
+pub(super) fn tools() -> Vec<ToolDef> {
+    vec![
+        tool(
+            "list_workspaces",
+            "List workspaces",
+            "List the workspace you are working in, with its members (their user ids are what assign_task takes).",
+            Toolset::Projects,
+            Effect::Read,
+            list_workspaces,
+        ),
+        tool(
+            "list_projects",
+            "List projects",
+            "List the projects of your workspace, each with how many tasks it has in each status.",
+            Toolset::Projects,
+            Effect::Read,
+            list_projects,
+        ),
+        tool(
+            "get_project",
+            "Get project",
+            "Get one project by id, with its task counts per status.",
+            Toolset::Projects,
+            Effect::Read,
+            get_project,
+        ),
+        tool(
+            "create_project",
+            "Create project",
+            "Create a project (a board of tasks). Names are unique within the workspace. \
+             Give repo_path when the project's code is in a local git repository, so agent sessions can work in it.",
+            Toolset::Projects,
+            Effect::Create,
+            create_project,
+        ),
+        tool(
+            "update_project",
+            "Update project",
+            "Change a project's name, description or repository path. Only the fields you give change; \
+             set repo_path to null to remove it.",
+            Toolset::Projects,
+            Effect::Update,
+            update_project,
+        ),
+    ]
+}
+
+/// No arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// The caller's workspaces.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WorkspaceList {
+    pub workspaces: Vec<Workspace>,
+}
+
+async fn list_workspaces(ctx: ToolContext, _: NoArgs) -> Result<WorkspaceList, ToolError> {
+    let workspace = ctx.store.workspace(&ctx.principal.actor).await?;
+    Ok(WorkspaceList {
+        workspaces: vec![workspace],
+    })
+}
+
+/// The projects of the workspace.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProjectList {
+    pub projects: Vec<Project>,
+}
+
+async fn list_projects(ctx: ToolContext, _: NoArgs) -> Result<ProjectList, ToolError> {
+    Ok(ProjectList {
+        projects: ctx.store.list_projects(&ctx.principal.actor).await?,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetProjectArgs {
+    /// The project's id (a UUID, from list_projects).
+    pub project_id: Uuid,
+}
+
+async fn get_project(ctx: ToolContext, args: GetProjectArgs) -> Result<Project, ToolError> {
+    Ok(ctx
+        .store
+        .get_project(&ctx.principal.actor, &args.project_id.to_string())
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectArgs {
+    /// Project name, unique in the workspace (at most 200 characters).
+    pub name: String,
+    /// What the project is about (optional).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Absolute path of the project's local git repository (optional).
+    #[serde(default)]
+    pub repo_path: Option<String>,
+}
+
+async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Project, ToolError> {
+    let new = NewProject {
+        name: checked_text("name", &args.name, MAX_PROJECT_NAME, true)?,
+        description: checked_text(
+            "description",
+            args.description.as_deref().unwrap_or(""),
+            MAX_DESCRIPTION,
+            false,
+        )?,
+        repo_path: args
+            .repo_path
+            .as_deref()
+            .map(|p| checked_text("repo_path", p, MAX_PATH, true))
+            .transpose()?,
+    };
+    Ok(ctx.store.create_project(&ctx.principal.actor, new).await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectArgs {
+    /// The project to change.
+    pub project_id: Uuid,
+    /// New name (unique in the workspace).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New repository path; null removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<String>")]
+    pub repo_path: Option<Option<String>>,
+}
+
+async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Project, ToolError> {
+    let changes = ProjectChanges {
+        name: args
+            .name
+            .as_deref()
+            .map(|n| checked_text("name", n, MAX_PROJECT_NAME, true))
+            .transpose()?,
+        description: args
+            .description
+            .as_deref()
+            .map(|d| checked_text("description", d, MAX_DESCRIPTION, false))
+            .transpose()?,
+        repo_path: match args.repo_path {
+            Some(Some(path)) => Some(Some(checked_text("repo_path", &path, MAX_PATH, true)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+    };
+    if changes.name.is_none() && changes.description.is_none() && changes.repo_path.is_none() {
+        return Err(ToolError::InvalidParams(
+            "nothing to update: give at least one of `name`, `description`, `repo_path`".to_owned(),
+        ));
+    }
+    Ok(ctx
+        .store
+        .update_project(&ctx.principal.actor, &args.project_id.to_string(), changes)
+        .await?)
+}

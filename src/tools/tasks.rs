@@ -1,0 +1,280 @@
+//! Task tools: list (filtered, paged), get with subtasks, create, update,
+//! delete (with subtasks), assign.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    args::{checked_text, double_option},
+    projects::MAX_DESCRIPTION,
+    tool,
+};
+use crate::store::{
+    Deleted, NewTask, Task, TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus,
+    decode_cursor,
+};
+
+/// Longest task title, in characters.
+pub const MAX_TITLE: usize = 500;
+/// Longest search text, in characters.
+const MAX_QUERY: usize = 500;
+/// Page size when none is given, and the largest allowed.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+pub(super) fn tools() -> Vec<ToolDef> {
+    vec![
+        tool(
+            "list_tasks",
+            "List tasks",
+            "List a project's tasks in board order, optionally filtered by status, assignee, parent task or a \
+             text query over title and description. Returns `total` (all matches) and `next_cursor` for the next page.",
+            Toolset::Tasks,
+            Effect::Read,
+            list_tasks,
+        ),
+        tool(
+            "get_task",
+            "Get task",
+            "Get one task by id, with its direct subtasks.",
+            Toolset::Tasks,
+            Effect::Read,
+            get_task,
+        ),
+        tool(
+            "create_task",
+            "Create task",
+            "Create a task in a project. Give parent_task_id to make it a subtask of another task of the same project.",
+            Toolset::Tasks,
+            Effect::Create,
+            create_task,
+        ),
+        tool(
+            "update_task",
+            "Update task",
+            "Change a task: title, description, status (move it on the board), parent task or position. \
+             Only the fields you give change; set parent_task_id to null to make a subtask top-level.",
+            Toolset::Tasks,
+            Effect::Update,
+            update_task,
+        ),
+        tool(
+            "delete_task",
+            "Delete task",
+            "Delete a task and all of its subtasks. This cannot be undone.",
+            Toolset::Tasks,
+            Effect::Delete,
+            delete_task,
+        ),
+        tool(
+            "assign_task",
+            "Assign task",
+            "Assign a task to a workspace member (user ids come from list_workspaces), or unassign it with user_id null.",
+            Toolset::Tasks,
+            Effect::Update,
+            assign_task,
+        ),
+    ]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListTasksArgs {
+    /// The project whose tasks to list.
+    pub project_id: Uuid,
+    /// Only tasks in these statuses (todo, inprogress, inreview, done, cancelled).
+    #[serde(default)]
+    pub status: Option<Vec<TaskStatus>>,
+    /// Only tasks assigned to this user id.
+    #[serde(default)]
+    pub assignee: Option<Uuid>,
+    /// Only the direct subtasks of this task.
+    #[serde(default)]
+    pub parent_task_id: Option<Uuid>,
+    /// Only tasks whose title or description contains this text (case-insensitive).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Page size: default 50, at most 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, ToolError> {
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ToolError::InvalidParams(format!(
+            "field `limit` is {limit}; it must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let after = match args.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+            ToolError::InvalidParams(
+                "field `cursor` is not a cursor this server issued; pass the `next_cursor` of a previous list_tasks \
+                 result, or leave it out for the first page"
+                    .to_owned(),
+            )
+        })?),
+    };
+    let filter = TaskFilter {
+        statuses: args.status.unwrap_or_default(),
+        assignee: args.assignee.map(|u| u.to_string()),
+        parent_task_id: args.parent_task_id.map(|u| u.to_string()),
+        query: args
+            .query
+            .as_deref()
+            .map(|q| checked_text("query", q, MAX_QUERY, false))
+            .transpose()?
+            .filter(|q| !q.is_empty()),
+        limit,
+        after,
+    };
+    Ok(ctx
+        .store
+        .list_tasks(&ctx.principal.actor, &args.project_id.to_string(), &filter)
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskIdArgs {
+    /// The task's id (a UUID, from list_tasks).
+    pub task_id: Uuid,
+}
+
+async fn get_task(ctx: ToolContext, args: TaskIdArgs) -> Result<TaskDetail, ToolError> {
+    Ok(ctx
+        .store
+        .get_task(&ctx.principal.actor, &args.task_id.to_string())
+        .await?)
+}
+
+async fn delete_task(ctx: ToolContext, args: TaskIdArgs) -> Result<Deleted, ToolError> {
+    Ok(ctx
+        .store
+        .delete_task(&ctx.principal.actor, &args.task_id.to_string())
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskArgs {
+    /// The project the task belongs to.
+    pub project_id: Uuid,
+    /// Short title (at most 500 characters).
+    pub title: String,
+    /// What needs doing, in as much detail as helps (optional).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Starting status; default todo.
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+    /// Makes the new task a subtask of this task (same project).
+    #[serde(default)]
+    pub parent_task_id: Option<Uuid>,
+    /// User id of a workspace member to assign it to.
+    #[serde(default)]
+    pub assignee: Option<Uuid>,
+}
+
+async fn create_task(ctx: ToolContext, args: CreateTaskArgs) -> Result<Task, ToolError> {
+    let new = NewTask {
+        project_id: args.project_id.to_string(),
+        title: checked_text("title", &args.title, MAX_TITLE, true)?,
+        description: checked_text(
+            "description",
+            args.description.as_deref().unwrap_or(""),
+            MAX_DESCRIPTION,
+            false,
+        )?,
+        status: args.status.unwrap_or(TaskStatus::Todo),
+        parent_task_id: args.parent_task_id.map(|u| u.to_string()),
+        assignee: args.assignee.map(|u| u.to_string()),
+    };
+    Ok(ctx.store.create_task(&ctx.principal.actor, new).await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTaskArgs {
+    /// The task to change.
+    pub task_id: Uuid,
+    /// New title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New status: todo, inprogress, inreview, done or cancelled.
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+    /// New parent task (same project); null makes the task top-level.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<Uuid>")]
+    pub parent_task_id: Option<Option<Uuid>>,
+    /// New position on the board (lower comes first).
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, ToolError> {
+    let task_id = args.task_id.to_string();
+    let changes = TaskChanges {
+        title: args
+            .title
+            .as_deref()
+            .map(|t| checked_text("title", t, MAX_TITLE, true))
+            .transpose()?,
+        description: args
+            .description
+            .as_deref()
+            .map(|d| checked_text("description", d, MAX_DESCRIPTION, false))
+            .transpose()?,
+        status: args.status,
+        parent_task_id: args.parent_task_id.map(|p| p.map(|u| u.to_string())),
+        position: args.position,
+    };
+    if changes.fields().is_empty() {
+        return Err(ToolError::InvalidParams(
+            "nothing to update: give at least one of `title`, `description`, `status`, `parent_task_id`, `position`"
+                .to_owned(),
+        ));
+    }
+    if changes.parent_task_id == Some(Some(task_id.clone())) {
+        return Err(ToolError::InvalidParams(
+            "field `parent_task_id`: a task cannot be its own parent".to_owned(),
+        ));
+    }
+    Ok(ctx
+        .store
+        .update_task(&ctx.principal.actor, &task_id, changes)
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTaskArgs {
+    /// The task to assign.
+    pub task_id: Uuid,
+    /// User id of a workspace member (see list_workspaces), or null to unassign.
+    #[serde(deserialize_with = "double_option")]
+    #[schemars(with = "Option<Uuid>", required)]
+    pub user_id: Option<Option<Uuid>>,
+}
+
+async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, ToolError> {
+    let user_id = args.user_id.flatten().map(|u| u.to_string());
+    Ok(ctx
+        .store
+        .assign_task(
+            &ctx.principal.actor,
+            &args.task_id.to_string(),
+            user_id.as_deref(),
+        )
+        .await?)
+}
