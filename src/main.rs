@@ -34,7 +34,7 @@ struct Cli {
         global = true,
         env = "VK_LOG",
         hide_env = true,
-        default_value = "info,rmcp=warn",
+        default_value = "info,rmcp=error",
         value_name = "FILTER"
     )]
     log: String,

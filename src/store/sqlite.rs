@@ -130,11 +130,7 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<StmtResult, StoreError> {
         }
         .map_err(db_error)?;
     }
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
     let mut rows_out = Vec::new();
     {
         let mut rows = prepared.raw_query();

@@ -66,15 +66,45 @@ fn coerce(value: &mut Value, property: &Value) {
         || (trimmed.starts_with('{') && types.contains(&"object"));
     let wants_number = types.contains(&"integer") || types.contains(&"number");
     let wants_bool = types.contains(&"boolean");
-    if wants_container
-        || wants_number
-        || wants_bool
-        || (trimmed == "null" && types.contains(&"null"))
+    let wants_null = trimmed == "null" && types.contains(&"null");
+    if (wants_container || wants_number || wants_bool || wants_null)
+        && let Ok(parsed) = serde_json::from_str::<Value>(trimmed)
     {
-        if let Ok(parsed) = serde_json::from_str::<Value>(trimmed) {
-            *value = parsed;
-        }
+        *value = parsed;
     }
+}
+
+/// Checks a text field's length (in characters) and, when `required`, that it
+/// is not blank. Returns the text trimmed of surrounding whitespace.
+pub fn checked_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<String, ToolError> {
+    let trimmed = value.trim();
+    if required && trimmed.is_empty() {
+        return Err(ToolError::InvalidParams(format!(
+            "field `{field}` must not be empty"
+        )));
+    }
+    let chars = trimmed.chars().count();
+    if chars > max_chars {
+        return Err(ToolError::InvalidParams(format!(
+            "field `{field}` is {chars} characters long; the limit is {max_chars}. Shorten it (put long text in the description)"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Distinguishes a field that is absent from one set to `null`: absent is
+/// `None`, null is `Some(None)`.
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]
@@ -125,37 +155,4 @@ mod tests {
         let err = parse(json!({"name": "x", "nmae": 1})).expect_err("unknown field");
         assert!(err.to_string().contains("nmae"), "{err}");
     }
-}
-
-/// Checks a text field's length (in characters) and, when `required`, that it
-/// is not blank. Returns the text trimmed of surrounding whitespace.
-pub fn checked_text(
-    field: &str,
-    value: &str,
-    max_chars: usize,
-    required: bool,
-) -> Result<String, ToolError> {
-    let trimmed = value.trim();
-    if required && trimmed.is_empty() {
-        return Err(ToolError::InvalidParams(format!(
-            "field `{field}` must not be empty"
-        )));
-    }
-    let chars = trimmed.chars().count();
-    if chars > max_chars {
-        return Err(ToolError::InvalidParams(format!(
-            "field `{field}` is {chars} characters long; the limit is {max_chars}. Shorten it (put long text in the description)"
-        )));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// Distinguishes a field that is absent from one set to `null`: absent is
-/// `None`, null is `Some(None)`.
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -113,12 +113,17 @@ where
     F: Fn(ToolContext, A) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
 {
-    let input_schema = match schema_for_input::<A>() {
-        Ok(schema) => schema,
-        // A schema that is not an object is a programming error caught by the
-        // tests that list every tool; fall back to an open object meanwhile.
-        Err(_) => Arc::new(JsonObject::new()),
-    };
+    // A schema that is not an object is a programming error caught by the
+    // tests that list every tool; fall back to an empty object meanwhile.
+    let mut input_schema = schema_for_input::<A>()
+        .map(|s| s.as_ref().clone())
+        .unwrap_or_default();
+    // Tools without arguments still get `"properties": {}`: some clients
+    // expect the key to be there.
+    input_schema
+        .entry("properties")
+        .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
+    let input_schema = Arc::new(input_schema);
     let annotations = match effect {
         Effect::Read => ToolAnnotations::with_title(title)
             .read_only(true)

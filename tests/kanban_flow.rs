@@ -1,0 +1,496 @@
+//! The kanban workflow end to end, through rmcp's client over stdio:
+//! project → tasks → filter/paginate → status changes → subtasks → assign →
+//! delete, plus the tool catalogue and the resources.
+
+mod common;
+
+use common::{DataDir, Server, id, titles};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[], &[]).await;
+    let tools = server.tools().await;
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "list_workspaces",
+            "list_projects",
+            "get_project",
+            "create_project",
+            "update_project",
+            "list_tasks",
+            "get_task",
+            "create_task",
+            "update_task",
+            "delete_task",
+            "assign_task"
+        ]
+    );
+    for tool in &tools {
+        let schema = serde_json::Value::Object(tool.input_schema.as_ref().clone());
+        assert_eq!(schema["type"], "object", "{}", tool.name);
+        assert!(
+            schema["properties"].is_object(),
+            "{} has properties",
+            tool.name
+        );
+        // Every argument is documented.
+        for (field, property) in schema["properties"].as_object().expect("properties") {
+            assert!(
+                property.get("description").is_some(),
+                "{}.{field} has no description",
+                tool.name
+            );
+        }
+        assert!(
+            tool.description.as_deref().is_some_and(|d| d.len() > 20),
+            "{}",
+            tool.name
+        );
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has an output schema",
+            tool.name
+        );
+        let annotations = tool.annotations.as_ref().expect("annotations");
+        let reads = tool.name.starts_with("list_") || tool.name.starts_with("get_");
+        assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
+        assert_eq!(
+            annotations.destructive_hint,
+            Some(tool.name == "delete_task"),
+            "{}",
+            tool.name
+        );
+        assert!(annotations.idempotent_hint.is_some(), "{}", tool.name);
+    }
+    let create_task = tools
+        .iter()
+        .find(|t| t.name == "create_task")
+        .expect("create_task");
+    assert_eq!(
+        create_task.input_schema["required"],
+        json!(["project_id", "title"])
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn project_task_lifecycle() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[], &[]).await;
+
+    // The local owner works in the default workspace.
+    let workspaces = server.call("list_workspaces", json!({})).await;
+    let workspace = &workspaces["workspaces"][0];
+    assert_eq!(workspace["slug"], "default");
+    let owner = workspace["members"][0]["user_id"]
+        .as_str()
+        .expect("owner")
+        .to_owned();
+
+    // Projects.
+    let project = server
+        .call(
+            "create_project",
+            json!({"name": "Website", "description": "The public site", "repo_path": "/srv/site"}),
+        )
+        .await;
+    let project_id = id(&project);
+    assert_eq!(project["repo_path"], "/srv/site");
+    let renamed = server
+        .call(
+            "update_project",
+            json!({"project_id": project_id, "name": "Web", "repo_path": null}),
+        )
+        .await;
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["repo_path"].is_null()),
+        (Some("Web"), true)
+    );
+    assert_eq!(
+        renamed["description"], "The public site",
+        "untouched fields stay"
+    );
+    let listed = server.call("list_projects", json!({})).await;
+    assert_eq!(listed["projects"].as_array().map(Vec::len), Some(1));
+
+    // Tasks in board order; filters; paging.
+    let mut ids = Vec::new();
+    for (i, title) in [
+        "Design header",
+        "Write copy",
+        "Fix footer links",
+        "Add search",
+        "Deploy",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let status = ["todo", "inprogress", "todo", "inreview", "todo"][i];
+        ids.push(
+            server
+                .task(
+                    &project_id,
+                    title,
+                    json!({"status": status, "description": format!("details of {title}")}),
+                )
+                .await,
+        );
+    }
+    let all = server
+        .call("list_tasks", json!({"project_id": project_id}))
+        .await;
+    assert_eq!(all["total"], 5);
+    assert_eq!(
+        titles(&all),
+        [
+            "Design header",
+            "Write copy",
+            "Fix footer links",
+            "Add search",
+            "Deploy"
+        ]
+    );
+    assert!(all["next_cursor"].is_null());
+
+    let todo = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "status": ["todo"]}),
+        )
+        .await;
+    assert_eq!(
+        titles(&todo),
+        ["Design header", "Fix footer links", "Deploy"]
+    );
+    assert_eq!(todo["total"], 3);
+
+    let two = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "status": ["todo", "inreview"]}),
+        )
+        .await;
+    assert_eq!(two["total"], 4);
+
+    let search = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "query": "FOOTER"}),
+        )
+        .await;
+    assert_eq!(titles(&search), ["Fix footer links"]);
+    let in_description = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "query": "details of Deploy"}),
+        )
+        .await;
+    assert_eq!(titles(&in_description), ["Deploy"]);
+    let wildcard = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "query": "%"}),
+        )
+        .await;
+    assert_eq!(
+        wildcard["total"], 0,
+        "LIKE wildcards in the query match literally"
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = server
+            .call(
+                "list_tasks",
+                json!({"project_id": project_id, "limit": 2, "cursor": cursor}),
+            )
+            .await;
+        assert_eq!(page["total"], 5);
+        seen.extend(titles(&page));
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(seen, titles(&all), "pages cover every task once, in order");
+
+    // Status changes move tasks between columns.
+    let moved = server
+        .call("update_task", json!({"task_id": ids[0], "status": "done"}))
+        .await;
+    assert_eq!(moved["status"], "done");
+    assert_eq!(moved["title"], "Design header");
+    let project_now = server
+        .call("get_project", json!({"project_id": project_id}))
+        .await;
+    assert_eq!(
+        project_now["task_counts"],
+        json!({"todo": 2, "inprogress": 1, "inreview": 1, "done": 1, "cancelled": 0})
+    );
+
+    // Subtasks.
+    let sub_a = server
+        .task(
+            &project_id,
+            "Header logo",
+            json!({"parent_task_id": ids[0]}),
+        )
+        .await;
+    let sub_b = server
+        .task(
+            &project_id,
+            "Header menu",
+            json!({"parent_task_id": ids[0]}),
+        )
+        .await;
+    let grandchild = server
+        .task(&project_id, "Menu icons", json!({"parent_task_id": sub_b}))
+        .await;
+    let detail = server.call("get_task", json!({"task_id": ids[0]})).await;
+    let subtask_titles: Vec<&str> = detail["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .map(|t| t["title"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(subtask_titles, ["Header logo", "Header menu"]);
+    let only_subtasks = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "parent_task_id": ids[0]}),
+        )
+        .await;
+    assert_eq!(only_subtasks["total"], 2);
+
+    // Re-parenting: a cycle is refused, detaching works.
+    let cycle = server
+        .call_fails(
+            "update_task",
+            json!({"task_id": ids[0], "parent_task_id": grandchild}),
+        )
+        .await;
+    assert!(cycle.contains("cycle"), "{cycle}");
+    let detached = server
+        .call(
+            "update_task",
+            json!({"task_id": sub_a, "parent_task_id": null}),
+        )
+        .await;
+    assert!(detached["parent_task_id"].is_null());
+    let repositioned = server
+        .call("update_task", json!({"task_id": ids[4], "position": -1}))
+        .await;
+    assert_eq!(repositioned["position"], -1);
+    let first = server
+        .call("list_tasks", json!({"project_id": project_id, "limit": 1}))
+        .await;
+    assert_eq!(titles(&first), ["Deploy"]);
+
+    // Assignment.
+    let assigned = server
+        .call("assign_task", json!({"task_id": ids[1], "user_id": owner}))
+        .await;
+    assert_eq!(assigned["assignee"], owner.as_str());
+    assert_eq!(assigned["assigned_by"], owner.as_str());
+    let mine = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "assignee": owner}),
+        )
+        .await;
+    assert_eq!(titles(&mine), ["Write copy"]);
+    let stranger = "01930000-0000-7000-8000-0000000000aa";
+    let refused = server
+        .call_fails(
+            "assign_task",
+            json!({"task_id": ids[1], "user_id": stranger}),
+        )
+        .await;
+    assert!(
+        refused.contains(stranger) && refused.contains("list_workspaces"),
+        "{refused}"
+    );
+    let unassigned = server
+        .call("assign_task", json!({"task_id": ids[1], "user_id": null}))
+        .await;
+    assert!(unassigned["assignee"].is_null() && unassigned["assigned_at"].is_null());
+
+    // Deleting a task removes its whole subtree in one go.
+    let deleted = server.call("delete_task", json!({"task_id": ids[0]})).await;
+    let mut removed: Vec<String> = deleted["deleted_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_owned())
+        .collect();
+    removed.sort();
+    let mut expected = vec![ids[0].clone(), sub_b.clone(), grandchild.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    let gone = server
+        .call_fails("get_task", json!({"task_id": grandchild}))
+        .await;
+    assert!(
+        gone.contains(&grandchild) && gone.contains("not found"),
+        "{gone}"
+    );
+    let after = server
+        .call("list_tasks", json!({"project_id": project_id}))
+        .await;
+    assert_eq!(
+        after["total"], 5,
+        "four originals left plus the detached subtask"
+    );
+
+    // The board resource shows the columns.
+    let board = server
+        .read(&format!("kanban://projects/{project_id}/board"))
+        .await
+        .expect("board");
+    assert!(board.starts_with("# Web"), "{board}");
+    for heading in [
+        "## To do (3)",
+        "## In progress (1)",
+        "## In review (1)",
+        "## Done (0)",
+        "## Cancelled (0)",
+    ] {
+        assert!(board.contains(heading), "missing {heading} in\n{board}");
+    }
+    assert!(board.contains("Write copy") && !board.contains("Design header"));
+    let task_text = server
+        .read(&format!("kanban://tasks/{}", ids[3]))
+        .await
+        .expect("task resource");
+    assert!(task_text.contains("Add search") && task_text.contains("details of Add search"));
+    server.stop().await;
+
+    // Every mutation left exactly one audit row, written by the owner.
+    assert_eq!(
+        data.count(
+            "SELECT COUNT(*) FROM audit_logs WHERE entity_type = 'task' AND action = 'create'"
+        ),
+        8
+    );
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM audit_logs WHERE action = 'delete'"),
+        1
+    );
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM audit_logs WHERE action IN ('assign', 'unassign')"),
+        2
+    );
+    assert_eq!(
+        data.count(
+            "SELECT COUNT(*) FROM audit_logs WHERE entity_type = 'task' AND action = 'update'"
+        ),
+        3,
+        "the refused cycle wrote no audit row"
+    );
+    assert_eq!(
+        data.count(&format!(
+            "SELECT COUNT(*) FROM audit_logs WHERE user_id <> '{owner}'"
+        )),
+        0
+    );
+}
+
+#[tokio::test]
+async fn resources_are_listed_and_templated() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[], &[]).await;
+    let mut project_ids = Vec::new();
+    for n in 0..60 {
+        project_ids.push(server.project(&format!("project {n:02}")).await);
+    }
+    // list_all_resources follows next_cursor through every page.
+    let resources = server
+        .client
+        .list_all_resources()
+        .await
+        .expect("resources/list");
+    assert_eq!(resources.len(), 60);
+    assert!(
+        resources
+            .iter()
+            .all(|r| r.uri.starts_with("kanban://projects/") && r.uri.ends_with("/board"))
+    );
+    let first_page = server
+        .client
+        .list_resources(None)
+        .await
+        .expect("first page");
+    assert_eq!(first_page.resources.len(), 50);
+    assert!(first_page.next_cursor.is_some());
+
+    let templates = server
+        .client
+        .list_all_resource_templates()
+        .await
+        .expect("templates");
+    let uris: Vec<&str> = templates.iter().map(|t| t.uri_template.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "kanban://projects/{project_id}/board",
+            "kanban://tasks/{task_id}"
+        ]
+    );
+
+    let missing = server
+        .read("kanban://tasks/01930000-0000-7000-8000-000000000000")
+        .await
+        .expect_err("missing");
+    assert!(missing.message.contains("not found"), "{missing:?}");
+    let malformed = server
+        .read("kanban://nothing/here")
+        .await
+        .expect_err("malformed");
+    assert!(
+        malformed.message.contains("kanban://nothing/here"),
+        "{malformed:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn board_command_prints_columns() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[], &[]).await;
+    let project_id = server.project("Terminal").await;
+    server.task(&project_id, "Plan the work", json!({})).await;
+    server
+        .task(&project_id, "Do the work", json!({"status": "inprogress"}))
+        .await;
+    server
+        .task(&project_id, "Ship it", json!({"status": "done"}))
+        .await;
+    server.stop().await;
+
+    for by in [project_id.as_str(), "terminal"] {
+        let out = data.cli_ok(&["board", by, "--width", "20"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("Terminal"), "{out}");
+        assert!(
+            lines[2].starts_with("To do (1)") && lines[2].contains("In progress (1)"),
+            "{out}"
+        );
+        let row = lines[4];
+        assert!(
+            row.contains("Plan the work") && row.contains("Do the work") && row.contains("Ship it"),
+            "{out}"
+        );
+    }
+    let unknown = data.cli(&["board", "nope"]);
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.contains("no project named 'nope'") && err.contains("Terminal"),
+        "{err}"
+    );
+}

@@ -1,0 +1,237 @@
+//! API keys (migration 0008) end to end: create, list, use, revoke; only a
+//! hash is stored; scopes, toolsets and read-only mode decide what is offered.
+
+mod common;
+
+use common::{DataDir, Server};
+use serde_json::json;
+
+fn tool_names(tools: &[rmcp::model::Tool]) -> Vec<String> {
+    tools.iter().map(|t| t.name.to_string()).collect()
+}
+
+#[tokio::test]
+async fn key_lifecycle_and_only_a_hash_is_stored() {
+    let data = DataDir::new();
+    let created = data.cli(&[
+        "keys",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "ci",
+        "--scopes",
+        "read,write",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    assert!(
+        key.starts_with("vk_") && key.len() == 67,
+        "stdout is the key alone: {key}"
+    );
+    let note = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        note.contains("only time") && note.contains("read,write"),
+        "{note}"
+    );
+
+    // The key works: the server acts in the key's workspace.
+    let server = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let project = server
+        .call("create_project", json!({"name": "Via key"}))
+        .await;
+    server.stop().await;
+    let api_key_id: String = data
+        .sql()
+        .query_row(
+            "SELECT api_key_id FROM audit_logs WHERE entity_id = ?",
+            [project["id"].as_str().expect("id")],
+            |row| row.get(0),
+        )
+        .expect("audit row names the key");
+
+    // `keys list` shows the key's facts, never the key.
+    let list = data.cli_ok(&["keys", "list"]);
+    let prefix = &key[..11];
+    assert!(
+        list.contains("ci")
+            && list.contains(prefix)
+            && list.contains("read,write")
+            && list.contains("active"),
+        "{list}"
+    );
+    assert!(!list.contains(&key));
+    let json_list: serde_json::Value =
+        serde_json::from_str(&data.cli_ok(&["keys", "list", "--json"])).expect("json");
+    assert_eq!(json_list[0]["id"], api_key_id.as_str());
+    assert!(json_list[0]["last_used_at"].is_string(), "use is recorded");
+
+    // The raw key is nowhere in the database files (main file, WAL, shm).
+    let secret = &key[11..];
+    for entry in std::fs::read_dir(data.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read file");
+        let haystack = String::from_utf8_lossy(&bytes);
+        assert!(
+            !haystack.contains(secret),
+            "{} contains the raw key",
+            path.display()
+        );
+    }
+
+    // A second live key with the same name is refused.
+    let dup = data.cli(&["keys", "create", "--workspace", "default", "--name", "ci"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    // Revocation takes effect at once.
+    let revoked = data.cli_ok(&["keys", "revoke", prefix]);
+    assert!(
+        revoked.contains("revoked") && revoked.contains("ci"),
+        "{revoked}"
+    );
+    assert!(data.cli_ok(&["keys", "list"]).contains("revoked"));
+    let refused = Server::try_start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    assert!(refused.is_err(), "a revoked key must not start a session");
+    let board = data.cli(&["board", "Via key", "--api-key", &key]);
+    assert!(!board.status.success());
+    assert!(String::from_utf8_lossy(&board.stderr).contains("revoked"));
+
+    // Wrong keys and unknown workspaces are clear errors.
+    let bogus = Server::try_start(&data, &[], &[("VK_API_KEY", "vk_0000")]).await;
+    assert!(bogus.is_err());
+    let no_ws = data.cli(&["keys", "create", "--workspace", "nope", "--name", "x"]);
+    assert!(String::from_utf8_lossy(&no_ws.stderr).contains("no workspace with id or slug 'nope'"));
+    let bad_scope = data.cli(&[
+        "keys",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "x",
+        "--scopes",
+        "root",
+    ]);
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope 'root'"));
+    let not_a_key = data.cli(&["keys", "revoke", "vk_nothing"]);
+    assert!(String::from_utf8_lossy(&not_a_key.stderr).contains("not found"));
+}
+
+#[tokio::test]
+async fn expired_keys_are_refused() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "short-lived", "read");
+    data.sql()
+        .execute(
+            "UPDATE mcp_api_keys SET expires_at = '2000-01-01T00:00:00.000Z'",
+            [],
+        )
+        .expect("expire the key");
+    assert!(
+        Server::try_start(&data, &[], &[("VK_API_KEY", &key)])
+            .await
+            .is_err()
+    );
+    assert!(data.cli_ok(&["keys", "list"]).contains("expired"));
+}
+
+#[tokio::test]
+async fn scopes_decide_which_tools_are_listed_and_callable() {
+    let data = DataDir::new();
+    let owner = Server::start(&data, &[], &[]).await;
+    let project_id = owner.project("Scoped").await;
+    owner.stop().await;
+
+    let read_key = data.create_key("default", "reader", "read");
+    let reader = Server::start(&data, &[], &[("VK_API_KEY", &read_key)]).await;
+    let names = tool_names(&reader.tools().await);
+    assert_eq!(
+        names,
+        [
+            "list_workspaces",
+            "list_projects",
+            "get_project",
+            "list_tasks",
+            "get_task"
+        ]
+    );
+    let listed = reader
+        .call("list_tasks", json!({"project_id": project_id}))
+        .await;
+    assert_eq!(listed["total"], 0);
+    let refused = reader
+        .call_invalid(
+            "create_task",
+            json!({"project_id": project_id, "title": "no"}),
+        )
+        .await;
+    assert!(refused.contains("create_task"), "{refused}");
+    reader.stop().await;
+    assert_eq!(data.count("SELECT COUNT(*) FROM tasks"), 0);
+
+    let write_key = data.create_key("default", "writer", "write");
+    let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
+    assert_eq!(writer.tools().await.len(), 11, "write implies read");
+    writer.stop().await;
+}
+
+#[tokio::test]
+async fn toolsets_and_read_only_mode_limit_the_catalogue() {
+    let data = DataDir::new();
+    let tasks_only = Server::start(&data, &["--toolsets", "tasks"], &[]).await;
+    let names = tool_names(&tasks_only.tools().await);
+    assert_eq!(
+        names,
+        [
+            "list_tasks",
+            "get_task",
+            "create_task",
+            "update_task",
+            "delete_task",
+            "assign_task"
+        ]
+    );
+    tasks_only.call_invalid("list_projects", json!({})).await;
+    tasks_only.stop().await;
+
+    let read_only = Server::start(&data, &["--read-only"], &[]).await;
+    let names = tool_names(&read_only.tools().await);
+    assert_eq!(
+        names,
+        [
+            "list_workspaces",
+            "list_projects",
+            "get_project",
+            "list_tasks",
+            "get_task"
+        ]
+    );
+    read_only
+        .call_invalid("create_project", json!({"name": "nope"}))
+        .await;
+    read_only.stop().await;
+    assert_eq!(data.count("SELECT COUNT(*) FROM projects"), 0);
+
+    let both = Server::start(
+        &data,
+        &[],
+        &[("VK_TOOLSETS", "projects"), ("VK_READ_ONLY", "true")],
+    )
+    .await;
+    assert_eq!(
+        tool_names(&both.tools().await),
+        ["list_workspaces", "list_projects", "get_project"]
+    );
+    both.stop().await;
+
+    let bad = data.cli(&["serve", "--toolsets", "everything"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("everything"));
+}

@@ -1,0 +1,64 @@
+//! The server driven by the official Python MCP SDK (`mcp>=2.3,<3`) over
+//! stdio, in each of the SDK's connection modes: `auto` (2026-07-28 discover
+//! with fallback), `legacy` (the initialize handshake) and pinned 2026-07-28.
+//!
+//! The SDK lives in a virtualenv that `scripts/test` creates
+//! (`target/py-venv`); `VK_TEST_PYTHON` may point at another interpreter.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{BIN, DataDir};
+
+fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("VK_TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the Python MCP SDK is not installed: run `scripts/test` (it creates {}), or set VK_TEST_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+fn run_python_client(mode: &str) {
+    let data = DataDir::new();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/stdio_client.py");
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .arg(BIN)
+        .arg(data.path())
+        .args(["--mode", mode])
+        .env("VK_LOG", "error")
+        .output()
+        .expect("run the Python client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Python SDK client ({mode}) failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    assert!(
+        data.count("SELECT COUNT(*) FROM tasks") >= 3,
+        "the client's tasks are in the database"
+    );
+}
+
+#[test]
+fn python_sdk_auto_mode() {
+    run_python_client("auto");
+}
+
+#[test]
+fn python_sdk_legacy_handshake() {
+    run_python_client("legacy");
+}
+
+#[test]
+fn python_sdk_pinned_2026_07_28() {
+    run_python_client("2026-07-28");
+}
