@@ -13,7 +13,7 @@ use chrono::{Duration, SecondsFormat, Utc};
 use crate::{
     auth::{self, Principal, Scopes},
     board,
-    config::database_path,
+    config::{FileConfig, database_path},
     server::KanbanServer,
     store::{NewApiKey, Store},
     tools::ToolFilter,
@@ -45,12 +45,15 @@ pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<P
 /// Options of `serve`.
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// The TOML configuration file, if any.
+    pub config: Option<PathBuf>,
     pub api_key: Option<String>,
     pub tools: ToolFilter,
 }
 
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let _config = FileConfig::load(options.config.as_deref())?;
     let store = open_store(&options.data_dir).await?;
     let principal = principal(&store, options.api_key.as_deref()).await?;
     tracing::info!(
@@ -269,6 +272,20 @@ pub async fn workspaces_create(
     owner_email: &str,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    let slug = slug.trim();
+    if slug.is_empty()
+        || !slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!("--slug '{slug}' must be lowercase letters, digits and dashes, e.g. `platform-team`");
+    }
+    if name.trim().is_empty() {
+        bail!("--name must not be empty");
+    }
+    if !owner_email.contains('@') {
+        bail!("--owner-email '{owner_email}' is not an email address");
+    }
     let store = open_store(data_dir).await?;
     auth::local_owner(&store).await?;
     let owner_name = owner_email.split('@').next().unwrap_or(owner_email);

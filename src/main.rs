@@ -33,11 +33,20 @@ struct Cli {
         long,
         global = true,
         env = "VK_LOG",
-        hide_env = true,
         default_value = "info,rmcp=error",
         value_name = "FILTER"
     )]
     log: String,
+
+    /// TOML configuration file [env: VK_CONFIG]
+    #[arg(
+        long,
+        global = true,
+        env = "VK_CONFIG",
+        hide_env = true,
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -162,6 +171,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => {
             commands::serve(ServeOptions {
                 data_dir,
+                config: cli.config,
                 api_key: args.api_key,
                 tools: ToolFilter {
                     toolsets: args.toolsets,

@@ -99,13 +99,35 @@ pub async fn apply(exec: &dyn Executor) -> Result<Vec<&'static str>, StoreError>
             continue;
         }
         let record = Stmt::new("INSERT INTO d1_migrations (name) VALUES (?)").bind(migration.name);
-        exec.script(migration.sql.to_owned(), vec![record])
-            .await
-            .map_err(|e| {
-                StoreError::Migration(format!("migration {} failed: {e}", migration.name))
-            })?;
+        if let Err(err) = exec.script(migration.sql.to_owned(), vec![record]).await {
+            // Another process starting on the same new database may have
+            // applied it first; that is success, not failure.
+            if recorded(exec, migration.name).await? {
+                continue;
+            }
+            return Err(StoreError::Migration(format!(
+                "migration {} failed: {err}",
+                migration.name
+            )));
+        }
         tracing::info!(migration = migration.name, "applied migration");
         newly.push(migration.name);
     }
     Ok(newly)
+}
+
+async fn recorded(exec: &dyn Executor, name: &str) -> Result<bool, StoreError> {
+    let results = exec
+        .batch(
+            Mode::Read,
+            vec![Stmt::new("SELECT COUNT(*) AS n FROM d1_migrations WHERE name = ?").bind(name)],
+        )
+        .await?;
+    Ok(results
+        .first()
+        .and_then(|r| r.rows.first())
+        .and_then(|row| row.get("n"))
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0)
+        > 0)
 }
