@@ -14,7 +14,9 @@ use crate::{
     auth::{self, Principal, Scopes},
     board,
     config::{FileConfig, database_path},
+    logs::LogStore,
     server::KanbanServer,
+    sessions::Sessions,
     store::{NewApiKey, Store},
     tools::ToolFilter,
     transport,
@@ -49,20 +51,79 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     pub api_key: Option<String>,
     pub tools: ToolFilter,
+    /// Only queue sessions; `vibe-kanban-mcp runner` processes run them.
+    pub no_runner: bool,
 }
 
-/// `serve`: MCP over stdio.
+/// The session service the configuration describes.
+pub fn sessions(store: &Store, config: &FileConfig, data_dir: &Path) -> anyhow::Result<Sessions> {
+    let logs = LogStore::from_config(&config.logs, data_dir.to_owned())
+        .context("invalid [logs] configuration")?;
+    Sessions::new(
+        store.clone(),
+        logs,
+        &config.executors,
+        config.sessions.clone(),
+        data_dir,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid session configuration: {e}"))
+}
+
+/// `serve`: MCP over stdio, with a session runner unless `no_runner`.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let _config = FileConfig::load(options.config.as_deref())?;
+    let config = FileConfig::load(options.config.as_deref())?;
     let store = open_store(&options.data_dir).await?;
     let principal = principal(&store, options.api_key.as_deref()).await?;
+    let sessions = sessions(&store, &config, &options.data_dir)?;
     tracing::info!(
         database = %database_path(&options.data_dir).display(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
+        logs = sessions.logs().kind(),
+        runner = !options.no_runner,
         "serving MCP over stdio"
     );
-    transport::stdio::serve(KanbanServer::new(store, &options.tools, principal)).await
+    let runner = if options.no_runner {
+        // No runner here, but sessions of a runner that died are still
+        // marked as interrupted at start.
+        if let Err(e) = sessions.recover_orphans(None).await {
+            tracing::warn!(error = %e, "could not check for interrupted sessions");
+        }
+        None
+    } else {
+        Some(sessions.spawn_runner())
+    };
+    let server = KanbanServer::new(store, &options.tools, principal).with_sessions(sessions);
+    let served = transport::stdio::serve(server).await;
+    if let Some(runner) = runner {
+        runner.shutdown().await;
+    }
+    served
+}
+
+/// `runner`: claims and runs queued sessions until SIGINT/SIGTERM.
+pub async fn runner(data_dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = FileConfig::load(config)?;
+    let store = open_store(data_dir).await?;
+    let sessions = sessions(&store, &config, data_dir)?;
+    tracing::info!(
+        database = %database_path(data_dir).display(),
+        logs = sessions.logs().kind(),
+        max_concurrent = config.sessions.max_concurrent,
+        "runner waiting for queued sessions"
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = sessions.run_runner(shutdown.clone());
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => {}
+        () = transport::stdio::shutdown_signal() => {
+            tracing::info!("runner shutting down on signal");
+            shutdown.cancel();
+            run.await;
+        }
+    }
+    Ok(())
 }
 
 /// `migrate`: applies pending migrations and says what it did.

@@ -1,9 +1,17 @@
 //! Where data lives and how the server is set up, resolved once at start.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use serde::Deserialize;
+
+use crate::{
+    logs::LogsConfig,
+    sessions::{ExecutorProfile, SessionsConfig},
+};
 
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "kanban.db";
@@ -27,7 +35,18 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 /// error at start, not a silently ignored setting.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {}
+pub struct FileConfig {
+    /// `[executors.NAME]`: coding-agent profiles, added to (or replacing)
+    /// the built-in ones.
+    #[serde(default)]
+    pub executors: BTreeMap<String, ExecutorProfile>,
+    /// `[sessions]`: default executor, concurrency, stop grace, runner timing.
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    /// `[logs]`: where execution logs live (local files or R2).
+    #[serde(default)]
+    pub logs: LogsConfig,
+}
 
 impl FileConfig {
     /// Reads and validates the file; no file means defaults.

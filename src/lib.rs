@@ -16,15 +16,20 @@
 //! - [`store`] — the SQL layer: store methods build statement batches that an
 //!   executor ([`store::sqlite`] for a local file) runs atomically in one round
 //!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
-//! - [`config`] — data locations.
+//! - [`sessions`] — the agent runtime: executor profiles, git worktrees,
+//!   supervised processes, the runner that claims queued sessions.
+//! - [`logs`] — execution logs on local disk or in R2, read by range.
+//! - [`config`] — data locations and the TOML configuration file.
 
 pub mod auth;
 pub mod board;
 pub mod commands;
 pub mod config;
+pub mod logs;
 pub mod render;
 pub mod resources;
 pub mod server;
+pub mod sessions;
 pub mod store;
 pub mod tools;
 pub mod transport;

@@ -13,7 +13,8 @@ use vibe_kanban_mcp::{
 };
 
 /// An MCP server that gives AI tools a kanban board: projects, tasks,
-/// subtasks and assignment, on a local SQLite file by default.
+/// subtasks, assignment and coding-agent sessions, on a local SQLite file by
+/// default.
 #[derive(Parser)]
 #[command(name = "vibe-kanban-mcp", version, about, long_about = None)]
 struct Cli {
@@ -56,6 +57,8 @@ struct Cli {
 enum Command {
     /// Serve MCP over stdio (stdout carries protocol messages only; logs go to stderr).
     Serve(ServeArgs),
+    /// Run queued agent sessions (for `serve --no-runner`, or more machines on one store).
+    Runner,
     /// Apply pending database migrations (also done at every start).
     Migrate,
     /// Manage MCP API keys.
@@ -76,6 +79,9 @@ struct ServeArgs {
     /// Offer only tools that change nothing.
     #[arg(long, env = "VK_READ_ONLY")]
     read_only: bool,
+    /// Only queue agent sessions; separate `vibe-kanban-mcp runner` processes run them.
+    #[arg(long, env = "VK_NO_RUNNER")]
+    no_runner: bool,
     /// Act as this API key's principal (its workspace and scopes) instead of
     /// the local owner.
     #[arg(
@@ -177,9 +183,11 @@ async fn main() -> std::process::ExitCode {
                     toolsets: args.toolsets,
                     read_only: args.read_only,
                 },
+                no_runner: args.no_runner,
             })
             .await
         }
+        Command::Runner => commands::runner(&data_dir, cli.config.as_deref()).await,
         Command::Migrate => commands::migrate(&data_dir, &mut out).await,
         Command::Keys(KeysCommand::Create {
             workspace,

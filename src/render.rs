@@ -1,8 +1,8 @@
 //! Readable text copies of structured results: what a person (or a model
 //! that prefers prose) reads next to the JSON of a tool result or resource.
 
-use crate::store::{Deleted, Project, Task, TaskDetail, TaskPage};
-use crate::tools::{ProjectList, WorkspaceList};
+use crate::store::{Deleted, Project, Session, Task, TaskDetail, TaskPage};
+use crate::tools::{LogPageOut, ProjectList, SessionDetailOut, SessionList, WorkspaceList};
 
 /// A readable text copy of a tool's structured output.
 pub trait Render {
@@ -57,6 +57,12 @@ impl Render for Project {
         }
         if let Some(repo) = &self.repo_path {
             out.push_str(&format!("Repository: {repo}\n"));
+        }
+        if let Some(script) = &self.setup_script {
+            out.push_str(&format!("Setup script: {script}\n"));
+        }
+        if let Some(script) = &self.cleanup_script {
+            out.push_str(&format!("Cleanup script: {script}\n"));
         }
         out.push_str(&format!("Tasks: {}", counts_line(self)));
         out
@@ -128,5 +134,130 @@ impl Render for Deleted {
             self.deleted_ids.len(),
             self.deleted_ids.join(", ")
         )
+    }
+}
+
+fn session_line(session: &Session) -> String {
+    let mut line = format!(
+        "- [{}] session {} on task {} (executor {}, turn {})",
+        session.status, session.id, session.task_id, session.executor, session.turns
+    );
+    if let Some(branch) = &session.branch {
+        line.push_str(&format!(", branch {branch}"));
+    }
+    if let Some(reason) = &session.status_reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}
+
+impl Render for Session {
+    fn render(&self) -> String {
+        let mut out = format!(
+            "Session {} [{}] on task {}\nExecutor: {} (turns so far: {})\n",
+            self.id, self.status, self.task_id, self.executor, self.turns
+        );
+        if let Some(reason) = &self.status_reason {
+            out.push_str(&format!("Reason: {reason}\n"));
+        }
+        if let Some(branch) = &self.branch {
+            out.push_str(&format!(
+                "Branch: {branch}{}\n",
+                self.base_branch
+                    .as_deref()
+                    .map(|b| format!(" (from {b})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(path) = &self.worktree_path {
+            out.push_str(&format!("Worktree: {path}\n"));
+        }
+        out.push_str(&format!("Created: {}", self.created_at));
+        if let Some(at) = &self.started_at {
+            out.push_str(&format!(", started: {at}"));
+        }
+        if let Some(at) = &self.finished_at {
+            out.push_str(&format!(", finished: {at}"));
+        }
+        out.push('\n');
+        if self.status.is_active() {
+            out.push_str(&format!(
+                "Follow it with get_session or read_execution_log (session_id {}), or the resource \
+                 kanban://sessions/{}/log.\n",
+                self.id, self.id
+            ));
+        }
+        out
+    }
+}
+
+impl Render for SessionDetailOut {
+    fn render(&self) -> String {
+        let mut out = self.session.render();
+        if !self.processes.is_empty() {
+            out.push_str("Processes:\n");
+            for p in &self.processes {
+                out.push_str(&format!(
+                    "- {} {} (turn {}) [{}]{}{} {}\n",
+                    p.kind.as_str(),
+                    p.id,
+                    p.turn,
+                    p.status.as_str(),
+                    p.exit_code
+                        .map(|c| format!(" exit code {c}"))
+                        .unwrap_or_default(),
+                    p.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default(),
+                    p.command
+                ));
+            }
+        }
+        if !self.last_output.is_empty() {
+            out.push_str("Last output:\n");
+            out.push_str(&self.last_output);
+            if !self.last_output.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Render for SessionList {
+    fn render(&self) -> String {
+        if self.sessions.is_empty() {
+            return "No sessions match; start_session starts one.".to_owned();
+        }
+        let mut out = format!("{} session(s), newest first:\n", self.sessions.len());
+        for session in &self.sessions {
+            out.push_str(&session_line(session));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl Render for LogPageOut {
+    fn render(&self) -> String {
+        let mut out = self.text.clone();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "[bytes {}-{} of {}; next_cursor {}; session {}{}]",
+            self.start,
+            self.next_cursor,
+            self.total_bytes,
+            self.next_cursor,
+            self.session_status,
+            if self.running {
+                ", still running: read again from next_cursor for more"
+            } else {
+                ", finished"
+            }
+        ));
+        out
     }
 }

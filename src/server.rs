@@ -2,28 +2,42 @@
 //! info. It resolves who is calling and hands the work to `tools` and
 //! `resources`; it knows nothing of stdio or HTTP.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+        ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+        ServerCapabilities, SubscribeRequestParams, SubscriptionFilter, Tool,
+        UnsubscribeRequestParams,
     },
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext},
 };
 
 use crate::{
     auth::Principal,
     resources,
-    store::Store,
+    sessions::Sessions,
+    store::{SessionStatus, Store},
     tools::{Registry, ToolContext, ToolFilter},
 };
 
+/// How often a subscribed session log is checked for new output: updates
+/// are sent at most this often, however fast the agent prints.
+const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
+/// …and while the session is not running.
+const IDLE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
 const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
 list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
-The board of a project is the resource kanban://projects/{project_id}/board.";
+The board of a project is the resource kanban://projects/{project_id}/board. start_session runs a coding agent \
+on a task; follow it with get_session, read_execution_log or the resource kanban://sessions/{session_id}/log.";
 
 /// The MCP server: shared by every connection of a process.
 #[derive(Clone)]
@@ -32,6 +46,10 @@ pub struct KanbanServer {
     registry: Arc<Registry>,
     /// Who the connection acts as (stdio: fixed at start).
     principal: Principal,
+    /// Agent sessions, when this server offers them.
+    sessions: Option<Sessions>,
+    /// Legacy `resources/subscribe` watchers of this connection, by URI.
+    subscriptions: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
 }
 
 impl KanbanServer {
@@ -40,6 +58,23 @@ impl KanbanServer {
             store,
             registry: Arc::new(Registry::new(filter)),
             principal,
+            sessions: None,
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// Offers agent sessions (tools and the session log resource).
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// A copy for another connection: same store and services, its own
+    /// subscriptions.
+    pub fn for_connection(&self) -> Self {
+        KanbanServer {
+            subscriptions: Arc::default(),
+            ..self.clone()
         }
     }
 
@@ -55,6 +90,7 @@ impl ServerHandler for KanbanServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(
@@ -86,6 +122,7 @@ impl ServerHandler for KanbanServer {
         let ctx = ToolContext {
             store: self.store.clone(),
             principal: self.principal(&context).clone(),
+            sessions: self.sessions.clone(),
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();
@@ -121,8 +158,175 @@ impl ServerHandler for KanbanServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(&self.store, self.principal(&context), &request.uri)
+        resources::read(
+            &self.store,
+            self.sessions.as_ref(),
+            self.principal(&context),
+            &request.uri,
+        )
+        .await
+        .map(ReadResourceResponse::from)
+    }
+
+    /// Protocol 2026-07-28 `subscriptions/listen`: session logs are the
+    /// resources that change.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.sessions.as_ref()?;
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| resources::session_log_id(uri).is_some())
+            .cloned()
+            .collect();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let Some(sessions) = self.sessions.clone() else {
+            context.cancelled().await;
+            return Ok(());
+        };
+        let principal = self.principal(context.request_context()).clone();
+        let mut watchers = tokio::task::JoinSet::new();
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            let Some(session_id) = resources::session_log_id(uri) else {
+                continue;
+            };
+            let sink = context.sink().clone();
+            let uri = uri.clone();
+            watchers.spawn(watch_session_log(
+                sessions.clone(),
+                principal.clone(),
+                session_id,
+                move || {
+                    let sink = sink.clone();
+                    let uri = uri.clone();
+                    async move { sink.notify_resource_updated(uri).await.is_ok() }
+                },
+            ));
+        }
+        context.cancelled().await;
+        watchers.shutdown().await;
+        Ok(())
+    }
+
+    /// Legacy `resources/subscribe` (protocol versions before 2026-07-28).
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let principal = self.principal(&context).clone();
+        let not_found = || {
+            ErrorData::resource_not_found(
+                format!(
+                    "cannot subscribe to {}: only session logs (kanban://sessions/{{session_id}}/log) of workspace \
+                     '{}' change over time",
+                    request.uri, principal.workspace_name
+                ),
+                None,
+            )
+        };
+        let (Some(sessions), Some(session_id)) = (
+            self.sessions.clone(),
+            resources::session_log_id(&request.uri),
+        ) else {
+            return Err(not_found());
+        };
+        // The session must be the caller's.
+        if sessions
+            .log_state(&principal.actor, &session_id)
             .await
-            .map(ReadResourceResponse::from)
+            .is_err()
+        {
+            return Err(not_found());
+        }
+        let peer = context.peer.clone();
+        let uri = request.uri.clone();
+        let task = tokio::spawn(watch_session_log(
+            sessions,
+            principal,
+            session_id,
+            move || {
+                let peer = peer.clone();
+                let uri = uri.clone();
+                async move {
+                    peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await
+                        .is_ok()
+                }
+            },
+        ));
+        let previous = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request.uri, task.abort_handle());
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Some(task) = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&request.uri)
+        {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Sends an update (through `notify`) whenever a session's log grows or its
+/// status changes, at most once per [`LOG_WATCH_INTERVAL`]: output that
+/// arrives in a burst is one notification. Ends when `notify` fails (the
+/// client is gone).
+async fn watch_session_log<F, Fut>(
+    sessions: Sessions,
+    principal: Principal,
+    session_id: String,
+    notify: F,
+) where
+    F: Fn() -> Fut + Send,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let mut last = sessions.log_state(&principal.actor, &session_id).await.ok();
+    loop {
+        let active = last.is_none_or(|(_, status)| {
+            matches!(status, SessionStatus::Queued | SessionStatus::Running)
+        });
+        tokio::time::sleep(if active {
+            LOG_WATCH_INTERVAL
+        } else {
+            IDLE_WATCH_INTERVAL
+        })
+        .await;
+        let Ok(state) = sessions.log_state(&principal.actor, &session_id).await else {
+            continue;
+        };
+        if Some(state) != last {
+            last = Some(state);
+            if !notify().await {
+                return;
+            }
+        }
     }
 }

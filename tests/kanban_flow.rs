@@ -26,7 +26,13 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
             "create_task",
             "update_task",
             "delete_task",
-            "assign_task"
+            "assign_task",
+            "start_session",
+            "get_session",
+            "list_sessions",
+            "stop_session",
+            "send_follow_up",
+            "read_execution_log"
         ]
     );
     for tool in &tools {
@@ -56,7 +62,9 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
             tool.name
         );
         let annotations = tool.annotations.as_ref().expect("annotations");
-        let reads = tool.name.starts_with("list_") || tool.name.starts_with("get_");
+        let reads = tool.name.starts_with("list_")
+            || tool.name.starts_with("get_")
+            || tool.name.starts_with("read_");
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         assert_eq!(
             annotations.destructive_hint,
@@ -438,7 +446,8 @@ async fn resources_are_listed_and_templated() {
         uris,
         [
             "kanban://projects/{project_id}/board",
-            "kanban://tasks/{task_id}"
+            "kanban://tasks/{task_id}",
+            "kanban://sessions/{session_id}/log"
         ]
     );
 

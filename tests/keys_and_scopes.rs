@@ -159,7 +159,10 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
             "list_projects",
             "get_project",
             "list_tasks",
-            "get_task"
+            "get_task",
+            "get_session",
+            "list_sessions",
+            "read_execution_log"
         ]
     );
     let listed = reader
@@ -178,7 +181,17 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
 
     let write_key = data.create_key("default", "writer", "write");
     let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
-    assert_eq!(writer.tools().await.len(), 11, "write implies read");
+    // Write implies read; starting, stopping and following up sessions need
+    // the sessions scope.
+    assert_eq!(writer.tools().await.len(), 14, "write implies read");
+    writer.stop().await;
+    let sessions_key = data.create_key("default", "agents", "sessions");
+    let agents = Server::start(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
+    let names = tool_names(&agents.tools().await);
+    assert!(names.contains(&"start_session".to_owned()), "{names:?}");
+    assert!(!names.contains(&"create_task".to_owned()), "{names:?}");
+    agents.stop().await;
+    let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     writer.stop().await;
 }
 
@@ -210,7 +223,10 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
             "list_projects",
             "get_project",
             "list_tasks",
-            "get_task"
+            "get_task",
+            "get_session",
+            "list_sessions",
+            "read_execution_log"
         ]
     );
     read_only

@@ -10,19 +10,34 @@ use rmcp::{
     },
 };
 
-use crate::{auth::Principal, board, render::Render, store::Store, tools::store_message};
+use crate::{
+    auth::Principal, board, render::Render, sessions::Sessions, store::Store, tools::store_message,
+};
 
 /// Resources per page of `resources/list` and `resources/templates/list`.
 pub const PAGE_SIZE: usize = 50;
 
 const BOARD_TEMPLATE: &str = "kanban://projects/{project_id}/board";
 const TASK_TEMPLATE: &str = "kanban://tasks/{task_id}";
+const SESSION_LOG_TEMPLATE: &str = "kanban://sessions/{session_id}/log";
+/// Lines of a session log resource: its tail (read_execution_log pages the rest).
+const SESSION_LOG_LINES: usize = 200;
+const SESSION_LOG_BYTES: u64 = 256 * 1024;
 
 /// A resource URI this server understands.
 #[derive(Debug, PartialEq, Eq)]
 enum Uri {
     Board(String),
     Task(String),
+    SessionLog(String),
+}
+
+/// The session id of a `kanban://sessions/{id}/log` URI.
+pub fn session_log_id(uri: &str) -> Option<String> {
+    match parse_uri(uri)? {
+        Uri::SessionLog(id) => Some(id),
+        _ => None,
+    }
 }
 
 fn parse_uri(uri: &str) -> Option<Uri> {
@@ -32,6 +47,7 @@ fn parse_uri(uri: &str) -> Option<Uri> {
     match parts.as_slice() {
         ["projects", project, "board"] => id(project).map(Uri::Board),
         ["tasks", task] => id(task).map(Uri::Task),
+        ["sessions", session, "log"] => id(session).map(Uri::SessionLog),
         _ => None,
     }
 }
@@ -46,6 +62,13 @@ fn all_templates() -> Vec<ResourceTemplate> {
             .with_title("Task")
             .with_description("One task with its description and subtasks, as markdown.")
             .with_mime_type("text/markdown"),
+        ResourceTemplate::new(SESSION_LOG_TEMPLATE, "session-log")
+            .with_title("Session log")
+            .with_description(
+                "The last lines of an agent session's execution log. Subscribe to it to be notified as output \
+                 arrives; read_execution_log pages the whole log.",
+            )
+            .with_mime_type("text/plain"),
     ]
 }
 
@@ -105,6 +128,7 @@ pub async fn list(
 
 pub async fn read(
     store: &Store,
+    sessions: Option<&Sessions>,
     principal: &Principal,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
@@ -118,6 +142,31 @@ pub async fn read(
         )
     };
     let parsed = parse_uri(uri).ok_or_else(not_found)?;
+    if let Uri::SessionLog(session_id) = &parsed {
+        let sessions = sessions.ok_or_else(not_found)?;
+        let query = crate::sessions::LogQuery {
+            process_id: None,
+            stream: crate::sessions::LogStream::All,
+            cursor: 0,
+            limit: SESSION_LOG_BYTES,
+            tail: Some(SESSION_LOG_LINES),
+        };
+        let page = match sessions
+            .read_log(&principal.actor, session_id, &query)
+            .await
+        {
+            Ok(page) => page,
+            Err(crate::sessions::SessionError::Store(crate::store::StoreError::NotFound {
+                ..
+            })) => {
+                return Err(not_found());
+            }
+            Err(e) => return Err(ErrorData::internal_error(e.to_string(), None)),
+        };
+        return Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(page.slice.text, uri).with_mime_type("text/plain"),
+        ]));
+    }
     let text = match parsed {
         Uri::Board(project_id) => store
             .board(&principal.actor, &project_id)
@@ -127,6 +176,7 @@ pub async fn read(
             .get_task(&principal.actor, &task_id)
             .await
             .map(|t| t.render()),
+        Uri::SessionLog(_) => return Err(not_found()),
     };
     let text = match text {
         Ok(text) => text,
@@ -159,6 +209,11 @@ mod tests {
             Some(Uri::Task(id.to_owned()))
         );
         assert_eq!(parse_uri("kanban://tasks/not-a-uuid"), None);
+        assert_eq!(
+            session_log_id(&format!("kanban://sessions/{id}/log")),
+            Some(id.to_owned())
+        );
+        assert_eq!(session_log_id(&format!("kanban://tasks/{id}")), None);
         assert_eq!(parse_uri(&format!("kanban://projects/{id}")), None);
         assert_eq!(parse_uri(&format!("file://tasks/{id}")), None);
     }

@@ -11,6 +11,7 @@ mod keys;
 pub mod migrate;
 mod model;
 mod projects;
+mod sessions;
 pub mod sqlite;
 mod tasks;
 mod workspaces;
@@ -24,6 +25,10 @@ use serde_json::json;
 pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
+pub use sessions::{
+    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
+    RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
+};
 pub use tasks::{BOARD_COLUMN_LIMIT, decode_cursor, encode_cursor};
 
 /// What went wrong in the data layer. Messages name the thing and say what to do.

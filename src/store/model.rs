@@ -96,6 +96,12 @@ pub struct Project {
     pub description: String,
     /// Local path of the project's git repository, if any.
     pub repo_path: Option<String>,
+    /// Shell script run in an agent session's worktree before the agent.
+    #[serde(default)]
+    pub setup_script: Option<String>,
+    /// Shell script run in the worktree after each agent turn.
+    #[serde(default)]
+    pub cleanup_script: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// How many tasks the project has in each status.
@@ -160,6 +166,8 @@ pub struct NewProject {
     pub name: String,
     pub description: String,
     pub repo_path: Option<String>,
+    pub setup_script: Option<String>,
+    pub cleanup_script: Option<String>,
 }
 
 /// Changes to a project; `None` leaves a field as it is.
@@ -169,6 +177,10 @@ pub struct ProjectChanges {
     pub description: Option<String>,
     /// `Some(None)` clears the repository path.
     pub repo_path: Option<Option<String>>,
+    /// `Some(None)` removes the setup script.
+    pub setup_script: Option<Option<String>>,
+    /// `Some(None)` removes the cleanup script.
+    pub cleanup_script: Option<Option<String>>,
 }
 
 /// A task as created by a caller.

@@ -8,7 +8,8 @@ use super::{
 };
 
 /// Columns of a project plus its task counts, computed in the same query.
-const PROJECT_SELECT: &str = "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.created_at, p.updated_at, \
+const PROJECT_SELECT: &str = "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.setup_script, p.cleanup_script, \
+     p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'todo') AS todo, \
      (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inprogress') AS inprogress, \
      (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inreview') AS inreview, \
@@ -80,8 +81,9 @@ impl Store {
         let id = new_id();
         let at = now();
         let insert = Stmt::new(
-            "INSERT INTO projects (id, workspace_id, name, description, repo_path, created_by, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ? AND name = ?) \
+            "INSERT INTO projects (id, workspace_id, name, description, repo_path, setup_script, cleanup_script, \
+                                   created_by, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ? AND name = ?) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
@@ -89,6 +91,8 @@ impl Store {
         .bind(&new.name)
         .bind(&new.description)
         .bind(new.repo_path.clone())
+        .bind(new.setup_script.clone())
+        .bind(new.cleanup_script.clone())
         .bind(&actor.user_id)
         .bind(&at)
         .bind(&at)
@@ -135,6 +139,16 @@ impl Store {
             sets.push("repo_path = ?");
             params.push(repo_path.clone().into());
             fields.push("repo_path");
+        }
+        if let Some(script) = &changes.setup_script {
+            sets.push("setup_script = ?");
+            params.push(script.clone().into());
+            fields.push("setup_script");
+        }
+        if let Some(script) = &changes.cleanup_script {
+            sets.push("cleanup_script = ?");
+            params.push(script.clone().into());
+            fields.push("cleanup_script");
         }
         let mut update = Stmt::new(format!(
             "UPDATE projects SET {} WHERE id = ? AND workspace_id = ? \

@@ -7,6 +7,7 @@
 
 mod args;
 mod projects;
+mod sessions;
 mod tasks;
 
 use std::{future::Future, sync::Arc};
@@ -27,6 +28,7 @@ use crate::{
 
 pub use args::parse_arguments;
 pub use projects::{ProjectList, WorkspaceList};
+pub use sessions::{LogPageOut, SessionDetailOut, SessionList};
 
 /// Groups of tools that can be switched on with `--toolsets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +37,8 @@ pub enum Toolset {
     Projects,
     /// Tasks, subtasks and assignment.
     Tasks,
+    /// Coding-agent sessions and their execution logs.
+    Sessions,
 }
 
 /// Which tools this server offers at all (before the caller's scopes).
@@ -51,6 +55,8 @@ pub struct ToolFilter {
 pub struct ToolContext {
     pub store: Store,
     pub principal: Principal,
+    /// The agent session service, when this server runs sessions.
+    pub sessions: Option<crate::sessions::Sessions>,
 }
 
 /// How a tool can fail.
@@ -96,6 +102,15 @@ pub struct ToolDef {
     pub scope: Scope,
     read_only: bool,
     handler: Handler,
+}
+
+impl ToolDef {
+    /// Requires `scope` instead of the one the tool's effect implies (read
+    /// for reads, write for changes): session tools need `sessions`.
+    fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
 }
 
 /// Builds a tool from a typed async fn.
@@ -185,6 +200,7 @@ impl Registry {
         let tools = projects::tools()
             .into_iter()
             .chain(tasks::tools())
+            .chain(sessions::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)
             .collect();
@@ -252,6 +268,7 @@ pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> Str
             let hint = match *kind {
                 "project" => "list_projects shows this workspace's projects.",
                 "task" => "list_tasks with a project_id shows that project's task ids.",
+                "session" => "list_sessions shows this workspace's sessions.",
                 _ => "check the id.",
             };
             format!("{kind} {id} not found in workspace '{workspace}'; {hint}")

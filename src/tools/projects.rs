@@ -120,6 +120,12 @@ pub struct CreateProjectArgs {
     /// Absolute path of the project's local git repository (optional).
     #[serde(default)]
     pub repo_path: Option<String>,
+    /// Shell script run in each agent session's worktree before the coding agent (optional).
+    #[serde(default)]
+    pub setup_script: Option<String>,
+    /// Shell script run in the worktree after each coding-agent turn (optional).
+    #[serde(default)]
+    pub cleanup_script: Option<String>,
 }
 
 async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Project, ToolError> {
@@ -136,6 +142,8 @@ async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Pro
             .as_deref()
             .map(|p| checked_text("repo_path", p, MAX_PATH, true))
             .transpose()?,
+        setup_script: script("setup_script", args.setup_script.as_deref())?,
+        cleanup_script: script("cleanup_script", args.cleanup_script.as_deref())?,
     };
     Ok(ctx.store.create_project(&ctx.principal.actor, new).await?)
 }
@@ -155,6 +163,25 @@ pub struct UpdateProjectArgs {
     #[serde(default, deserialize_with = "double_option")]
     #[schemars(with = "Option<String>")]
     pub repo_path: Option<Option<String>>,
+    /// New setup script for agent sessions; null removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<String>")]
+    pub setup_script: Option<Option<String>>,
+    /// New cleanup script for agent sessions; null removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<String>")]
+    pub cleanup_script: Option<Option<String>>,
+}
+
+/// Longest setup or cleanup script, in characters.
+const MAX_SCRIPT: usize = 20_000;
+
+/// A script argument: blank means none.
+fn script(field: &str, text: Option<&str>) -> Result<Option<String>, ToolError> {
+    Ok(text
+        .map(|t| checked_text(field, t, MAX_SCRIPT, false))
+        .transpose()?
+        .filter(|t| !t.is_empty()))
 }
 
 async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Project, ToolError> {
@@ -174,10 +201,25 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
             Some(None) => Some(None),
             None => None,
         },
+        setup_script: args
+            .setup_script
+            .map(|s| script("setup_script", s.as_deref()))
+            .transpose()?,
+        cleanup_script: args
+            .cleanup_script
+            .map(|s| script("cleanup_script", s.as_deref()))
+            .transpose()?,
     };
-    if changes.name.is_none() && changes.description.is_none() && changes.repo_path.is_none() {
+    if changes.name.is_none()
+        && changes.description.is_none()
+        && changes.repo_path.is_none()
+        && changes.setup_script.is_none()
+        && changes.cleanup_script.is_none()
+    {
         return Err(ToolError::InvalidParams(
-            "nothing to update: give at least one of `name`, `description`, `repo_path`".to_owned(),
+            "nothing to update: give at least one of `name`, `description`, `repo_path`, `setup_script`, \
+             `cleanup_script`"
+                .to_owned(),
         ));
     }
     Ok(ctx

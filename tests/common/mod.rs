@@ -263,3 +263,4 @@ pub fn titles(page: &Value) -> Vec<String> {
         .map(|t| t["title"].as_str().expect("title").to_owned())
         .collect()
 }
+pub mod sessions;

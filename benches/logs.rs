@@ -1,0 +1,182 @@
+//! Benchmark: reading a 200 MB execution log — the last 100 lines, and a
+//! 1 MB range from its middle — both in the library (`LogStore`, local disk)
+//! and end to end through `read_execution_log` over stdio with rmcp's client.
+//!
+//! Run by hand (not in CI): `cargo bench --bench logs`. It runs a real
+//! session with tests/agents/agent.sh, then grows that session's
+//! `execution.log` to 200 MB and reads it. Figures: BENCHMARKS.md.
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    ServiceExt,
+    model::CallToolRequestParams,
+    transport::{ConfigureCommandExt, TokioChildProcess},
+};
+use serde_json::{Value, json};
+use vibe_kanban_mcp::logs::{self, LogStore};
+
+const LOG_BYTES: u64 = 200 * 1024 * 1024;
+const RANGE: u64 = 1024 * 1024;
+const RUNS: usize = 200;
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "{name:<55} median {:>8.3} ms   p95 {:>8.3} ms   max {:>8.3} ms   ({} runs)",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.95).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+async fn time<F, Fut>(runs: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f().await; // warm-up
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f().await;
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agent = format!("{}/tests/agents/agent.sh", env!("CARGO_MANIFEST_DIR"));
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[sessions]\ndefault_executor = \"script\"\n\n[executors.script]\ncommand = [\"sh\", \"{agent}\"]\n"),
+    )
+    .expect("config");
+    let command =
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_vibe-kanban-mcp")).configure(|cmd| {
+            cmd.arg("serve")
+                .arg("--data-dir")
+                .arg(dir.path())
+                .arg("--config")
+                .arg(&config)
+                .env_remove("VK_API_KEY")
+                .env("VK_LOG", "error");
+        });
+    let client =
+        ().serve(TokioChildProcess::new(command).expect("spawn server"))
+            .await
+            .expect("initialize");
+    let call = |name: &'static str, args: Value| {
+        let client = &client;
+        async move {
+            let Value::Object(arguments) = args else {
+                unreachable!()
+            };
+            let result = client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(arguments))
+                .await
+                .expect("call");
+            assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
+            result.structured_content.expect("structured")
+        }
+    };
+
+    let project = call("create_project", json!({"name": "bench"})).await;
+    let task = call(
+        "create_task",
+        json!({"project_id": project["id"], "title": "Bench"}),
+    )
+    .await;
+    let session = call("start_session", json!({"task_id": task["id"]})).await;
+    let session_id = session["id"].as_str().expect("id").to_owned();
+    loop {
+        let s = call("get_session", json!({"session_id": session_id})).await;
+        if s["status"] != "queued" && s["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Grow the session's log to 200 MB of agent-like lines.
+    let key = logs::session_key(&session_id, logs::EXECUTION_LOG);
+    let path = dir.path().join(&key);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open the log");
+    let mut written = std::fs::metadata(&path).expect("meta").len();
+    let mut buffer = String::with_capacity(1 << 20);
+    let mut line = 0u64;
+    while written < LOG_BYTES {
+        buffer.clear();
+        while buffer.len() < (1 << 20) {
+            line += 1;
+            buffer.push_str(&format!(
+                "{{\"type\":\"assistant\",\"line\":{line},\"text\":\"editing src/module_{:04}.rs: applying change {line}\"}}\n",
+                line % 9973
+            ));
+        }
+        file.write_all(buffer.as_bytes()).expect("write");
+        written += buffer.len() as u64;
+    }
+    file.sync_all().expect("sync");
+    println!(
+        "log: {:.1} MB, {line} lines (page cache warm)",
+        written as f64 / 1048576.0
+    );
+    let middle = written / 2;
+
+    let store = LogStore::local(dir.path().to_owned());
+    summary(
+        "LogStore::tail 100 lines (library)",
+        time(RUNS, || async {
+            let tail = store
+                .tail(&key, 100, logs::MAX_READ_BYTES)
+                .await
+                .expect("tail");
+            assert_eq!(tail.text.lines().count(), 100);
+        })
+        .await,
+    );
+    summary(
+        "LogStore::read 1 MB from the middle (library)",
+        time(RUNS, || async {
+            let slice = store.read(&key, middle, RANGE).await.expect("read");
+            assert!(slice.end - slice.start >= RANGE - 4);
+        })
+        .await,
+    );
+    summary(
+        "read_execution_log tail=100 (MCP over stdio)",
+        time(RUNS, || async {
+            let page = call(
+                "read_execution_log",
+                json!({"session_id": session_id, "tail": 100}),
+            )
+            .await;
+            assert_eq!(page["text"].as_str().expect("text").lines().count(), 100);
+        })
+        .await,
+    );
+    summary(
+        "read_execution_log 1 MB range from the middle (MCP)",
+        time(RUNS / 2, || async {
+            let page = call(
+                "read_execution_log",
+                json!({"session_id": session_id, "cursor": middle, "limit": RANGE}),
+            )
+            .await;
+            assert!(page["next_cursor"].as_u64().expect("cursor") - middle >= RANGE - 4);
+        })
+        .await,
+    );
+    let _ = client.cancel().await;
+}

@@ -1,0 +1,492 @@
+//! The agent runtime: sessions that run a real coding agent on a task.
+//!
+//! - [`profiles`]: executor profiles (built-ins and `[executors.NAME]`).
+//! - [`worktree`]: a git worktree on its own branch per session.
+//! - [`supervisor`]: child processes in their own process group, stop
+//!   escalation, output forwarding.
+//! - [`runner`]: claims queued turns from the store and runs them
+//!   (setup → coding agent → cleanup), writing the logs.
+//!
+//! [`Sessions`] is what tools call: it queues, reads and stops sessions; the
+//! runner (in the server process, or `vibe-kanban-mcp runner` elsewhere) does
+//! the work. Nothing here knows MCP.
+
+pub mod profiles;
+pub mod runner;
+pub mod supervisor;
+pub mod worktree;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    logs::{self, LogError, LogSlice, LogStore},
+    store::{
+        Actor, ExecutionProcess, NewSession, ProcessStatus, Session, SessionFilter, SessionStatus,
+        Store, StoreError,
+    },
+};
+
+pub use profiles::{ExecutorProfile, Profiles};
+
+/// The `[sessions]` section of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Executor profile used when `start_session` names none.
+    #[serde(default)]
+    pub default_executor: Option<String>,
+    /// Sessions one runner runs at once; more wait in the queue.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Seconds between SIGINT and SIGTERM, and between SIGTERM and SIGKILL.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace_secs: f64,
+    /// How often an idle runner looks for queued sessions made by other
+    /// processes (its own server wakes it at once).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// How often a runner proves it is alive and checks for stop requests.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_interval_ms: u64,
+    /// A running session whose runner was silent this long is interrupted.
+    #[serde(default = "default_stale_after")]
+    pub stale_after_secs: u64,
+    /// Where worktrees go (default: `worktrees` in the data directory).
+    #[serde(default)]
+    pub worktree_dir: Option<PathBuf>,
+}
+
+fn default_max_concurrent() -> usize {
+    2
+}
+fn default_stop_grace() -> f64 {
+    5.0
+}
+fn default_poll_interval() -> u64 {
+    1000
+}
+fn default_heartbeat() -> u64 {
+    2000
+}
+fn default_stale_after() -> u64 {
+    30
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            default_executor: None,
+            max_concurrent: default_max_concurrent(),
+            stop_grace_secs: default_stop_grace(),
+            poll_interval_ms: default_poll_interval(),
+            heartbeat_interval_ms: default_heartbeat(),
+            stale_after_secs: default_stale_after(),
+            worktree_dir: None,
+        }
+    }
+}
+
+impl SessionsConfig {
+    fn grace(&self) -> Duration {
+        Duration::from_secs_f64(self.stop_grace_secs.clamp(0.0, 3600.0))
+    }
+}
+
+/// What went wrong in the session service.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Logs(#[from] LogError),
+    /// The request cannot be done as asked; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T, E = SessionError> = std::result::Result<T, E>;
+
+/// A session with its processes and the last lines of its output.
+#[derive(Debug, Clone)]
+pub struct SessionDetail {
+    pub session: Session,
+    pub processes: Vec<ExecutionProcess>,
+    pub last_output: String,
+}
+
+/// Which log `read_log` reads.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// stdout and stderr, interleaved as they arrived.
+    All,
+    Stdout,
+    Stderr,
+    /// Only what coding agents printed on stdout (session-wide).
+    AgentOutput,
+}
+
+/// How to read a log: a page from a cursor, or the last lines.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub process_id: Option<String>,
+    pub stream: LogStream,
+    pub cursor: u64,
+    pub limit: u64,
+    pub tail: Option<usize>,
+}
+
+/// A page of a log.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    pub slice: LogSlice,
+    /// Whether the process (or, without one, the session) may still write.
+    pub running: bool,
+    pub session_status: SessionStatus,
+}
+
+/// Lines of `execution.log` shown by `get_session`.
+const LAST_LINES: usize = 20;
+const LAST_BYTES: u64 = 16 * 1024;
+
+/// Whoever runs sessions in this process, so a stop or a new session takes
+/// effect at once instead of at the next poll.
+#[derive(Default)]
+struct Local {
+    wake: Notify,
+    /// Stop tokens of the sessions this process runs.
+    active: Mutex<HashMap<String, CancellationToken>>,
+}
+
+struct Inner {
+    store: Store,
+    logs: LogStore,
+    profiles: Profiles,
+    config: SessionsConfig,
+    worktree_root: PathBuf,
+    local: Local,
+}
+
+/// The session service. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+impl Sessions {
+    pub fn new(
+        store: Store,
+        logs: LogStore,
+        executors: &BTreeMap<String, ExecutorProfile>,
+        config: SessionsConfig,
+        data_dir: &Path,
+    ) -> Result<Self, String> {
+        let profiles = Profiles::new(executors, config.default_executor.as_deref())?;
+        if config.max_concurrent == 0 {
+            return Err("[sessions] max_concurrent must be at least 1".to_owned());
+        }
+        let worktree_root = config
+            .worktree_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("worktrees"));
+        Ok(Sessions {
+            inner: Arc::new(Inner {
+                store,
+                logs,
+                profiles,
+                config,
+                worktree_root,
+                local: Local::default(),
+            }),
+        })
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.inner.logs
+    }
+
+    /// Queues a session on a task. Without a prompt, the task's title and
+    /// description are the prompt.
+    pub async fn start(
+        &self,
+        actor: &Actor,
+        task_id: &str,
+        executor: Option<&str>,
+        prompt: Option<&str>,
+        base_branch: Option<&str>,
+    ) -> Result<Session> {
+        let executor = executor.unwrap_or(self.inner.profiles.default_name());
+        self.inner
+            .profiles
+            .get(executor)
+            .map_err(SessionError::Refused)?;
+        let task = self.inner.store.get_task(actor, task_id).await?.task;
+        let project = self
+            .inner
+            .store
+            .get_project(actor, &task.project_id)
+            .await?;
+        if let Some(base) = base_branch
+            && !worktree::valid_branch_name(base)
+        {
+            return Err(SessionError::Refused(format!(
+                "base_branch '{base}' is not a valid git branch name"
+            )));
+        }
+        // Check the repository now when it is on this machine, so a wrong
+        // path or branch is an answer, not a failed session later.
+        if let Some(repo) = project.repo_path.as_deref() {
+            let repo = Path::new(repo);
+            if repo.exists() {
+                worktree::resolve_base(repo, base_branch)
+                    .await
+                    .map_err(SessionError::Refused)?;
+            }
+        }
+        let prompt = match prompt.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(prompt) => prompt.to_owned(),
+            None if task.description.trim().is_empty() => task.title.clone(),
+            None => format!("{}\n\n{}", task.title, task.description.trim()),
+        };
+        let session = self
+            .inner
+            .store
+            .create_session(
+                actor,
+                NewSession {
+                    task_id: task.id.clone(),
+                    executor: executor.to_owned(),
+                    prompt,
+                    base_branch: base_branch.map(str::to_owned),
+                },
+            )
+            .await?;
+        self.inner.local.wake.notify_one();
+        Ok(session)
+    }
+
+    pub async fn get(&self, actor: &Actor, session_id: &str) -> Result<SessionDetail> {
+        let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
+        let key = logs::session_key(&session.id, logs::EXECUTION_LOG);
+        let last_output = self
+            .inner
+            .logs
+            .tail(&key, LAST_LINES, LAST_BYTES)
+            .await?
+            .text;
+        Ok(SessionDetail {
+            session,
+            processes,
+            last_output,
+        })
+    }
+
+    pub async fn list(&self, actor: &Actor, filter: &SessionFilter) -> Result<Vec<Session>> {
+        Ok(self.inner.store.list_sessions(actor, filter).await?)
+    }
+
+    /// Stops a session: a queued one at once; a running one through its
+    /// runner (SIGINT, grace, SIGTERM, SIGKILL). Waits, within reason, until
+    /// it has stopped.
+    pub async fn stop(&self, actor: &Actor, session_id: &str) -> Result<Session> {
+        let session = self.inner.store.request_stop(actor, session_id).await?;
+        if session.status != SessionStatus::Running {
+            return Ok(session);
+        }
+        if let Some(token) = self.local_token(session_id) {
+            token.cancel();
+        }
+        // Two grace periods, a heartbeat for a runner elsewhere to notice,
+        // and a little slack.
+        let grace = self.inner.config.grace();
+        let wait = grace * 2
+            + Duration::from_millis(self.inner.config.heartbeat_interval_ms)
+            + Duration::from_secs(3);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let (session, _) = self.inner.store.get_session(actor, session_id).await?;
+            if session.status != SessionStatus::Running || tokio::time::Instant::now() >= deadline {
+                return Ok(session);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Queues another agent turn in the session's worktree.
+    pub async fn follow_up(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+        prompt: &str,
+    ) -> Result<Session> {
+        let prompt = prompt.trim();
+        if prompt.is_empty() {
+            return Err(SessionError::Refused(
+                "prompt is empty; say what the agent should do next".to_owned(),
+            ));
+        }
+        let (session, _) = self.inner.store.get_session(actor, session_id).await?;
+        self.inner
+            .profiles
+            .get(&session.executor)
+            .map_err(|e| SessionError::Refused(format!("this session's executor is gone: {e}")))?;
+        let session = self
+            .inner
+            .store
+            .queue_follow_up(actor, session_id, prompt)
+            .await?;
+        self.inner.local.wake.notify_one();
+        Ok(session)
+    }
+
+    /// Reads a session's log (or one process's) by cursor, or its tail.
+    pub async fn read_log(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+        query: &LogQuery,
+    ) -> Result<LogPage> {
+        let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
+        let (key, running) = match &query.process_id {
+            Some(process_id) => {
+                let process = processes
+                    .iter()
+                    .find(|p| &p.id == process_id)
+                    .ok_or_else(|| {
+                        SessionError::Refused(format!(
+                            "process {process_id} is not part of session {session_id}; get_session lists its processes"
+                        ))
+                    })?;
+                let stream = match query.stream {
+                    LogStream::All => "output",
+                    LogStream::Stdout => "stdout",
+                    LogStream::Stderr => "stderr",
+                    LogStream::AgentOutput => {
+                        return Err(SessionError::Refused(
+                            "stream agent_output is session-wide; leave out `process` or use stream stdout".to_owned(),
+                        ));
+                    }
+                };
+                (
+                    logs::process_key(session_id, process_id, stream),
+                    process.status == ProcessStatus::Running,
+                )
+            }
+            None => {
+                let file = match query.stream {
+                    LogStream::All => logs::EXECUTION_LOG,
+                    LogStream::Stdout => "stdout.log",
+                    LogStream::Stderr => "stderr.log",
+                    LogStream::AgentOutput => logs::AGENT_OUTPUT_LOG,
+                };
+                (
+                    logs::session_key(session_id, file),
+                    session.status.is_active(),
+                )
+            }
+        };
+        let slice = match query.tail {
+            Some(lines) => {
+                self.inner
+                    .logs
+                    .tail(&key, lines, logs::MAX_READ_BYTES)
+                    .await?
+            }
+            None => {
+                self.inner
+                    .logs
+                    .read(&key, query.cursor, query.limit)
+                    .await?
+            }
+        };
+        Ok(LogPage {
+            slice,
+            running,
+            session_status: session.status,
+        })
+    }
+
+    /// The size of a session's combined log and its status, for watchers.
+    pub async fn log_state(&self, actor: &Actor, session_id: &str) -> Result<(u64, SessionStatus)> {
+        let (session, _) = self.inner.store.get_session(actor, session_id).await?;
+        let len = self
+            .inner
+            .logs
+            .len(&logs::session_key(session_id, logs::EXECUTION_LOG))
+            .await?;
+        Ok((len, session.status))
+    }
+
+    fn local_token(&self, session_id: &str) -> Option<CancellationToken> {
+        self.inner
+            .local
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(session_id)
+            .cloned()
+    }
+
+    /// Marks sessions whose runner is gone as interrupted; returns how many.
+    /// A runner is gone when it ran on this host and its process no longer
+    /// exists, or when its heartbeat is older than `stale_after_secs`.
+    pub async fn recover_orphans(&self, except_runner: Option<&str>) -> Result<usize> {
+        let host = runner::host_name();
+        let stale = chrono::Duration::seconds(
+            i64::try_from(self.inner.config.stale_after_secs).unwrap_or(i64::MAX / 2),
+        );
+        let now = chrono::Utc::now();
+        let mut interrupted = 0;
+        for owner in self.inner.store.running_owners().await? {
+            if owner.runner_id.is_some() && owner.runner_id.as_deref() == except_runner {
+                continue;
+            }
+            let process_gone = owner.runner_host.as_deref() == Some(host.as_str())
+                && owner
+                    .runner_pid
+                    .is_some_and(|pid| !runner::process_alive(pid));
+            let silent = owner
+                .heartbeat_at
+                .as_deref()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .is_none_or(|at| now.signed_duration_since(at) > stale);
+            if !(process_gone || silent) {
+                continue;
+            }
+            let reason = if process_gone {
+                format!(
+                    "interrupted: its runner (process {} on {host}) is no longer running; the logs stay readable, \
+                     send_follow_up continues in the same worktree",
+                    owner.runner_pid.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "interrupted: its runner stopped reporting for more than {} s; the logs stay readable, \
+                     send_follow_up continues in the same worktree",
+                    self.inner.config.stale_after_secs
+                )
+            };
+            if self
+                .inner
+                .store
+                .interrupt_session(&owner.id, owner.runner_id.as_deref(), &reason)
+                .await?
+            {
+                tracing::warn!(session = %owner.id, %reason, "session interrupted");
+                interrupted += 1;
+            }
+        }
+        Ok(interrupted)
+    }
+}

@@ -1,0 +1,676 @@
+//! The runner: claims queued turns from the store and runs them — worktree,
+//! setup script, coding agent, cleanup script — writing every byte of output
+//! to the session's logs. It runs inside `serve` (unless `--no-runner`) or
+//! alone as `vibe-kanban-mcp runner`; several runners can share one store.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Sessions,
+    profiles::ExecutorProfile,
+    supervisor::{self, Ending, Output, Spec, Stream},
+    worktree,
+};
+use crate::{
+    logs::{self, LogStore},
+    store::{ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, SessionStatus, TurnOutcome},
+};
+
+/// How often buffered log output is made readable.
+const LOG_FLUSH: Duration = Duration::from_millis(200);
+
+/// This machine's name, recorded on claimed sessions.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Whether a process with this pid exists on this machine.
+pub fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(errno) => errno != nix::errno::Errno::ESRCH,
+    }
+}
+
+/// A runner started inside another command (`serve`).
+pub struct RunnerHandle {
+    shutdown: CancellationToken,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl RunnerHandle {
+    /// Stops the runner: running sessions are stopped (SIGINT, grace,
+    /// SIGTERM, SIGKILL) and recorded as interrupted.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.join.await;
+    }
+}
+
+impl Sessions {
+    /// Starts a runner in the background.
+    pub fn spawn_runner(&self) -> RunnerHandle {
+        let shutdown = CancellationToken::new();
+        let sessions = self.clone();
+        let token = shutdown.clone();
+        let join = tokio::spawn(async move { sessions.run_runner(token).await });
+        RunnerHandle { shutdown, join }
+    }
+
+    /// Claims and runs turns until `shutdown` is cancelled.
+    pub async fn run_runner(&self, shutdown: CancellationToken) {
+        let identity = RunnerIdentity {
+            id: crate::store::new_id(),
+            host: host_name(),
+            pid: std::process::id(),
+        };
+        tracing::info!(runner = %identity.id, host = %identity.host, "runner started");
+        match self.recover_orphans(Some(&identity.id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "marked sessions of dead runners as interrupted"),
+            Err(e) => tracing::warn!(error = %e, "could not check for interrupted sessions"),
+        }
+        let config = &self.inner.config;
+        let slots = Arc::new(Semaphore::new(config.max_concurrent));
+        let mut turns = JoinSet::new();
+        let beat = tokio::spawn(heartbeat(
+            self.clone(),
+            identity.id.clone(),
+            shutdown.clone(),
+        ));
+        loop {
+            while turns.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = shutdown.cancelled() => break,
+            };
+            match self.inner.store.claim_session(&identity).await {
+                Ok(Some(turn)) => {
+                    let token = shutdown.child_token();
+                    self.register(&turn.session.id, token.clone());
+                    let sessions = self.clone();
+                    let runner_id = identity.id.clone();
+                    let shutdown = shutdown.clone();
+                    turns.spawn(async move {
+                        sessions.run_turn(&runner_id, turn, token, &shutdown).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(permit),
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "could not claim a queued session; retrying");
+                }
+            }
+            tokio::select! {
+                () = self.inner.local.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(config.poll_interval_ms)) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        // Every turn's token is a child of `shutdown`: they are stopping.
+        while turns.join_next().await.is_some() {}
+        beat.abort();
+        tracing::info!(runner = %identity.id, "runner stopped");
+    }
+
+    fn register(&self, session_id: &str, token: CancellationToken) {
+        self.inner
+            .local
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(session_id.to_owned(), token);
+    }
+
+    fn unregister(&self, session_id: &str) {
+        self.inner
+            .local
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(session_id);
+    }
+
+    async fn run_turn(
+        &self,
+        runner_id: &str,
+        turn: ClaimedTurn,
+        stop: CancellationToken,
+        shutdown: &CancellationToken,
+    ) {
+        let session_id = turn.session.id.clone();
+        let (events, receiver) = mpsc::channel(1024);
+        let writer = tokio::spawn(write_logs(
+            self.inner.logs.clone(),
+            session_id.clone(),
+            receiver,
+        ));
+        let log = TurnLog {
+            events,
+            session_id: session_id.clone(),
+        };
+        let mut outcome = self.execute(&turn, &stop, &log).await;
+        if outcome.status == SessionStatus::Stopped && shutdown.is_cancelled() {
+            outcome = TurnOutcome {
+                status: SessionStatus::Interrupted,
+                reason: Some(
+                    "interrupted: the runner shut down while the session ran; send_follow_up continues in the \
+                     same worktree"
+                        .to_owned(),
+                ),
+            };
+        }
+        log.note(&format!(
+            "=== session {}{} ===",
+            outcome.status,
+            outcome
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ))
+        .await;
+        drop(log);
+        // Logs are complete (and joined, on R2) before the status says so.
+        match writer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(session = %session_id, error = %e, "could not finish the logs")
+            }
+            Err(e) => tracing::error!(session = %session_id, error = %e, "log writer stopped"),
+        }
+        let mut attempt = 0;
+        while let Err(e) = self
+            .inner
+            .store
+            .finish_turn(&session_id, runner_id, &outcome)
+            .await
+        {
+            attempt += 1;
+            tracing::warn!(session = %session_id, error = %e, attempt, "could not record the end of a turn");
+            if attempt >= 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        }
+        self.unregister(&session_id);
+        tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
+    }
+
+    /// Worktree, setup, coding agent, cleanup: the outcome of one turn.
+    async fn execute(
+        &self,
+        turn: &ClaimedTurn,
+        stop: &CancellationToken,
+        log: &TurnLog,
+    ) -> TurnOutcome {
+        let session = &turn.session;
+        log.note(&format!(
+            "=== turn {} of session {} (executor {}) ===",
+            turn.turn, session.id, session.executor
+        ))
+        .await;
+        let existing = session
+            .worktree_path
+            .as_deref()
+            .map(|p| (Path::new(p), session.branch.as_deref()));
+        let workspace = match worktree::prepare(
+            &self.inner.worktree_root,
+            turn.repo_path.as_deref().map(Path::new),
+            &session.id,
+            &turn.task_title,
+            session.base_branch.as_deref(),
+            existing,
+        )
+        .await
+        {
+            Ok(workspace) => workspace,
+            Err(message) => {
+                return failed(log, format!("could not prepare the worktree: {message}")).await;
+            }
+        };
+        let path_text = workspace.path.to_string_lossy().into_owned();
+        if session.worktree_path.as_deref() != Some(path_text.as_str()) {
+            if let Err(e) = self
+                .inner
+                .store
+                .set_session_worktree(
+                    &session.id,
+                    workspace.base_branch.as_deref(),
+                    workspace.branch.as_deref(),
+                    &path_text,
+                )
+                .await
+            {
+                return failed(log, format!("could not record the worktree: {e}")).await;
+            }
+            log.note(&format!(
+                "worktree {}{}",
+                path_text,
+                workspace
+                    .branch
+                    .as_deref()
+                    .map(|b| format!(" on branch {b}"))
+                    .unwrap_or_default()
+            ))
+            .await;
+        }
+        let context = RunContext {
+            turn,
+            cwd: &workspace.path,
+            stop,
+            log,
+        };
+
+        if turn.turn == 1
+            && let Some(script) = turn
+                .setup_script
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+        {
+            match self.script(&context, ProcessKind::Setup, script).await {
+                Ok(Ending::Exited(0)) => {}
+                Ok(ending) => return script_outcome("setup script", ending),
+                Err(message) => return failed(log, message).await,
+            }
+        }
+        if stop.is_cancelled() {
+            return stopped();
+        }
+
+        let profile = match self.inner.profiles.get(&session.executor) {
+            Ok(profile) => profile.clone(),
+            Err(message) => return failed(log, message).await,
+        };
+        let resume = (turn.turn > 1)
+            .then_some(session.agent_session_id.as_deref())
+            .flatten();
+        let command = profile.command_line(&turn.prompt, resume);
+        let mut env = command.env.clone();
+        env.insert("VK_SESSION_ID".to_owned(), session.id.clone());
+        env.insert("VK_TASK_ID".to_owned(), session.task_id.clone());
+        env.insert("VK_TURN".to_owned(), turn.turn.to_string());
+        let spec = Spec {
+            program: command.program.clone(),
+            args: command.args.clone(),
+            cwd: workspace.path.clone(),
+            env,
+            stdin: command.stdin.clone(),
+            timeout: profile.timeout_secs.map(Duration::from_secs),
+            grace: self.inner.config.grace(),
+        };
+        let display = command.display(&turn.prompt);
+        let agent = match self
+            .process(
+                &context,
+                ProcessKind::CodingAgent,
+                spec,
+                &display,
+                Some(&profile),
+            )
+            .await
+        {
+            Ok(ending) => ending,
+            Err(message) => return failed(log, message).await,
+        };
+        let outcome = match agent {
+            Ending::Exited(0) => TurnOutcome {
+                status: SessionStatus::Completed,
+                reason: None,
+            },
+            Ending::Stopped(_) => return stopped(),
+            Ending::SpawnFailed(message) => TurnOutcome {
+                status: SessionStatus::Failed,
+                reason: Some(format!("executor '{}': {message}", session.executor)),
+            },
+            other => TurnOutcome {
+                status: SessionStatus::Failed,
+                reason: Some(format!("the coding agent {}", describe(&other))),
+            },
+        };
+
+        if let Some(script) = turn
+            .cleanup_script
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            match self.script(&context, ProcessKind::Cleanup, script).await {
+                Ok(Ending::Exited(0)) => {}
+                Ok(Ending::Stopped(_)) => return stopped(),
+                Ok(ending) => {
+                    let note = format!("the cleanup script {}", describe(&ending));
+                    return TurnOutcome {
+                        reason: Some(match outcome.reason {
+                            Some(reason) => format!("{reason}; {note}"),
+                            None => note,
+                        }),
+                        ..outcome
+                    };
+                }
+                Err(message) => return failed(log, message).await,
+            }
+        }
+        outcome
+    }
+
+    async fn script(
+        &self,
+        context: &RunContext<'_>,
+        kind: ProcessKind,
+        script: &str,
+    ) -> Result<Ending, String> {
+        let spec = Spec {
+            program: "sh".to_owned(),
+            args: vec!["-c".to_owned(), script.to_owned()],
+            cwd: context.cwd.to_owned(),
+            env: [
+                ("VK_SESSION_ID".to_owned(), context.turn.session.id.clone()),
+                (
+                    "VK_TASK_ID".to_owned(),
+                    context.turn.session.task_id.clone(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            stdin: None,
+            timeout: None,
+            grace: self.inner.config.grace(),
+        };
+        self.process(context, kind, spec, &format!("sh -c {script:?}"), None)
+            .await
+    }
+
+    /// Runs one process of a turn: its row, its logs, its ending.
+    async fn process(
+        &self,
+        context: &RunContext<'_>,
+        kind: ProcessKind,
+        spec: Spec,
+        display: &str,
+        agent: Option<&ExecutorProfile>,
+    ) -> Result<Ending, String> {
+        let store = &self.inner.store;
+        let session_id = &context.turn.session.id;
+        let prefix = format!("logs/{session_id}/processes");
+        let process_id = store
+            .start_process(session_id, kind, context.turn.turn, display, &prefix)
+            .await
+            .map_err(|e| format!("could not record the {} process: {e}", kind.as_str()))?;
+        context
+            .log
+            .note(&format!("--- {} started: {display} ---", kind.as_str()))
+            .await;
+        let (output, mut received) = mpsc::channel::<Output>(256);
+        let forward = {
+            let events = context.log.events.clone();
+            let process_id = process_id.clone();
+            let profile = agent.cloned();
+            let store = store.clone();
+            let session_id = session_id.clone();
+            let known = context.turn.session.agent_session_id.clone();
+            tokio::spawn(async move {
+                let mut known = known;
+                while let Some(piece) = received.recv().await {
+                    if let Some(profile) = &profile
+                        && piece.stream == Stream::Stdout
+                        && let Some(id) =
+                            profile.agent_session_id(&String::from_utf8_lossy(&piece.bytes))
+                        && known.as_deref() != Some(id.as_str())
+                    {
+                        if let Err(e) = store.set_agent_session_id(&session_id, &id).await {
+                            tracing::warn!(session = %session_id, error = %e, "could not record the agent's session id");
+                        }
+                        known = Some(id);
+                    }
+                    let event = LogEvent::Output {
+                        process_id: process_id.clone(),
+                        kind,
+                        piece,
+                    };
+                    if events.send(event).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let pid_store = store.clone();
+        let pid_process = process_id.clone();
+        let ending = supervisor::run(spec, output, context.stop.clone(), move |pid| {
+            tokio::spawn(async move {
+                if let Err(e) = pid_store.set_process_pid(&pid_process, pid).await {
+                    tracing::warn!(error = %e, "could not record a pid");
+                }
+            });
+        })
+        .await;
+        let _ = forward.await;
+        let (status, code, error) = match &ending {
+            Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
+            Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
+            Ending::Signaled(_) | Ending::SpawnFailed(_) => {
+                (ProcessStatus::Failed, None, Some(describe(&ending)))
+            }
+            Ending::Stopped(code) => (ProcessStatus::Killed, *code, Some(describe(&ending))),
+            Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(&ending))),
+        };
+        if let Err(e) = store
+            .finish_process(&process_id, status, code, error.as_deref())
+            .await
+        {
+            tracing::warn!(process = %process_id, error = %e, "could not record a process's end");
+        }
+        context
+            .log
+            .note(&format!("--- {} {} ---", kind.as_str(), describe(&ending)))
+            .await;
+        Ok(ending)
+    }
+}
+
+struct RunContext<'a> {
+    turn: &'a ClaimedTurn,
+    cwd: &'a Path,
+    stop: &'a CancellationToken,
+    log: &'a TurnLog,
+}
+
+/// Words for how a process ended, after "the coding agent …".
+fn describe(ending: &Ending) -> String {
+    match ending {
+        Ending::Exited(0) => "exited with code 0".to_owned(),
+        Ending::Exited(code) => format!("exited with code {code}"),
+        Ending::Signaled(signal) => format!("was killed by signal {signal}"),
+        Ending::SpawnFailed(message) => format!("could not start: {message}"),
+        Ending::Stopped(Some(code)) => format!("was stopped on request (exit code {code})"),
+        Ending::Stopped(None) => "was stopped on request".to_owned(),
+        Ending::TimedOut(limit) => format!(
+            "ran longer than the executor's timeout_secs ({} s) and was stopped",
+            limit.as_secs()
+        ),
+    }
+}
+
+fn script_outcome(what: &str, ending: Ending) -> TurnOutcome {
+    match ending {
+        Ending::Stopped(_) => stopped(),
+        other => TurnOutcome {
+            status: SessionStatus::Failed,
+            reason: Some(format!("the {what} {}", describe(&other))),
+        },
+    }
+}
+
+fn stopped() -> TurnOutcome {
+    TurnOutcome {
+        status: SessionStatus::Stopped,
+        reason: Some("stopped on request".to_owned()),
+    }
+}
+
+async fn failed(log: &TurnLog, message: String) -> TurnOutcome {
+    log.note(&message).await;
+    TurnOutcome {
+        status: SessionStatus::Failed,
+        reason: Some(message),
+    }
+}
+
+/// Refreshes this runner's heartbeat, passes on stop requests made by other
+/// processes, and looks for sessions of dead runners now and then.
+async fn heartbeat(sessions: Sessions, runner_id: String, shutdown: CancellationToken) {
+    let config = &sessions.inner.config;
+    let every = Duration::from_millis(config.heartbeat_interval_ms.max(50));
+    let sweep_every = Duration::from_secs(config.stale_after_secs.max(1)) / 2;
+    let mut last_sweep = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match sessions.inner.store.heartbeat(&runner_id).await {
+            Ok(stopping) => {
+                for session_id in stopping {
+                    let token = sessions
+                        .inner
+                        .local
+                        .active
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get(&session_id)
+                        .cloned();
+                    if let Some(token) = token {
+                        token.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+        if last_sweep.elapsed() >= sweep_every {
+            last_sweep = tokio::time::Instant::now();
+            if let Err(e) = sessions.recover_orphans(Some(&runner_id)).await {
+                tracing::warn!(error = %e, "could not check for interrupted sessions");
+            }
+        }
+    }
+}
+
+/// Something to write to a session's logs.
+enum LogEvent {
+    /// A line of our own (process started/ended) for `execution.log`.
+    Note(String),
+    Output {
+        process_id: String,
+        kind: ProcessKind,
+        piece: Output,
+    },
+}
+
+/// The sending side of a turn's log writer.
+struct TurnLog {
+    events: mpsc::Sender<LogEvent>,
+    session_id: String,
+}
+
+impl TurnLog {
+    async fn note(&self, text: &str) {
+        let _ = self.events.send(LogEvent::Note(format!("{text}\n"))).await;
+        tracing::debug!(session = %self.session_id, "{text}");
+    }
+}
+
+/// Writes a turn's output to every log it belongs in, flushing often so
+/// readers see it live.
+async fn write_logs(
+    logs: LogStore,
+    session_id: String,
+    mut events: mpsc::Receiver<LogEvent>,
+) -> Result<(), logs::LogError> {
+    let mut writer = logs.writer().await?;
+    let execution = logs::session_key(&session_id, logs::EXECUTION_LOG);
+    let agent_output = logs::session_key(&session_id, logs::AGENT_OUTPUT_LOG);
+    let mut tick = tokio::time::interval(LOG_FLUSH);
+    let mut failure = None;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = tick.tick() => {
+                if let Err(e) = writer.flush().await {
+                    failure.get_or_insert(e);
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        let result = async {
+            match event {
+                LogEvent::Note(text) => writer.append(&execution, text.as_bytes()).await,
+                LogEvent::Output {
+                    process_id,
+                    kind,
+                    piece,
+                } => {
+                    let stream = piece.stream.as_str();
+                    writer.append(&execution, &piece.bytes).await?;
+                    writer
+                        .append(
+                            &logs::session_key(&session_id, &format!("{stream}.log")),
+                            &piece.bytes,
+                        )
+                        .await?;
+                    writer
+                        .append(
+                            &logs::process_key(&session_id, &process_id, "output"),
+                            &piece.bytes,
+                        )
+                        .await?;
+                    writer
+                        .append(
+                            &logs::process_key(&session_id, &process_id, stream),
+                            &piece.bytes,
+                        )
+                        .await?;
+                    if kind == ProcessKind::CodingAgent && piece.stream == Stream::Stdout {
+                        writer.append(&agent_output, &piece.bytes).await?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            // Keep draining so the processes never block on a full channel.
+            failure.get_or_insert(e);
+        }
+        if events.is_empty()
+            && let Err(e) = writer.flush().await
+        {
+            failure.get_or_insert(e);
+        }
+    }
+    let finished = writer.finish().await;
+    match failure {
+        Some(e) => Err(e),
+        None => finished,
+    }
+}

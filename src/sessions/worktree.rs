@@ -1,0 +1,202 @@
+//! Git worktrees: each session works on its own branch (`vk/<short-id>-<slug>`)
+//! in its own directory, made from the base branch, so agents never touch
+//! the project's checkout or each other's work.
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+/// Where a session's agent works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub path: PathBuf,
+    /// The session's branch (none without a repository).
+    pub branch: Option<String>,
+    pub base_branch: Option<String>,
+}
+
+/// The short id of a session in names: the last 8 hex digits of its UUID
+/// (the random part; the first digits of a v7 UUID are a timestamp).
+pub fn short_id(session_id: &str) -> String {
+    let hex: String = session_id.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[hex.len().saturating_sub(8)..].to_owned()
+}
+
+/// A branch-safe slug of a task title: lowercase letters, digits and dashes.
+pub fn slug(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        "task".to_owned()
+    } else {
+        slug
+    }
+}
+
+/// Whether `name` is acceptable as a branch name given by a caller.
+pub fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "git was not found on PATH; install git to run sessions on a repository".to_owned()
+            } else {
+                format!("could not run git: {e}")
+            }
+        })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Checks that `repo` is a git repository and `base` (or its current
+/// branch) names a commit; returns the base branch to use.
+pub async fn resolve_base(repo: &Path, base: Option<&str>) -> Result<String, String> {
+    if !repo.is_dir() {
+        return Err(format!(
+            "the project's repo_path {} is not a directory on this machine; fix it with update_project",
+            repo.display()
+        ));
+    }
+    git(repo, &["rev-parse", "--git-dir"]).await.map_err(|_| {
+        format!(
+            "the project's repo_path {} is not a git repository; run `git init` there or fix it with update_project",
+            repo.display()
+        )
+    })?;
+    let base = match base {
+        Some(base) => base.to_owned(),
+        None => git(repo, &["symbolic-ref", "--short", "HEAD"])
+            .await
+            .map_err(|_| {
+                format!(
+                    "the repository {} has no current branch (detached HEAD); pass base_branch",
+                    repo.display()
+                )
+            })?,
+    };
+    git(repo, &["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")])
+        .await
+        .map_err(|_| {
+            format!(
+                "base branch '{base}' does not exist in {} (or has no commits yet); pass an existing base_branch",
+                repo.display()
+            )
+        })?;
+    Ok(base)
+}
+
+/// Makes (or finds again, on a follow-up) the directory a session works in.
+/// With a repository: a worktree on a new branch from the base branch.
+/// Without: a plain directory.
+pub async fn prepare(
+    root: &Path,
+    repo: Option<&Path>,
+    session_id: &str,
+    task_title: &str,
+    base_branch: Option<&str>,
+    existing: Option<(&Path, Option<&str>)>,
+) -> Result<Workspace, String> {
+    if let Some((path, branch)) = existing
+        && path.is_dir()
+    {
+        return Ok(Workspace {
+            path: path.to_owned(),
+            branch: branch.map(str::to_owned),
+            base_branch: base_branch.map(str::to_owned),
+        });
+    }
+    let name = format!("{}-{}", short_id(session_id), slug(task_title));
+    let path = existing.map_or_else(|| root.join(&name), |(p, _)| p.to_owned());
+    tokio::fs::create_dir_all(root).await.map_err(|e| {
+        format!(
+            "cannot create the worktree directory {}: {e}",
+            root.display()
+        )
+    })?;
+    let Some(repo) = repo else {
+        tokio::fs::create_dir_all(&path)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        return Ok(Workspace {
+            path,
+            branch: None,
+            base_branch: None,
+        });
+    };
+    let base = resolve_base(repo, base_branch).await?;
+    let path_text = path.to_string_lossy().into_owned();
+    let branch = match existing.and_then(|(_, b)| b) {
+        // A follow-up whose worktree is gone: check its branch out again.
+        Some(branch) => {
+            git(repo, &["worktree", "prune"]).await?;
+            git(repo, &["worktree", "add", &path_text, branch]).await?;
+            branch.to_owned()
+        }
+        None => {
+            let branch = format!("vk/{name}");
+            git(repo, &["worktree", "add", "-b", &branch, &path_text, &base]).await?;
+            branch
+        }
+    };
+    Ok(Workspace {
+        path,
+        branch: Some(branch),
+        base_branch: Some(base),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_and_branch_safe() {
+        assert_eq!(short_id("0193a000-0000-7000-8000-00000000abcd"), "0000abcd");
+        assert_eq!(
+            slug("Fix the *login* bug!! (urgent)"),
+            "fix-the-login-bug-urgent"
+        );
+        assert_eq!(slug("???"), "task");
+        assert!(slug(&"x".repeat(100)).len() <= 40);
+        assert!(valid_branch_name("main"));
+        assert!(valid_branch_name("release/1.2"));
+        assert!(!valid_branch_name("-x"));
+        assert!(!valid_branch_name("a..b"));
+        assert!(!valid_branch_name("a b"));
+    }
+}

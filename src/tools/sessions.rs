@@ -1,0 +1,333 @@
+//! Agent session tools: start, inspect, list, stop, follow up, read the
+//! execution log. Starting, stopping and following up need the `sessions`
+//! scope; the rest only `read`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Effect, ToolContext, ToolDef, ToolError, Toolset, args::checked_text, tool};
+use crate::{
+    auth::Scope,
+    sessions::{LogQuery, LogStream, SessionError, Sessions},
+    store::{ExecutionProcess, Session, SessionFilter, SessionStatus},
+};
+
+/// Longest prompt, in characters.
+const MAX_PROMPT: usize = 100_000;
+/// Default and largest number of sessions `list_sessions` returns.
+const DEFAULT_LIST: u32 = 50;
+const MAX_LIST: u32 = 200;
+/// Default and largest page of `read_execution_log`, in bytes.
+const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
+const MAX_LOG_BYTES: u64 = crate::logs::MAX_READ_BYTES;
+/// Most lines `tail` may ask for.
+const MAX_TAIL: usize = 10_000;
+
+pub(super) fn tools() -> Vec<ToolDef> {
+    vec![
+        tool(
+            "start_session",
+            "Start agent session",
+            "Start a coding agent on a task. Returns at once with the session id and status (queued until a \
+             runner picks it up). When the task's project has a repo_path, the agent works in its own git \
+             worktree on a new branch `vk/<id>-<slug>` made from base_branch. Without a prompt, the task's title \
+             and description are the prompt. The task moves to inprogress, then to inreview when the agent \
+             exits 0. Follow it with get_session and read_execution_log.",
+            Toolset::Sessions,
+            Effect::Create,
+            start_session,
+        )
+        .scope(Scope::Sessions),
+        tool(
+            "get_session",
+            "Get agent session",
+            "One agent session: status (queued, running, completed, failed, stopped, interrupted) with the reason, \
+             branch, worktree, timestamps, each process (setup, coding agent, cleanup) with its exit code, and the \
+             last lines of output.",
+            Toolset::Sessions,
+            Effect::Read,
+            get_session,
+        ),
+        tool(
+            "list_sessions",
+            "List agent sessions",
+            "Agent sessions of the workspace, newest first; filter by task and/or status.",
+            Toolset::Sessions,
+            Effect::Read,
+            list_sessions,
+        ),
+        tool(
+            "stop_session",
+            "Stop agent session",
+            "Stop an agent session: a queued one at once; a running one gets SIGINT, then SIGTERM and SIGKILL \
+             after grace periods. Returns the session once it has stopped (or is still stopping).",
+            Toolset::Sessions,
+            Effect::Update,
+            stop_session,
+        )
+        .scope(Scope::Sessions),
+        tool(
+            "send_follow_up",
+            "Send follow-up",
+            "Run another agent turn in a finished session's worktree with a new prompt, resuming the agent's own \
+             conversation where the executor supports it (Claude Code --resume, codex exec resume). Returns at \
+             once; the session is queued again.",
+            Toolset::Sessions,
+            Effect::Create,
+            send_follow_up,
+        )
+        .scope(Scope::Sessions),
+        tool(
+            "read_execution_log",
+            "Read execution log",
+            "Read a session's output while it runs or after: the whole session or one process, stdout, stderr, \
+             both (all) or the agent's own output (agent_output). Page with `cursor` (a byte offset; pass back \
+             `next_cursor`) and `limit` (bytes), or get the last `tail` lines. `running` says whether more output \
+             may come.",
+            Toolset::Sessions,
+            Effect::Read,
+            read_execution_log,
+        ),
+    ]
+}
+
+fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
+    ctx.sessions.as_ref().ok_or_else(|| {
+        ToolError::Failed("agent sessions are not available on this server".to_owned())
+    })
+}
+
+impl From<SessionError> for ToolError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Store(e) => ToolError::Store(e),
+            SessionError::Refused(message) => ToolError::Failed(message),
+            SessionError::Logs(e) => {
+                tracing::error!(error = %e, "log storage failed");
+                ToolError::Failed(format!("{e}; try again shortly"))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartSessionArgs {
+    /// The task the agent works on.
+    pub task_id: Uuid,
+    /// Executor profile (e.g. claude-code, codex, gemini, or one from the configuration file); default: the
+    /// configured default_executor.
+    #[serde(default)]
+    pub executor: Option<String>,
+    /// What the agent should do; default: the task's title and description.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Branch the worktree starts from; default: the repository's current branch.
+    #[serde(default)]
+    pub base_branch: Option<String>,
+}
+
+async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Session, ToolError> {
+    let prompt = args
+        .prompt
+        .as_deref()
+        .map(|p| checked_text("prompt", p, MAX_PROMPT, false))
+        .transpose()?;
+    let executor = args
+        .executor
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let base = args
+        .base_branch
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty());
+    Ok(service(&ctx)?
+        .start(
+            &ctx.principal.actor,
+            &args.task_id.to_string(),
+            executor,
+            prompt.as_deref(),
+            base,
+        )
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionIdArgs {
+    /// The session's id (from start_session or list_sessions).
+    pub session_id: Uuid,
+}
+
+/// A session with its processes and recent output.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionDetailOut {
+    #[serde(flatten)]
+    pub session: Session,
+    /// Setup, coding agent and cleanup runs, oldest first.
+    pub processes: Vec<ExecutionProcess>,
+    /// The last lines of the session's combined output.
+    pub last_output: String,
+}
+
+async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
+    let detail = service(&ctx)?
+        .get(&ctx.principal.actor, &args.session_id.to_string())
+        .await?;
+    Ok(SessionDetailOut {
+        session: detail.session,
+        processes: detail.processes,
+        last_output: detail.last_output,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListSessionsArgs {
+    /// Only this task's sessions.
+    #[serde(default)]
+    pub task_id: Option<Uuid>,
+    /// Only sessions in these statuses (queued, running, completed, failed, stopped, interrupted).
+    #[serde(default)]
+    pub status: Option<Vec<SessionStatus>>,
+    /// How many to return: default 50, at most 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Sessions, newest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<SessionList, ToolError> {
+    let limit = args.limit.unwrap_or(DEFAULT_LIST);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ToolError::InvalidParams(format!(
+            "field `limit` is {limit}; it must be between 1 and {MAX_LIST}"
+        )));
+    }
+    let filter = SessionFilter {
+        task_id: args.task_id.map(|t| t.to_string()),
+        statuses: args.status.unwrap_or_default(),
+        limit,
+    };
+    Ok(SessionList {
+        sessions: service(&ctx)?.list(&ctx.principal.actor, &filter).await?,
+    })
+}
+
+async fn stop_session(ctx: ToolContext, args: SessionIdArgs) -> Result<Session, ToolError> {
+    Ok(service(&ctx)?
+        .stop(&ctx.principal.actor, &args.session_id.to_string())
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpArgs {
+    /// The finished session to continue.
+    pub session_id: Uuid,
+    /// What the agent should do next.
+    pub prompt: String,
+}
+
+async fn send_follow_up(ctx: ToolContext, args: FollowUpArgs) -> Result<Session, ToolError> {
+    let prompt = checked_text("prompt", &args.prompt, MAX_PROMPT, true)?;
+    Ok(service(&ctx)?
+        .follow_up(&ctx.principal.actor, &args.session_id.to_string(), &prompt)
+        .await?)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadLogArgs {
+    /// The session whose log to read.
+    pub session_id: Uuid,
+    /// One process of the session (ids from get_session); default: the whole session.
+    #[serde(default)]
+    pub process: Option<Uuid>,
+    /// all (default: stdout and stderr as they arrived), stdout, stderr, or agent_output (what coding agents
+    /// printed on stdout; session-wide only).
+    #[serde(default)]
+    pub stream: Option<LogStream>,
+    /// Byte offset to read from: 0 (default) or the `next_cursor` of a previous read.
+    #[serde(default)]
+    pub cursor: Option<u64>,
+    /// Most bytes to return: default 65536, at most 1048576.
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Instead of paging, return the last N lines (at most 10000); `next_cursor` then follows the log from its
+    /// current end.
+    #[serde(default)]
+    pub tail: Option<usize>,
+}
+
+/// A page of an execution log.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogPageOut {
+    pub session_id: String,
+    /// The process read, when one was asked for.
+    pub process_id: Option<String>,
+    pub stream: LogStream,
+    /// The output, as UTF-8 text.
+    pub text: String,
+    /// Byte offset of the first byte of `text`.
+    pub start: u64,
+    /// Pass as `cursor` to continue reading after `text`.
+    pub next_cursor: u64,
+    /// Size of the log in bytes when it was read.
+    pub total_bytes: u64,
+    /// Whether the process (or, for the whole session, the session) may still write more.
+    pub running: bool,
+    pub session_status: SessionStatus,
+}
+
+async fn read_execution_log(ctx: ToolContext, args: ReadLogArgs) -> Result<LogPageOut, ToolError> {
+    let limit = args.limit.unwrap_or(DEFAULT_LOG_BYTES);
+    if limit == 0 || limit > MAX_LOG_BYTES {
+        return Err(ToolError::InvalidParams(format!(
+            "field `limit` is {limit}; it must be between 1 and {MAX_LOG_BYTES} bytes"
+        )));
+    }
+    if let Some(tail) = args.tail {
+        if tail == 0 || tail > MAX_TAIL {
+            return Err(ToolError::InvalidParams(format!(
+                "field `tail` is {tail}; it must be between 1 and {MAX_TAIL} lines"
+            )));
+        }
+        if args.cursor.is_some() {
+            return Err(ToolError::InvalidParams(
+                "give either `tail` (the last lines) or `cursor` (a byte offset), not both"
+                    .to_owned(),
+            ));
+        }
+    }
+    let stream = args.stream.unwrap_or(LogStream::All);
+    let query = LogQuery {
+        process_id: args.process.map(|p| p.to_string()),
+        stream,
+        cursor: args.cursor.unwrap_or(0),
+        limit,
+        tail: args.tail,
+    };
+    let session_id = args.session_id.to_string();
+    let page = service(&ctx)?
+        .read_log(&ctx.principal.actor, &session_id, &query)
+        .await?;
+    Ok(LogPageOut {
+        session_id,
+        process_id: query.process_id,
+        stream,
+        text: page.slice.text,
+        start: page.slice.start,
+        next_cursor: page.slice.end,
+        total_bytes: page.slice.total,
+        running: page.running,
+        session_status: page.session_status,
+    })
+}

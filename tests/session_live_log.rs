@@ -1,0 +1,157 @@
+//! The live session log resource through rmcp's client: a client subscribes
+//! to `kanban://sessions/{id}/log` and gets `notifications/resources/updated`
+//! while the agent prints; reading the resource gives the log's tail.
+// This connection negotiates protocol 2025-11-25 (rmcp's client over stdio),
+// where resources/subscribe is how a client subscribes; rmcp marks it
+// deprecated only in favour of 2026-07-28's subscriptions/listen.
+#![allow(deprecated)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{BIN, DataDir, sessions::config};
+use rmcp::{
+    ClientHandler, RoleClient, ServiceExt,
+    model::{
+        CallToolRequestParams, ReadResourceRequestParams, ResourceContents,
+        ResourceUpdatedNotificationParam, SubscribeRequestParams, UnsubscribeRequestParams,
+    },
+    service::{NotificationContext, RunningService, ServiceError},
+    transport::{ConfigureCommandExt, TokioChildProcess},
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// A client that passes on every resource update it is sent.
+struct Watcher {
+    updates: mpsc::UnboundedSender<String>,
+}
+
+impl ClientHandler for Watcher {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.updates.send(params.uri);
+    }
+}
+
+async fn call(client: &RunningService<RoleClient, Watcher>, name: &str, args: Value) -> Value {
+    let Value::Object(arguments) = args else {
+        panic!("arguments must be an object")
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(arguments))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
+    result.structured_content.expect("structured content")
+}
+
+async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(60), updates.recv())
+        .await
+        .expect("an update arrives (hang guard)")
+        .expect("client still connected")
+}
+
+#[tokio::test]
+async fn subscribers_are_told_as_output_arrives() {
+    let data = DataDir::new();
+    let config = config(&data, "", "");
+    let command = tokio::process::Command::new(BIN).configure(|cmd| {
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--config")
+            .arg(&config)
+            .env_remove("VK_API_KEY")
+            .env("VK_LOG", "error");
+    });
+    let (sender, mut updates) = mpsc::unbounded_channel();
+    let client = Watcher { updates: sender }
+        .serve(TokioChildProcess::new(command).expect("spawn server"))
+        .await
+        .expect("initialize");
+    let info = client.peer_info().expect("server info");
+    assert!(
+        info.capabilities
+            .resources
+            .as_ref()
+            .and_then(|r| r.subscribe)
+            .unwrap_or(false),
+        "the server offers resources/subscribe"
+    );
+
+    let project = call(&client, "create_project", json!({"name": "live"})).await;
+    let task = call(
+        &client,
+        "create_task",
+        json!({"project_id": project["id"], "title": "Chatty"}),
+    )
+    .await;
+    let session = call(
+        &client,
+        "start_session",
+        json!({"task_id": task["id"], "executor": "slow"}),
+    )
+    .await;
+    let session_id = session["id"].as_str().expect("id");
+    let uri = format!("kanban://sessions/{session_id}/log");
+    client
+        .subscribe(SubscribeRequestParams::new(&uri))
+        .await
+        .expect("subscribe");
+
+    // Updates keep coming while the agent prints, and the resource grows.
+    let mut previous = String::new();
+    for _ in 0..3 {
+        assert_eq!(next_update(&mut updates).await, uri);
+        let read = client
+            .read_resource(ReadResourceRequestParams::new(&uri))
+            .await
+            .expect("read the log resource");
+        let text = match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("unexpected contents {other:?}"),
+        };
+        assert_ne!(text, previous, "each update brings new output");
+        previous = text;
+    }
+    assert!(previous.contains("agent: line"), "{previous}");
+
+    // Stopping is an update too (the final lines and the status).
+    call(&client, "stop_session", json!({"session_id": session_id})).await;
+    while !client
+        .read_resource(ReadResourceRequestParams::new(&uri))
+        .await
+        .map(|r| format!("{:?}", r.contents))
+        .unwrap_or_default()
+        .contains("session stopped")
+    {
+        next_update(&mut updates).await;
+    }
+    client
+        .unsubscribe(UnsubscribeRequestParams::new(&uri))
+        .await
+        .expect("unsubscribe");
+
+    // Only session logs of the caller's workspace can be subscribed to.
+    for bad in [
+        format!(
+            "kanban://projects/{}/board",
+            project["id"].as_str().expect("id")
+        ),
+        "kanban://sessions/0193a000-0000-7000-8000-000000000042/log".to_owned(),
+    ] {
+        match client.subscribe(SubscribeRequestParams::new(&bad)).await {
+            Err(ServiceError::McpError(error)) => {
+                assert!(error.message.contains("only session logs"), "{error:?}")
+            }
+            other => panic!("subscribing to {bad} should fail: {other:?}"),
+        }
+    }
+    let _ = client.cancel().await;
+}
