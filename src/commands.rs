@@ -5,19 +5,22 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use anyhow::{Context, bail};
 use chrono::{Duration, SecondsFormat, Utc};
 
 use crate::{
-    auth::{self, Principal, Scopes},
+    auth::{self, Authenticator, Principal, Scopes},
     board,
     config::{FileConfig, database_path},
+    metrics::Metrics,
     server::KanbanServer,
     store::{NewApiKey, Store},
     tools::ToolFilter,
     transport,
+    transport::http::{HttpOptions, HttpState},
 };
 
 /// Opens the SQLite store in `data_dir`, creating the directory and bringing
@@ -49,11 +52,23 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     pub api_key: Option<String>,
     pub tools: ToolFilter,
+    /// Serve HTTP instead of stdio.
+    pub http: Option<HttpSettings>,
+}
+
+/// What `serve --http` needs beyond [`HttpOptions`].
+pub struct HttpSettings {
+    pub options: HttpOptions,
+    /// Accept HS256 JWTs signed with this secret.
+    pub jwt_secret: Option<String>,
 }
 
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _config = FileConfig::load(options.config.as_deref())?;
+    if let Some(http) = options.http {
+        return serve_http(&options.data_dir, &options.tools, http).await;
+    }
     let store = open_store(&options.data_dir).await?;
     let principal = principal(&store, options.api_key.as_deref()).await?;
     tracing::info!(
@@ -62,7 +77,60 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         scopes = %principal.scopes,
         "serving MCP over stdio"
     );
-    transport::stdio::serve(KanbanServer::new(store, &options.tools, principal)).await
+    transport::stdio::serve(KanbanServer::new(store, &options.tools).with_principal(principal))
+        .await
+}
+
+/// `serve --http`: Streamable HTTP and legacy SSE with auth.
+async fn serve_http(
+    data_dir: &Path,
+    tools: &ToolFilter,
+    settings: HttpSettings,
+) -> anyhow::Result<()> {
+    let options = settings.options;
+    if options.no_auth && !options.addr.ip().is_loopback() {
+        bail!(
+            "--no-auth serves without credentials and is only allowed on a loopback address (127.0.0.1 or ::1), \
+             not {}",
+            options.addr
+        );
+    }
+    let store = open_store(data_dir).await?;
+    let local_owner = if options.no_auth {
+        tracing::warn!(
+            "NO AUTHENTICATION: every HTTP request acts as the local owner with all scopes (--no-auth, loopback only)"
+        );
+        Some(auth::local_owner(&store).await?)
+    } else {
+        auth::local_owner(&store).await?;
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let bound = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::default());
+    let server = KanbanServer::new(store.clone(), tools).with_metrics(Arc::clone(&metrics));
+    let authenticator = Authenticator::new(
+        store.clone(),
+        settings.jwt_secret.as_deref().map(str::as_bytes),
+    );
+    let state = Arc::new(HttpState::new(
+        store,
+        server,
+        authenticator,
+        local_owner,
+        metrics,
+        HttpOptions {
+            addr: bound,
+            ..options
+        },
+    ));
+    tracing::info!(
+        database = %database_path(data_dir).display(),
+        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
+    );
+    transport::http::serve(listener, state).await
 }
 
 /// `migrate`: applies pending migrations and says what it did.

@@ -16,12 +16,14 @@
 //! - [`store`] — the SQL layer: store methods build statement batches that an
 //!   executor ([`store::sqlite`] for a local file) runs atomically in one round
 //!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
-//! - [`config`] — data locations.
+//! - [`config`] — data locations and the configuration file.
+//! - [`metrics`] — counters and histograms for `/metrics`.
 
 pub mod auth;
 pub mod board;
 pub mod commands;
 pub mod config;
+pub mod metrics;
 pub mod render;
 pub mod resources;
 pub mod server;

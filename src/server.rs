@@ -16,6 +16,7 @@ use rmcp::{
 
 use crate::{
     auth::Principal,
+    metrics::Metrics,
     resources,
     store::Store,
     tools::{Registry, ToolContext, ToolFilter},
@@ -25,27 +26,54 @@ const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_proj
 list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
 The board of a project is the resource kanban://projects/{project_id}/board.";
 
-/// The MCP server: shared by every connection of a process.
+/// The MCP server: cheap to clone, shared by every connection of a process.
 #[derive(Clone)]
 pub struct KanbanServer {
     store: Store,
     registry: Arc<Registry>,
-    /// Who the connection acts as (stdio: fixed at start).
-    principal: Principal,
+    /// Who a connection acts as when the request does not say (stdio: the
+    /// key's principal or the local owner, fixed at start).
+    principal: Option<Principal>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl KanbanServer {
-    pub fn new(store: Store, filter: &ToolFilter, principal: Principal) -> Self {
+    pub fn new(store: Store, filter: &ToolFilter) -> Self {
         KanbanServer {
             store,
             registry: Arc::new(Registry::new(filter)),
-            principal,
+            principal: None,
+            metrics: None,
         }
     }
 
-    /// The principal a request acts as.
-    fn principal(&self, _context: &RequestContext<RoleServer>) -> &Principal {
-        &self.principal
+    /// Acts as `principal` for every request (stdio).
+    pub fn with_principal(mut self, principal: Principal) -> Self {
+        self.principal = Some(principal);
+        self
+    }
+
+    /// Records tool calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The scope tool `name` needs, if this server offers it.
+    pub fn tool_scope(&self, name: &str) -> Option<crate::auth::Scope> {
+        self.registry.scope_of(name)
+    }
+
+    /// The principal a request acts as: over HTTP, the one the auth
+    /// middleware attached to the request; otherwise the connection's.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .or(self.principal.as_ref())
+            .cloned()
+            .ok_or_else(|| ErrorData::invalid_request("the request carries no credentials", None))
     }
 }
 
@@ -70,7 +98,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(
-            self.registry.list(self.principal(&context)),
+            self.registry.list(&self.principal(&context)?),
         ))
     }
 
@@ -85,7 +113,7 @@ impl ServerHandler for KanbanServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = ToolContext {
             store: self.store.clone(),
-            principal: self.principal(&context).clone(),
+            principal: self.principal(&context)?,
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();
@@ -95,7 +123,14 @@ impl ServerHandler for KanbanServer {
             Ok(_) => "ok",
             Err(_) => "invalid",
         };
-        tracing::debug!(tool = %name, outcome, elapsed_us = started.elapsed().as_micros() as u64, "tools/call");
+        let elapsed = started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            // Unknown tool names are not recorded: labels stay a bounded set.
+            if self.registry.get(&name).is_some() {
+                metrics.tool_call(&name, outcome, elapsed);
+            }
+        }
+        tracing::debug!(tool = %name, outcome, elapsed_us = elapsed.as_micros() as u64, "tools/call");
         result.map(CallToolResponse::from)
     }
 
@@ -105,7 +140,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        resources::list(&self.store, self.principal(&context), cursor).await
+        resources::list(&self.store, &self.principal(&context)?, cursor).await
     }
 
     async fn list_resource_templates(
@@ -121,7 +156,7 @@ impl ServerHandler for KanbanServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(&self.store, self.principal(&context), &request.uri)
+        resources::read(&self.store, &self.principal(&context)?, &request.uri)
             .await
             .map(ReadResourceResponse::from)
     }

@@ -84,6 +84,13 @@ impl Store {
         migrate::apply(self.exec.as_ref()).await
     }
 
+    /// A trivial read, to tell whether the database answers (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        self.read(vec![Stmt::new("SELECT 1 AS ok")])
+            .await
+            .map(|_| ())
+    }
+
     pub fn backend(&self) -> &'static str {
         self.exec.kind()
     }

@@ -200,6 +200,14 @@ impl Registry {
             .collect()
     }
 
+    /// The scope a tool needs, if this server offers it.
+    pub fn scope_of(&self, name: &str) -> Option<Scope> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| def.scope)
+    }
+
     /// A tool's definition, whoever asks.
     pub fn get(&self, name: &str) -> Option<&Tool> {
         self.tools
