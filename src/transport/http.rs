@@ -510,7 +510,8 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
 
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(principal.clone());
-    let is_post = parts.method == Method::POST;
+    let method = parts.method.clone();
+    let is_post = method == Method::POST;
     let request = if is_post {
         let declared = parts
             .headers
@@ -576,6 +577,13 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         next.run(request).await
     };
 
+    // A closed session needs no owner any more.
+    if let Some(session) = &session
+        && method == Method::DELETE
+        && response.status().is_success()
+    {
+        state.bindings().remove(session);
+    }
     // A new Streamable HTTP session belongs to whoever opened it.
     if session.is_none()
         && let Some(new_session) = response
