@@ -371,8 +371,15 @@ pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     })
 }
 
-fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+/// A refusal at the HTTP edge. The body is a JSON-RPC error, so MCP clients
+/// show the reason instead of a bare status.
+pub(super) fn refuse(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => -32001,
+        _ => -32000,
+    };
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
 }
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -577,12 +584,17 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         next.run(request).await
     };
 
-    // A closed session needs no owner any more.
+    // A closed session needs no owner any more. rmcp answers the DELETE with
+    // 202; clients expect 200 or 204 for a finished termination.
+    let mut response = response;
     if let Some(session) = &session
         && method == Method::DELETE
         && response.status().is_success()
     {
         state.bindings().remove(session);
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
     }
     // A new Streamable HTTP session belongs to whoever opened it.
     if session.is_none()

@@ -11,7 +11,7 @@
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    Extension, Json,
+    Extension,
     body::Bytes,
     extract::{Query, Request, State},
     http::StatusCode,
@@ -241,5 +241,5 @@ pub async fn message(
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    super::http::refuse(status, message)
 }
