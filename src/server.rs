@@ -7,12 +7,17 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+        CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+        Implementation, InitializeResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, Tool,
     },
     service::RequestContext,
 };
+
+// logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients still send it.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 
 use crate::{
     auth::Principal,
@@ -79,17 +84,44 @@ impl KanbanServer {
 
 impl ServerHandler for KanbanServer {
     fn get_info(&self) -> InitializeResult {
-        InitializeResult::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
-                .with_title("Vibe Kanban"),
-        )
-        .with_instructions(INSTRUCTIONS)
+        #[allow(deprecated)]
+        // logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients send it
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_logging()
+            .build();
+        InitializeResult::new(capabilities)
+            .with_server_info(
+                Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("Vibe Kanban"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Accepted for older clients; this server's log lines go to stderr.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Err(ErrorData::invalid_params(
+            format!(
+                "unknown prompt '{}'; prompts/list shows the prompts available",
+                request.name
+            ),
+            None,
+        ))
     }
 
     async fn list_tools(

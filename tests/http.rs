@@ -386,9 +386,13 @@ async fn origin_host_and_body_size_are_checked() {
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
-        .await
-        .expect("post");
-    assert_eq!(chunked.status(), 413);
+        .await;
+    // The server answers 413 as soon as the limit is crossed; the client may
+    // still be writing and see the connection closed instead.
+    match chunked {
+        Ok(response) => assert_eq!(response.status(), 413),
+        Err(error) => assert!(format!("{error:?}").contains("BodyWrite"), "{error:?}"),
+    }
 }
 
 #[tokio::test]

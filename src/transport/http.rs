@@ -300,7 +300,12 @@ async fn edge(State(state): State<Arc<HttpState>>, mut request: Request, next: N
             return refused;
         }
         if let Some(origin) = request.headers().get(header::ORIGIN) {
-            let allowed = origin.to_str().is_ok_and(|o| origin_allowed(&state.options.allowed_origins, o));
+            // The server's own origin (same host as the already-validated Host
+            // header) is always allowed; others must be configured.
+            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+            let allowed = origin.to_str().is_ok_and(|o| {
+                host.is_some_and(|h| same_origin(h, o)) || origin_allowed(&state.options.allowed_origins, o)
+            });
             if !allowed {
                 tracing::warn!(origin = ?origin, "refused a request from an origin that is not allowed");
                 return refuse(
@@ -354,6 +359,15 @@ fn host_name(host: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Whether `origin` is this server itself, reached through `host`.
+fn same_origin(host: &str, origin: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        origin
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+    })
 }
 
 /// Whether `origin` ("scheme://host[:port]") is in the allow-list; entries
@@ -664,6 +678,9 @@ mod tests {
         assert!(origin_allowed(&allowed, "http://localhost"));
         assert!(!origin_allowed(&allowed, "http://localhost.evil.net:80"));
         assert!(!origin_allowed(&[], "http://localhost:1"));
+        assert!(same_origin("127.0.0.1:8787", "http://127.0.0.1:8787"));
+        assert!(!same_origin("127.0.0.1:8787", "http://127.0.0.1:9999"));
+        assert!(!same_origin("127.0.0.1:8787", "http://evil.example"));
     }
 
     #[test]
