@@ -5,6 +5,7 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use anyhow::{Context, bail};
@@ -14,6 +15,7 @@ use crate::{
     auth::{self, Principal, Scopes},
     board,
     config::{FileConfig, database_path},
+    enhance::{Enhancer, config::EnhanceSettings},
     server::KanbanServer,
     store::{NewApiKey, Store},
     tools::ToolFilter,
@@ -53,16 +55,26 @@ pub struct ServeOptions {
 
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let _config = FileConfig::load(options.config.as_deref())?;
+    let config = FileConfig::load(options.config.as_deref())?;
+    let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
+        .context("invalid [enhance] configuration")?;
+    let enhancer = Arc::new(Enhancer::new(enhance)?);
     let store = open_store(&options.data_dir).await?;
     let principal = principal(&store, options.api_key.as_deref()).await?;
     tracing::info!(
         database = %database_path(&options.data_dir).display(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
+        enhance = ?enhancer.chain(),
         "serving MCP over stdio"
     );
-    transport::stdio::serve(KanbanServer::new(store, &options.tools, principal)).await
+    transport::stdio::serve(KanbanServer::new(
+        store,
+        &options.tools,
+        principal,
+        enhancer,
+    ))
+    .await
 }
 
 /// `migrate`: applies pending migrations and says what it did.

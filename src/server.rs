@@ -7,38 +7,49 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, Tool,
     },
     service::RequestContext,
 };
 
 use crate::{
     auth::Principal,
-    resources,
+    enhance::Enhancer,
+    prompts, resources,
     store::Store,
     tools::{Registry, ToolContext, ToolFilter},
 };
 
 const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
 list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
-The board of a project is the resource kanban://projects/{project_id}/board.";
+The board of a project is the resource kanban://projects/{project_id}/board. enhance_prompt turns a rough prompt \
+or a task into a clear prompt for a coding agent; the prompt templates are MCP prompts.";
 
 /// The MCP server: shared by every connection of a process.
 #[derive(Clone)]
 pub struct KanbanServer {
     store: Store,
     registry: Arc<Registry>,
+    enhancer: Arc<Enhancer>,
     /// Who the connection acts as (stdio: fixed at start).
     principal: Principal,
 }
 
 impl KanbanServer {
-    pub fn new(store: Store, filter: &ToolFilter, principal: Principal) -> Self {
+    pub fn new(
+        store: Store,
+        filter: &ToolFilter,
+        principal: Principal,
+        enhancer: Arc<Enhancer>,
+    ) -> Self {
         KanbanServer {
             store,
             registry: Arc::new(Registry::new(filter)),
+            enhancer,
             principal,
         }
     }
@@ -55,6 +66,8 @@ impl ServerHandler for KanbanServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_prompts()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(
@@ -86,6 +99,7 @@ impl ServerHandler for KanbanServer {
         let ctx = ToolContext {
             store: self.store.clone(),
             principal: self.principal(&context).clone(),
+            enhancer: Arc::clone(&self.enhancer),
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();
@@ -124,5 +138,37 @@ impl ServerHandler for KanbanServer {
         resources::read(&self.store, self.principal(&context), &request.uri)
             .await
             .map(ReadResourceResponse::from)
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        prompts::list(&self.store, self.principal(&context), cursor).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(
+            &self.store,
+            self.principal(&context),
+            &request.name,
+            request.arguments,
+        )
+        .await
+        .map(GetPromptResponse::from)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        prompts::complete(&self.store, self.principal(&context), &request).await
     }
 }
