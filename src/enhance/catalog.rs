@@ -146,11 +146,16 @@ pub async fn update(
         let text = edit.template.clone().unwrap_or(current.template);
         let declared = match edit.arguments {
             Some(declared) => declared,
-            None => current
-                .arguments
-                .into_iter()
-                .filter(|a| a.name == TASK_ID || templates::placeholders(&text).contains(&a.name))
-                .collect(),
+            // Keep the declarations of placeholders the new text still
+            // uses; `task_id` comes back by itself if the text needs a task.
+            None => {
+                let used = templates::placeholders(&text);
+                current
+                    .arguments
+                    .into_iter()
+                    .filter(|a| used.contains(&a.name))
+                    .collect()
+            }
         };
         Some(encode_arguments(&templates::resolve_arguments(
             &text, declared,
