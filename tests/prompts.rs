@@ -228,7 +228,7 @@ async fn builtin_and_workspace_templates_are_tools_and_prompts() {
         .complete_prompt_argument("implement-task", "task_id", "checkout", None)
         .await
         .expect("completion");
-    assert_eq!(ids.values, [task.clone()]);
+    assert_eq!(ids.values, vec![task.clone()]);
     let prefix = &task[..8];
     let ids = server
         .client
@@ -258,7 +258,7 @@ async fn builtin_and_workspace_templates_are_tools_and_prompts() {
         )
         .await
         .expect("completion");
-    assert_eq!(boards.values, [project.clone()]);
+    assert_eq!(boards.values, vec![project.clone()]);
 
     // Update, rename and delete; the prompt follows.
     let updated = server
