@@ -266,8 +266,7 @@ impl Enhancer {
         let mut request = EnhanceRequest {
             text: prompt.to_owned(),
             context: inputs.task,
-            template: None,
-            kind: None,
+            ..EnhanceRequest::default()
         };
         if let Some(name) = template_name {
             let template = match builtin {
@@ -286,14 +285,26 @@ impl Enhancer {
             ));
             // Without a rough prompt, the template's main argument says what
             // to do (the offline enhancer's goal).
+            let main = template
+                .arguments
+                .iter()
+                .find(|a| a.required && a.name != TASK_ID)
+                .map(|a| a.name.clone());
             if request.text.is_empty()
-                && let Some(main) = template
-                    .arguments
-                    .iter()
-                    .find(|a| a.required && a.name != TASK_ID)
-                && let Some(value) = values.get(&main.name)
+                && let Some(value) = main.as_ref().and_then(|m| values.get(m))
             {
                 request.text = value.trim().to_owned();
+            }
+            if template.kind().is_some() {
+                request.details = template
+                    .arguments
+                    .iter()
+                    .filter(|a| a.name != TASK_ID && Some(&a.name) != main.as_ref())
+                    .filter_map(|a| {
+                        let value = values.get(&a.name)?.trim();
+                        (!value.is_empty()).then(|| format!("{}: {value}", label(&a.name)))
+                    })
+                    .collect();
             }
             request.kind = template.kind();
         }
@@ -397,6 +408,16 @@ fn template_values(
         values.insert(slot.name.clone(), prompt.to_owned());
     }
     values
+}
+
+/// "test_framework" → "Test framework".
+fn label(name: &str) -> String {
+    let words = name.replace(['_', '-'], " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn hex_sha256(parts: &[&str]) -> String {

@@ -178,7 +178,13 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
             .collect();
         detect_kind(&goal, &all.join(" "))
     });
-    let goal = goal_for_kind(goal, request.kind, context);
+    // A problem statement ("Export times out") becomes something to do.
+    let goal = goal_for_kind(
+        goal,
+        request
+            .kind
+            .or((kind == WorkKind::Bug).then_some(WorkKind::Bug)),
+    );
 
     let mut all_items = std::mem::take(&mut prompt_items);
     all_items.append(&mut description_items);
@@ -211,7 +217,7 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
     if let Some(ctx) = context {
         context_lines.extend(task_lines(ctx));
     }
-    for detail in &details {
+    for detail in request.details.iter().chain(&details) {
         context_lines.push(format!("- {detail}"));
     }
     if context_lines.is_empty() {
@@ -312,11 +318,14 @@ fn take_any(items: &mut Vec<Item>) -> Option<String> {
 
 /// With a built-in template the goal says the kind of work when it doesn't
 /// already ("Write tests for: …").
-fn goal_for_kind(goal: String, kind: Option<WorkKind>, context: Option<&TaskContext>) -> String {
+fn goal_for_kind(goal: String, kind: Option<WorkKind>) -> String {
     let Some(kind) = kind else { return goal };
     let lower = goal.to_lowercase();
     let (verbs, prefix): (&[&str], &str) = match kind {
-        WorkKind::Bug => (&["fix", "debug", "repair", "resolve"], "Fix this bug"),
+        WorkKind::Bug => (
+            &["fix", "debug", "repair", "resolve", "find"],
+            "Fix this bug",
+        ),
         WorkKind::Tests => (
             &["test", "write test", "add test", "cover"],
             "Write tests for",
@@ -329,13 +338,7 @@ fn goal_for_kind(goal: String, kind: Option<WorkKind>, context: Option<&TaskCont
     if verbs.iter().any(|v| lower.starts_with(v)) {
         return goal;
     }
-    let subject = goal.trim_end_matches('.');
-    let subject = match context {
-        Some(ctx) if subject == ctx.task.title.trim_end_matches('.') => {
-            format!("the task \"{subject}\"")
-        }
-        _ => lowercase_first(subject),
-    };
+    let subject = lowercase_first(goal.trim_end_matches('.'));
     format!("{prefix}: {subject}.")
 }
 
@@ -499,6 +502,14 @@ fn detect_kind(goal: &str, all: &str) -> WorkKind {
         "exception",
         "panic",
         "panics",
+        "times out",
+        "timeout",
+        "timeouts",
+        "hangs",
+        "freezes",
+        "leak",
+        "leaks",
+        "slow",
         "regression",
         "wrong",
         "500",

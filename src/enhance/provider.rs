@@ -26,6 +26,9 @@ pub struct EnhanceRequest {
     pub template: Option<String>,
     /// The kind of work, when a built-in template says it.
     pub kind: Option<super::templates::WorkKind>,
+    /// The built-in template's other argument values ("Framework: pytest"),
+    /// which the offline enhancer lists under Context.
+    pub details: Vec<String>,
 }
 
 /// An enhanced prompt and what it cost.
