@@ -483,13 +483,18 @@ async fn offline_enhancement_is_cached_and_recorded() {
     let tests = server
         .call(
             "enhance_prompt",
-            json!({"template": "write-tests", "prompt": "the password validator", "task_id": task}),
+            json!({"template": "write-tests", "prompt": "the password validator", "task_id": task,
+                   "arguments": {"framework": "pytest"}}),
         )
         .await;
     let text = tests["enhanced_prompt"].as_str().expect("text");
     assert!(
         text.starts_with("## Goal\nWrite tests for: the password validator.\n"),
         "{text}"
+    );
+    assert!(
+        text.contains("\n- Framework: pytest\n"),
+        "other arguments are context: {text}"
     );
     assert_eq!(tests["template"], "write-tests");
 

@@ -896,6 +896,11 @@ mod tests {
             out.contains("fails when the behaviour it covers is broken"),
             "{out}"
         );
+        let out = rewrite(&request("export times out for big accounts"));
+        assert!(
+            out.starts_with("## Goal\nFix this bug: export times out for big accounts.\n"),
+            "a problem statement becomes something to do: {out}"
+        );
     }
 
     #[test]
