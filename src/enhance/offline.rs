@@ -571,6 +571,13 @@ fn items(text: &str) -> Vec<Item> {
                     continue;
                 }
                 let role = section.unwrap_or_else(|| classify(&text));
+                // "should return 429" reads as a criterion once it has a subject.
+                let text = if role == Role::Acceptance && text.to_lowercase().starts_with("should ")
+                {
+                    format!("It {text}")
+                } else {
+                    text
+                };
                 out.push(Item {
                     text: sentence(&text),
                     role,
@@ -801,7 +808,7 @@ mod tests {
         assert!(constraints.contains("root cause"), "bug constraints: {out}");
         let acceptance = section(&out, "Acceptance criteria");
         assert!(
-            acceptance.contains("- Should show a validation message instead."),
+            acceptance.contains("- It should show a validation message instead."),
             "{out}"
         );
         assert!(acceptance.contains("fails before the fix"), "{out}");
