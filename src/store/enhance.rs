@@ -53,20 +53,6 @@ pub struct Usage {
     pub output_tokens: Option<i64>,
 }
 
-/// A usage record as stored.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-pub struct UsageRecord {
-    pub id: String,
-    pub workspace_id: String,
-    pub user_id: Option<String>,
-    pub kind: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub input_tokens: Option<i64>,
-    pub output_tokens: Option<i64>,
-    pub created_at: String,
-}
-
 #[derive(serde::Deserialize)]
 struct ProjectBrief {
     name: String,
@@ -147,7 +133,8 @@ impl Store {
     }
 
     /// Records an enhancement in one write batch: the usage record, the cache
-    /// row (replacing an older one) and the removal of expired cache rows.
+    /// row (replacing an older one) and the removal of the workspace's
+    /// expired cache rows.
     pub async fn record_enhancement(
         &self,
         actor: &Actor,
@@ -170,7 +157,9 @@ impl Store {
             .bind(usage.input_tokens)
             .bind(usage.output_tokens)
             .bind(&at),
-            Stmt::new("DELETE FROM prompt_cache WHERE expires_at <= ?").bind(&at),
+            Stmt::new("DELETE FROM prompt_cache WHERE workspace_id = ? AND expires_at <= ?")
+                .bind(&actor.workspace_id)
+                .bind(&at),
         ];
         if let Some(entry) = cache {
             stmts.push(
@@ -188,20 +177,5 @@ impl Store {
         }
         self.write(stmts).await?;
         Ok(())
-    }
-
-    /// The workspace's most recent usage records, newest first.
-    pub async fn usage_records(&self, actor: &Actor, limit: u32) -> Result<Vec<UsageRecord>> {
-        let results = self
-            .read(vec![
-                Stmt::new(
-                    "SELECT id, workspace_id, user_id, kind, provider, model, input_tokens, output_tokens, created_at \
-                     FROM usage_records WHERE workspace_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                )
-                .bind(&actor.workspace_id)
-                .bind(i64::from(limit)),
-            ])
-            .await?;
-        decode_all(results.first())
     }
 }

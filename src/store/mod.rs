@@ -23,7 +23,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage, UsageRecord};
+pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
