@@ -124,6 +124,17 @@ async fn workers_ai(
                 "success": true, "errors": [], "messages": []
             }),
         ),
+        "@cf/test/chat" => reply(
+            200,
+            &[],
+            json!({
+                "result": {
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "## Goal\nChat-shaped reply."}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+                },
+                "success": true, "errors": [], "messages": []
+            }),
+        ),
         "@cf/test/busy" => cf_error(
             429,
             3040,
@@ -306,7 +317,7 @@ async fn start(data: &DataDir, config: &std::path::Path, env: &[(&str, &str)]) -
 fn usage(data: &DataDir, provider: &str) -> Vec<(String, Option<i64>, Option<i64>)> {
     let db = data.sql();
     let mut stmt = db
-        .prepare("SELECT model, input_tokens, output_tokens FROM usage_records WHERE provider = ? ORDER BY created_at")
+        .prepare("SELECT model, input_tokens, output_tokens FROM usage_records WHERE provider = ? ORDER BY created_at, id")
         .expect("prepare");
     stmt.query_map([provider], |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -368,6 +379,16 @@ async fn each_provider_gets_its_wire_format_and_is_cached() {
         "{user}"
     );
     assert!(request.body["max_tokens"].is_u64(), "{}", request.body);
+
+    // Newer Workers AI models answer in the OpenAI shape inside `result`.
+    let chat = server
+        .call(
+            "enhance_prompt",
+            json!({"prompt": "fix refunds", "provider": "workers-ai", "model": "@cf/test/chat"}),
+        )
+        .await;
+    assert_eq!(chat["enhanced_prompt"], "## Goal\nChat-shaped reply.");
+    assert_eq!(chat["model"], "@cf/test/chat");
 
     // OpenAI-compatible
     let result = server
@@ -437,7 +458,10 @@ async fn each_provider_gets_its_wire_format_and_is_cached() {
     // Usage records: one per real enhancement, with the reported tokens.
     assert_eq!(
         usage(&data, "workers-ai"),
-        [("@cf/test/good".to_owned(), Some(321), Some(54))]
+        [
+            ("@cf/test/good".to_owned(), Some(321), Some(54)),
+            ("@cf/test/chat".to_owned(), Some(10), Some(5))
+        ]
     );
     assert_eq!(
         usage(&data, "openai"),

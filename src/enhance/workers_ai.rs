@@ -96,7 +96,13 @@ impl Provider for WorkersAi {
                 ));
             }
             let result = &reply.body["result"];
-            let Some(text) = result["response"].as_str().filter(|t| !t.trim().is_empty()) else {
+            // Most text models answer in `result.response`; some newer ones
+            // answer in the OpenAI shape inside `result`.
+            let text = result["response"]
+                .as_str()
+                .or_else(|| result["choices"][0]["message"]["content"].as_str())
+                .filter(|t| !t.trim().is_empty());
+            let Some(text) = text else {
                 return Err(bad_reply(kind, &reply, "`result.response` with text"));
             };
             let usage = &result["usage"];
