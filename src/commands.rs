@@ -15,6 +15,7 @@ use crate::{
     auth::{self, Authenticator, Principal, Scopes},
     board,
     config::{FileConfig, database_path},
+    enhance::{Enhancer, config::EnhanceSettings},
     metrics::Metrics,
     server::KanbanServer,
     store::{NewApiKey, Store},
@@ -65,9 +66,12 @@ pub struct HttpSettings {
 
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let _config = FileConfig::load(options.config.as_deref())?;
+    let config = FileConfig::load(options.config.as_deref())?;
+    let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
+        .context("invalid [enhance] configuration")?;
+    let enhancer = Arc::new(Enhancer::new(enhance)?);
     if let Some(http) = options.http {
-        return serve_http(&options.data_dir, &options.tools, http).await;
+        return serve_http(&options.data_dir, &options.tools, enhancer, http).await;
     }
     let store = open_store(&options.data_dir).await?;
     let principal = principal(&store, options.api_key.as_deref()).await?;
@@ -75,16 +79,20 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         database = %database_path(&options.data_dir).display(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
+        enhance = ?enhancer.chain(),
         "serving MCP over stdio"
     );
-    transport::stdio::serve(KanbanServer::new(store, &options.tools).with_principal(principal))
-        .await
+    transport::stdio::serve(
+        KanbanServer::new(store, &options.tools, enhancer).with_principal(principal),
+    )
+    .await
 }
 
 /// `serve --http`: Streamable HTTP and legacy SSE with auth.
 async fn serve_http(
     data_dir: &Path,
     tools: &ToolFilter,
+    enhancer: Arc<Enhancer>,
     settings: HttpSettings,
 ) -> anyhow::Result<()> {
     let options = settings.options;
@@ -110,7 +118,8 @@ async fn serve_http(
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let bound = listener.local_addr()?;
     let metrics = Arc::new(Metrics::default());
-    let server = KanbanServer::new(store.clone(), tools).with_metrics(Arc::clone(&metrics));
+    let server =
+        KanbanServer::new(store.clone(), tools, enhancer).with_metrics(Arc::clone(&metrics));
     let authenticator = Authenticator::new(
         store.clone(),
         settings.jwt_secret.as_deref().map(str::as_bytes),

@@ -27,7 +27,11 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 /// error at start, not a silently ignored setting.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {}
+pub struct FileConfig {
+    /// `[enhance]`: prompt enhancement providers and cache.
+    #[serde(default)]
+    pub enhance: crate::enhance::config::EnhanceConfig,
+}
 
 impl FileConfig {
     /// Reads and validates the file; no file means defaults.

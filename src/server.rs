@@ -7,9 +7,10 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
-        Implementation, InitializeResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ServerCapabilities, Tool,
     },
     service::RequestContext,
@@ -21,21 +22,24 @@ use rmcp::model::SetLevelRequestParams;
 
 use crate::{
     auth::Principal,
+    enhance::Enhancer,
     metrics::Metrics,
-    resources,
+    prompts, resources,
     store::Store,
     tools::{Registry, ToolContext, ToolFilter},
 };
 
 const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
 list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
-The board of a project is the resource kanban://projects/{project_id}/board.";
+The board of a project is the resource kanban://projects/{project_id}/board. enhance_prompt turns a rough prompt \
+or a task into a clear prompt for a coding agent; the prompt templates are MCP prompts.";
 
 /// The MCP server: cheap to clone, shared by every connection of a process.
 #[derive(Clone)]
 pub struct KanbanServer {
     store: Store,
     registry: Arc<Registry>,
+    enhancer: Arc<Enhancer>,
     /// Who a connection acts as when the request does not say (stdio: the
     /// key's principal or the local owner, fixed at start).
     principal: Option<Principal>,
@@ -43,10 +47,11 @@ pub struct KanbanServer {
 }
 
 impl KanbanServer {
-    pub fn new(store: Store, filter: &ToolFilter) -> Self {
+    pub fn new(store: Store, filter: &ToolFilter, enhancer: Arc<Enhancer>) -> Self {
         KanbanServer {
             store,
             registry: Arc::new(Registry::new(filter)),
+            enhancer,
             principal: None,
             metrics: None,
         }
@@ -90,6 +95,7 @@ impl ServerHandler for KanbanServer {
             .enable_tools()
             .enable_resources()
             .enable_prompts()
+            .enable_completions()
             .enable_logging()
             .build();
         InitializeResult::new(capabilities)
@@ -108,20 +114,6 @@ impl ServerHandler for KanbanServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         Ok(())
-    }
-
-    async fn get_prompt(
-        &self,
-        request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, ErrorData> {
-        Err(ErrorData::invalid_params(
-            format!(
-                "unknown prompt '{}'; prompts/list shows the prompts available",
-                request.name
-            ),
-            None,
-        ))
     }
 
     async fn list_tools(
@@ -146,6 +138,7 @@ impl ServerHandler for KanbanServer {
         let ctx = ToolContext {
             store: self.store.clone(),
             principal: self.principal(&context)?,
+            enhancer: Arc::clone(&self.enhancer),
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();
@@ -191,5 +184,37 @@ impl ServerHandler for KanbanServer {
         resources::read(&self.store, &self.principal(&context)?, &request.uri)
             .await
             .map(ReadResourceResponse::from)
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        prompts::list(&self.store, &self.principal(&context)?, cursor).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(
+            &self.store,
+            &self.principal(&context)?,
+            &request.name,
+            request.arguments,
+        )
+        .await
+        .map(GetPromptResponse::from)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        prompts::complete(&self.store, &self.principal(&context)?, &request).await
     }
 }

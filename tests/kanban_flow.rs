@@ -26,7 +26,12 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
             "create_task",
             "update_task",
             "delete_task",
-            "assign_task"
+            "assign_task",
+            "enhance_prompt",
+            "list_prompt_templates",
+            "create_prompt_template",
+            "update_prompt_template",
+            "delete_prompt_template"
         ]
     );
     for tool in &tools {
@@ -56,11 +61,13 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
             tool.name
         );
         let annotations = tool.annotations.as_ref().expect("annotations");
-        let reads = tool.name.starts_with("list_") || tool.name.starts_with("get_");
+        let reads = tool.name.starts_with("list_")
+            || tool.name.starts_with("get_")
+            || tool.name == "enhance_prompt";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         assert_eq!(
             annotations.destructive_hint,
-            Some(tool.name == "delete_task"),
+            Some(tool.name.starts_with("delete_")),
             "{}",
             tool.name
         );

@@ -159,7 +159,9 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
             "list_projects",
             "get_project",
             "list_tasks",
-            "get_task"
+            "get_task",
+            "enhance_prompt",
+            "list_prompt_templates"
         ]
     );
     let listed = reader
@@ -178,7 +180,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
 
     let write_key = data.create_key("default", "writer", "write");
     let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
-    assert_eq!(writer.tools().await.len(), 11, "write implies read");
+    assert_eq!(writer.tools().await.len(), 16, "write implies read");
     writer.stop().await;
 }
 
@@ -201,6 +203,20 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
     tasks_only.call_invalid("list_projects", json!({})).await;
     tasks_only.stop().await;
 
+    let prompts_only = Server::start(&data, &["--toolsets", "prompts"], &[]).await;
+    let names = tool_names(&prompts_only.tools().await);
+    assert_eq!(
+        names,
+        [
+            "enhance_prompt",
+            "list_prompt_templates",
+            "create_prompt_template",
+            "update_prompt_template",
+            "delete_prompt_template"
+        ]
+    );
+    prompts_only.stop().await;
+
     let read_only = Server::start(&data, &["--read-only"], &[]).await;
     let names = tool_names(&read_only.tools().await);
     assert_eq!(
@@ -210,7 +226,9 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
             "list_projects",
             "get_project",
             "list_tasks",
-            "get_task"
+            "get_task",
+            "enhance_prompt",
+            "list_prompt_templates"
         ]
     );
     read_only

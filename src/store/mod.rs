@@ -6,6 +6,7 @@
 //! Every query is scoped by the caller's workspace ([`Actor`]): an id from
 //! another workspace behaves exactly like an id that does not exist.
 
+mod enhance;
 pub mod exec;
 mod keys;
 pub mod migrate;
@@ -13,6 +14,7 @@ mod model;
 mod projects;
 pub mod sqlite;
 mod tasks;
+mod templates;
 mod workspaces;
 
 use std::sync::Arc;
@@ -21,10 +23,12 @@ use chrono::{SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use tasks::{BOARD_COLUMN_LIMIT, decode_cursor, encode_cursor};
+pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 
 /// What went wrong in the data layer. Messages name the thing and say what to do.
 #[derive(Debug, thiserror::Error)]

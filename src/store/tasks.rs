@@ -8,7 +8,7 @@ use super::{
     decode_first, first_int, new_id, now,
 };
 
-const TASK_COLUMNS: &str = "id, project_id, parent_task_id, title, description, status, position, assignee, \
+pub(super) const TASK_COLUMNS: &str = "id, project_id, parent_task_id, title, description, status, position, assignee, \
      assigned_at, assigned_by, created_by, created_at, updated_at";
 
 /// Most tasks shown per column of a board; the rest are counted.

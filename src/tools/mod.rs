@@ -7,6 +7,7 @@
 
 mod args;
 mod projects;
+mod prompts;
 mod tasks;
 
 use std::{future::Future, sync::Arc};
@@ -21,12 +22,14 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     auth::{Principal, Scope},
+    enhance::Enhancer,
     render::Render,
     store::{Store, StoreError},
 };
 
 pub use args::parse_arguments;
 pub use projects::{ProjectList, WorkspaceList};
+pub use prompts::{TemplateList, TemplateRemoved};
 
 /// Groups of tools that can be switched on with `--toolsets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +38,8 @@ pub enum Toolset {
     Projects,
     /// Tasks, subtasks and assignment.
     Tasks,
+    /// Prompt enhancement and prompt templates.
+    Prompts,
 }
 
 /// Which tools this server offers at all (before the caller's scopes).
@@ -51,6 +56,8 @@ pub struct ToolFilter {
 pub struct ToolContext {
     pub store: Store,
     pub principal: Principal,
+    /// Prompt enhancement providers and settings.
+    pub enhancer: Arc<Enhancer>,
 }
 
 /// How a tool can fail.
@@ -77,6 +84,9 @@ enum Effect {
     Update,
     /// Removes something.
     Delete,
+    /// Changes nothing on the board but may ask an outside model (open
+    /// world); a repeated call can give a different answer.
+    Generate,
 }
 
 type Handler = Arc<
@@ -141,8 +151,12 @@ where
             .read_only(false)
             .destructive(true)
             .idempotent(true),
+        Effect::Generate => ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(false),
     }
-    .open_world(false);
+    .open_world(matches!(effect, Effect::Generate));
     let tool = Tool::new(name, description, input_schema.clone())
         .with_title(title)
         .with_raw_output_schema(schema_for_output::<O>())
@@ -165,12 +179,12 @@ where
     ToolDef {
         tool,
         toolset,
-        scope: if matches!(effect, Effect::Read) {
+        scope: if matches!(effect, Effect::Read | Effect::Generate) {
             Scope::Read
         } else {
             Scope::Write
         },
-        read_only: matches!(effect, Effect::Read),
+        read_only: matches!(effect, Effect::Read | Effect::Generate),
         handler,
     }
 }
@@ -185,6 +199,7 @@ impl Registry {
         let tools = projects::tools()
             .into_iter()
             .chain(tasks::tools())
+            .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)
             .collect();
@@ -260,6 +275,7 @@ pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> Str
             let hint = match *kind {
                 "project" => "list_projects shows this workspace's projects.",
                 "task" => "list_tasks with a project_id shows that project's task ids.",
+                "prompt template" => "list_prompt_templates shows the templates you can use.",
                 _ => "check the id.",
             };
             format!("{kind} {id} not found in workspace '{workspace}'; {hint}")

@@ -112,6 +112,16 @@ impl Drop for HttpServer {
     }
 }
 
+/// A reqwest client. The crate's reqwest is built without a default TLS
+/// crypto provider (the server installs ring itself), so install it here too.
+pub fn reqwest_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
 /// rmcp's Streamable HTTP client, authenticated with `token`.
 pub async fn client(
     server: &HttpServer,
@@ -119,16 +129,13 @@ pub async fn client(
 ) -> anyhow::Result<RunningService<RoleClient, ()>> {
     let config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"))
         .auth_header(token.to_owned());
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+    let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
     Ok(().serve(transport).await?)
 }
 
 /// A plain HTTP client for raw requests.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
+    reqwest_client()
 }
 
 /// A JSON-RPC `initialize` request body (protocol 2025-06-18).
