@@ -2,10 +2,7 @@
 //! calls one of these; they open the store, do the work and print results.
 //! Results go to stdout, notes for the operator to stderr.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{io::Write, path::PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{Duration, SecondsFormat, Utc};
@@ -13,38 +10,69 @@ use chrono::{Duration, SecondsFormat, Utc};
 use crate::{
     auth::{self, Principal, Scopes},
     board,
-    config::{FileConfig, database_path},
+    config::{FileConfig, StoreConfig, StoreKind, database_path},
     server::KanbanServer,
     store::{NewApiKey, Store},
     tools::ToolFilter,
     transport,
 };
 
-/// Opens the SQLite store in `data_dir`, creating the directory and bringing
-/// the schema up to date.
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let path = database_path(data_dir);
-    Store::open_sqlite(&path)
-        .await
-        .with_context(|| format!("cannot open the database {}", path.display()))
+/// Opens the configured store and brings its schema up to date: the SQLite
+/// file in the data directory (created if missing) or the D1 database.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
+    match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })?;
+            let path = database_path(data_dir);
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the database {}", path.display()))
+        }
+        StoreConfig::D1(settings) => {
+            let store = Store::d1(settings.clone())?;
+            store
+                .migrate()
+                .await
+                .with_context(|| format!("cannot open the {}", config.describe()))?;
+            Ok(store)
+        }
+    }
 }
 
 /// The principal a process acts as: the key's when one is given, else the
-/// local owner of the SQLite default.
-pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<Principal> {
+/// local owner of the SQLite default. A shared D1 store has no local owner.
+pub async fn principal(
+    config: &StoreConfig,
+    store: &Store,
+    api_key: Option<&str>,
+) -> anyhow::Result<Principal> {
     match api_key.map(str::trim).filter(|k| !k.is_empty()) {
         Some(key) => auth::authenticate_key(store, key)
             .await
             .context("VK_API_KEY was refused; check it with `vibe-kanban-mcp keys list`"),
+        None if config.kind() == StoreKind::D1 => bail!(
+            "a shared D1 store has no local owner: set VK_API_KEY (or --api-key) to a key made with \
+             `vibe-kanban-mcp keys create --store d1 --workspace WS --name NAME`"
+        ),
         None => Ok(auth::local_owner(store).await?),
     }
 }
 
+/// On the local SQLite default, makes sure the default workspace and its
+/// owner exist (so `--workspace default` works from the first run). A shared
+/// D1 store starts empty: its first workspace comes from `workspaces create`.
+async fn ensure_local_default(config: &StoreConfig, store: &Store) -> anyhow::Result<()> {
+    if config.kind() == StoreKind::Sqlite {
+        auth::local_owner(store).await?;
+    }
+    Ok(())
+}
+
 /// Options of `serve`.
 pub struct ServeOptions {
-    pub data_dir: PathBuf,
+    pub store: StoreConfig,
     /// The TOML configuration file, if any.
     pub config: Option<PathBuf>,
     pub api_key: Option<String>,
@@ -54,10 +82,10 @@ pub struct ServeOptions {
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _config = FileConfig::load(options.config.as_deref())?;
-    let store = open_store(&options.data_dir).await?;
-    let principal = principal(&store, options.api_key.as_deref()).await?;
+    let store = open_store(&options.store).await?;
+    let principal = principal(&options.store, &store, options.api_key.as_deref()).await?;
     tracing::info!(
-        database = %database_path(&options.data_dir).display(),
+        store = %options.store.describe(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
         "serving MCP over stdio"
@@ -66,11 +94,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 }
 
 /// `migrate`: applies pending migrations and says what it did.
-pub async fn migrate(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)?;
-    let store = Store::new(std::sync::Arc::new(
-        crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
-    ));
+pub async fn migrate(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir)?;
+            Store::new(std::sync::Arc::new(
+                crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
+            ))
+        }
+        StoreConfig::D1(settings) => Store::d1(settings.clone())?,
+    };
     let applied = store.migrate().await?;
     if applied.is_empty() {
         writeln!(
@@ -95,7 +128,7 @@ pub struct NewKeyOptions {
 
 /// `keys create`: prints the new key (once) on stdout, details on stderr.
 pub async fn keys_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     options: NewKeyOptions,
     out: &mut impl Write,
     note: &mut impl Write,
@@ -105,8 +138,8 @@ pub async fn keys_create(
     if name.is_empty() {
         bail!("--name must not be empty");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let workspace = store
         .find_workspace(&options.workspace)
         .await
@@ -147,12 +180,12 @@ pub async fn keys_create(
 
 /// `keys list`: a table of keys (never the keys themselves), or JSON.
 pub async fn keys_list(
-    data_dir: &Path,
+    config: &StoreConfig,
     workspace: Option<&str>,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+    let store = open_store(config).await?;
     let workspace_id = match workspace {
         Some(w) => Some(
             store
@@ -208,8 +241,12 @@ pub async fn keys_list(
 }
 
 /// `keys revoke`: by id or display prefix; effective immediately.
-pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+pub async fn keys_revoke(
+    config: &StoreConfig,
+    key: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     let record = store.revoke_api_key(key.trim()).await?;
     writeln!(
         out,
@@ -224,14 +261,14 @@ pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> an
 /// `board`: a project's board as columns in the terminal. `project` is an id
 /// or a name.
 pub async fn board(
-    data_dir: &Path,
+    config: &StoreConfig,
     api_key: Option<&str>,
     project: &str,
     width: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    let principal = principal(&store, api_key).await?;
+    let store = open_store(config).await?;
+    let principal = principal(config, &store, api_key).await?;
     let project_id = match uuid::Uuid::parse_str(project) {
         Ok(id) => id.to_string(),
         Err(_) => {
@@ -266,7 +303,7 @@ pub async fn board(
 
 /// `workspaces create`: a new workspace (team) owned by `owner_email`.
 pub async fn workspaces_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     name: &str,
     slug: &str,
     owner_email: &str,
@@ -286,8 +323,8 @@ pub async fn workspaces_create(
     if !owner_email.contains('@') {
         bail!("--owner-email '{owner_email}' is not an email address");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let owner_name = owner_email.split('@').next().unwrap_or(owner_email);
     let actor = store
         .create_workspace(name.trim(), slug.trim(), owner_email.trim(), owner_name)
@@ -297,9 +334,9 @@ pub async fn workspaces_create(
 }
 
 /// `workspaces list`: every workspace in the database.
-pub async fn workspaces_list(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+pub async fn workspaces_list(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     for workspace in store.list_all_workspaces().await? {
         writeln!(
             out,
