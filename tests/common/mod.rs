@@ -244,6 +244,11 @@ impl DataDir {
     }
 }
 
+/// The database id the local D1 harness serves (`DATABASE_ID` in
+/// tests/d1/harness.mjs); wrangler's configuration names the same id so both
+/// open the same files.
+pub const HARNESS_DATABASE_ID: &str = "5a1b7c3e-4d2f-4e6a-9b8c-0d1e2f3a4b5c";
+
 /// The Node.js that runs the local D1 and wrangler: `VK_TEST_NODE`, else the
 /// Node 22 that `npm ci` put in tests/d1 (miniflare and wrangler want ≥ 22),
 /// else `node` on the PATH.
