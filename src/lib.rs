@@ -14,9 +14,10 @@
 //! - [`render`], [`board`] — text for people: tool result copies, boards.
 //! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
 //! - [`store`] — the SQL layer: store methods build statement batches that an
-//!   executor ([`store::sqlite`] for a local file) runs atomically in one round
-//!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
-//! - [`config`] — data locations.
+//!   executor ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare
+//!   D1 over its HTTP API) runs atomically in one round trip;
+//!   [`store::migrate`] applies `migrations/` like wrangler does.
+//! - [`config`] — data locations and the store choice (`--store sqlite|d1`).
 
 pub mod auth;
 pub mod board;
