@@ -364,6 +364,15 @@ async fn the_cli_sets_up_an_empty_shared_store() {
         data.count("SELECT COUNT(*) FROM tasks WHERE typeof(position) = 'integer'"),
         1
     );
+    // A filter with many repeated statuses stays within D1's 100 parameters.
+    let statuses = vec!["todo"; 300];
+    let page = server
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "status": statuses}),
+        )
+        .await;
+    assert_eq!(page["total"], 1);
     server.stop().await;
     let board = data.cli(&["board", "Shared", "--api-key", &key]);
     assert!(

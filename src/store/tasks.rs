@@ -67,10 +67,16 @@ fn like_pattern(text: &str) -> String {
 fn filter_clause(actor: &Actor, project_id: &str, filter: &TaskFilter) -> (String, Vec<Param>) {
     let mut clause = String::from("project_id = ? AND workspace_id = ?");
     let mut params = vec![Param::from(project_id), Param::from(&actor.workspace_id)];
-    if !filter.statuses.is_empty() {
-        let marks = vec!["?"; filter.statuses.len()].join(", ");
+    // Each status once: a long list of repeats must not grow the statement
+    // (D1 binds at most 100 parameters per statement).
+    let statuses: Vec<&TaskStatus> = TaskStatus::ALL
+        .iter()
+        .filter(|s| filter.statuses.contains(s))
+        .collect();
+    if !statuses.is_empty() {
+        let marks = vec!["?"; statuses.len()].join(", ");
         clause.push_str(&format!(" AND status IN ({marks})"));
-        params.extend(filter.statuses.iter().map(|s| Param::from(s.as_str())));
+        params.extend(statuses.iter().map(|s| Param::from(s.as_str())));
     }
     if let Some(assignee) = &filter.assignee {
         clause.push_str(" AND assignee = ?");
