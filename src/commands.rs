@@ -48,16 +48,26 @@ pub async fn principal(
     store: &Store,
     api_key: Option<&str>,
 ) -> anyhow::Result<Principal> {
+    require_key_on_shared_store(config, api_key)?;
     match api_key.map(str::trim).filter(|k| !k.is_empty()) {
         Some(key) => auth::authenticate_key(store, key)
             .await
             .context("VK_API_KEY was refused; check it with `vibe-kanban-mcp keys list`"),
-        None if config.kind() == StoreKind::D1 => bail!(
-            "a shared D1 store has no local owner: set VK_API_KEY (or --api-key) to a key made with \
-             `vibe-kanban-mcp keys create --store d1 --workspace WS --name NAME`"
-        ),
         None => Ok(auth::local_owner(store).await?),
     }
+}
+
+/// A shared D1 store has no local owner: acting on it needs a key. Checked
+/// before the store is opened, so the answer needs no network.
+fn require_key_on_shared_store(config: &StoreConfig, api_key: Option<&str>) -> anyhow::Result<()> {
+    let has_key = api_key.is_some_and(|k| !k.trim().is_empty());
+    if config.kind() == StoreKind::D1 && !has_key {
+        bail!(
+            "a shared D1 store has no local owner: set VK_API_KEY (or --api-key) to a key made with \
+             `vibe-kanban-mcp keys create --store d1 --workspace WS --name NAME`"
+        );
+    }
+    Ok(())
 }
 
 /// On the local SQLite default, makes sure the default workspace and its
@@ -82,6 +92,7 @@ pub struct ServeOptions {
 /// `serve`: MCP over stdio.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _config = FileConfig::load(options.config.as_deref())?;
+    require_key_on_shared_store(&options.store, options.api_key.as_deref())?;
     let store = open_store(&options.store).await?;
     let principal = principal(&options.store, &store, options.api_key.as_deref()).await?;
     tracing::info!(
@@ -267,6 +278,7 @@ pub async fn board(
     width: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    require_key_on_shared_store(config, api_key)?;
     let store = open_store(config).await?;
     let principal = principal(config, &store, api_key).await?;
     let project_id = match uuid::Uuid::parse_str(project) {

@@ -295,20 +295,25 @@ async fn start_errors_name_what_is_missing_and_hide_the_token() {
     assert!(err.contains("refused the API token"), "{err}");
     assert!(!err.contains("wrong-token-value") && !err.contains(&d1.token));
 
-    // A shared store has no local owner: serve needs a key.
-    let out = std::process::Command::new(common::BIN)
-        .args(["serve"])
-        .envs(d1.env())
-        .env_remove("VK_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("VK_API_KEY") && err.contains("keys create"),
-        "{err}"
-    );
+    // A shared store has no local owner: serve and board need a key, and
+    // say so before any request is made.
+    d1.reset();
+    for args in [&["serve"][..], &["board", "Anything"][..]] {
+        let out = std::process::Command::new(common::BIN)
+            .args(args)
+            .envs(d1.env())
+            .env_remove("VK_API_KEY")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("VK_API_KEY") && err.contains("keys create"),
+            "{err}"
+        );
+    }
+    assert_eq!(d1.requests(), 0);
 
     // Nothing the binary printed on any of these paths shows the token.
     let out = data.cli(&["keys", "list"]);
