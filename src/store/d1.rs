@@ -131,8 +131,9 @@ impl D1Executor {
                 Attempt::Retry { reason, after } => (reason, after),
             };
             if attempt >= attempts {
+                let plural = if attempts == 1 { "" } else { "s" };
                 return Err(StoreError::Unavailable(format!(
-                    "Cloudflare D1 did not answer after {attempts} attempts (last: {reason}); \
+                    "Cloudflare D1 did not answer after {attempts} attempt{plural} (last: {reason}); \
                      check https://www.cloudflarestatus.com and try again"
                 )));
             }
@@ -513,6 +514,71 @@ mod tests {
         ));
         assert!(is_transient("Network connection lost."));
         assert!(!is_transient("no such table: t: SQLITE_ERROR"));
+    }
+
+    fn unreachable_executor() -> D1Executor {
+        D1Executor::new(D1Settings {
+            // Nothing listens on port 9 (discard); the limits are checked first.
+            api_base: "http://127.0.0.1:9/client/v4".to_owned(),
+            account_id: "acc".to_owned(),
+            database_id: "db".to_owned(),
+            api_token: ApiToken::new("t"),
+            timeout: Duration::from_secs(1),
+            max_attempts: 1,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+        })
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn statements_beyond_d1_limits_are_refused_before_sending() {
+        let exec = unreachable_executor();
+        let mut many = Stmt::new("SELECT 1");
+        many.params = vec![Param::Int(1); MAX_PARAMS + 1];
+        let err = exec
+            .batch(Mode::Read, vec![many])
+            .await
+            .expect_err("too many");
+        assert!(err.to_string().contains("101 parameters"), "{err}");
+        let long = Stmt::new(format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES)));
+        let err = exec
+            .batch(Mode::Read, vec![long])
+            .await
+            .expect_err("too long");
+        assert!(err.to_string().contains("bytes of SQL"), "{err}");
+        // Exactly at the limit is sent (and here fails to connect instead).
+        let mut at_limit = Stmt::new("SELECT 1");
+        at_limit.params = vec![Param::Null; MAX_PARAMS];
+        let err = exec
+            .batch(Mode::Read, vec![at_limit])
+            .await
+            .expect_err("no server");
+        assert!(
+            err.to_string().contains("did not answer after 1 attempt ("),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_jitter() {
+        let mut exec = unreachable_executor();
+        exec.settings.backoff_base = Duration::from_millis(100);
+        exec.settings.backoff_max = Duration::from_millis(1000);
+        for (attempt, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
+            let delay = exec.backoff(attempt).as_millis();
+            assert!(
+                delay >= full / 2 && delay <= full,
+                "attempt {attempt}: {delay} ms"
+            );
+        }
     }
 
     #[test]
