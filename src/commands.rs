@@ -2,11 +2,7 @@
 //! calls one of these; they open the store, do the work and print results.
 //! Results go to stdout, notes for the operator to stderr.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{io::Write, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, bail};
 use chrono::{Duration, SecondsFormat, Utc};
@@ -14,7 +10,7 @@ use chrono::{Duration, SecondsFormat, Utc};
 use crate::{
     auth::{self, Authenticator, Principal, Scopes},
     board,
-    config::{FileConfig, database_path},
+    config::{FileConfig, StoreConfig, StoreKind, database_path},
     enhance::{Enhancer, config::EnhanceSettings},
     metrics::Metrics,
     server::KanbanServer,
@@ -24,20 +20,38 @@ use crate::{
     transport::http::{HttpOptions, HttpState},
 };
 
-/// Opens the SQLite store in `data_dir`, creating the directory and bringing
-/// the schema up to date.
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let path = database_path(data_dir);
-    Store::open_sqlite(&path)
-        .await
-        .with_context(|| format!("cannot open the database {}", path.display()))
+/// Opens the configured store and brings its schema up to date: the SQLite
+/// file in the data directory (created if missing) or the D1 database.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
+    match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })?;
+            let path = database_path(data_dir);
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the database {}", path.display()))
+        }
+        StoreConfig::D1(settings) => {
+            let store = Store::d1(settings.clone())?;
+            store
+                .migrate()
+                .await
+                .with_context(|| format!("cannot open the {}", config.describe()))?;
+            Ok(store)
+        }
+    }
 }
 
 /// The principal a process acts as: the key's when one is given, else the
-/// local owner of the SQLite default.
-pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<Principal> {
+/// local owner of the SQLite default. A shared D1 store has no local owner.
+pub async fn principal(
+    config: &StoreConfig,
+    store: &Store,
+    api_key: Option<&str>,
+) -> anyhow::Result<Principal> {
+    require_key_on_shared_store(config, api_key)?;
     match api_key.map(str::trim).filter(|k| !k.is_empty()) {
         Some(key) => auth::authenticate_key(store, key)
             .await
@@ -46,9 +60,32 @@ pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<P
     }
 }
 
+/// A shared D1 store has no local owner: acting on it needs a key. Checked
+/// before the store is opened, so the answer needs no network.
+fn require_key_on_shared_store(config: &StoreConfig, api_key: Option<&str>) -> anyhow::Result<()> {
+    let has_key = api_key.is_some_and(|k| !k.trim().is_empty());
+    if config.kind() == StoreKind::D1 && !has_key {
+        bail!(
+            "a shared D1 store has no local owner: set VK_API_KEY (or --api-key) to a key made with \
+             `vibe-kanban-mcp keys create --store d1 --workspace WS --name NAME`"
+        );
+    }
+    Ok(())
+}
+
+/// On the local SQLite default, makes sure the default workspace and its
+/// owner exist (so `--workspace default` works from the first run). A shared
+/// D1 store starts empty: its first workspace comes from `workspaces create`.
+async fn ensure_local_default(config: &StoreConfig, store: &Store) -> anyhow::Result<()> {
+    if config.kind() == StoreKind::Sqlite {
+        auth::local_owner(store).await?;
+    }
+    Ok(())
+}
+
 /// Options of `serve`.
 pub struct ServeOptions {
-    pub data_dir: PathBuf,
+    pub store: StoreConfig,
     /// The TOML configuration file, if any.
     pub config: Option<PathBuf>,
     pub api_key: Option<String>,
@@ -71,12 +108,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .context("invalid [enhance] configuration")?;
     let enhancer = Arc::new(Enhancer::new(enhance)?);
     if let Some(http) = options.http {
-        return serve_http(&options.data_dir, &options.tools, enhancer, http).await;
+        return serve_http(&options.store, &options.tools, enhancer, http).await;
     }
-    let store = open_store(&options.data_dir).await?;
-    let principal = principal(&store, options.api_key.as_deref()).await?;
+    require_key_on_shared_store(&options.store, options.api_key.as_deref())?;
+    let store = open_store(&options.store).await?;
+    let principal = principal(&options.store, &store, options.api_key.as_deref()).await?;
     tracing::info!(
-        database = %database_path(&options.data_dir).display(),
+        store = %options.store.describe(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
         enhance = ?enhancer.chain(),
@@ -90,7 +128,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
 /// `serve --http`: Streamable HTTP and legacy SSE with auth.
 async fn serve_http(
-    data_dir: &Path,
+    store_config: &StoreConfig,
     tools: &ToolFilter,
     enhancer: Arc<Enhancer>,
     settings: HttpSettings,
@@ -103,14 +141,17 @@ async fn serve_http(
             options.addr
         );
     }
-    let store = open_store(data_dir).await?;
+    if options.no_auth && store_config.kind() == StoreKind::D1 {
+        bail!("--no-auth needs the local SQLite store: a shared D1 store has no local owner");
+    }
+    let store = open_store(store_config).await?;
+    ensure_local_default(store_config, &store).await?;
     let local_owner = if options.no_auth {
         tracing::warn!(
             "NO AUTHENTICATION: every HTTP request acts as the local owner with all scopes (--no-auth, loopback only)"
         );
         Some(auth::local_owner(&store).await?)
     } else {
-        auth::local_owner(&store).await?;
         None
     };
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -136,18 +177,23 @@ async fn serve_http(
         },
     ));
     tracing::info!(
-        database = %database_path(data_dir).display(),
+        store = %store_config.describe(),
         "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
     );
     transport::http::serve(listener, state).await
 }
 
 /// `migrate`: applies pending migrations and says what it did.
-pub async fn migrate(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)?;
-    let store = Store::new(std::sync::Arc::new(
-        crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
-    ));
+pub async fn migrate(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir)?;
+            Store::new(std::sync::Arc::new(
+                crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
+            ))
+        }
+        StoreConfig::D1(settings) => Store::d1(settings.clone())?,
+    };
     let applied = store.migrate().await?;
     if applied.is_empty() {
         writeln!(
@@ -172,7 +218,7 @@ pub struct NewKeyOptions {
 
 /// `keys create`: prints the new key (once) on stdout, details on stderr.
 pub async fn keys_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     options: NewKeyOptions,
     out: &mut impl Write,
     note: &mut impl Write,
@@ -182,8 +228,8 @@ pub async fn keys_create(
     if name.is_empty() {
         bail!("--name must not be empty");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let workspace = store
         .find_workspace(&options.workspace)
         .await
@@ -224,12 +270,12 @@ pub async fn keys_create(
 
 /// `keys list`: a table of keys (never the keys themselves), or JSON.
 pub async fn keys_list(
-    data_dir: &Path,
+    config: &StoreConfig,
     workspace: Option<&str>,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+    let store = open_store(config).await?;
     let workspace_id = match workspace {
         Some(w) => Some(
             store
@@ -285,8 +331,12 @@ pub async fn keys_list(
 }
 
 /// `keys revoke`: by id or display prefix; effective immediately.
-pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+pub async fn keys_revoke(
+    config: &StoreConfig,
+    key: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     let record = store.revoke_api_key(key.trim()).await?;
     writeln!(
         out,
@@ -301,14 +351,15 @@ pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> an
 /// `board`: a project's board as columns in the terminal. `project` is an id
 /// or a name.
 pub async fn board(
-    data_dir: &Path,
+    config: &StoreConfig,
     api_key: Option<&str>,
     project: &str,
     width: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    let principal = principal(&store, api_key).await?;
+    require_key_on_shared_store(config, api_key)?;
+    let store = open_store(config).await?;
+    let principal = principal(config, &store, api_key).await?;
     let project_id = match uuid::Uuid::parse_str(project) {
         Ok(id) => id.to_string(),
         Err(_) => {
@@ -343,7 +394,7 @@ pub async fn board(
 
 /// `workspaces create`: a new workspace (team) owned by `owner_email`.
 pub async fn workspaces_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     name: &str,
     slug: &str,
     owner_email: &str,
@@ -363,8 +414,8 @@ pub async fn workspaces_create(
     if !owner_email.contains('@') {
         bail!("--owner-email '{owner_email}' is not an email address");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let owner_name = owner_email.split('@').next().unwrap_or(owner_email);
     let actor = store
         .create_workspace(name.trim(), slug.trim(), owner_email.trim(), owner_name)
@@ -374,9 +425,9 @@ pub async fn workspaces_create(
 }
 
 /// `workspaces list`: every workspace in the database.
-pub async fn workspaces_list(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+pub async fn workspaces_list(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     for workspace in store.list_all_workspaces().await? {
         writeln!(
             out,

@@ -18,9 +18,11 @@
 //! - [`render`], [`board`] — text for people: tool result copies, boards.
 //! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
 //! - [`store`] — the SQL layer: store methods build statement batches that an
-//!   executor ([`store::sqlite`] for a local file) runs atomically in one round
-//!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
-//! - [`config`] — data locations and the TOML configuration file.
+//!   executor ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare
+//!   D1 over its HTTP API) runs atomically in one round trip;
+//!   [`store::migrate`] applies `migrations/` like wrangler does.
+//! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
+//!   the TOML configuration file.
 //! - [`metrics`] — counters and histograms for `/metrics`.
 
 pub mod auth;

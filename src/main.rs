@@ -43,6 +43,19 @@ struct Cli {
     #[arg(long, global = true, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// Where the data lives: `sqlite` (a local file in the data directory) or
+    /// `d1` (Cloudflare D1; needs CLOUDFLARE_ACCOUNT_ID, VK_D1_DATABASE_ID and
+    /// CLOUDFLARE_API_TOKEN in the environment) [env: VK_STORE]
+    #[arg(
+        long,
+        global = true,
+        env = "VK_STORE",
+        hide_env = true,
+        default_value = "sqlite",
+        value_name = "STORE"
+    )]
+    store: config::StoreKind,
+
     /// TOML configuration file [env: VK_CONFIG]
     #[arg(
         long,
@@ -244,6 +257,14 @@ async fn main() -> std::process::ExitCode {
             .init(),
     }
     let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    let store =
+        match config::StoreConfig::resolve(cli.store, data_dir, |name| std::env::var(name).ok()) {
+            Ok(store) => store,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let result = match cli.command {
         Command::Serve(args) => {
@@ -263,7 +284,7 @@ async fn main() -> std::process::ExitCode {
                 jwt_secret: args.jwt_secret,
             });
             commands::serve(ServeOptions {
-                data_dir,
+                store,
                 config: cli.config,
                 http,
                 api_key: args.api_key,
@@ -274,7 +295,7 @@ async fn main() -> std::process::ExitCode {
             })
             .await
         }
-        Command::Migrate => commands::migrate(&data_dir, &mut out).await,
+        Command::Migrate => commands::migrate(&store, &mut out).await,
         Command::Keys(KeysCommand::Create {
             workspace,
             name,
@@ -287,17 +308,17 @@ async fn main() -> std::process::ExitCode {
                 scopes,
                 expires_in_days,
             };
-            commands::keys_create(&data_dir, options, &mut out, &mut err).await
+            commands::keys_create(&store, options, &mut out, &mut err).await
         }
         Command::Keys(KeysCommand::List { workspace, json }) => {
-            commands::keys_list(&data_dir, workspace.as_deref(), json, &mut out).await
+            commands::keys_list(&store, workspace.as_deref(), json, &mut out).await
         }
         Command::Keys(KeysCommand::Revoke { key }) => {
-            commands::keys_revoke(&data_dir, &key, &mut out).await
+            commands::keys_revoke(&store, &key, &mut out).await
         }
         Command::Board(args) => {
             commands::board(
-                &data_dir,
+                &store,
                 args.api_key.as_deref(),
                 &args.project,
                 args.width,
@@ -309,9 +330,9 @@ async fn main() -> std::process::ExitCode {
             name,
             slug,
             owner_email,
-        }) => commands::workspaces_create(&data_dir, &name, &slug, &owner_email, &mut out).await,
+        }) => commands::workspaces_create(&store, &name, &slug, &owner_email, &mut out).await,
         Command::Workspaces(WorkspacesCommand::List) => {
-            commands::workspaces_list(&data_dir, &mut out).await
+            commands::workspaces_list(&store, &mut out).await
         }
     };
     match result {

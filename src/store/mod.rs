@@ -1,11 +1,12 @@
 //! The data layer. Store methods build SQL statements and hand them, as one
-//! batch, to an [`Executor`] (a local SQLite file today, Cloudflare D1 next):
+//! batch, to an [`Executor`] (a local SQLite file, or Cloudflare D1 over HTTP):
 //! one round trip per operation, and every mutation writes its `audit_logs`
 //! row in the same batch. The store knows nothing of MCP or transports.
 //!
 //! Every query is scoped by the caller's workspace ([`Actor`]): an id from
 //! another workspace behaves exactly like an id that does not exist.
 
+pub mod d1;
 mod enhance;
 pub mod exec;
 mod keys;
@@ -81,6 +82,11 @@ impl Store {
         let store = Store::new(Arc::new(sqlite::SqliteExecutor::open(path)?));
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Connects to a Cloudflare D1 database (no request is made yet).
+    pub fn d1(settings: d1::D1Settings) -> Result<Self> {
+        Ok(Store::new(Arc::new(d1::D1Executor::new(settings)?)))
     }
 
     /// Applies pending migrations; returns the names applied.

@@ -231,8 +231,8 @@ async def run_checks(client: Client, c: Checks, args: argparse.Namespace) -> Non
     tools = {tool.name: tool for tool in await all_tools(client, c)}
     missing = [name for name in EXPECTED_TOOLS if name not in tools]
     c.ok(
-        not missing and len(tools) == len(EXPECTED_TOOLS),
-        f"tools/list names the {len(EXPECTED_TOOLS)} kanban tools (incl. create_task)",
+        not missing,
+        f"tools/list includes the {len(EXPECTED_TOOLS)} kanban tools (incl. create_task)",
         f"missing {missing}; server listed {sorted(tools)}",
     )
 
