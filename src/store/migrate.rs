@@ -125,11 +125,5 @@ async fn recorded(exec: &dyn Executor, name: &str) -> Result<bool, StoreError> {
             vec![Stmt::new("SELECT COUNT(*) AS n FROM d1_migrations WHERE name = ?").bind(name)],
         )
         .await?;
-    Ok(results
-        .first()
-        .and_then(|r| r.rows.first())
-        .and_then(|row| row.get("n"))
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0)
-        > 0)
+    Ok(super::first_int(results.first(), "n") > 0)
 }

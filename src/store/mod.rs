@@ -152,6 +152,20 @@ fn first_int(result: Option<&StmtResult>, column: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Reads a text column of the first row.
+fn first_str(result: Option<&StmtResult>, column: &str) -> Option<String> {
+    result
+        .and_then(|r| r.rows.first())
+        .and_then(|row| row.get(column))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// Rows changed by a statement (0 when the batch had no such statement).
+fn changed_rows(result: Option<&StmtResult>) -> u64 {
+    result.map_or(0, |r| r.changes)
+}
+
 /// The audit row for a mutation, written only when `guard` (an SQL condition
 /// with its own parameters) holds at the time the batch runs — so a change that
 /// did not happen leaves no record. The id is made here, so a retried batch

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{
     Actor, Board, BoardColumn, Deleted, NewTask, Param, Result, Stmt, Store, StoreError, Task,
-    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus, audit, changed_fields, decode_all,
-    decode_first, first_int, new_id, now,
+    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus, audit, changed_fields, changed_rows,
+    decode_all, decode_first, first_int, new_id, now,
 };
 
 pub(super) const TASK_COLUMNS: &str = "id, project_id, parent_task_id, title, description, status, position, assignee, \
@@ -328,7 +328,7 @@ impl Store {
             ])
             .await?;
         let task: Task = decode_first(results.get(2))?.ok_or_else(|| task_not_found(task_id))?;
-        if results.first().map_or(0, |r| r.changes) > 0 {
+        if changed_rows(results.first()) > 0 {
             return Ok(task);
         }
         let parent = new_parent.unwrap_or_default();
@@ -436,7 +436,7 @@ impl Store {
             .write(vec![update, audit_row, select_task(actor, task_id)])
             .await?;
         let task = decode_first(results.get(2))?.ok_or_else(|| task_not_found(task_id))?;
-        if results.first().map_or(0, |r| r.changes) == 0 {
+        if changed_rows(results.first()) == 0 {
             return Err(not_a_member(user_id.unwrap_or_default()));
         }
         Ok(task)

@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::{
-    Actor, Param, Result, Stmt, StmtResult, Store, StoreError, audit, changed_fields, decode_all,
-    decode_first, new_id, now,
+    Actor, Param, Result, Stmt, StmtResult, Store, StoreError, audit, changed_fields, changed_rows,
+    decode_all, decode_first, new_id, now,
 };
 
 /// A prompt template row. `placeholders` is the JSON list of its arguments.
@@ -238,7 +238,7 @@ impl Store {
                 .bind(&new_name),
             ])
             .await?;
-        if results.get(1).map_or(0, |r| r.changes) == 0 {
+        if changed_rows(results.get(1)) == 0 {
             if super::first_int(results.first(), "own") == 1 {
                 return Err(duplicate(&new_name));
             }
