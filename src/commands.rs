@@ -5,37 +5,59 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use anyhow::{Context, bail};
 use chrono::{Duration, SecondsFormat, Utc};
 
 use crate::{
-    auth::{self, Principal, Scopes},
+    auth::{self, Authenticator, Principal, Scopes},
     board,
-    config::{FileConfig, database_path},
+    config::{FileConfig, StoreConfig, StoreKind, database_path},
+    enhance::{Enhancer, config::EnhanceSettings},
     logs::LogStore,
+    metrics::Metrics,
     server::KanbanServer,
-    sessions::Sessions,
+    sessions::{Sessions, runner::RunnerHandle},
     store::{NewApiKey, Store},
     tools::ToolFilter,
     transport,
+    transport::http::{HttpOptions, HttpState},
 };
 
-/// Opens the SQLite store in `data_dir`, creating the directory and bringing
-/// the schema up to date.
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let path = database_path(data_dir);
-    Store::open_sqlite(&path)
-        .await
-        .with_context(|| format!("cannot open the database {}", path.display()))
+/// Opens the configured store and brings its schema up to date: the SQLite
+/// file in the data directory (created if missing) or the D1 database.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
+    match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })?;
+            let path = database_path(data_dir);
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the database {}", path.display()))
+        }
+        StoreConfig::D1(settings) => {
+            let store = Store::d1(settings.clone())?;
+            store
+                .migrate()
+                .await
+                .with_context(|| format!("cannot open the {}", config.describe()))?;
+            Ok(store)
+        }
+    }
 }
 
 /// The principal a process acts as: the key's when one is given, else the
-/// local owner of the SQLite default.
-pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<Principal> {
+/// local owner of the SQLite default. A shared D1 store has no local owner.
+pub async fn principal(
+    config: &StoreConfig,
+    store: &Store,
+    api_key: Option<&str>,
+) -> anyhow::Result<Principal> {
+    require_key_on_shared_store(config, api_key)?;
     match api_key.map(str::trim).filter(|k| !k.is_empty()) {
         Some(key) => auth::authenticate_key(store, key)
             .await
@@ -44,8 +66,34 @@ pub async fn principal(store: &Store, api_key: Option<&str>) -> anyhow::Result<P
     }
 }
 
+/// A shared D1 store has no local owner: acting on it needs a key. Checked
+/// before the store is opened, so the answer needs no network.
+fn require_key_on_shared_store(config: &StoreConfig, api_key: Option<&str>) -> anyhow::Result<()> {
+    let has_key = api_key.is_some_and(|k| !k.trim().is_empty());
+    if config.kind() == StoreKind::D1 && !has_key {
+        bail!(
+            "a shared D1 store has no local owner: set VK_API_KEY (or --api-key) to a key made with \
+             `vibe-kanban-mcp keys create --store d1 --workspace WS --name NAME`"
+        );
+    }
+    Ok(())
+}
+
+/// On the local SQLite default, makes sure the default workspace and its
+/// owner exist (so `--workspace default` works from the first run). A shared
+/// D1 store starts empty: its first workspace comes from `workspaces create`.
+async fn ensure_local_default(config: &StoreConfig, store: &Store) -> anyhow::Result<()> {
+    if config.kind() == StoreKind::Sqlite {
+        auth::local_owner(store).await?;
+    }
+    Ok(())
+}
+
 /// Options of `serve`.
 pub struct ServeOptions {
+    pub store: StoreConfig,
+    /// Where local execution logs and session worktrees live (with either
+    /// store).
     pub data_dir: PathBuf,
     /// The TOML configuration file, if any.
     pub config: Option<PathBuf>,
@@ -53,6 +101,15 @@ pub struct ServeOptions {
     pub tools: ToolFilter,
     /// Only queue sessions; `vibe-kanban-mcp runner` processes run them.
     pub no_runner: bool,
+    /// Serve HTTP instead of stdio.
+    pub http: Option<HttpSettings>,
+}
+
+/// What `serve --http` needs beyond [`HttpOptions`].
+pub struct HttpSettings {
+    pub options: HttpOptions,
+    /// Accept HS256 JWTs signed with this secret.
+    pub jwt_secret: Option<String>,
 }
 
 /// The session service the configuration describes.
@@ -72,28 +129,47 @@ pub fn sessions(store: &Store, config: &FileConfig, data_dir: &Path) -> anyhow::
 /// `serve`: MCP over stdio, with a session runner unless `no_runner`.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let config = FileConfig::load(options.config.as_deref())?;
-    let store = open_store(&options.data_dir).await?;
-    let principal = principal(&store, options.api_key.as_deref()).await?;
-    let sessions = sessions(&store, &config, &options.data_dir)?;
+    let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
+        .context("invalid [enhance] configuration")?;
+    let enhancer = Arc::new(Enhancer::new(enhance)?);
+    let ServeOptions {
+        store: store_config,
+        data_dir,
+        config: _,
+        api_key,
+        tools,
+        no_runner,
+        http,
+    } = options;
+    if let Some(http) = http {
+        return serve_http(
+            &store_config,
+            &data_dir,
+            &config,
+            &tools,
+            enhancer,
+            no_runner,
+            http,
+        )
+        .await;
+    }
+    require_key_on_shared_store(&store_config, api_key.as_deref())?;
+    let store = open_store(&store_config).await?;
+    let principal = principal(&store_config, &store, api_key.as_deref()).await?;
+    let sessions = sessions(&store, &config, &data_dir)?;
     tracing::info!(
-        database = %database_path(&options.data_dir).display(),
+        store = %store_config.describe(),
         workspace = %principal.workspace_name,
         scopes = %principal.scopes,
+        enhance = ?enhancer.chain(),
         logs = sessions.logs().kind(),
-        runner = !options.no_runner,
+        runner = !no_runner,
         "serving MCP over stdio"
     );
-    let runner = if options.no_runner {
-        // No runner here, but sessions of a runner that died are still
-        // marked as interrupted at start.
-        if let Err(e) = sessions.recover_orphans(None).await {
-            tracing::warn!(error = %e, "could not check for interrupted sessions");
-        }
-        None
-    } else {
-        Some(sessions.spawn_runner())
-    };
-    let server = KanbanServer::new(store, &options.tools, principal).with_sessions(sessions);
+    let runner = start_runner(&sessions, no_runner).await;
+    let server = KanbanServer::new(store, &tools, enhancer)
+        .with_principal(principal)
+        .with_sessions(sessions);
     let served = transport::stdio::serve(server).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
@@ -101,13 +177,30 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     served
 }
 
+/// The in-process session runner, unless `no_runner`. Without one, sessions
+/// of a runner that died are still marked as interrupted at start.
+async fn start_runner(sessions: &Sessions, no_runner: bool) -> Option<RunnerHandle> {
+    if no_runner {
+        if let Err(e) = sessions.recover_orphans(None).await {
+            tracing::warn!(error = %e, "could not check for interrupted sessions");
+        }
+        None
+    } else {
+        Some(sessions.spawn_runner())
+    }
+}
+
 /// `runner`: claims and runs queued sessions until SIGINT/SIGTERM.
-pub async fn runner(data_dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+pub async fn runner(
+    store_config: &StoreConfig,
+    data_dir: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
     let config = FileConfig::load(config)?;
-    let store = open_store(data_dir).await?;
+    let store = open_store(store_config).await?;
     let sessions = sessions(&store, &config, data_dir)?;
     tracing::info!(
-        database = %database_path(data_dir).display(),
+        store = %store_config.describe(),
         logs = sessions.logs().kind(),
         max_concurrent = config.sessions.max_concurrent,
         "runner waiting for queued sessions"
@@ -126,12 +219,86 @@ pub async fn runner(data_dir: &Path, config: Option<&Path>) -> anyhow::Result<()
     Ok(())
 }
 
-/// `migrate`: applies pending migrations and says what it did.
-pub async fn migrate(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)?;
-    let store = Store::new(std::sync::Arc::new(
-        crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
+/// `serve --http`: Streamable HTTP and legacy SSE with auth, with a session
+/// runner unless `no_runner`.
+async fn serve_http(
+    store_config: &StoreConfig,
+    data_dir: &Path,
+    config: &FileConfig,
+    tools: &ToolFilter,
+    enhancer: Arc<Enhancer>,
+    no_runner: bool,
+    settings: HttpSettings,
+) -> anyhow::Result<()> {
+    let options = settings.options;
+    if options.no_auth && !options.addr.ip().is_loopback() {
+        bail!(
+            "--no-auth serves without credentials and is only allowed on a loopback address (127.0.0.1 or ::1), \
+             not {}",
+            options.addr
+        );
+    }
+    if options.no_auth && store_config.kind() == StoreKind::D1 {
+        bail!("--no-auth needs the local SQLite store: a shared D1 store has no local owner");
+    }
+    let store = open_store(store_config).await?;
+    ensure_local_default(store_config, &store).await?;
+    let local_owner = if options.no_auth {
+        tracing::warn!(
+            "NO AUTHENTICATION: every HTTP request acts as the local owner with all scopes (--no-auth, loopback only)"
+        );
+        Some(auth::local_owner(&store).await?)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let bound = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::default());
+    let sessions = sessions(&store, config, data_dir)?;
+    let runner = start_runner(&sessions, no_runner).await;
+    let server = KanbanServer::new(store.clone(), tools, enhancer)
+        .with_metrics(Arc::clone(&metrics))
+        .with_sessions(sessions);
+    let authenticator = Authenticator::new(
+        store.clone(),
+        settings.jwt_secret.as_deref().map(str::as_bytes),
+    );
+    let state = Arc::new(HttpState::new(
+        store,
+        server,
+        authenticator,
+        local_owner,
+        metrics,
+        HttpOptions {
+            addr: bound,
+            ..options
+        },
     ));
+    tracing::info!(
+        store = %store_config.describe(),
+        runner = !no_runner,
+        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
+    );
+    let served = transport::http::serve(listener, state).await;
+    if let Some(runner) = runner {
+        runner.shutdown().await;
+    }
+    served
+}
+
+/// `migrate`: applies pending migrations and says what it did.
+pub async fn migrate(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = match config {
+        StoreConfig::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir)?;
+            Store::new(std::sync::Arc::new(
+                crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
+            ))
+        }
+        StoreConfig::D1(settings) => Store::d1(settings.clone())?,
+    };
     let applied = store.migrate().await?;
     if applied.is_empty() {
         writeln!(
@@ -156,7 +323,7 @@ pub struct NewKeyOptions {
 
 /// `keys create`: prints the new key (once) on stdout, details on stderr.
 pub async fn keys_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     options: NewKeyOptions,
     out: &mut impl Write,
     note: &mut impl Write,
@@ -166,8 +333,8 @@ pub async fn keys_create(
     if name.is_empty() {
         bail!("--name must not be empty");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let workspace = store
         .find_workspace(&options.workspace)
         .await
@@ -208,12 +375,12 @@ pub async fn keys_create(
 
 /// `keys list`: a table of keys (never the keys themselves), or JSON.
 pub async fn keys_list(
-    data_dir: &Path,
+    config: &StoreConfig,
     workspace: Option<&str>,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+    let store = open_store(config).await?;
     let workspace_id = match workspace {
         Some(w) => Some(
             store
@@ -269,8 +436,12 @@ pub async fn keys_list(
 }
 
 /// `keys revoke`: by id or display prefix; effective immediately.
-pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+pub async fn keys_revoke(
+    config: &StoreConfig,
+    key: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     let record = store.revoke_api_key(key.trim()).await?;
     writeln!(
         out,
@@ -285,14 +456,15 @@ pub async fn keys_revoke(data_dir: &Path, key: &str, out: &mut impl Write) -> an
 /// `board`: a project's board as columns in the terminal. `project` is an id
 /// or a name.
 pub async fn board(
-    data_dir: &Path,
+    config: &StoreConfig,
     api_key: Option<&str>,
     project: &str,
     width: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    let principal = principal(&store, api_key).await?;
+    require_key_on_shared_store(config, api_key)?;
+    let store = open_store(config).await?;
+    let principal = principal(config, &store, api_key).await?;
     let project_id = match uuid::Uuid::parse_str(project) {
         Ok(id) => id.to_string(),
         Err(_) => {
@@ -327,7 +499,7 @@ pub async fn board(
 
 /// `workspaces create`: a new workspace (team) owned by `owner_email`.
 pub async fn workspaces_create(
-    data_dir: &Path,
+    config: &StoreConfig,
     name: &str,
     slug: &str,
     owner_email: &str,
@@ -347,8 +519,8 @@ pub async fn workspaces_create(
     if !owner_email.contains('@') {
         bail!("--owner-email '{owner_email}' is not an email address");
     }
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     let owner_name = owner_email.split('@').next().unwrap_or(owner_email);
     let actor = store
         .create_workspace(name.trim(), slug.trim(), owner_email.trim(), owner_name)
@@ -358,9 +530,9 @@ pub async fn workspaces_create(
 }
 
 /// `workspaces list`: every workspace in the database.
-pub async fn workspaces_list(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
-    auth::local_owner(&store).await?;
+pub async fn workspaces_list(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    ensure_local_default(config, &store).await?;
     for workspace in store.list_all_workspaces().await? {
         writeln!(
             out,

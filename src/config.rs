@@ -3,14 +3,17 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
 };
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::{
     logs::LogsConfig,
     sessions::{ExecutorProfile, SessionsConfig},
+    store::d1::{ApiToken, D1Settings},
 };
 
 /// File name of the SQLite database inside the data directory.
@@ -46,6 +49,9 @@ pub struct FileConfig {
     /// `[logs]`: where execution logs live (local files or R2).
     #[serde(default)]
     pub logs: LogsConfig,
+    /// `[enhance]`: prompt enhancement providers and cache.
+    #[serde(default)]
+    pub enhance: crate::enhance::config::EnhanceConfig,
 }
 
 impl FileConfig {
@@ -58,5 +64,212 @@ impl FileConfig {
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+/// Which store the process uses (`--store` / `VK_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    /// A local SQLite file in the data directory (the default).
+    #[default]
+    Sqlite,
+    /// A Cloudflare D1 database, shared by every process pointed at it.
+    D1,
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(StoreKind::Sqlite),
+            "d1" => Ok(StoreKind::D1),
+            other => Err(format!("unknown store '{other}'; use `sqlite` or `d1`")),
+        }
+    }
+}
+
+/// The store, fully resolved: a SQLite file or a D1 database with its
+/// credentials. Built once at start; a missing setting is an error then.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite { data_dir: PathBuf },
+    D1(D1Settings),
+}
+
+/// Environment variables of the D1 store.
+pub const ENV_ACCOUNT_ID: &str = "CLOUDFLARE_ACCOUNT_ID";
+pub const ENV_DATABASE_ID: &str = "VK_D1_DATABASE_ID";
+pub const ENV_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
+pub const ENV_API_BASE: &str = "CLOUDFLARE_API_BASE";
+pub const ENV_TIMEOUT: &str = "VK_D1_TIMEOUT_SECS";
+pub const ENV_MAX_ATTEMPTS: &str = "VK_D1_MAX_ATTEMPTS";
+
+impl StoreConfig {
+    /// Resolves the store from `--store`, the data directory and the
+    /// environment (`env` looks a variable up; empty counts as unset).
+    pub fn resolve(
+        kind: StoreKind,
+        data_dir: PathBuf,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let var = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        match kind {
+            StoreKind::Sqlite => Ok(StoreConfig::Sqlite { data_dir }),
+            StoreKind::D1 => {
+                let required = [ENV_ACCOUNT_ID, ENV_DATABASE_ID, ENV_API_TOKEN];
+                let missing: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|name| var(name).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    bail!(
+                        "the D1 store (--store d1) needs {} in the environment; missing: {}",
+                        required.join(", "),
+                        missing.join(", ")
+                    );
+                }
+                let seconds = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+                    match var(name) {
+                        None => Ok(default),
+                        Some(text) => match text.parse::<f64>() {
+                            Ok(secs) if secs > 0.0 && secs <= 600.0 => {
+                                Ok(Duration::from_secs_f64(secs))
+                            }
+                            _ => bail!(
+                                "{name}='{text}' must be a number of seconds between 0 and 600"
+                            ),
+                        },
+                    }
+                };
+                let max_attempts = match var(ENV_MAX_ATTEMPTS) {
+                    None => D1Settings::DEFAULT_MAX_ATTEMPTS,
+                    Some(text) => match text.parse::<u32>() {
+                        Ok(n) if (1..=20).contains(&n) => n,
+                        _ => {
+                            bail!("{ENV_MAX_ATTEMPTS}='{text}' must be a whole number from 1 to 20")
+                        }
+                    },
+                };
+                let api_base =
+                    var(ENV_API_BASE).unwrap_or_else(|| D1Settings::DEFAULT_API_BASE.to_owned());
+                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+                    bail!(
+                        "{ENV_API_BASE}='{api_base}' must be an http(s) URL, e.g. {}",
+                        D1Settings::DEFAULT_API_BASE
+                    );
+                }
+                Ok(StoreConfig::D1(D1Settings {
+                    api_base,
+                    account_id: var(ENV_ACCOUNT_ID).unwrap_or_default(),
+                    database_id: var(ENV_DATABASE_ID).unwrap_or_default(),
+                    api_token: ApiToken::new(var(ENV_API_TOKEN).unwrap_or_default()),
+                    timeout: seconds(ENV_TIMEOUT, D1Settings::DEFAULT_TIMEOUT)?,
+                    max_attempts,
+                    backoff_base: D1Settings::DEFAULT_BACKOFF_BASE,
+                    backoff_max: D1Settings::DEFAULT_BACKOFF_MAX,
+                }))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        match self {
+            StoreConfig::Sqlite { .. } => StoreKind::Sqlite,
+            StoreConfig::D1(_) => StoreKind::D1,
+        }
+    }
+
+    /// Where the data is, for log lines (never the token).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Sqlite { data_dir } => {
+                format!("SQLite {}", database_path(data_dir).display())
+            }
+            StoreConfig::D1(d1) => format!(
+                "Cloudflare D1 database {} (account {}) at {}",
+                d1.database_id, d1.account_id, d1.api_base
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn d1_names_every_missing_setting_at_once() {
+        let err = StoreConfig::resolve(
+            StoreKind::D1,
+            PathBuf::new(),
+            env_of(&[(ENV_API_TOKEN, "t0ken")]),
+        )
+        .expect_err("incomplete");
+        let text = err.to_string();
+        assert!(
+            text.contains("missing: CLOUDFLARE_ACCOUNT_ID, VK_D1_DATABASE_ID"),
+            "{text}"
+        );
+        assert!(!text.contains("t0ken"));
+    }
+
+    #[test]
+    fn d1_defaults_and_the_token_stays_hidden() {
+        let config = StoreConfig::resolve(
+            StoreKind::D1,
+            PathBuf::new(),
+            env_of(&[
+                (ENV_ACCOUNT_ID, "acc"),
+                (ENV_DATABASE_ID, "db"),
+                (ENV_API_TOKEN, "t0ken"),
+            ]),
+        )
+        .expect("complete");
+        let StoreConfig::D1(d1) = &config else {
+            panic!("not d1")
+        };
+        assert_eq!(d1.api_base, D1Settings::DEFAULT_API_BASE);
+        assert_eq!(d1.timeout, D1Settings::DEFAULT_TIMEOUT);
+        assert!(!format!("{config:?} {}", config.describe()).contains("t0ken"));
+        let bad = StoreConfig::resolve(
+            StoreKind::D1,
+            PathBuf::new(),
+            env_of(&[
+                (ENV_ACCOUNT_ID, "acc"),
+                (ENV_DATABASE_ID, "db"),
+                (ENV_API_TOKEN, "t"),
+                (ENV_TIMEOUT, "soon"),
+            ]),
+        );
+        assert!(
+            bad.expect_err("bad timeout")
+                .to_string()
+                .contains(ENV_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn store_kinds_parse() {
+        assert_eq!("D1".parse::<StoreKind>(), Ok(StoreKind::D1));
+        assert!("postgres".parse::<StoreKind>().is_err());
     }
 }

@@ -11,21 +11,31 @@
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).
 //! - [`resources`] — MCP resources: project boards and tasks.
+//! - [`prompts`] — MCP prompts (the prompt templates) and argument
+//!   completion.
+//! - [`enhance`] — prompt enhancement: providers (offline, Workers AI,
+//!   OpenAI-compatible, Anthropic), the cache, prompt templates.
 //! - [`render`], [`board`] — text for people: tool result copies, boards.
 //! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
 //! - [`store`] — the SQL layer: store methods build statement batches that an
-//!   executor ([`store::sqlite`] for a local file) runs atomically in one round
-//!   trip; [`store::migrate`] applies `migrations/` like wrangler does.
+//!   executor ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare
+//!   D1 over its HTTP API) runs atomically in one round trip;
+//!   [`store::migrate`] applies `migrations/` like wrangler does.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees,
 //!   supervised processes, the runner that claims queued sessions.
 //! - [`logs`] — execution logs on local disk or in R2, read by range.
-//! - [`config`] — data locations and the TOML configuration file.
+//! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
+//!   the TOML configuration file.
+//! - [`metrics`] — counters and histograms for `/metrics`.
 
 pub mod auth;
 pub mod board;
 pub mod commands;
 pub mod config;
+pub mod enhance;
 pub mod logs;
+pub mod metrics;
+pub mod prompts;
 pub mod render;
 pub mod resources;
 pub mod server;

@@ -3,13 +3,14 @@
 //! Run `vibe-kanban-mcp serve` to serve MCP over stdio on a local SQLite file;
 //! `vibe-kanban-mcp --help` lists every subcommand.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use vibe_kanban_mcp::{
-    commands::{self, NewKeyOptions, ServeOptions},
+    commands::{self, HttpSettings, NewKeyOptions, ServeOptions},
     config,
     tools::{ToolFilter, Toolset},
+    transport::http::{HttpOptions, RateLimit},
 };
 
 /// An MCP server that gives AI tools a kanban board: projects, tasks,
@@ -39,6 +40,23 @@ struct Cli {
     )]
     log: String,
 
+    /// Log line format on stderr: text, or json (one object per line, with the request id)
+    #[arg(long, global = true, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Where the data lives: `sqlite` (a local file in the data directory) or
+    /// `d1` (Cloudflare D1; needs CLOUDFLARE_ACCOUNT_ID, VK_D1_DATABASE_ID and
+    /// CLOUDFLARE_API_TOKEN in the environment) [env: VK_STORE]
+    #[arg(
+        long,
+        global = true,
+        env = "VK_STORE",
+        hide_env = true,
+        default_value = "sqlite",
+        value_name = "STORE"
+    )]
+    store: config::StoreKind,
+
     /// TOML configuration file [env: VK_CONFIG]
     #[arg(
         long,
@@ -51,6 +69,12 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -82,8 +106,70 @@ struct ServeArgs {
     /// Only queue agent sessions; separate `vibe-kanban-mcp runner` processes run them.
     #[arg(long, env = "VK_NO_RUNNER")]
     no_runner: bool,
+    /// Serve MCP over HTTP on this address instead of stdio: Streamable HTTP at
+    /// /mcp, legacy SSE at /sse + /messages, /healthz and /metrics
+    /// [default address when given without one: 127.0.0.1:8787]
+    #[arg(long, env = "VK_HTTP", value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8787")]
+    http: Option<SocketAddr>,
+    /// HTTP: extra host names accepted in the Host header (loopback names and
+    /// the bound address always are); protects against DNS rebinding
+    #[arg(
+        long,
+        env = "VK_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    allowed_hosts: Vec<String>,
+    /// HTTP: browser origins allowed to call, e.g. https://app.example.com or
+    /// http://localhost:* (also enables CORS for them); any other Origin gets 403
+    #[arg(
+        long,
+        env = "VK_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    allowed_origins: Vec<String>,
+    /// HTTP: largest request body accepted (413 beyond)
+    #[arg(long, env = "VK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    max_body_bytes: usize,
+    /// HTTP: longest time a request may take (504 beyond)
+    #[arg(
+        long,
+        env = "VK_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    request_timeout_secs: u64,
+    /// HTTP: tool calls per second allowed per key and tool (0 turns limiting off)
+    #[arg(
+        long,
+        env = "VK_RATE_LIMIT",
+        default_value_t = 100.0,
+        value_name = "PER_SECOND"
+    )]
+    rate_limit: f64,
+    /// HTTP: calls allowed at once above the rate (bucket size)
+    #[arg(
+        long,
+        env = "VK_RATE_BURST",
+        default_value_t = 200.0,
+        value_name = "CALLS"
+    )]
+    rate_burst: f64,
+    /// HTTP: accept HS256 JWTs signed with this secret (claims: sub, workspace, scopes, exp)
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    jwt_secret: Option<String>,
+    /// HTTP: serve WITHOUT authentication, every request acting as the local
+    /// owner. Only allowed on a loopback address; for local tools and tests
+    #[arg(long)]
+    no_auth: bool,
     /// Act as this API key's principal (its workspace and scopes) instead of
-    /// the local owner.
+    /// the local owner (stdio).
     #[arg(
         long = "api-key",
         env = "VK_API_KEY",
@@ -164,20 +250,51 @@ enum WorkspacesCommand {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(false)
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(false).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    let store = match config::StoreConfig::resolve(cli.store, data_dir.clone(), |name| {
+        std::env::var(name).ok()
+    }) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let result = match cli.command {
         Command::Serve(args) => {
+            let http = args.http.map(|addr| HttpSettings {
+                options: HttpOptions {
+                    addr,
+                    allowed_hosts: args.allowed_hosts,
+                    allowed_origins: args.allowed_origins,
+                    max_body_bytes: args.max_body_bytes,
+                    request_timeout: Duration::from_secs(args.request_timeout_secs),
+                    rate_limit: Some(RateLimit {
+                        per_second: args.rate_limit,
+                        burst: args.rate_burst,
+                    }),
+                    no_auth: args.no_auth,
+                },
+                jwt_secret: args.jwt_secret,
+            });
             commands::serve(ServeOptions {
+                store,
                 data_dir,
                 config: cli.config,
+                http,
                 api_key: args.api_key,
                 tools: ToolFilter {
                     toolsets: args.toolsets,
@@ -187,8 +304,8 @@ async fn main() -> std::process::ExitCode {
             })
             .await
         }
-        Command::Runner => commands::runner(&data_dir, cli.config.as_deref()).await,
-        Command::Migrate => commands::migrate(&data_dir, &mut out).await,
+        Command::Runner => commands::runner(&store, &data_dir, cli.config.as_deref()).await,
+        Command::Migrate => commands::migrate(&store, &mut out).await,
         Command::Keys(KeysCommand::Create {
             workspace,
             name,
@@ -201,17 +318,17 @@ async fn main() -> std::process::ExitCode {
                 scopes,
                 expires_in_days,
             };
-            commands::keys_create(&data_dir, options, &mut out, &mut err).await
+            commands::keys_create(&store, options, &mut out, &mut err).await
         }
         Command::Keys(KeysCommand::List { workspace, json }) => {
-            commands::keys_list(&data_dir, workspace.as_deref(), json, &mut out).await
+            commands::keys_list(&store, workspace.as_deref(), json, &mut out).await
         }
         Command::Keys(KeysCommand::Revoke { key }) => {
-            commands::keys_revoke(&data_dir, &key, &mut out).await
+            commands::keys_revoke(&store, &key, &mut out).await
         }
         Command::Board(args) => {
             commands::board(
-                &data_dir,
+                &store,
                 args.api_key.as_deref(),
                 &args.project,
                 args.width,
@@ -223,9 +340,9 @@ async fn main() -> std::process::ExitCode {
             name,
             slug,
             owner_email,
-        }) => commands::workspaces_create(&data_dir, &name, &slug, &owner_email, &mut out).await,
+        }) => commands::workspaces_create(&store, &name, &slug, &owner_email, &mut out).await,
         Command::Workspaces(WorkspacesCommand::List) => {
-            commands::workspaces_list(&data_dir, &mut out).await
+            commands::workspaces_list(&store, &mut out).await
         }
     };
     match result {

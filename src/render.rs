@@ -1,8 +1,12 @@
 //! Readable text copies of structured results: what a person (or a model
 //! that prefers prose) reads next to the JSON of a tool result or resource.
 
+use crate::enhance::{Enhanced, templates::PromptTemplate};
 use crate::store::{Deleted, Project, Session, Task, TaskDetail, TaskPage};
-use crate::tools::{LogPageOut, ProjectList, SessionDetailOut, SessionList, WorkspaceList};
+use crate::tools::{
+    LogPageOut, ProjectList, SessionDetailOut, SessionList, TemplateList, TemplateRemoved,
+    WorkspaceList,
+};
 
 /// A readable text copy of a tool's structured output.
 pub trait Render {
@@ -134,6 +138,97 @@ impl Render for Deleted {
             self.deleted_ids.len(),
             self.deleted_ids.join(", ")
         )
+    }
+}
+
+impl Render for Enhanced {
+    fn render(&self) -> String {
+        let mut out = self.enhanced_prompt.clone();
+        out.push_str(&format!(
+            "\n\n---\nProvider: {} (model {}){}",
+            self.provider,
+            self.model,
+            if self.cached { ", from the cache" } else { "" }
+        ));
+        if let (Some(input), Some(output)) = (self.input_tokens, self.output_tokens) {
+            out.push_str(&format!(", {input} input + {output} output tokens"));
+        }
+        for failed in &self.fallback_from {
+            out.push_str(&format!(
+                "\nFell back from {}: {}",
+                failed.provider, failed.error
+            ));
+        }
+        out
+    }
+}
+
+impl Render for PromptTemplate {
+    fn render(&self) -> String {
+        let mut out = format!("Prompt template {} [{}]", self.name, source_name(self));
+        if !self.description.is_empty() {
+            out.push_str(&format!(": {}", self.description));
+        }
+        out.push('\n');
+        for argument in &self.arguments {
+            out.push_str(&format!(
+                "- argument `{}`{}{}\n",
+                argument.name,
+                if argument.required {
+                    " (required)"
+                } else {
+                    " (optional)"
+                },
+                if argument.description.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", argument.description)
+                }
+            ));
+        }
+        out.push_str(&format!("\n{}", self.template));
+        out
+    }
+}
+
+fn source_name(template: &PromptTemplate) -> &'static str {
+    match template.source {
+        crate::enhance::templates::TemplateSource::Builtin => "built-in",
+        crate::enhance::templates::TemplateSource::Global => "global",
+        crate::enhance::templates::TemplateSource::Workspace => "workspace",
+    }
+}
+
+impl Render for TemplateList {
+    fn render(&self) -> String {
+        let mut out = format!("{} prompt templates:\n", self.templates.len());
+        for template in &self.templates {
+            let arguments: Vec<String> = template
+                .arguments
+                .iter()
+                .map(|a| {
+                    if a.required {
+                        a.name.clone()
+                    } else {
+                        format!("{}?", a.name)
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "- {} [{}]({}): {}\n",
+                template.name,
+                source_name(template),
+                arguments.join(", "),
+                template.description
+            ));
+        }
+        out
+    }
+}
+
+impl Render for TemplateRemoved {
+    fn render(&self) -> String {
+        format!("Deleted prompt template {}", self.name)
     }
 }
 

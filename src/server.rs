@@ -11,22 +11,36 @@ use std::{
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-        ServerCapabilities, SubscribeRequestParams, SubscriptionFilter, Tool,
-        UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ResourceUpdatedNotificationParam, ServerCapabilities, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
 
+// logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients still send it.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+
 use crate::{
     auth::Principal,
-    resources,
+    enhance::Enhancer,
+    metrics::Metrics,
+    prompts, resources,
     sessions::Sessions,
     store::{SessionStatus, Store},
     tools::{Registry, ToolContext, ToolFilter},
 };
+
+const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
+list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
+The board of a project is the resource kanban://projects/{project_id}/board. enhance_prompt turns a rough prompt \
+or a task into a clear prompt for a coding agent; the prompt templates are MCP prompts. start_session runs a \
+coding agent on a task; follow it with get_session, read_execution_log or the resource \
+kanban://sessions/{session_id}/log.";
 
 /// How often a subscribed session log is checked for new output: updates
 /// are sent at most this often, however fast the agent prints.
@@ -34,18 +48,16 @@ const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// …and while the session is not running.
 const IDLE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
-const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
-list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
-The board of a project is the resource kanban://projects/{project_id}/board. start_session runs a coding agent \
-on a task; follow it with get_session, read_execution_log or the resource kanban://sessions/{session_id}/log.";
-
-/// The MCP server: shared by every connection of a process.
+/// The MCP server: cheap to clone, shared by every connection of a process.
 #[derive(Clone)]
 pub struct KanbanServer {
     store: Store,
     registry: Arc<Registry>,
-    /// Who the connection acts as (stdio: fixed at start).
-    principal: Principal,
+    enhancer: Arc<Enhancer>,
+    /// Who a connection acts as when the request does not say (stdio: the
+    /// key's principal or the local owner, fixed at start).
+    principal: Option<Principal>,
+    metrics: Option<Arc<Metrics>>,
     /// Agent sessions, when this server offers them.
     sessions: Option<Sessions>,
     /// Legacy `resources/subscribe` watchers of this connection, by URI.
@@ -53,11 +65,13 @@ pub struct KanbanServer {
 }
 
 impl KanbanServer {
-    pub fn new(store: Store, filter: &ToolFilter, principal: Principal) -> Self {
+    pub fn new(store: Store, filter: &ToolFilter, enhancer: Arc<Enhancer>) -> Self {
         KanbanServer {
             store,
             registry: Arc::new(Registry::new(filter)),
-            principal,
+            enhancer,
+            principal: None,
+            metrics: None,
             sessions: None,
             subscriptions: Arc::default(),
         }
@@ -78,26 +92,64 @@ impl KanbanServer {
         }
     }
 
-    /// The principal a request acts as.
-    fn principal(&self, _context: &RequestContext<RoleServer>) -> &Principal {
-        &self.principal
+    /// Acts as `principal` for every request (stdio).
+    pub fn with_principal(mut self, principal: Principal) -> Self {
+        self.principal = Some(principal);
+        self
+    }
+
+    /// Records tool calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The scope tool `name` needs, if this server offers it.
+    pub fn tool_scope(&self, name: &str) -> Option<crate::auth::Scope> {
+        self.registry.scope_of(name)
+    }
+
+    /// The principal a request acts as: over HTTP, the one the auth
+    /// middleware attached to the request; otherwise the connection's.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .or(self.principal.as_ref())
+            .cloned()
+            .ok_or_else(|| ErrorData::invalid_request("the request carries no credentials", None))
     }
 }
 
 impl ServerHandler for KanbanServer {
     fn get_info(&self) -> InitializeResult {
-        InitializeResult::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_resources_subscribe()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
-                .with_title("Vibe Kanban"),
-        )
-        .with_instructions(INSTRUCTIONS)
+        #[allow(deprecated)]
+        // logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients send it
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_prompts()
+            .enable_completions()
+            .enable_logging()
+            .build();
+        InitializeResult::new(capabilities)
+            .with_server_info(
+                Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("Vibe Kanban"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Accepted for older clients; this server's log lines go to stderr.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
     }
 
     async fn list_tools(
@@ -106,7 +158,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(
-            self.registry.list(self.principal(&context)),
+            self.registry.list(&self.principal(&context)?),
         ))
     }
 
@@ -121,7 +173,8 @@ impl ServerHandler for KanbanServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = ToolContext {
             store: self.store.clone(),
-            principal: self.principal(&context).clone(),
+            principal: self.principal(&context)?,
+            enhancer: Arc::clone(&self.enhancer),
             sessions: self.sessions.clone(),
         };
         let name = request.name.clone();
@@ -132,7 +185,14 @@ impl ServerHandler for KanbanServer {
             Ok(_) => "ok",
             Err(_) => "invalid",
         };
-        tracing::debug!(tool = %name, outcome, elapsed_us = started.elapsed().as_micros() as u64, "tools/call");
+        let elapsed = started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            // Unknown tool names are not recorded: labels stay a bounded set.
+            if self.registry.get(&name).is_some() {
+                metrics.tool_call(&name, outcome, elapsed);
+            }
+        }
+        tracing::debug!(tool = %name, outcome, elapsed_us = elapsed.as_micros() as u64, "tools/call");
         result.map(CallToolResponse::from)
     }
 
@@ -142,7 +202,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        resources::list(&self.store, self.principal(&context), cursor).await
+        resources::list(&self.store, &self.principal(&context)?, cursor).await
     }
 
     async fn list_resource_templates(
@@ -161,11 +221,43 @@ impl ServerHandler for KanbanServer {
         resources::read(
             &self.store,
             self.sessions.as_ref(),
-            self.principal(&context),
+            &self.principal(&context)?,
             &request.uri,
         )
         .await
         .map(ReadResourceResponse::from)
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        prompts::list(&self.store, &self.principal(&context)?, cursor).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(
+            &self.store,
+            &self.principal(&context)?,
+            &request.name,
+            request.arguments,
+        )
+        .await
+        .map(GetPromptResponse::from)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        prompts::complete(&self.store, &self.principal(&context)?, &request).await
     }
 
     /// Protocol 2026-07-28 `subscriptions/listen`: session logs are the
@@ -194,7 +286,7 @@ impl ServerHandler for KanbanServer {
             context.cancelled().await;
             return Ok(());
         };
-        let principal = self.principal(context.request_context()).clone();
+        let principal = self.principal(context.request_context())?;
         let mut watchers = tokio::task::JoinSet::new();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             let Some(session_id) = resources::session_log_id(uri) else {
@@ -225,7 +317,7 @@ impl ServerHandler for KanbanServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let principal = self.principal(&context).clone();
+        let principal = self.principal(&context)?;
         let not_found = || {
             ErrorData::resource_not_found(
                 format!(

@@ -3,14 +3,13 @@
 
 mod common;
 
-use common::{DataDir, Server, titles};
+use common::{Backend, DataDir, Server, titles};
 use serde_json::json;
 
 const MISSING: &str = "01930000-0000-7000-8000-000000000000";
 
-#[tokio::test]
-async fn malformed_arguments_are_invalid_params_naming_the_field() {
-    let data = DataDir::new();
+async fn malformed_arguments_are_invalid_params_naming_the_field(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Inputs").await;
 
@@ -116,9 +115,8 @@ async fn malformed_arguments_are_invalid_params_naming_the_field() {
     );
 }
 
-#[tokio::test]
-async fn a_one_megabyte_title_is_refused_and_nothing_is_written() {
-    let data = DataDir::new();
+async fn a_one_megabyte_title_is_refused_and_nothing_is_written(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Big").await;
     let task_id = server.task(&project_id, "small", json!({})).await;
@@ -161,9 +159,8 @@ async fn a_one_megabyte_title_is_refused_and_nothing_is_written() {
     assert_eq!(data.count("SELECT COUNT(*) FROM audit_logs"), audit_before);
 }
 
-#[tokio::test]
-async fn unknown_ids_are_tool_errors_that_say_what_to_do() {
-    let data = DataDir::new();
+async fn unknown_ids_are_tool_errors_that_say_what_to_do(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Ids").await;
     let task_id = server.task(&project_id, "real", json!({})).await;
@@ -250,9 +247,8 @@ async fn unknown_ids_are_tool_errors_that_say_what_to_do() {
     assert_eq!(data.count("SELECT COUNT(*) FROM projects"), 2);
 }
 
-#[tokio::test]
-async fn arguments_sent_as_json_text_are_accepted() {
-    let data = DataDir::new();
+async fn arguments_sent_as_json_text_are_accepted(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Strings").await;
     server
@@ -277,3 +273,10 @@ async fn arguments_sent_as_json_text_are_accepted() {
     assert_eq!(task["title"], "[not json]");
     server.stop().await;
 }
+
+on_both_stores!(
+    malformed_arguments_are_invalid_params_naming_the_field,
+    a_one_megabyte_title_is_refused_and_nothing_is_written,
+    unknown_ids_are_tool_errors_that_say_what_to_do,
+    arguments_sent_as_json_text_are_accepted,
+);

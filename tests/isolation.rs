@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DataDir, Server, id};
+use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};
 
 /// Builds a tool's arguments around one id.
@@ -18,9 +18,8 @@ fn same_answer(foreign_answer: &str, foreign: &str, nowhere_answer: &str) -> boo
     foreign_answer.replace(foreign, NOWHERE) == nowhere_answer
 }
 
-#[tokio::test]
-async fn another_workspaces_ids_are_not_found_everywhere() {
-    let data = DataDir::new();
+async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
+    let data = DataDir::on(backend);
     // Workspace A (the local default) with a project, a task and a subtask.
     let owner_a = Server::start(&data, &[], &[]).await;
     let project_a = owner_a
@@ -190,16 +189,19 @@ async fn another_workspaces_ids_are_not_found_everywhere() {
     b.stop().await;
 
     // A's data is untouched.
-    let sql = data.sql();
-    let (title, status, description): (String, String, String) = sql
-        .query_row(
+    let row = data
+        .rows(
             "SELECT t.title, t.status, p.description FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ?",
-            [&task_a],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            &[serde_json::json!(task_a)],
         )
+        .pop()
         .expect("A's task is still there");
     assert_eq!(
-        (title.as_str(), status.as_str(), description.as_str()),
+        (
+            row[0].as_str().expect("title"),
+            row[1].as_str().expect("status"),
+            row[2].as_str().expect("description")
+        ),
         ("Secret task", "todo", "classified")
     );
     assert_eq!(
@@ -209,3 +211,5 @@ async fn another_workspaces_ids_are_not_found_everywhere() {
         2
     );
 }
+
+on_both_stores!(another_workspaces_ids_are_not_found_everywhere,);

@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{DataDir, Server, id, titles};
+use common::{Backend, DataDir, Server, id, titles};
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
-    let data = DataDir::new();
+async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let tools = server.tools().await;
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
@@ -32,7 +31,12 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
             "list_sessions",
             "stop_session",
             "send_follow_up",
-            "read_execution_log"
+            "read_execution_log",
+            "enhance_prompt",
+            "list_prompt_templates",
+            "create_prompt_template",
+            "update_prompt_template",
+            "delete_prompt_template"
         ]
     );
     for tool in &tools {
@@ -64,11 +68,12 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
         let annotations = tool.annotations.as_ref().expect("annotations");
         let reads = tool.name.starts_with("list_")
             || tool.name.starts_with("get_")
-            || tool.name.starts_with("read_");
+            || tool.name.starts_with("read_")
+            || tool.name == "enhance_prompt";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         assert_eq!(
             annotations.destructive_hint,
-            Some(tool.name == "delete_task"),
+            Some(tool.name.starts_with("delete_")),
             "{}",
             tool.name
         );
@@ -85,9 +90,8 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn project_task_lifecycle() {
-    let data = DataDir::new();
+async fn project_task_lifecycle(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
 
     // The local owner works in the default workspace.
@@ -408,9 +412,8 @@ async fn project_task_lifecycle() {
     );
 }
 
-#[tokio::test]
-async fn resources_are_listed_and_templated() {
-    let data = DataDir::new();
+async fn resources_are_listed_and_templated(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let mut project_ids = Vec::new();
     for n in 0..60 {
@@ -467,9 +470,8 @@ async fn resources_are_listed_and_templated() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn board_command_prints_columns() {
-    let data = DataDir::new();
+async fn board_command_prints_columns(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Terminal").await;
     server.task(&project_id, "Plan the work", json!({})).await;
@@ -503,3 +505,10 @@ async fn board_command_prints_columns() {
         "{err}"
     );
 }
+
+on_both_stores!(
+    tool_catalogue_has_schemas_annotations_and_output_schemas,
+    project_task_lifecycle,
+    resources_are_listed_and_templated,
+    board_command_prints_columns,
+);

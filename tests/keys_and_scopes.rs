@@ -3,16 +3,15 @@
 
 mod common;
 
-use common::{DataDir, Server};
+use common::{Backend, DataDir, Server};
 use serde_json::json;
 
 fn tool_names(tools: &[rmcp::model::Tool]) -> Vec<String> {
     tools.iter().map(|t| t.name.to_string()).collect()
 }
 
-#[tokio::test]
-async fn key_lifecycle_and_only_a_hash_is_stored() {
-    let data = DataDir::new();
+async fn key_lifecycle_and_only_a_hash_is_stored(backend: Backend) {
+    let data = DataDir::on(backend);
     let created = data.cli(&[
         "keys",
         "create",
@@ -48,14 +47,13 @@ async fn key_lifecycle_and_only_a_hash_is_stored() {
         .call("create_project", json!({"name": "Via key"}))
         .await;
     server.stop().await;
-    let api_key_id: String = data
-        .sql()
-        .query_row(
-            "SELECT api_key_id FROM audit_logs WHERE entity_id = ?",
-            [project["id"].as_str().expect("id")],
-            |row| row.get(0),
-        )
-        .expect("audit row names the key");
+    let api_key_id = data.rows(
+        "SELECT api_key_id FROM audit_logs WHERE entity_id = ?",
+        &[project["id"].clone()],
+    )[0][0]
+        .as_str()
+        .expect("audit row names the key")
+        .to_owned();
 
     // `keys list` shows the key's facts, never the key.
     let list = data.cli_ok(&["keys", "list"]);
@@ -70,13 +68,33 @@ async fn key_lifecycle_and_only_a_hash_is_stored() {
     assert!(!list.contains(&key));
     let json_list: serde_json::Value =
         serde_json::from_str(&data.cli_ok(&["keys", "list", "--json"])).expect("json");
-    assert_eq!(json_list[0]["id"], api_key_id.as_str());
-    assert!(json_list[0]["last_used_at"].is_string(), "use is recorded");
+    // (On D1 the harness's owner key is listed too.)
+    let ci = json_list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|k| k["name"] == "ci")
+        .expect("the ci key is listed");
+    assert_eq!(ci["id"], api_key_id.as_str());
+    assert!(ci["last_used_at"].is_string(), "use is recorded");
 
-    // The raw key is nowhere in the database files (main file, WAL, shm).
+    // The raw key is nowhere in the database files (main file, WAL, shm; on
+    // D1, the local D1's files, which live in the data directory).
     let secret = &key[11..];
-    for entry in std::fs::read_dir(data.path()).expect("data dir") {
-        let path = entry.expect("entry").path();
+    let mut files = Vec::new();
+    let mut dirs = vec![data.path().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "the database has files to check");
+    for path in files {
         let bytes = std::fs::read(&path).expect("read file");
         let haystack = String::from_utf8_lossy(&bytes);
         assert!(
@@ -124,16 +142,12 @@ async fn key_lifecycle_and_only_a_hash_is_stored() {
     assert!(String::from_utf8_lossy(&not_a_key.stderr).contains("not found"));
 }
 
-#[tokio::test]
-async fn expired_keys_are_refused() {
-    let data = DataDir::new();
+async fn expired_keys_are_refused(backend: Backend) {
+    let data = DataDir::on(backend);
     let key = data.create_key("default", "short-lived", "read");
-    data.sql()
-        .execute(
-            "UPDATE mcp_api_keys SET expires_at = '2000-01-01T00:00:00.000Z'",
-            [],
-        )
-        .expect("expire the key");
+    data.exec(
+        "UPDATE mcp_api_keys SET expires_at = '2000-01-01T00:00:00.000Z' WHERE name = 'short-lived'",
+    );
     assert!(
         Server::try_start(&data, &[], &[("VK_API_KEY", &key)])
             .await
@@ -142,9 +156,8 @@ async fn expired_keys_are_refused() {
     assert!(data.cli_ok(&["keys", "list"]).contains("expired"));
 }
 
-#[tokio::test]
-async fn scopes_decide_which_tools_are_listed_and_callable() {
-    let data = DataDir::new();
+async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
+    let data = DataDir::on(backend);
     let owner = Server::start(&data, &[], &[]).await;
     let project_id = owner.project("Scoped").await;
     owner.stop().await;
@@ -162,7 +175,9 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
             "get_task",
             "get_session",
             "list_sessions",
-            "read_execution_log"
+            "read_execution_log",
+            "enhance_prompt",
+            "list_prompt_templates"
         ]
     );
     let listed = reader
@@ -183,7 +198,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
     let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping and following up sessions need
     // the sessions scope.
-    assert_eq!(writer.tools().await.len(), 14, "write implies read");
+    assert_eq!(writer.tools().await.len(), 19, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::start(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -195,9 +210,8 @@ async fn scopes_decide_which_tools_are_listed_and_callable() {
     writer.stop().await;
 }
 
-#[tokio::test]
-async fn toolsets_and_read_only_mode_limit_the_catalogue() {
-    let data = DataDir::new();
+async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
+    let data = DataDir::on(backend);
     let tasks_only = Server::start(&data, &["--toolsets", "tasks"], &[]).await;
     let names = tool_names(&tasks_only.tools().await);
     assert_eq!(
@@ -214,6 +228,20 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
     tasks_only.call_invalid("list_projects", json!({})).await;
     tasks_only.stop().await;
 
+    let prompts_only = Server::start(&data, &["--toolsets", "prompts"], &[]).await;
+    let names = tool_names(&prompts_only.tools().await);
+    assert_eq!(
+        names,
+        [
+            "enhance_prompt",
+            "list_prompt_templates",
+            "create_prompt_template",
+            "update_prompt_template",
+            "delete_prompt_template"
+        ]
+    );
+    prompts_only.stop().await;
+
     let read_only = Server::start(&data, &["--read-only"], &[]).await;
     let names = tool_names(&read_only.tools().await);
     assert_eq!(
@@ -226,7 +254,9 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
             "get_task",
             "get_session",
             "list_sessions",
-            "read_execution_log"
+            "read_execution_log",
+            "enhance_prompt",
+            "list_prompt_templates"
         ]
     );
     read_only
@@ -251,3 +281,10 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("everything"));
 }
+
+on_both_stores!(
+    key_lifecycle_and_only_a_hash_is_stored,
+    expired_keys_are_refused,
+    scopes_decide_which_tools_are_listed_and_callable,
+    toolsets_and_read_only_mode_limit_the_catalogue,
+);

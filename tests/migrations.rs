@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DataDir, Server};
+use common::{Backend, DataDir, Server};
 
 const NAMES: [&str; 8] = [
     "0001_init.sql",
@@ -17,9 +17,8 @@ const NAMES: [&str; 8] = [
     "0008_mcp_api_keys.sql",
 ];
 
-#[test]
-fn migrate_applies_everything_once_like_wrangler() {
-    let data = DataDir::new();
+async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
+    let data = DataDir::empty(backend);
     let first = data.cli_ok(&["migrate"]);
     for name in NAMES {
         assert!(first.contains(&format!("applied {name}")), "{first}");
@@ -27,15 +26,20 @@ fn migrate_applies_everything_once_like_wrangler() {
     let second = data.cli_ok(&["migrate"]);
     assert_eq!(second.trim(), "database is up to date (8 migrations)");
 
-    let sql = data.sql();
-    let mut stmt = sql
-        .prepare("SELECT id, name, applied_at FROM d1_migrations ORDER BY id")
-        .expect("table");
-    let rows: Vec<(i64, String, String)> = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("decode");
+    let rows: Vec<(i64, String, String)> = data
+        .rows(
+            "SELECT id, name, applied_at FROM d1_migrations ORDER BY id",
+            &[],
+        )
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].as_i64().expect("id"),
+                r[1].as_str().expect("name").to_owned(),
+                r[2].as_str().expect("applied_at").to_owned(),
+            )
+        })
+        .collect();
     let names: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(names, NAMES);
     assert_eq!(
@@ -45,13 +49,13 @@ fn migrate_applies_everything_once_like_wrangler() {
     // wrangler's column: CURRENT_TIMESTAMP, "YYYY-MM-DD HH:MM:SS".
     assert_eq!(rows[0].2.len(), 19, "{}", rows[0].2);
     // The tracking table has wrangler's exact shape.
-    let ddl: String = sql
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE name = 'd1_migrations'",
-            [],
-            |row| row.get(0),
-        )
-        .expect("ddl");
+    let ddl = data.rows(
+        "SELECT sql FROM sqlite_master WHERE name = 'd1_migrations'",
+        &[],
+    )[0][0]
+        .as_str()
+        .expect("ddl")
+        .to_owned();
     for part in [
         "id         INTEGER PRIMARY KEY AUTOINCREMENT",
         "name       TEXT UNIQUE",
@@ -78,27 +82,20 @@ fn migrate_applies_everything_once_like_wrangler() {
         "usage_records",
         "mcp_api_keys",
     ] {
-        let n: i64 = sql
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                [table],
-                |row| row.get(0),
-            )
-            .expect("query");
+        let n = data.rows(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            &[serde_json::json!(table)],
+        )[0][0]
+            .as_i64()
+            .expect("count");
         assert_eq!(n, 1, "table {table}");
     }
 }
 
-#[test]
-fn a_database_from_a_newer_version_is_refused() {
-    let data = DataDir::new();
+async fn a_database_from_a_newer_version_is_refused(backend: Backend) {
+    let data = DataDir::empty(backend);
     data.cli_ok(&["migrate"]);
-    data.sql()
-        .execute(
-            "INSERT INTO d1_migrations (name) VALUES ('0009_from_the_future.sql')",
-            [],
-        )
-        .expect("insert");
+    data.exec("INSERT INTO d1_migrations (name) VALUES ('0009_from_the_future.sql')");
     for args in [&["migrate"][..], &["keys", "list"][..]] {
         let out = data.cli(args);
         assert!(!out.status.success());
@@ -110,9 +107,8 @@ fn a_database_from_a_newer_version_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn the_server_migrates_at_start_and_keeps_data_across_restarts() {
-    let data = DataDir::new();
+async fn the_server_migrates_at_start_and_keeps_data_across_restarts(backend: Backend) {
+    let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Durable").await;
     server.stop().await;
@@ -130,3 +126,9 @@ async fn the_server_migrates_at_start_and_keeps_data_across_restarts() {
         "the default workspace is made once"
     );
 }
+
+on_both_stores!(
+    migrate_applies_everything_once_like_wrangler,
+    a_database_from_a_newer_version_is_refused,
+    the_server_migrates_at_start_and_keeps_data_across_restarts,
+);

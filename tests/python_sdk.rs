@@ -62,3 +62,30 @@ fn python_sdk_legacy_handshake() {
 fn python_sdk_pinned_2026_07_28() {
     run_python_client("2026-07-28");
 }
+
+/// Prompts and completions through the SDK: prompts/list, prompts/get with
+/// arguments, the error for a missing argument, completion/complete.
+#[test]
+fn python_sdk_prompts_and_completions() {
+    let data = DataDir::new();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/prompts_client.py");
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .arg(BIN)
+        .arg(data.path())
+        .env("VK_LOG", "error")
+        .output()
+        .expect("run the Python prompts client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Python SDK prompts client failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM prompt_templates WHERE name = 'hotfix'"),
+        1,
+        "the client's template is in the database"
+    );
+}

@@ -1,5 +1,5 @@
 //! Execution logs in R2 through its S3 API: a real local R2 (miniflare's
-//! SigV4-verifying S3 endpoint, started by tests/r2/r2.mjs) holds the logs.
+//! SigV4-verifying S3 endpoint, started by tests/d1/r2.mjs) holds the logs.
 //! While an agent runs its output is readable from numbered chunks; at the
 //! end of a turn the chunks are joined into `logs/{id}/execution.log`; a
 //! follow-up appends to it; a wrong secret is refused by the signature check.
@@ -30,19 +30,19 @@ struct LocalR2 {
 
 impl LocalR2 {
     fn start() -> LocalR2 {
-        let dir = format!("{}/tests/r2", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!("{}/tests/d1", env!("CARGO_MANIFEST_DIR"));
         assert!(
             std::path::Path::new(&format!("{dir}/node_modules/miniflare")).exists(),
-            "miniflare is not installed: run scripts/test (it runs `npm ci` in tests/r2)"
+            "miniflare is not installed: run scripts/test (it runs `npm ci` in tests/d1)"
         );
-        let mut child = Command::new("node")
+        let mut child = Command::new(common::node())
             .arg("r2.mjs")
             .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start node tests/r2/r2.mjs");
+            .expect("start node tests/d1/r2.mjs");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)

@@ -1,7 +1,11 @@
 //! Who is calling and what they may do: API keys (migration 0008), scopes, and
 //! the [`Principal`] every tool call runs as.
 
+mod authenticator;
+pub mod jwt;
 mod keys;
+
+pub use authenticator::{Authenticator, CACHE_TTL};
 
 pub use keys::{GeneratedKey, KEY_PREFIX, generate_key, hash_key};
 
@@ -106,12 +110,23 @@ impl Principal {
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.allows(scope)
     }
+
+    /// Who this is, for binding sessions and rate limits: the API key, or the
+    /// user in the workspace for a JWT.
+    pub fn identity(&self) -> String {
+        match &self.actor.api_key_id {
+            Some(key) => format!("key:{key}"),
+            None => format!("user:{}@{}", self.actor.user_id, self.actor.workspace_id),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the API key is not valid: it is unknown, revoked or expired")]
     InvalidKey,
+    #[error("{0}")]
+    InvalidToken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

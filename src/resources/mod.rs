@@ -138,7 +138,7 @@ pub async fn read(
                 "resource {uri} not found in workspace '{}'; resources/templates/list shows the URI forms",
                 principal.workspace_name
             ),
-            None,
+            Some(serde_json::json!({ "uri": uri })),
         )
     };
     let parsed = parse_uri(uri).ok_or_else(not_found)?;

@@ -180,4 +180,24 @@ impl Store {
             .await?;
         decode_first(results.get(1))
     }
+
+    /// Ids of keys revoked at or after `since` (a timestamp), with the latest
+    /// revocation time seen, so a watcher can close their open sessions.
+    pub async fn keys_revoked_since(&self, since: &str) -> Result<Vec<(String, String)>> {
+        #[derive(Deserialize)]
+        struct Revoked {
+            id: String,
+            revoked_at: String,
+        }
+        let results = self
+            .read(vec![
+                Stmt::new("SELECT id, revoked_at FROM mcp_api_keys WHERE revoked_at >= ? ORDER BY revoked_at")
+                    .bind(since),
+            ])
+            .await?;
+        Ok(decode_all::<Revoked>(results.first())?
+            .into_iter()
+            .map(|r| (r.id, r.revoked_at))
+            .collect())
+    }
 }

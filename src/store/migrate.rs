@@ -49,12 +49,14 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The tracking table, as wrangler creates it.
-const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    name       TEXT UNIQUE,
-    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-)";
+/// The tracking table, byte for byte as wrangler creates it (its
+/// `getCreateMigrationsTableQuery`), so the schema text SQLite keeps for it is
+/// the same whichever tool made it.
+const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"d1_migrations\"(
+\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,
+\t\tname       TEXT UNIQUE,
+\t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+);";
 
 /// Applies every migration not yet recorded, each in its own transaction with
 /// its bookkeeping row. Returns the names it applied (empty on a second run).
@@ -123,11 +125,5 @@ async fn recorded(exec: &dyn Executor, name: &str) -> Result<bool, StoreError> {
             vec![Stmt::new("SELECT COUNT(*) AS n FROM d1_migrations WHERE name = ?").bind(name)],
         )
         .await?;
-    Ok(results
-        .first()
-        .and_then(|r| r.rows.first())
-        .and_then(|row| row.get("n"))
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0)
-        > 0)
+    Ok(super::first_int(results.first(), "n") > 0)
 }

@@ -1,11 +1,13 @@
 //! The data layer. Store methods build SQL statements and hand them, as one
-//! batch, to an [`Executor`] (a local SQLite file today, Cloudflare D1 next):
+//! batch, to an [`Executor`] (a local SQLite file, or Cloudflare D1 over HTTP):
 //! one round trip per operation, and every mutation writes its `audit_logs`
 //! row in the same batch. The store knows nothing of MCP or transports.
 //!
 //! Every query is scoped by the caller's workspace ([`Actor`]): an id from
 //! another workspace behaves exactly like an id that does not exist.
 
+pub mod d1;
+mod enhance;
 pub mod exec;
 mod keys;
 pub mod migrate;
@@ -14,6 +16,7 @@ mod projects;
 mod sessions;
 pub mod sqlite;
 mod tasks;
+mod templates;
 mod workspaces;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
@@ -30,6 +34,7 @@ pub use sessions::{
     RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 pub use tasks::{BOARD_COLUMN_LIMIT, decode_cursor, encode_cursor};
+pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 
 /// What went wrong in the data layer. Messages name the thing and say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +89,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Connects to a Cloudflare D1 database (no request is made yet).
+    pub fn d1(settings: d1::D1Settings) -> Result<Self> {
+        Ok(Store::new(Arc::new(d1::D1Executor::new(settings)?)))
+    }
+
     /// Applies pending migrations; returns the names applied.
     pub async fn migrate(&self) -> Result<Vec<&'static str>> {
         migrate::apply(self.exec.as_ref()).await
+    }
+
+    /// A trivial read, to tell whether the database answers (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        self.read(vec![Stmt::new("SELECT 1 AS ok")])
+            .await
+            .map(|_| ())
     }
 
     pub fn backend(&self) -> &'static str {
@@ -138,6 +155,20 @@ fn first_int(result: Option<&StmtResult>, column: &str) -> i64 {
         .and_then(|row| row.get(column))
         .and_then(|v| v.as_i64())
         .unwrap_or(0)
+}
+
+/// Reads a text column of the first row.
+fn first_str(result: Option<&StmtResult>, column: &str) -> Option<String> {
+    result
+        .and_then(|r| r.rows.first())
+        .and_then(|row| row.get(column))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// Rows changed by a statement (0 when the batch had no such statement).
+fn changed_rows(result: Option<&StmtResult>) -> u64 {
+    result.map_or(0, |r| r.changes)
 }
 
 /// The audit row for a mutation, written only when `guard` (an SQL condition

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{
     Actor, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store, StoreError,
-    TaskCounts, audit, changed_fields, decode_all, decode_first, new_id, now,
+    TaskCounts, audit, changed_fields, changed_rows, decode_all, decode_first, new_id, now,
 };
 
 /// Columns of a project plus its task counts, computed in the same query.
@@ -176,7 +176,7 @@ impl Store {
             kind: "project",
             id: project_id.to_owned(),
         })?;
-        if first_changes(results.first()) == 0 {
+        if changed_rows(results.first()) == 0 {
             // The project exists, so the only reason the update did nothing is
             // a name taken by another project.
             return Err(duplicate_name(
@@ -185,8 +185,4 @@ impl Store {
         }
         Ok(project)
     }
-}
-
-fn first_changes(result: Option<&StmtResult>) -> u64 {
-    result.map_or(0, |r| r.changes)
 }

@@ -19,8 +19,9 @@ use super::{
 
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reader connections kept open for reuse.
-const MAX_IDLE_READERS: usize = 4;
+/// Reader connections kept open for reuse: enough for a busy HTTP server, so
+/// concurrent reads do not open (and re-prepare on) fresh connections.
+const MAX_IDLE_READERS: usize = 16;
 
 pub struct SqliteExecutor {
     path: PathBuf,

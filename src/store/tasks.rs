@@ -4,11 +4,11 @@ use serde_json::json;
 
 use super::{
     Actor, Board, BoardColumn, Deleted, NewTask, Param, Result, Stmt, Store, StoreError, Task,
-    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus, audit, changed_fields, decode_all,
-    decode_first, first_int, new_id, now,
+    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus, audit, changed_fields, changed_rows,
+    decode_all, decode_first, first_int, new_id, now,
 };
 
-const TASK_COLUMNS: &str = "id, project_id, parent_task_id, title, description, status, position, assignee, \
+pub(super) const TASK_COLUMNS: &str = "id, project_id, parent_task_id, title, description, status, position, assignee, \
      assigned_at, assigned_by, created_by, created_at, updated_at";
 
 /// Most tasks shown per column of a board; the rest are counted.
@@ -65,12 +65,26 @@ fn like_pattern(text: &str) -> String {
 
 /// The WHERE clause shared by the count and the page of `list_tasks`.
 fn filter_clause(actor: &Actor, project_id: &str, filter: &TaskFilter) -> (String, Vec<Param>) {
-    let mut clause = String::from("project_id = ? AND workspace_id = ?");
-    let mut params = vec![Param::from(project_id), Param::from(&actor.workspace_id)];
-    if !filter.statuses.is_empty() {
-        let marks = vec!["?"; filter.statuses.len()].join(", ");
+    // A task's workspace is its project's, so the scope is checked once on the
+    // project (a constant subquery) rather than on every row: counting and
+    // paging then run on the (project_id, …) indexes alone.
+    let mut clause =
+        String::from("project_id = ? AND (SELECT workspace_id FROM projects WHERE id = ?) = ?");
+    let mut params = vec![
+        Param::from(project_id),
+        Param::from(project_id),
+        Param::from(&actor.workspace_id),
+    ];
+    // Each status once: a long list of repeats must not grow the statement
+    // (D1 binds at most 100 parameters per statement).
+    let statuses: Vec<&TaskStatus> = TaskStatus::ALL
+        .iter()
+        .filter(|s| filter.statuses.contains(s))
+        .collect();
+    if !statuses.is_empty() {
+        let marks = vec!["?"; statuses.len()].join(", ");
         clause.push_str(&format!(" AND status IN ({marks})"));
-        params.extend(filter.statuses.iter().map(|s| Param::from(s.as_str())));
+        params.extend(statuses.iter().map(|s| Param::from(s.as_str())));
     }
     if let Some(assignee) = &filter.assignee {
         clause.push_str(" AND assignee = ?");
@@ -314,7 +328,7 @@ impl Store {
             ])
             .await?;
         let task: Task = decode_first(results.get(2))?.ok_or_else(|| task_not_found(task_id))?;
-        if results.first().map_or(0, |r| r.changes) > 0 {
+        if changed_rows(results.first()) > 0 {
             return Ok(task);
         }
         let parent = new_parent.unwrap_or_default();
@@ -329,41 +343,55 @@ impl Store {
         )))
     }
 
+    /// Deletes the task and its subtree. The audit row records the ids it
+    /// deleted and the result is read back from that row, so a batch retried
+    /// after it committed (the reply was lost) reports the same deletion
+    /// instead of "not found".
     pub async fn delete_task(&self, actor: &Actor, task_id: &str) -> Result<Deleted> {
         const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT id FROM tasks WHERE id = ? AND workspace_id = ? \
              UNION ALL SELECT t.id FROM tasks t JOIN sub ON t.parent_task_id = sub.id) SELECT id FROM sub";
-        let audit_row = audit(
-            actor,
-            "delete",
-            "task",
-            task_id,
-            json!({}),
-            Some((
-                "EXISTS (SELECT 1 FROM tasks WHERE id = ? AND workspace_id = ?)",
-                vec![Param::from(task_id), Param::from(&actor.workspace_id)],
-            )),
-        );
+        let audit_id = new_id();
+        let audit_row = Stmt::new(format!(
+            "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
+                                     request_id, created_at) \
+             SELECT ?, ?, ?, ?, 'delete', 'task', ?, json_object('deleted_ids', json(ids)), ?, ? \
+             FROM (SELECT json_group_array(id) AS ids, COUNT(*) AS n FROM ({SUBTREE})) WHERE n > 0 \
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(&audit_id)
+        .bind(&actor.workspace_id)
+        .bind(&actor.user_id)
+        .bind(actor.api_key_id.clone())
+        .bind(task_id)
+        .bind(actor.request_id.clone())
+        .bind(now())
+        .bind(task_id)
+        .bind(&actor.workspace_id);
         let results = self
             .write(vec![
                 audit_row,
-                Stmt::new(SUBTREE).bind(task_id).bind(&actor.workspace_id),
+                Stmt::new("SELECT details FROM audit_logs WHERE id = ?").bind(&audit_id),
                 Stmt::new(format!("DELETE FROM tasks WHERE id IN ({SUBTREE})"))
                     .bind(task_id)
                     .bind(&actor.workspace_id),
             ])
             .await?;
         #[derive(serde::Deserialize)]
-        struct Id {
-            id: String,
+        struct Details {
+            details: String,
         }
-        let deleted_ids: Vec<String> = decode_all::<Id>(results.get(1))?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        if deleted_ids.is_empty() {
+        #[derive(serde::Deserialize)]
+        struct DeletedIds {
+            deleted_ids: Vec<String>,
+        }
+        let Some(row) = decode_first::<Details>(results.get(1))? else {
             return Err(task_not_found(task_id));
-        }
-        Ok(Deleted { deleted_ids })
+        };
+        let ids: DeletedIds = serde_json::from_str(&row.details)
+            .map_err(|e| StoreError::Decode(format!("audit details of a delete: {e}")))?;
+        Ok(Deleted {
+            deleted_ids: ids.deleted_ids,
+        })
     }
 
     /// Assigns the task to `user_id` (a workspace member), or unassigns it.
@@ -408,7 +436,7 @@ impl Store {
             .write(vec![update, audit_row, select_task(actor, task_id)])
             .await?;
         let task = decode_first(results.get(2))?.ok_or_else(|| task_not_found(task_id))?;
-        if results.first().map_or(0, |r| r.changes) == 0 {
+        if changed_rows(results.first()) == 0 {
             return Err(not_a_member(user_id.unwrap_or_default()));
         }
         Ok(task)

@@ -2,8 +2,8 @@
 //! on a local SQLite file without an API key.
 
 use super::{
-    Actor, Member, Result, Stmt, Store, StoreError, Workspace, decode_all, decode_first, new_id,
-    now,
+    Actor, Member, Result, Stmt, Store, StoreError, Workspace, decode_all, decode_first, first_str,
+    new_id, now,
 };
 
 /// Email of the user the local SQLite default runs as.
@@ -82,16 +82,10 @@ impl Store {
                     .bind(id_or_slug),
             ])
             .await?;
-        let id = results
-            .first()
-            .and_then(|r| r.rows.first())
-            .and_then(|row| row.get("id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "workspace",
-                id: id_or_slug.to_owned(),
-            })?;
+        let id = first_str(results.first(), "id").ok_or_else(|| StoreError::NotFound {
+            kind: "workspace",
+            id: id_or_slug.to_owned(),
+        })?;
         self.workspace_by_id(&id).await
     }
 
@@ -116,12 +110,7 @@ impl Store {
                 .bind(workspace_id),
             ])
             .await?;
-        results
-            .first()
-            .and_then(|r| r.rows.first())
-            .and_then(|row| row.get("user_id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
+        first_str(results.first(), "user_id")
             .ok_or_else(|| StoreError::Invalid(format!("workspace {workspace_id} has no members")))
     }
 

@@ -7,6 +7,7 @@
 
 mod args;
 mod projects;
+mod prompts;
 mod sessions;
 mod tasks;
 
@@ -22,12 +23,14 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     auth::{Principal, Scope},
+    enhance::Enhancer,
     render::Render,
     store::{Store, StoreError},
 };
 
 pub use args::parse_arguments;
 pub use projects::{ProjectList, WorkspaceList};
+pub use prompts::{TemplateList, TemplateRemoved};
 pub use sessions::{LogPageOut, SessionDetailOut, SessionList};
 
 /// Groups of tools that can be switched on with `--toolsets`.
@@ -39,6 +42,8 @@ pub enum Toolset {
     Tasks,
     /// Coding-agent sessions and their execution logs.
     Sessions,
+    /// Prompt enhancement and prompt templates.
+    Prompts,
 }
 
 /// Which tools this server offers at all (before the caller's scopes).
@@ -57,6 +62,8 @@ pub struct ToolContext {
     pub principal: Principal,
     /// The agent session service, when this server runs sessions.
     pub sessions: Option<crate::sessions::Sessions>,
+    /// Prompt enhancement providers and settings.
+    pub enhancer: Arc<Enhancer>,
 }
 
 /// How a tool can fail.
@@ -83,6 +90,9 @@ enum Effect {
     Update,
     /// Removes something.
     Delete,
+    /// Changes nothing on the board but may ask an outside model (open
+    /// world); a repeated call can give a different answer.
+    Generate,
 }
 
 type Handler = Arc<
@@ -156,8 +166,12 @@ where
             .read_only(false)
             .destructive(true)
             .idempotent(true),
+        Effect::Generate => ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(false),
     }
-    .open_world(false);
+    .open_world(matches!(effect, Effect::Generate));
     let tool = Tool::new(name, description, input_schema.clone())
         .with_title(title)
         .with_raw_output_schema(schema_for_output::<O>())
@@ -180,12 +194,12 @@ where
     ToolDef {
         tool,
         toolset,
-        scope: if matches!(effect, Effect::Read) {
+        scope: if matches!(effect, Effect::Read | Effect::Generate) {
             Scope::Read
         } else {
             Scope::Write
         },
-        read_only: matches!(effect, Effect::Read),
+        read_only: matches!(effect, Effect::Read | Effect::Generate),
         handler,
     }
 }
@@ -201,6 +215,7 @@ impl Registry {
             .into_iter()
             .chain(tasks::tools())
             .chain(sessions::tools())
+            .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)
             .collect();
@@ -214,6 +229,14 @@ impl Registry {
             .filter(|def| principal.allows(def.scope))
             .map(|def| def.tool.clone())
             .collect()
+    }
+
+    /// The scope a tool needs, if this server offers it.
+    pub fn scope_of(&self, name: &str) -> Option<Scope> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| def.scope)
     }
 
     /// A tool's definition, whoever asks.
@@ -269,6 +292,7 @@ pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> Str
                 "project" => "list_projects shows this workspace's projects.",
                 "task" => "list_tasks with a project_id shows that project's task ids.",
                 "session" => "list_sessions shows this workspace's sessions.",
+                "prompt template" => "list_prompt_templates shows the templates you can use.",
                 _ => "check the id.",
             };
             format!("{kind} {id} not found in workspace '{workspace}'; {hint}")

@@ -217,10 +217,15 @@ pub struct UpdateTaskArgs {
     #[serde(default, deserialize_with = "double_option")]
     #[schemars(with = "Option<Uuid>")]
     pub parent_task_id: Option<Option<Uuid>>,
-    /// New position on the board (lower comes first).
+    /// New position on the board (lower comes first); a whole number between
+    /// -9007199254740991 and 9007199254740991.
     #[serde(default)]
+    #[schemars(range(min = -9_007_199_254_740_991_i64, max = 9_007_199_254_740_991_i64))]
     pub position: Option<i64>,
 }
+
+/// The largest position every store returns exactly (2^53 - 1).
+const MAX_POSITION: i64 = 9_007_199_254_740_991;
 
 async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, ToolError> {
     let task_id = args.task_id.to_string();
@@ -244,6 +249,16 @@ async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, Too
             "nothing to update: give at least one of `title`, `description`, `status`, `parent_task_id`, `position`"
                 .to_owned(),
         ));
+    }
+    // Cloudflare D1 hands numbers back as doubles: beyond 2^53 they would
+    // come back changed, so every store keeps positions in that range.
+    if changes
+        .position
+        .is_some_and(|p| p.unsigned_abs() > MAX_POSITION.unsigned_abs())
+    {
+        return Err(ToolError::InvalidParams(format!(
+            "field `position`: must be between -{MAX_POSITION} and {MAX_POSITION}"
+        )));
     }
     if changes.parent_task_id == Some(Some(task_id.clone())) {
         return Err(ToolError::InvalidParams(

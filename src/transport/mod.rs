@@ -1,4 +1,8 @@
 //! How clients reach the one [`KanbanServer`](crate::server::KanbanServer):
-//! stdio today; Streamable HTTP and legacy SSE sit beside it.
+//! stdio for local agents, HTTP (Streamable HTTP and legacy SSE) for remote
+//! clients.
 
+pub mod http;
+mod ratelimit;
+pub mod sse;
 pub mod stdio;

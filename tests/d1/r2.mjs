@@ -1,7 +1,7 @@
 // Starts a local R2 bucket whose S3 API (SigV4-verified) is served by
 // miniflare at /cdn-cgi/local/r2/s3, and prints one JSON line on stdout:
 // {"endpoint": "...", "bucket": "...", "accessKeyId": "...", "secretAccessKey": "..."}.
-// Runs until stdin closes or it gets SIGTERM/SIGINT. Used by tests/session_logs_r2.rs.
+// Runs until stdin closes or it gets SIGTERM/SIGINT. Used by tests/session_logs_r2.rs; runs on the Node 22 installed here.
 import { Miniflare } from "miniflare";
 
 const bucket = process.env.R2_BUCKET ?? "vk-logs";

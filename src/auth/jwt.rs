@@ -1,0 +1,147 @@
+//! JSON Web Tokens from the hosted web app: HS256, signed with `JWT_SECRET`.
+//! Claims: `sub` (or `user`) — the user id, `workspace` — the workspace id,
+//! `scopes` — a comma-separated string or a list, `exp` — expiry (required).
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use serde::Deserialize;
+
+use super::Scopes;
+
+/// The claims a token must carry.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(alias = "user")]
+    sub: String,
+    workspace: String,
+    scopes: ScopesClaim,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ScopesClaim {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// Who a valid token speaks for.
+#[derive(Debug, Clone)]
+pub struct JwtSubject {
+    pub user_id: String,
+    pub workspace_id: String,
+    pub scopes: Scopes,
+}
+
+/// Verifies HS256 tokens with one shared secret.
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtVerifier {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 5;
+        JwtVerifier {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Checks signature, algorithm and expiry; returns why a token is refused.
+    pub fn verify(&self, token: &str) -> Result<JwtSubject, String> {
+        let data =
+            decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    "the token has expired".to_owned()
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    "the token's signature is not valid".to_owned()
+                }
+                _ => format!("the token is not valid ({e})"),
+            })?;
+        let scopes = match data.claims.scopes {
+            ScopesClaim::Text(text) => Scopes::parse(&text),
+            ScopesClaim::List(list) => Scopes::parse(&list.join(",")),
+        }
+        .map_err(|e| format!("the token's scopes are not valid: {e}"))?;
+        Ok(JwtSubject {
+            user_id: data.claims.sub,
+            workspace_id: data.claims.workspace,
+            scopes,
+        })
+    }
+}
+
+/// Tokens look like three base64url parts separated by dots; API keys never do.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && !token.starts_with(super::KEY_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    use super::*;
+
+    fn token(secret: &str, claims: serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn verifies_signature_expiry_and_scopes() {
+        let verifier = JwtVerifier::new(b"s3cret");
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let good = token(
+            "s3cret",
+            json!({"sub": "u1", "workspace": "w1", "scopes": ["read"], "exp": exp}),
+        );
+        let subject = verifier.verify(&good).expect("valid");
+        assert_eq!(
+            (subject.user_id.as_str(), subject.workspace_id.as_str()),
+            ("u1", "w1")
+        );
+        assert!(!subject.scopes.allows(super::super::Scope::Write));
+        let other_user_claim = token(
+            "s3cret",
+            json!({"user": "u2", "workspace": "w1", "scopes": "read,write", "exp": exp}),
+        );
+        assert_eq!(
+            verifier.verify(&other_user_claim).expect("valid").user_id,
+            "u2"
+        );
+
+        let forged = token(
+            "wrong",
+            json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": exp}),
+        );
+        assert!(
+            verifier
+                .verify(&forged)
+                .expect_err("forged")
+                .contains("signature")
+        );
+        let expired = token(
+            "s3cret",
+            json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": exp - 3600}),
+        );
+        assert!(
+            verifier
+                .verify(&expired)
+                .expect_err("expired")
+                .contains("expired")
+        );
+        let no_exp = token(
+            "s3cret",
+            json!({"sub": "u1", "workspace": "w1", "scopes": "read"}),
+        );
+        assert!(verifier.verify(&no_exp).is_err());
+        assert!(looks_like_jwt(&good) && !looks_like_jwt("vk_abc"));
+    }
+}

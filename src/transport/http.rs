@@ -1,0 +1,705 @@
+//! MCP over HTTP: Streamable HTTP at `/mcp` (rmcp's service; every protocol
+//! version from 2024-11-05 to 2026-07-28 — 2026-07-28 requests are served
+//! statelessly, older clients get sessions), the legacy HTTP+SSE transport at
+//! `/sse` + `/messages`, `/healthz`, `/metrics` and the OAuth protected
+//! resource metadata. All MCP endpoints serve the same [`KanbanServer`].
+//!
+//! The edge of the server, outermost first:
+//! 1. `edge`: request id (echoed or made), Host and Origin validation,
+//!    metrics and the request's log span.
+//! 2. CORS, only for configured origins.
+//! 3. `guard` (MCP endpoints only): bearer auth (API key or JWT), session
+//!    ownership, body limit, scope check and rate limit per key and tool, and
+//!    the request timeout.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+use super::{ratelimit::RateLimiter, sse};
+use crate::{
+    auth::{AuthError, Authenticator, Principal, Scope},
+    metrics::Metrics,
+    server::KanbanServer,
+    store::Store,
+};
+
+pub use super::ratelimit::RateLimit;
+
+/// How often the server looks for revoked keys to close their sessions.
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+/// Longest `X-Request-Id` taken from a client.
+const MAX_REQUEST_ID: usize = 128;
+
+/// How the HTTP server is exposed and protected.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// Host names (or host:port) accepted in the `Host` header, besides
+    /// loopback names and the address bound.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call (and for CORS); any other `Origin` is 403.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub rate_limit: Option<RateLimit>,
+    /// Loopback-only mode without credentials: every request acts as the
+    /// local owner. For local tools such as the conformance suite.
+    pub no_auth: bool,
+}
+
+/// The request id of the request being served.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Everything the HTTP layer shares.
+pub struct HttpState {
+    pub store: Store,
+    pub server: KanbanServer,
+    pub auth: Authenticator,
+    /// The principal of `--no-auth` mode.
+    pub local_owner: Option<Principal>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: RateLimiter,
+    pub options: HttpOptions,
+    pub sse: sse::SseSessions,
+    /// Streamable HTTP session id → (identity, API key id) of its owner.
+    bindings: Mutex<HashMap<String, (String, Option<String>)>>,
+    mcp_sessions: Arc<LocalSessionManager>,
+    pub shutdown: CancellationToken,
+}
+
+impl HttpState {
+    pub fn new(
+        store: Store,
+        server: KanbanServer,
+        auth: Authenticator,
+        local_owner: Option<Principal>,
+        metrics: Arc<Metrics>,
+        options: HttpOptions,
+    ) -> Self {
+        HttpState {
+            store,
+            server,
+            auth,
+            local_owner,
+            metrics,
+            limiter: RateLimiter::new(options.rate_limit),
+            options,
+            sse: sse::SseSessions::default(),
+            bindings: Mutex::new(HashMap::new()),
+            mcp_sessions: Arc::new(LocalSessionManager::default()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    fn bindings(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Option<String>)>> {
+        self.bindings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Host names accepted in `Host`.
+    fn allowed_hosts(&self) -> Vec<String> {
+        let mut hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        if !self.options.addr.ip().is_unspecified() {
+            hosts.push(self.options.addr.ip().to_string());
+        }
+        hosts.extend(self.options.allowed_hosts.iter().cloned());
+        hosts
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: Arc<HttpState>) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(state.allowed_hosts())
+        .with_max_request_body_bytes(state.options.max_body_bytes)
+        .with_cancellation_token(state.shutdown.child_token())
+        .with_legacy_session_mode(true);
+    let server = state.server.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.for_connection()),
+        Arc::clone(&state.mcp_sessions),
+        config,
+    );
+
+    let guarded = Router::new()
+        .nest_service("/mcp", mcp)
+        .route("/sse", get(sse::connect))
+        .route("/messages", post(sse::message))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard));
+    let origins = state.options.allowed_origins.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| origin_allowed(&origins, o))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("mcp-session-id"),
+            header::HeaderName::from_static("mcp-protocol-version"),
+            header::HeaderName::from_static("last-event-id"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static("mcp-session-id"),
+            header::HeaderName::from_static("x-request-id"),
+        ]);
+    Router::new()
+        .merge(guarded)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(resource_metadata),
+        )
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), edge))
+        .with_state(state)
+}
+
+/// Serves until SIGINT/SIGTERM, then stops accepting, closes streams and
+/// lets in-flight calls finish. Every write is committed before its reply,
+/// so nothing acknowledged is lost.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> anyhow::Result<()> {
+    tokio::spawn(watch_revocations(Arc::clone(&state)));
+    let app = router(Arc::clone(&state));
+    let shutdown_state = Arc::clone(&state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        super::stdio::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown_state.shutdown.cancel();
+        shutdown_state.sse.close_all();
+    })
+    .await?;
+    Ok(())
+}
+
+/// Closes sessions of keys revoked while they are open, within
+/// [`REVOCATION_POLL`] (new requests are refused by the auth cache expiry).
+async fn watch_revocations(state: Arc<HttpState>) {
+    let mut since = crate::store::now();
+    let mut handled: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(REVOCATION_POLL) => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let revoked = match state.store.keys_revoked_since(&since).await {
+            Ok(revoked) => revoked,
+            Err(error) => {
+                tracing::warn!(%error, "could not check for revoked keys");
+                continue;
+            }
+        };
+        let fresh: Vec<String> = revoked
+            .iter()
+            .filter(|(id, _)| !handled.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if let Some((_, latest)) = revoked.last() {
+            since.clone_from(latest);
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        state.auth.forget_keys(&fresh);
+        let closed_sse = state.sse.close_for_keys(&fresh);
+        let sessions: Vec<String> = state
+            .bindings()
+            .iter()
+            .filter(|(_, (_, key))| key.as_ref().is_some_and(|k| fresh.contains(k)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &sessions {
+            state.bindings().remove(id);
+            let _ = rmcp::transport::streamable_http_server::SessionManager::close_session(
+                state.mcp_sessions.as_ref(),
+                &id.as_str().into(),
+            )
+            .await;
+        }
+        tracing::info!(
+            keys = fresh.len(),
+            sse = closed_sse,
+            sessions = sessions.len(),
+            "closed sessions of revoked keys"
+        );
+        handled.extend(fresh);
+    }
+}
+
+fn endpoint_label(path: &str) -> &'static str {
+    match path {
+        p if p.starts_with("/mcp") => "/mcp",
+        "/sse" => "/sse",
+        "/messages" => "/messages",
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/.well-known/") => "/.well-known",
+        _ => "other",
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.chars().all(|c| c.is_ascii_graphic())
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The outermost layer: request id, Host and Origin checks, metrics, logs.
+async fn edge(State(state): State<Arc<HttpState>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(request.headers());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let endpoint = endpoint_label(request.uri().path());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %request.uri().path());
+    let mut response = async {
+        if let Some(refused) = check_host(&state, request.headers()) {
+            return refused;
+        }
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            // The server's own origin (same host as the already-validated Host
+            // header) is always allowed; others must be configured.
+            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+            let allowed = origin.to_str().is_ok_and(|o| {
+                host.is_some_and(|h| same_origin(h, o)) || origin_allowed(&state.options.allowed_origins, o)
+            });
+            if !allowed {
+                tracing::warn!(origin = ?origin, "refused a request from an origin that is not allowed");
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "this Origin is not allowed; start the server with --allowed-origins to permit it",
+                );
+            }
+        }
+        next.run(request).await
+    }
+    .instrument(span.clone())
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .http_request(endpoint, method.as_str(), status, started.elapsed());
+    span.in_scope(|| {
+        tracing::debug!(
+            status,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "answered"
+        );
+    });
+    response
+}
+
+fn check_host(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok())?;
+    let name = host_name(host);
+    let allowed = state.allowed_hosts().iter().any(|allowed| {
+        allowed.eq_ignore_ascii_case(host)
+            || allowed.trim_matches(['[', ']']).eq_ignore_ascii_case(name)
+    });
+    if allowed {
+        None
+    } else {
+        tracing::warn!(host, "refused a request for a host that is not allowed");
+        Some(refuse(
+            StatusCode::FORBIDDEN,
+            "this Host is not allowed (DNS rebinding protection); start the server with --allowed-hosts to permit it",
+        ))
+    }
+}
+
+/// The host part of a `Host` header value ("[::1]:8787" → "::1").
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Whether `origin` is this server itself, reached through `host`.
+fn same_origin(host: &str, origin: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        origin
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+    })
+}
+
+/// Whether `origin` ("scheme://host[:port]") is in the allow-list; entries
+/// may end in `:*` for any port.
+pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|entry| {
+        if let Some(prefix) = entry.strip_suffix(":*") {
+            origin == prefix
+                || origin
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with(':'))
+        } else {
+            entry.eq_ignore_ascii_case(origin)
+        }
+    })
+}
+
+/// A refusal at the HTTP edge. The body is a JSON-RPC error, so MCP clients
+/// show the reason instead of a bare status.
+pub(super) fn refuse(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => -32001,
+        _ => -32000,
+    };
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// 401 with the `WWW-Authenticate` challenge that points at the metadata.
+fn unauthorized(headers: &HeaderMap, problem: Option<&str>) -> Response {
+    let metadata = format!("{}/.well-known/oauth-protected-resource", base_url(headers));
+    let challenge = match problem {
+        Some(problem) => format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{metadata}\"",
+            problem.replace('"', "'")
+        ),
+        None => format!("Bearer resource_metadata=\"{metadata}\""),
+    };
+    let message = problem.unwrap_or("this endpoint needs `Authorization: Bearer <API key or JWT>`");
+    let mut response = refuse(StatusCode::UNAUTHORIZED, message);
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn insufficient_scope(scope: Scope, tool: &str) -> Response {
+    let mut response = refuse(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "calling {tool} needs the `{}` scope, which these credentials lack",
+            scope.as_str()
+        ),
+    );
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+        scope.as_str()
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Principal, Response> {
+    if state.options.no_auth {
+        return state.local_owner.clone().ok_or_else(|| {
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no local owner in --no-auth mode",
+            )
+        });
+    }
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(headers, None));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim());
+    let Some(token) = token else {
+        return Err(unauthorized(
+            headers,
+            Some("the Authorization header must be `Bearer <token>`"),
+        ));
+    };
+    match state.auth.authenticate(token).await {
+        Ok(principal) => Ok(principal),
+        Err(AuthError::InvalidKey) => Err(unauthorized(
+            headers,
+            Some("the API key is unknown, revoked or expired"),
+        )),
+        Err(AuthError::InvalidToken(problem)) => Err(unauthorized(headers, Some(&problem))),
+        Err(AuthError::Store(error)) => {
+            tracing::error!(%error, "could not check credentials");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "credentials cannot be checked right now; try again",
+            ))
+        }
+    }
+}
+
+/// The tool names a POST body calls (a single message or a batch).
+fn called_tools(body: &[u8]) -> Vec<(String, Value)> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let messages = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    messages
+        .into_iter()
+        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/call"))
+        .filter_map(|m| {
+            let name = m.pointer("/params/name")?.as_str()?.to_owned();
+            Some((name, m.get("id").cloned().unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
+/// Auth, session ownership, body limit, scopes, rate limit and timeout for
+/// the MCP endpoints.
+async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next) -> Response {
+    let mut principal = match authenticate(&state, request.headers()).await {
+        Ok(principal) => principal,
+        Err(refused) => return refused,
+    };
+    principal.actor.request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let identity = principal.identity();
+
+    let session = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(session) = &session
+        && let Some((owner, _)) = state.bindings().get(session)
+        && *owner != identity
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this MCP session belongs to other credentials",
+        );
+    }
+
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(principal.clone());
+    let method = parts.method.clone();
+    let is_post = method == Method::POST;
+    let request = if is_post {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let too_large = || {
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the request body is larger than {} bytes",
+                    state.options.max_body_bytes
+                ),
+            )
+        };
+        if declared.is_some_and(|n| n > state.options.max_body_bytes) {
+            return too_large();
+        }
+        let Ok(bytes) = axum::body::to_bytes(body, state.options.max_body_bytes).await else {
+            return too_large();
+        };
+        for (tool, id) in called_tools(&bytes) {
+            if let Some(scope) = state.server.tool_scope(&tool)
+                && !principal.allows(scope)
+            {
+                return insufficient_scope(scope, &tool);
+            }
+            if let Err(wait) = state.limiter.check(&identity, &tool) {
+                state.metrics.rate_limited(&tool);
+                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({
+                        "jsonrpc": "2.0",
+                        "id": id,
+                        "error": {"code": -32000, "message": format!("rate limit for {tool} reached; retry in {seconds} s")}
+                    })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        Request::from_parts(parts, body)
+    };
+
+    let response = if is_post {
+        match tokio::time::timeout(state.options.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => refuse(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!(
+                    "the request took longer than {} s",
+                    state.options.request_timeout.as_secs()
+                ),
+            ),
+        }
+    } else {
+        next.run(request).await
+    };
+
+    // A closed session needs no owner any more. rmcp answers the DELETE with
+    // 202; clients expect 200 or 204 for a finished termination.
+    let mut response = response;
+    if let Some(session) = &session
+        && method == Method::DELETE
+        && response.status().is_success()
+    {
+        state.bindings().remove(session);
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+    }
+    // A new Streamable HTTP session belongs to whoever opened it.
+    if session.is_none()
+        && let Some(new_session) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+    {
+        state.bindings().insert(
+            new_session.to_owned(),
+            (identity, principal.actor.api_key_id.clone()),
+        );
+    }
+    response
+}
+
+async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "store": state.store.backend()})).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": state.store.backend(), "error": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// RFC 9728 protected resource metadata: how to authenticate here.
+async fn resource_metadata(headers: HeaderMap) -> Response {
+    Json(json!({
+        "resource": format!("{}/mcp", base_url(&headers)),
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["read", "write", "sessions", "admin"],
+        "resource_name": "vibe-kanban-mcp",
+        "resource_documentation": "Create an API key with `vibe-kanban-mcp keys create` and send it as `Authorization: Bearer <key>`."
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_match_exactly_or_with_any_port() {
+        let allowed = vec![
+            "https://app.example.com".to_owned(),
+            "http://localhost:*".to_owned(),
+        ];
+        assert!(origin_allowed(&allowed, "https://app.example.com"));
+        assert!(!origin_allowed(
+            &allowed,
+            "https://app.example.com.evil.net"
+        ));
+        assert!(origin_allowed(&allowed, "http://localhost:6274"));
+        assert!(origin_allowed(&allowed, "http://localhost"));
+        assert!(!origin_allowed(&allowed, "http://localhost.evil.net:80"));
+        assert!(!origin_allowed(&[], "http://localhost:1"));
+        assert!(same_origin("127.0.0.1:8787", "http://127.0.0.1:8787"));
+        assert!(!same_origin("127.0.0.1:8787", "http://127.0.0.1:9999"));
+        assert!(!same_origin("127.0.0.1:8787", "http://evil.example"));
+    }
+
+    #[test]
+    fn host_names_drop_the_port() {
+        assert_eq!(host_name("127.0.0.1:8787"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:8787"), "::1");
+        assert_eq!(host_name("example.com"), "example.com");
+    }
+
+    #[test]
+    fn finds_tool_calls_in_bodies() {
+        let single =
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks"}}"#;
+        assert_eq!(
+            called_tools(single),
+            vec![("list_tasks".to_owned(), json!(7))]
+        );
+        let other = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert!(called_tools(other).is_empty());
+        assert!(called_tools(b"not json").is_empty());
+    }
+}
