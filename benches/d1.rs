@@ -66,7 +66,8 @@ async fn main() {
         .unwrap_or(50);
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, &[], &[]).await;
+    // No session runner: its queue polls would be counted with the tools.
+    let server = Server::start(&data, &["--no-runner"], &[]).await;
     let owner =
         server.call("list_workspaces", json!({})).await["workspaces"][0]["members"][0]["user_id"]
             .as_str()

@@ -20,7 +20,7 @@ use crate::{
     metrics::Metrics,
     server::KanbanServer,
     sessions::{Sessions, runner::RunnerHandle},
-    store::{NewApiKey, Store},
+    store::{NewApiKey, RunnerScope, Store},
     tools::ToolFilter,
     transport,
     transport::http::{HttpOptions, HttpState},
@@ -166,7 +166,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         runner = !no_runner,
         "serving MCP over stdio"
     );
-    let runner = start_runner(&sessions, no_runner).await;
+    // This process acts for one caller, so its runner runs only that
+    // caller's sessions: on a shared store, an agent runs on the machine of
+    // whoever started it.
+    let scope = RunnerScope {
+        workspace_id: Some(principal.actor.workspace_id.clone()),
+        created_by: Some(principal.actor.user_id.clone()),
+    };
+    let runner = start_runner(&sessions, no_runner, scope).await;
     let server = KanbanServer::new(store, &tools, enhancer)
         .with_principal(principal)
         .with_sessions(sessions);
@@ -179,34 +186,49 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
 /// The in-process session runner, unless `no_runner`. Without one, sessions
 /// of a runner that died are still marked as interrupted at start.
-async fn start_runner(sessions: &Sessions, no_runner: bool) -> Option<RunnerHandle> {
+async fn start_runner(
+    sessions: &Sessions,
+    no_runner: bool,
+    scope: RunnerScope,
+) -> Option<RunnerHandle> {
     if no_runner {
         if let Err(e) = sessions.recover_orphans(None).await {
             tracing::warn!(error = %e, "could not check for interrupted sessions");
         }
         None
     } else {
-        Some(sessions.spawn_runner())
+        Some(sessions.spawn_runner(scope))
     }
 }
 
-/// `runner`: claims and runs queued sessions until SIGINT/SIGTERM.
+/// `runner`: claims and runs queued sessions (of every workspace, or of
+/// `workspace` only) until SIGINT/SIGTERM.
 pub async fn runner(
     store_config: &StoreConfig,
     data_dir: &Path,
     config: Option<&Path>,
+    workspace: Option<&str>,
 ) -> anyhow::Result<()> {
     let config = FileConfig::load(config)?;
     let store = open_store(store_config).await?;
     let sessions = sessions(&store, &config, data_dir)?;
+    let mut scope = RunnerScope::default();
+    if let Some(workspace) = workspace {
+        let found = store
+            .find_workspace(workspace)
+            .await
+            .with_context(|| format!("no workspace with id or slug '{workspace}'"))?;
+        scope.workspace_id = Some(found.id);
+    }
     tracing::info!(
         store = %store_config.describe(),
+        workspace = workspace.unwrap_or("any"),
         logs = sessions.logs().kind(),
         max_concurrent = config.sessions.max_concurrent,
         "runner waiting for queued sessions"
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let run = sessions.run_runner(shutdown.clone());
+    let run = sessions.run_runner(scope, shutdown.clone());
     tokio::pin!(run);
     tokio::select! {
         () = &mut run => {}
@@ -257,7 +279,8 @@ async fn serve_http(
     let bound = listener.local_addr()?;
     let metrics = Arc::new(Metrics::default());
     let sessions = sessions(&store, config, data_dir)?;
-    let runner = start_runner(&sessions, no_runner).await;
+    // One server for many callers: its runner runs every workspace's sessions.
+    let runner = start_runner(&sessions, no_runner, RunnerScope::default()).await;
     let server = KanbanServer::new(store.clone(), tools, enhancer)
         .with_metrics(Arc::clone(&metrics))
         .with_sessions(sessions);

@@ -82,7 +82,11 @@ enum Command {
     /// Serve MCP over stdio (stdout carries protocol messages only; logs go to stderr).
     Serve(ServeArgs),
     /// Run queued agent sessions (for `serve --no-runner`, or more machines on one store).
-    Runner,
+    Runner {
+        /// Claim only this workspace's sessions (id or slug) [default: every workspace's]
+        #[arg(long, value_name = "WS")]
+        workspace: Option<String>,
+    },
     /// Apply pending database migrations (also done at every start).
     Migrate,
     /// Manage MCP API keys.
@@ -304,7 +308,15 @@ async fn main() -> std::process::ExitCode {
             })
             .await
         }
-        Command::Runner => commands::runner(&store, &data_dir, cli.config.as_deref()).await,
+        Command::Runner { workspace } => {
+            commands::runner(
+                &store,
+                &data_dir,
+                cli.config.as_deref(),
+                workspace.as_deref(),
+            )
+            .await
+        }
         Command::Migrate => commands::migrate(&store, &mut out).await,
         Command::Keys(KeysCommand::Create {
             workspace,

@@ -8,6 +8,11 @@ mod common;
 use common::{Backend, DataDir, LocalD1, Server, id};
 use serde_json::{Value, json};
 
+/// These tests count D1 requests and inject faults into the next ones, so the
+/// servers run without a session runner, whose queue polls would be counted
+/// (and would take the faults).
+const NO_RUNNER: &[&str] = &["--no-runner"];
+
 /// Calls a tool and returns how many D1 requests it cost.
 async fn cost(d1: &LocalD1, server: &Server, tool: &str, args: Value) -> (u64, Value) {
     d1.reset();
@@ -19,7 +24,7 @@ async fn cost(d1: &LocalD1, server: &Server, tool: &str, args: Value) -> (u64, V
 async fn every_tool_call_is_one_round_trip() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::start(&data, NO_RUNNER, &[]).await;
 
     d1.reset();
     server.tools().await;
@@ -117,7 +122,7 @@ async fn every_tool_call_is_one_round_trip() {
 async fn retried_writes_are_never_duplicated() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::start(&data, NO_RUNNER, &[]).await;
     let project_id = server.project("Flaky").await;
 
     // 429 is retried after its retry-after.
@@ -211,7 +216,7 @@ async fn retried_writes_are_never_duplicated() {
 async fn errors_are_clear_and_never_show_the_token() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, &[], &[("VK_D1_MAX_ATTEMPTS", "2")]).await;
+    let server = Server::start(&data, NO_RUNNER, &[("VK_D1_MAX_ATTEMPTS", "2")]).await;
     let project_id = server.project("Errors").await;
 
     // The token lacks D1 permission.
@@ -250,7 +255,7 @@ async fn slow_requests_time_out_as_configured() {
     let d1 = data.d1().expect("d1");
     let server = Server::start(
         &data,
-        &[],
+        NO_RUNNER,
         &[("VK_D1_TIMEOUT_SECS", "0.5"), ("VK_D1_MAX_ATTEMPTS", "1")],
     )
     .await;
@@ -336,7 +341,7 @@ async fn the_cli_sets_up_an_empty_shared_store() {
     assert!(data.cli_ok(&["workspaces", "list"]).contains(&ws));
     assert_eq!(data.count("SELECT COUNT(*) FROM users"), 1);
     let key = data.create_key("platform", "agent", "read,write");
-    let server = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let server = Server::start(&data, NO_RUNNER, &[("VK_API_KEY", &key)]).await;
     let workspaces = server.call("list_workspaces", json!({})).await;
     assert_eq!(workspaces["workspaces"][0]["slug"], "platform");
     let project_id = server.project("Shared").await;

@@ -18,12 +18,17 @@ use common::{
 use serde_json::json;
 
 fn runner(data: &DataDir, config: &std::path::Path) -> Child {
+    runner_with(data, config, &[])
+}
+
+fn runner_with(data: &DataDir, config: &std::path::Path, args: &[&str]) -> Child {
     Command::new(BIN)
         .arg("runner")
         .arg("--data-dir")
         .arg(data.path())
         .arg("--config")
         .arg(config)
+        .args(args)
         .env("VK_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -140,6 +145,98 @@ async fn two_runners_share_one_queue_without_running_a_turn_twice() {
     let log = read_all(&server, json!({"session_id": cut}), 1 << 20).await;
     assert!(log.contains("agent: line 2"), "{log}");
     server.stop().await;
+}
+
+/// Starts a session on a new task in a new project named `name`.
+async fn start(server: &Server, name: &str) -> String {
+    let project_id = server.project(name).await;
+    let task_id = server.task(&project_id, name, json!({})).await;
+    common::id(
+        &server
+            .call("start_session", json!({"task_id": task_id}))
+            .await,
+    )
+}
+
+/// The status of a session, read straight from the store.
+fn status(data: &DataDir, session_id: &str) -> String {
+    data.sql()
+        .query_row(
+            "SELECT status FROM workspace_sessions WHERE id = ?",
+            [session_id],
+            |row| row.get(0),
+        )
+        .expect("session row")
+}
+
+#[tokio::test]
+async fn a_servers_runner_claims_only_its_callers_sessions() {
+    let data = DataDir::new();
+    let config = config(&data, "", "");
+    let config_arg = config.to_str().expect("utf-8");
+    // Another workspace, and a second member of the default one with a key
+    // of their own.
+    data.create_workspace("other", "other@example.com");
+    let other_key = data.create_key("other", "other-agent", "read,write,sessions");
+    data.exec("INSERT INTO users (id, email, name) VALUES ('user-bob', 'bob@example.com', 'Bob')");
+    data.exec(
+        "INSERT INTO workspace_members (workspace_id, user_id, role) \
+         SELECT id, 'user-bob', 'member' FROM workspace_teams WHERE slug = 'default'",
+    );
+    let bob_key = data.create_key("default", "bob-agent", "read,write,sessions");
+    data.exec("UPDATE mcp_api_keys SET user_id = 'user-bob' WHERE name = 'bob-agent'");
+
+    // The local owner's server runs a runner (polling every 100 ms).
+    let owner = Server::start(&data, &["--config", config_arg], &[]).await;
+    let bob = Server::start(
+        &data,
+        &["--config", config_arg, "--no-runner"],
+        &[("VK_API_KEY", &bob_key)],
+    )
+    .await;
+    let other = Server::start(
+        &data,
+        &["--config", config_arg, "--no-runner"],
+        &[("VK_API_KEY", &other_key)],
+    )
+    .await;
+    let bobs = start(&bob, "bob's").await;
+    let others = start(&other, "other workspace's").await;
+    let owners = start(&owner, "owner's").await;
+    let session = wait_finished(&owner, &owners).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
+    // Many polls later, the owner's runner has left the others alone.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(status(&data, &bobs), "queued");
+    assert_eq!(status(&data, &others), "queued");
+
+    // A runner for one workspace takes only that workspace's session…
+    let mut scoped = runner_with(&data, &config, &["--workspace", "other"]);
+    let session = wait_finished(&other, &others).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
+    assert_eq!(status(&data, &bobs), "queued");
+    assert!(terminate(&mut scoped).success());
+    // …and an unscoped runner takes any.
+    let mut any = runner(&data, &config);
+    let session = wait_finished(&bob, &bobs).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
+    assert!(terminate(&mut any).success());
+
+    // A runner for a workspace that does not exist says so.
+    let out = Command::new(BIN)
+        .args(["runner", "--workspace", "nope", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("run runner");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no workspace with id or slug 'nope'"),
+        "{stderr}"
+    );
+    for server in [owner, bob, other] {
+        server.stop().await;
+    }
 }
 
 #[tokio::test]

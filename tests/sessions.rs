@@ -4,10 +4,11 @@
 //! resume the agent's conversation; failures, a missing executable, stop
 //! escalation, timeouts, the concurrency limit, and log paging.
 
+#[macro_use]
 mod common;
 
 use common::{
-    DataDir, Server,
+    Backend, DataDir, Server,
     sessions::{
         config, git, git_repo, process_kinds, read_all, wait_finished, wait_for, wait_output,
     },
@@ -188,9 +189,12 @@ async fn a_session_runs_setup_agent_and_cleanup_in_its_own_worktree() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_follow_up_resumes_the_agent_in_the_same_worktree() {
-    let data = DataDir::new();
+// Also on a real local D1: claims, heartbeats, stop requests and turn
+// outcomes go through the D1 HTTP API like every other query.
+on_both_stores!(a_follow_up_resumes_the_agent_in_the_same_worktree);
+
+async fn a_follow_up_resumes_the_agent_in_the_same_worktree(backend: Backend) {
+    let data = DataDir::on(backend);
     let repo = git_repo(data.path());
     let server = start(&data, "").await;
     let project = server

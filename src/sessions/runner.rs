@@ -19,7 +19,10 @@ use super::{
 };
 use crate::{
     logs::{self, LogStore},
-    store::{ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, SessionStatus, TurnOutcome},
+    store::{
+        ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionStatus,
+        TurnOutcome,
+    },
 };
 
 /// How often buffered log output is made readable.
@@ -64,29 +67,38 @@ impl RunnerHandle {
 }
 
 impl Sessions {
-    /// Starts a runner in the background.
-    pub fn spawn_runner(&self) -> RunnerHandle {
+    /// Starts a runner in the background that claims the sessions `scope`
+    /// allows.
+    pub fn spawn_runner(&self, scope: RunnerScope) -> RunnerHandle {
         let shutdown = CancellationToken::new();
         let sessions = self.clone();
         let token = shutdown.clone();
-        let join = tokio::spawn(async move { sessions.run_runner(token).await });
+        let join = tokio::spawn(async move { sessions.run_runner(scope, token).await });
         RunnerHandle { shutdown, join }
     }
 
-    /// Claims and runs turns until `shutdown` is cancelled.
-    pub async fn run_runner(&self, shutdown: CancellationToken) {
+    /// Claims (within `scope`) and runs turns until `shutdown` is cancelled.
+    pub async fn run_runner(&self, scope: RunnerScope, shutdown: CancellationToken) {
         let identity = RunnerIdentity {
             id: crate::store::new_id(),
             host: host_name(),
             pid: std::process::id(),
+            scope,
         };
-        tracing::info!(runner = %identity.id, host = %identity.host, "runner started");
+        tracing::info!(
+            runner = %identity.id,
+            host = %identity.host,
+            workspace = identity.scope.workspace_id.as_deref().unwrap_or("any"),
+            created_by = identity.scope.created_by.as_deref().unwrap_or("anyone"),
+            "runner started"
+        );
         match self.recover_orphans(Some(&identity.id)).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(count = n, "marked sessions of dead runners as interrupted"),
             Err(e) => tracing::warn!(error = %e, "could not check for interrupted sessions"),
         }
         let config = &self.inner.config;
+        let poll_every = config.poll_interval(self.inner.store.backend());
         let slots = Arc::new(Semaphore::new(config.max_concurrent));
         let mut turns = JoinSet::new();
         let beat = tokio::spawn(heartbeat(
@@ -124,7 +136,7 @@ impl Sessions {
             }
             tokio::select! {
                 () = self.inner.local.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(config.poll_interval_ms)) => {}
+                () = tokio::time::sleep(poll_every) => {}
                 () = shutdown.cancelled() => break,
             }
         }
@@ -548,7 +560,21 @@ async fn heartbeat(sessions: Sessions, runner_id: String, shutdown: Cancellation
             () = tokio::time::sleep(every) => {}
             () = shutdown.cancelled() => return,
         }
-        match sessions.inner.store.heartbeat(&runner_id).await {
+        let idle = sessions
+            .inner
+            .local
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty();
+        // With nothing running there is nothing to prove alive: an idle
+        // runner costs no store round trips beyond its queue polls.
+        let beat = if idle {
+            Ok(Vec::new())
+        } else {
+            sessions.inner.store.heartbeat(&runner_id).await
+        };
+        match beat {
             Ok(stopping) => {
                 for session_id in stopping {
                     let token = sessions

@@ -31,7 +31,7 @@ pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
-    RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
+    RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 pub use tasks::{BOARD_COLUMN_LIMIT, decode_cursor, encode_cursor};
 pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};

@@ -173,6 +173,20 @@ pub struct RunnerIdentity {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// Which queued sessions it may claim.
+    pub scope: RunnerScope,
+}
+
+/// Which queued sessions a runner claims. The runner inside `serve` acts
+/// for one caller: it claims only that caller's sessions, so on a shared
+/// store an agent runs on the machine of the person who started it, never
+/// in another workspace's process. `vibe-kanban-mcp runner` claims any
+/// session (or one workspace's, with `--workspace`).
+#[derive(Debug, Clone, Default)]
+pub struct RunnerScope {
+    pub workspace_id: Option<String>,
+    /// The user who started the session (`workspace_sessions.created_by`).
+    pub created_by: Option<String>,
 }
 
 /// A session a runner has just claimed, with what it needs to run the turn.
@@ -556,6 +570,7 @@ impl Store {
                  claimed_at = ?, heartbeat_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?, \
                  turns = turns + 1, status_reason = NULL \
              WHERE id = (SELECT id FROM workspace_sessions WHERE status = 'queued' \
+                           AND (? IS NULL OR workspace_id = ?) AND (? IS NULL OR created_by = ?) \
                          ORDER BY created_at, id LIMIT 1) \
                AND status = 'queued' \
              RETURNING {SESSION_COLUMNS}"
@@ -566,7 +581,11 @@ impl Store {
         .bind(&at)
         .bind(&at)
         .bind(&at)
-        .bind(&at);
+        .bind(&at)
+        .bind(runner.scope.workspace_id.as_deref())
+        .bind(runner.scope.workspace_id.as_deref())
+        .bind(runner.scope.created_by.as_deref())
+        .bind(runner.scope.created_by.as_deref());
         let results = self.write(vec![claim]).await?;
         let Some(session) = decode_first::<Session>(results.first())? else {
             return Ok(None);
