@@ -16,15 +16,12 @@ CREATE UNIQUE INDEX idx_prompt_templates_workspace_name
 CREATE UNIQUE INDEX idx_prompt_templates_global_name
     ON prompt_templates (name) WHERE workspace_id IS NULL;
 
--- Results of prompt enhancement, keyed by a hash of workspace, provider,
--- model, template and input (the hosted app's KV `cache:{hash}`), with an
--- expiry. `value` is JSON: the text, token counts and a fingerprint of the
--- resolved input (task context, template text) it was made from.
+-- Results of prompt enhancement, keyed by a hash of provider, model, template
+-- and input (the hosted app's KV `cache:{hash}`), with an expiry.
 CREATE TABLE prompt_cache (
-    key          TEXT PRIMARY KEY NOT NULL,
-    workspace_id TEXT NOT NULL REFERENCES workspace_teams (id) ON DELETE CASCADE,
-    value        TEXT NOT NULL CHECK (json_valid(value)),
-    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    expires_at   TEXT NOT NULL
+    key        TEXT PRIMARY KEY NOT NULL,
+    value      TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    expires_at TEXT NOT NULL
 );
 CREATE INDEX idx_prompt_cache_expires ON prompt_cache (expires_at);

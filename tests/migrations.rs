@@ -6,7 +6,7 @@ mod common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 10] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -15,6 +15,8 @@ const NAMES: [&str; 8] = [
     "0006_github_integration.sql",
     "0007_templates_billing.sql",
     "0008_mcp_api_keys.sql",
+    "0009_prompt_cache_workspace.sql",
+    "0010_session_runtime.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
@@ -24,7 +26,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
         assert!(first.contains(&format!("applied {name}")), "{first}");
     }
     let second = data.cli_ok(&["migrate"]);
-    assert_eq!(second.trim(), "database is up to date (8 migrations)");
+    assert_eq!(second.trim(), "database is up to date (10 migrations)");
 
     let rows: Vec<(i64, String, String)> = data
         .rows(
@@ -44,7 +46,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
     assert_eq!(names, NAMES);
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        (1..=8).collect::<Vec<_>>()
+        (1..=10).collect::<Vec<_>>()
     );
     // wrangler's column: CURRENT_TIMESTAMP, "YYYY-MM-DD HH:MM:SS".
     assert_eq!(rows[0].2.len(), 19, "{}", rows[0].2);
@@ -95,13 +97,13 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
 async fn a_database_from_a_newer_version_is_refused(backend: Backend) {
     let data = DataDir::empty(backend);
     data.cli_ok(&["migrate"]);
-    data.exec("INSERT INTO d1_migrations (name) VALUES ('0009_from_the_future.sql')");
+    data.exec("INSERT INTO d1_migrations (name) VALUES ('0099_from_the_future.sql')");
     for args in [&["migrate"][..], &["keys", "list"][..]] {
         let out = data.cli(args);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("0009_from_the_future.sql") && err.contains("newer"),
+            err.contains("0099_from_the_future.sql") && err.contains("newer"),
             "{err}"
         );
     }
@@ -112,19 +114,86 @@ async fn the_server_migrates_at_start_and_keeps_data_across_restarts(backend: Ba
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Durable").await;
     server.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 8);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
     let again = Server::start(&data, &[], &[]).await;
     let project = again
         .call("get_project", serde_json::json!({"project_id": project_id}))
         .await;
     assert_eq!(project["name"], "Durable");
     again.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 8);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
     assert_eq!(
         data.count("SELECT COUNT(*) FROM workspace_teams"),
         1,
         "the default workspace is made once"
     );
+}
+
+/// A database made by an earlier version (migrations 0001–0008, with a
+/// finished session and a cached enhancement in their old shapes) upgrades in
+/// place: its board and sessions stay, the cache starts empty, and sessions
+/// run on it.
+#[tokio::test]
+async fn a_database_of_an_earlier_version_upgrades_in_place() {
+    const TASK: &str = "0190f5d2-0000-7000-8000-000000000004";
+    const SESSION: &str = "0190f5d2-0000-7000-8000-000000000005";
+    let data = DataDir::empty(Backend::Sqlite);
+    std::fs::create_dir_all(data.path()).expect("data dir");
+    let db = rusqlite::Connection::open(data.path().join("kanban.db")).expect("open");
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
+         applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);",
+    )
+    .expect("tracking table");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for name in &NAMES[..8] {
+        let sql = std::fs::read_to_string(dir.join(name)).expect("migration file");
+        db.execute_batch(&sql).expect(name);
+        db.execute("INSERT INTO d1_migrations (name) VALUES (?)", [name])
+            .expect("record");
+    }
+    db.execute_batch(
+        "INSERT INTO users (id, email, name) VALUES ('0190f5d2-0000-7000-8000-000000000001', 'owner@localhost', 'Local owner');
+         INSERT INTO workspace_teams (id, name, slug, created_by) VALUES ('0190f5d2-0000-7000-8000-000000000002', 'Default', 'default', '0190f5d2-0000-7000-8000-000000000001');
+         INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ('0190f5d2-0000-7000-8000-000000000002', '0190f5d2-0000-7000-8000-000000000001', 'owner');
+         INSERT INTO projects (id, workspace_id, name) VALUES ('0190f5d2-0000-7000-8000-000000000003', '0190f5d2-0000-7000-8000-000000000002', 'Legacy');
+         INSERT INTO tasks (id, workspace_id, project_id, title, status) VALUES ('0190f5d2-0000-7000-8000-000000000004', '0190f5d2-0000-7000-8000-000000000002', '0190f5d2-0000-7000-8000-000000000003', 'Old task', 'inreview');
+         INSERT INTO workspace_sessions (id, workspace_id, task_id, executor, prompt, status, created_by)
+             VALUES ('0190f5d2-0000-7000-8000-000000000005', '0190f5d2-0000-7000-8000-000000000002', '0190f5d2-0000-7000-8000-000000000004', 'claude-code', 'Old task', 'completed', '0190f5d2-0000-7000-8000-000000000001');
+         INSERT INTO execution_processes (id, session_id, kind, status, command, exit_code)
+             VALUES ('0190f5d2-0000-7000-8000-000000000006', '0190f5d2-0000-7000-8000-000000000005', 'coding_agent', 'completed', 'claude -p', 0);
+         INSERT INTO prompt_cache (key, value, expires_at) VALUES ('k1', 'old', '2999-01-01T00:00:00Z');",
+    )
+    .expect("rows of the earlier version");
+    drop(db);
+
+    let out = data.cli_ok(&["migrate"]);
+    assert!(
+        out.contains("applied 0009_prompt_cache_workspace.sql"),
+        "{out}"
+    );
+    assert!(out.contains("applied 0010_session_runtime.sql"), "{out}");
+    assert_eq!(data.count("SELECT COUNT(*) FROM prompt_cache"), 0);
+    let config = common::sessions::config(&data, "", "");
+    let server = Server::start(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    let old = server
+        .call("get_session", serde_json::json!({"session_id": SESSION}))
+        .await;
+    assert_eq!(old["status"], "completed", "{old:#}");
+    assert_eq!(old["turns"], 0);
+    assert_eq!(old["processes"][0]["exit_code"], 0, "{old:#}");
+    assert_eq!(old["processes"][0]["turn"], 1, "{old:#}");
+    let task = server
+        .call("get_task", serde_json::json!({"task_id": TASK}))
+        .await;
+    assert_eq!(task["title"], "Old task");
+    // New sessions run on the upgraded schema.
+    let started = server
+        .call("start_session", serde_json::json!({"task_id": TASK}))
+        .await;
+    let session = common::sessions::wait_finished(&server, &common::id(&started)).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
+    server.stop().await;
 }
 
 on_both_stores!(

@@ -47,6 +47,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_mcp_api_keys.sql",
         sql: include_str!("../../migrations/0008_mcp_api_keys.sql"),
     },
+    Migration {
+        name: "0009_prompt_cache_workspace.sql",
+        sql: include_str!("../../migrations/0009_prompt_cache_workspace.sql"),
+    },
+    Migration {
+        name: "0010_session_runtime.sql",
+        sql: include_str!("../../migrations/0010_session_runtime.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its
