@@ -85,7 +85,12 @@ async fn main() {
                 .await
                 .expect("call");
             assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
-            result.structured_content.expect("structured")
+            let mut out = result.structured_content.expect("structured");
+            // A log page's text is its first content block.
+            if let Some(text) = result.content.first().and_then(|c| c.as_text()) {
+                out["text"] = json!(text.text);
+            }
+            out
         }
     };
 
@@ -175,6 +180,7 @@ async fn main() {
             )
             .await;
             assert!(page["next_cursor"].as_u64().expect("cursor") - middle >= RANGE - 4);
+            assert!(page["text"].as_str().expect("text").len() as u64 >= RANGE - 4);
         })
         .await,
     );

@@ -1,6 +1,8 @@
 //! Readable text copies of structured results: what a person (or a model
 //! that prefers prose) reads next to the JSON of a tool result or resource.
 
+use rmcp::model::ContentBlock;
+
 use crate::enhance::{Enhanced, templates::PromptTemplate};
 use crate::store::{Deleted, Project, Session, Task, TaskDetail, TaskPage};
 use crate::tools::{
@@ -11,6 +13,16 @@ use crate::tools::{
 /// A readable text copy of a tool's structured output.
 pub trait Render {
     fn render(&self) -> String;
+
+    /// The content blocks of a tool result: by default, the rendering. An
+    /// output whose bulk is text that is not in its structured form (an
+    /// execution log page) puts that text here, so it is sent once.
+    fn into_content(self) -> Vec<ContentBlock>
+    where
+        Self: Sized,
+    {
+        vec![ContentBlock::text(self.render())]
+    }
 }
 
 impl Render for WorkspaceList {
@@ -335,12 +347,9 @@ impl Render for SessionList {
 }
 
 impl Render for LogPageOut {
+    /// The line that follows a page of log text: where it is and what next.
     fn render(&self) -> String {
-        let mut out = self.text.clone();
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&format!(
+        format!(
             "[bytes {}-{} of {}; next_cursor {}; session {}{}]",
             self.start,
             self.next_cursor,
@@ -352,7 +361,15 @@ impl Render for LogPageOut {
             } else {
                 ", finished"
             }
-        ));
-        out
+        )
+    }
+
+    /// The log text as it is (first block), then where it is (second).
+    fn into_content(mut self) -> Vec<ContentBlock> {
+        let status = self.render();
+        vec![
+            ContentBlock::text(std::mem::take(&mut self.text)),
+            ContentBlock::text(status),
+        ]
     }
 }

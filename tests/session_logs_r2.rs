@@ -13,7 +13,7 @@ use std::{
 
 use common::{
     DataDir, Server,
-    sessions::{config, read_all, wait_finished, wait_for, wait_output},
+    sessions::{config, log_page, read_all, wait_finished, wait_for, wait_output},
 };
 use futures_util::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
@@ -132,12 +132,7 @@ async fn logs_live_in_r2_as_chunks_while_running_and_one_object_after() {
             .any(|n| n.starts_with(&format!("{prefix}/execution.log.chunks/"))),
         "{live:?}"
     );
-    let page = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "tail": 3}),
-        )
-        .await;
+    let page = log_page(&server, json!({"session_id": session_id, "tail": 3})).await;
     assert_eq!(page["running"], true);
     assert!(page["text"].as_str().expect("text").contains("agent: line"));
 

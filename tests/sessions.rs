@@ -10,7 +10,8 @@ mod common;
 use common::{
     Backend, DataDir, Server,
     sessions::{
-        config, git, git_repo, process_kinds, read_all, wait_finished, wait_for, wait_output,
+        config, git, git_repo, log_page, process_kinds, read_all, wait_finished, wait_for,
+        wait_output,
     },
 };
 use serde_json::{Value, json};
@@ -140,39 +141,35 @@ async fn a_session_runs_setup_agent_and_cleanup_in_its_own_worktree() {
     assert_eq!(paged, all);
 
     // Streams and processes separately.
-    let stderr = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "stream": "stderr"}),
-        )
-        .await;
+    let stderr = log_page(
+        &server,
+        json!({"session_id": session_id, "stream": "stderr"}),
+    )
+    .await;
     let stderr_text = stderr["text"].as_str().expect("text");
     assert!(stderr_text.contains("agent: working in"), "{stderr_text}");
     assert!(!stderr_text.contains("agent: line"), "{stderr_text}");
     assert_eq!(stderr["running"], false);
-    let agent_output = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "stream": "agent_output"}),
-        )
-        .await;
+    let agent_output = log_page(
+        &server,
+        json!({"session_id": session_id, "stream": "agent_output"}),
+    )
+    .await;
     let agent_text = agent_output["text"].as_str().expect("text");
     assert!(agent_text.contains("agent: line 1") && !agent_text.contains("setting up"));
     let setup_id = session["processes"][0]["id"].as_str().expect("id");
-    let setup_log = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "process": setup_id}),
-        )
-        .await;
+    let setup_log = log_page(
+        &server,
+        json!({"session_id": session_id, "process": setup_id}),
+    )
+    .await;
     assert_eq!(setup_log["text"], "setting up\n");
     assert_eq!(setup_log["process_id"], setup_id);
-    let tail = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "stream": "stdout", "tail": 2}),
-        )
-        .await;
+    let tail = log_page(
+        &server,
+        json!({"session_id": session_id, "stream": "stdout", "tail": 2}),
+    )
+    .await;
     let tail_text = tail["text"].as_str().expect("tail");
     assert_eq!(tail_text.lines().count(), 2, "{tail_text}");
     assert_eq!(tail["next_cursor"], tail["total_bytes"]);
@@ -559,12 +556,7 @@ async fn stop_escalates_from_sigint_to_sigterm_for_an_agent_that_ignores_it() {
     let running = wait_output(&server, &session_id, "agent: line 3").await;
     assert_eq!(running["status"], "running");
     let pid = running["processes"][0]["pid"].as_i64().expect("pid");
-    let live = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "tail": 1}),
-        )
-        .await;
+    let live = log_page(&server, json!({"session_id": session_id, "tail": 1})).await;
     assert_eq!(live["running"], true);
 
     let stopped = server
@@ -588,12 +580,7 @@ async fn stop_escalates_from_sigint_to_sigterm_for_an_agent_that_ignores_it() {
         "agent process {pid} is gone"
     );
     assert_eq!(task_status(&server, &task_id).await, "todo");
-    let after = server
-        .call(
-            "read_execution_log",
-            json!({"session_id": session_id, "tail": 1}),
-        )
-        .await;
+    let after = log_page(&server, json!({"session_id": session_id, "tail": 1})).await;
     assert_eq!(after["running"], false);
     server.stop().await;
 }

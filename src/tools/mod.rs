@@ -186,7 +186,7 @@ where
             let structured = serde_json::to_value(&output).map_err(|e| {
                 ToolError::Failed(format!("internal error: could not encode the result: {e}"))
             })?;
-            let mut result = CallToolResult::success(vec![ContentBlock::text(output.render())]);
+            let mut result = CallToolResult::success(output.into_content());
             result.structured_content = Some(structured);
             Ok(result)
         })

@@ -83,8 +83,9 @@ pub(super) fn tools() -> Vec<ToolDef> {
             "Read execution log",
             "Read a session's output while it runs or after: the whole session or one process, stdout, stderr, \
              both (all) or the agent's own output (agent_output). Page with `cursor` (a byte offset; pass back \
-             `next_cursor`) and `limit` (bytes), or get the last `tail` lines. `running` says whether more output \
-             may come.",
+             `next_cursor`) and `limit` (bytes), or get the last `tail` lines. The log text is the first content \
+             block, exactly as written; the structured result says where it is (`start`, `next_cursor`, \
+             `total_bytes`) and `running` whether more output may come.",
             Toolset::Sessions,
             Effect::Read,
             read_execution_log,
@@ -274,7 +275,9 @@ pub struct LogPageOut {
     /// The process read, when one was asked for.
     pub process_id: Option<String>,
     pub stream: LogStream,
-    /// The output, as UTF-8 text.
+    /// The output, as UTF-8 text. Sent once, as the result's first content
+    /// block, not in the structured result: a page can be a megabyte.
+    #[serde(skip)]
     pub text: String,
     /// Byte offset of the first byte of `text`.
     pub start: u64,

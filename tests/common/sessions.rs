@@ -135,6 +135,35 @@ pub async fn wait_output(server: &Server, session_id: &str, line: &str) -> Value
     .await
 }
 
+/// Reads a page of a log: the structured result, with the log text (sent
+/// once, as the first content block) put in as `text`.
+pub async fn log_page(server: &Server, args: Value) -> Value {
+    let result = server
+        .try_call("read_execution_log", args.clone())
+        .await
+        .unwrap_or_else(|e| panic!("read_execution_log({args}) was refused: {e:?}"));
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "read_execution_log({args}) failed: {result:?}"
+    );
+    let blocks: Vec<String> = result
+        .content
+        .iter()
+        .map(|block| block.as_text().expect("text content").text.clone())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the log text, then where it is: {blocks:?}"
+    );
+    assert!(blocks[1].starts_with("[bytes "), "{}", blocks[1]);
+    let mut page = result.structured_content.expect("structured content");
+    assert!(page.get("text").is_none(), "the text is sent once: {page}");
+    page["text"] = json!(blocks[0]);
+    page
+}
+
 /// Reads a whole log by following `next_cursor` in pages of `limit` bytes.
 pub async fn read_all(server: &Server, mut args: Value, limit: u64) -> String {
     let mut text = String::new();
@@ -142,7 +171,7 @@ pub async fn read_all(server: &Server, mut args: Value, limit: u64) -> String {
     loop {
         args["cursor"] = json!(cursor);
         args["limit"] = json!(limit);
-        let page = server.call("read_execution_log", args.clone()).await;
+        let page = log_page(server, args.clone()).await;
         let chunk = page["text"].as_str().expect("text");
         text.push_str(chunk);
         let next = page["next_cursor"].as_u64().expect("next_cursor");
