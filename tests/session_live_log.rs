@@ -1,6 +1,8 @@
 //! The live session log resource through rmcp's client: a client subscribes
 //! to `kanban://sessions/{id}/log` and gets `notifications/resources/updated`
-//! while the agent prints; reading the resource gives the log's tail.
+//! while the agent prints (protocol 2025-11-25's resources/subscribe, and
+//! 2026-07-28's subscriptions/listen); reading the resource gives the log's
+//! tail.
 // This connection negotiates protocol 2025-11-25 (rmcp's client over stdio),
 // where resources/subscribe is how a client subscribes; rmcp marks it
 // deprecated only in favour of 2026-07-28's subscriptions/listen.
@@ -14,10 +16,13 @@ use common::{BIN, DataDir, sessions::config};
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
-        CallToolRequestParams, ReadResourceRequestParams, ResourceContents,
-        ResourceUpdatedNotificationParam, SubscribeRequestParams, UnsubscribeRequestParams,
+        CallToolRequestParams, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
+        ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams,
     },
-    service::{NotificationContext, RunningService, ServiceError},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService, ServiceError,
+    },
     transport::{ConfigureCommandExt, TokioChildProcess},
 };
 use serde_json::{Value, json};
@@ -153,5 +158,88 @@ async fn subscribers_are_told_as_output_arrives() {
             other => panic!("subscribing to {bad} should fail: {other:?}"),
         }
     }
+    let _ = client.cancel().await;
+}
+
+/// Protocol 2026-07-28: a client opens a `subscriptions/listen` stream for a
+/// session log and gets `notifications/resources/updated` on it while the
+/// agent prints; URIs that never change are left out of the acknowledgment.
+#[tokio::test]
+async fn listeners_of_the_2026_protocol_are_told_on_their_stream() {
+    let data = DataDir::new();
+    let config = config(&data, "", "");
+    let command = tokio::process::Command::new(BIN).configure(|cmd| {
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--config")
+            .arg(&config)
+            .env_remove("VK_API_KEY")
+            .env("VK_LOG", "error");
+    });
+    let (sender, _updates) = mpsc::unbounded_channel();
+    let client = Watcher { updates: sender }
+        .serve_with_lifecycle(
+            TokioChildProcess::new(command).expect("spawn server"),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover");
+    assert_eq!(
+        client.peer_info().expect("server info").protocol_version,
+        ProtocolVersion::V_2026_07_28
+    );
+
+    let project = call(&client, "create_project", json!({"name": "listen"})).await;
+    let task = call(
+        &client,
+        "create_task",
+        json!({"project_id": project["id"], "title": "Chatty"}),
+    )
+    .await;
+    let session = call(
+        &client,
+        "start_session",
+        json!({"task_id": task["id"], "executor": "slow"}),
+    )
+    .await;
+    let session_id = session["id"].as_str().expect("id");
+    let uri = format!("kanban://sessions/{session_id}/log");
+    let board = format!(
+        "kanban://projects/{}/board",
+        project["id"].as_str().expect("id")
+    );
+    let mut subscription = client
+        .peer()
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(vec![uri.clone(), board])
+                .build(),
+        )
+        .await
+        .expect("subscriptions/listen is acknowledged");
+    assert_eq!(
+        subscription.acknowledged().resource_subscriptions,
+        Some(vec![uri.clone()]),
+        "only the session log is a resource that changes"
+    );
+
+    for _ in 0..3 {
+        let notification = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+            .await
+            .expect("an update arrives (hang guard)")
+            .expect("stream open")
+            .expect("a notification");
+        match notification {
+            ServerNotification::ResourceUpdatedNotification(updated) => {
+                assert_eq!(updated.params.uri, uri)
+            }
+            other => panic!("unexpected notification {other:?}"),
+        }
+    }
+    call(&client, "stop_session", json!({"session_id": session_id})).await;
+    drop(subscription);
     let _ = client.cancel().await;
 }
