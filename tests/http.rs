@@ -822,3 +822,63 @@ async fn acknowledged_creates_survive_sigkill() {
         assert_eq!(n, 1, "acknowledged task {id} was lost");
     }
 }
+
+/// Agent sessions over HTTP: the server's runner runs them, a key needs the
+/// `sessions` scope to start one, and the log reads back over the same
+/// connection.
+#[tokio::test]
+async fn agent_sessions_run_over_http_for_keys_with_the_sessions_scope() {
+    let data = DataDir::new();
+    let config = common::sessions::config(&data, "", "");
+    let writer_key = data.create_key("default", "writer", "read,write");
+    let agent_key = data.create_key("default", "agents", "read,write,sessions");
+    let server = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8")],
+        &[],
+    );
+    let writer = client(&server, &writer_key).await.expect("connect");
+    let project = call(&writer, "create_project", json!({"name": "Remote"})).await;
+    let task = call(
+        &writer,
+        "create_task",
+        json!({"project_id": project["id"], "title": "Run remotely"}),
+    )
+    .await;
+    let refused = writer
+        .call_tool(
+            CallToolRequestParams::new("start_session")
+                .with_arguments(args(json!({"task_id": task["id"]}))),
+        )
+        .await;
+    assert!(
+        refused.is_err() || refused.as_ref().is_ok_and(|r| r.is_error == Some(true)),
+        "a key without the sessions scope cannot start a session: {refused:?}"
+    );
+    writer.cancel().await.expect("close");
+
+    let agents = client(&server, &agent_key).await.expect("connect");
+    let started = call(&agents, "start_session", json!({"task_id": task["id"]})).await;
+    let session_id = started["id"].as_str().expect("id").to_owned();
+    let mut session = started;
+    for _ in 0..600 {
+        session = call(&agents, "get_session", json!({"session_id": session_id})).await;
+        if !matches!(session["status"].as_str(), Some("queued" | "running")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(session["status"], "completed", "{session:#}");
+    let result = agents
+        .call_tool(
+            CallToolRequestParams::new("read_execution_log")
+                .with_arguments(args(json!({"session_id": session_id}))),
+        )
+        .await
+        .expect("read_execution_log");
+    let text = result.content[0].as_text().expect("log text").text.clone();
+    assert!(text.contains("agent: line 3"), "{text}");
+    let task = call(&agents, "get_task", json!({"task_id": task["id"]})).await;
+    assert_eq!(task["status"], "inreview");
+    agents.cancel().await.expect("close");
+}
