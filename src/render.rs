@@ -277,7 +277,10 @@ impl Render for Session {
             ));
         }
         if let Some(path) = &self.worktree_path {
-            out.push_str(&format!("Worktree: {path}\n"));
+            match &self.runner_host {
+                Some(host) => out.push_str(&format!("Worktree: {path} (on {host})\n")),
+                None => out.push_str(&format!("Worktree: {path}\n")),
+            }
         }
         out.push_str(&format!("Created: {}", self.created_at));
         if let Some(at) = &self.started_at {

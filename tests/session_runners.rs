@@ -305,3 +305,30 @@ async fn sessions_of_a_server_that_died_become_interrupted_at_the_next_start() {
     assert!(gone, "agent {agent_pid} still runs after its server died");
     second.stop().await;
 }
+
+/// With local logs on a shared store, a session's logs are on the disk of
+/// the machine that ran it: reading them elsewhere says where they are
+/// instead of showing an empty log.
+#[tokio::test]
+async fn local_logs_of_a_session_run_elsewhere_say_where_they_are() {
+    let data = DataDir::new();
+    let config = config(&data, "", "");
+    let config_arg = config.to_str().expect("utf-8");
+    let server = Server::start(&data, &["--config", config_arg], &[]).await;
+    let session_id = start(&server, "elsewhere").await;
+    let session = wait_finished(&server, &session_id).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
+    assert!(session["runner_host"].is_string(), "{session:#}");
+    // As seen from another machine: the session row says where it ran, and
+    // this machine has no log files for it.
+    data.exec(&format!(
+        "UPDATE workspace_sessions SET runner_host = 'build-box-7' WHERE id = '{session_id}'"
+    ));
+    std::fs::remove_dir_all(data.path().join("logs").join(&session_id)).expect("remove logs");
+    let message = server
+        .call_fails("read_execution_log", json!({"session_id": session_id}))
+        .await;
+    assert!(message.contains("ran on host 'build-box-7'"), "{message}");
+    assert!(message.contains("backend = \"r2\""), "{message}");
+    server.stop().await;
+}

@@ -421,6 +421,20 @@ impl Sessions {
                     .await?
             }
         };
+        if slice.total == 0 && self.inner.logs.kind() == "local" {
+            // Local logs are on the disk of the machine that ran the turn.
+            if let Some(host) = session
+                .runner_host
+                .as_deref()
+                .filter(|host| *host != runner::host_name())
+            {
+                return Err(SessionError::Refused(format!(
+                    "session {session_id} ran on host '{host}', and its logs are on that machine's disk \
+                     ([logs] backend = \"local\"); read them there, or set [logs] backend = \"r2\" on every \
+                     machine so all of them share the logs"
+                )));
+            }
+        }
         Ok(LogPage {
             slice,
             running,

@@ -83,6 +83,9 @@ pub struct Session {
     pub agent_session_id: Option<String>,
     /// The runner that owns (or last owned) the session.
     pub runner_id: Option<String>,
+    /// The machine that runner is on: the worktree (and, with local logs,
+    /// the logs) are there.
+    pub runner_host: Option<String>,
     /// When a stop was requested, if it was.
     pub stop_requested_at: Option<String>,
     pub started_at: Option<String>,
@@ -241,8 +244,8 @@ pub struct SessionFilter {
 }
 
 const SESSION_COLUMNS: &str = "id, task_id, executor, prompt, pending_prompt, turns, status, status_reason, \
-     base_branch, branch, worktree_path, agent_session_id, runner_id, stop_requested_at, started_at, \
-     finished_at, created_by, created_at, updated_at";
+     base_branch, branch, worktree_path, agent_session_id, runner_id, runner_host, stop_requested_at, \
+     started_at, finished_at, created_by, created_at, updated_at";
 
 const PROCESS_COLUMNS: &str = "id, session_id, kind, turn, status, command, pid, exit_code, error, \
      started_at, finished_at";
