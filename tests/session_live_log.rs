@@ -55,6 +55,20 @@ async fn call(client: &RunningService<RoleClient, Watcher>, name: &str, args: Va
     result.structured_content.expect("structured content")
 }
 
+/// `serve` on `data` with the stand-in agents' configuration.
+fn serve_command(data: &DataDir) -> tokio::process::Command {
+    let config = config(data, "", "");
+    tokio::process::Command::new(BIN).configure(|cmd| {
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--config")
+            .arg(&config)
+            .env_remove("VK_API_KEY")
+            .env("VK_LOG", "error");
+    })
+}
+
 async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
     tokio::time::timeout(Duration::from_secs(60), updates.recv())
         .await
@@ -65,16 +79,7 @@ async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
 #[tokio::test]
 async fn subscribers_are_told_as_output_arrives() {
     let data = DataDir::new();
-    let config = config(&data, "", "");
-    let command = tokio::process::Command::new(BIN).configure(|cmd| {
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--config")
-            .arg(&config)
-            .env_remove("VK_API_KEY")
-            .env("VK_LOG", "error");
-    });
+    let command = serve_command(&data);
     let (sender, mut updates) = mpsc::unbounded_channel();
     let client = Watcher { updates: sender }
         .serve(TokioChildProcess::new(command).expect("spawn server"))
@@ -167,16 +172,7 @@ async fn subscribers_are_told_as_output_arrives() {
 #[tokio::test]
 async fn listeners_of_the_2026_protocol_are_told_on_their_stream() {
     let data = DataDir::new();
-    let config = config(&data, "", "");
-    let command = tokio::process::Command::new(BIN).configure(|cmd| {
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--config")
-            .arg(&config)
-            .env_remove("VK_API_KEY")
-            .env("VK_LOG", "error");
-    });
+    let command = serve_command(&data);
     let (sender, _updates) = mpsc::unbounded_channel();
     let client = Watcher { updates: sender }
         .serve_with_lifecycle(
