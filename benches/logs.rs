@@ -13,7 +13,10 @@ use std::{
 
 use rmcp::{
     ServiceExt,
-    model::CallToolRequestParams,
+    model::{
+        CallToolRequestParams, CallToolResult, ContentBlock, RequestId, ServerJsonRpcMessage,
+        ServerResult,
+    },
     transport::{ConfigureCommandExt, TokioChildProcess},
 };
 use serde_json::{Value, json};
@@ -181,6 +184,38 @@ async fn main() {
             .await;
             assert!(page["next_cursor"].as_u64().expect("cursor") - middle >= RANGE - 4);
             assert!(page["text"].as_str().expect("text").len() as u64 >= RANGE - 4);
+        })
+        .await,
+    );
+
+    // Where the end-to-end time of the 1 MiB page goes beyond the read: the
+    // same result as a JSON-RPC message, encoded (the server's share) and
+    // decoded into rmcp's typed message (the client's share), in-process.
+    let slice = store.read(&key, middle, RANGE).await.expect("read");
+    let mut result = CallToolResult::success(vec![
+        ContentBlock::text(slice.text),
+        ContentBlock::text("[bytes …]"),
+    ]);
+    result.structured_content = Some(json!({"start": middle, "next_cursor": slice.end}));
+    let message = ServerJsonRpcMessage::response(
+        ServerResult::CallToolResult(result),
+        RequestId::Number(1),
+    );
+    let encoded = serde_json::to_vec(&message).expect("encode");
+    println!("1 MiB page as a JSON-RPC message: {} bytes", encoded.len());
+    summary(
+        "  of which: JSON-RPC encoding (server, serde_json)",
+        time(RUNS / 2, || async {
+            std::hint::black_box(serde_json::to_vec(&message).expect("encode"));
+        })
+        .await,
+    );
+    summary(
+        "  of which: decoding into rmcp's typed message (client)",
+        time(RUNS / 2, || async {
+            let decoded: ServerJsonRpcMessage =
+                serde_json::from_slice(&encoded).expect("decode");
+            std::hint::black_box(decoded);
         })
         .await,
     );
