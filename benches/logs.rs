@@ -197,10 +197,8 @@ async fn main() {
         ContentBlock::text("[bytes …]"),
     ]);
     result.structured_content = Some(json!({"start": middle, "next_cursor": slice.end}));
-    let message = ServerJsonRpcMessage::response(
-        ServerResult::CallToolResult(result),
-        RequestId::Number(1),
-    );
+    let message =
+        ServerJsonRpcMessage::response(ServerResult::CallToolResult(result), RequestId::Number(1));
     let encoded = serde_json::to_vec(&message).expect("encode");
     println!("1 MiB page as a JSON-RPC message: {} bytes", encoded.len());
     summary(
@@ -213,8 +211,7 @@ async fn main() {
     summary(
         "  of which: decoding into rmcp's typed message (client)",
         time(RUNS / 2, || async {
-            let decoded: ServerJsonRpcMessage =
-                serde_json::from_slice(&encoded).expect("decode");
+            let decoded: ServerJsonRpcMessage = serde_json::from_slice(&encoded).expect("decode");
             std::hint::black_box(decoded);
         })
         .await,
