@@ -24,14 +24,17 @@ fn python() -> PathBuf {
     venv
 }
 
-fn run_python_client(mode: &str) {
-    let data = DataDir::new();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/stdio_client.py");
+/// Runs `tests/python/{script}` against the binary on `data` with `args`;
+/// it must pass its checks.
+fn run_script(script: &str, data: &DataDir, args: &[&str]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let out = std::process::Command::new(python())
-        .arg(&script)
+        .arg(&path)
         .arg(BIN)
         .arg(data.path())
-        .args(["--mode", mode])
+        .args(args)
         .env("VK_LOG", "error")
         .output()
         .expect("run the Python client");
@@ -39,9 +42,14 @@ fn run_python_client(mode: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "Python SDK client ({mode}) failed:\n{stdout}\n{stderr}"
+        "Python SDK client {script} {args:?} failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("checks passed"), "{stdout}");
+}
+
+fn run_python_client(mode: &str) {
+    let data = DataDir::new();
+    run_script("stdio_client.py", &data, &["--mode", mode]);
     assert!(
         data.count("SELECT COUNT(*) FROM tasks") >= 3,
         "the client's tasks are in the database"
@@ -68,24 +76,28 @@ fn python_sdk_pinned_2026_07_28() {
 #[test]
 fn python_sdk_prompts_and_completions() {
     let data = DataDir::new();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/prompts_client.py");
-    let out = std::process::Command::new(python())
-        .arg(&script)
-        .arg(BIN)
-        .arg(data.path())
-        .env("VK_LOG", "error")
-        .output()
-        .expect("run the Python prompts client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "Python SDK prompts client failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("checks passed"), "{stdout}");
+    run_script("prompts_client.py", &data, &[]);
     assert_eq!(
         data.count("SELECT COUNT(*) FROM prompt_templates WHERE name = 'hotfix'"),
         1,
         "the client's template is in the database"
+    );
+}
+
+/// Agent sessions through the SDK: start, follow, read the log whole, by
+/// pages and by tail (the text is the first content block), and the errors.
+#[test]
+fn python_sdk_agent_sessions() {
+    let data = DataDir::new();
+    let config = common::sessions::config(&data, "", "");
+    run_script(
+        "sessions_client.py",
+        &data,
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM workspace_sessions WHERE status = 'completed'"),
+        1,
+        "the client's session ran"
     );
 }

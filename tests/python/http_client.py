@@ -32,15 +32,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import harness
 import httpx2
+from harness import CheckFailed, call, describe, first_cause, structured, text_of
 from mcp import Client, MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import (
     CONNECTION_CLOSED,
-    CallToolResult,
     Implementation,
-    TextContent,
     TextResourceContents,
     Tool,
 )
@@ -62,10 +62,6 @@ UNKNOWN_TASK_ID = "01930000-0000-7000-8000-000000000000"
 WRONG_TOKEN = "vk_" + "0" * 64
 # The SDK's own defaults for MCP HTTP clients: 30 s for connect/write/pool, 300 s to read a stream.
 HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
-
-
-class CheckFailed(Exception):
-    """A check did not hold; the message says which and what was seen."""
 
 
 class HttpLog:
@@ -110,20 +106,12 @@ def _rpc_method(request: httpx2.Request) -> str | None:
     return "batch"
 
 
-class Checks:
+class Checks(harness.Checks):
     def __init__(self) -> None:
-        self.passed = 0
+        super().__init__()
         self.http = HttpLog()
         """The HTTP exchanges of the authenticated client, shown when something fails."""
         self.step = "connecting (server/discover, else initialize)"
-        """The request in flight, named in the report when something other than a check fails."""
-
-    def ok(self, condition: bool, what: str, seen: str) -> None:
-        """Count `what` as passed, or fail with `what` and what was actually `seen`."""
-        if not condition:
-            raise CheckFailed(f"{what}: {seen}")
-        self.passed += 1
-        print(f"  ok {self.passed:2d}  {what}", flush=True)
 
 
 def http_client_factory(log: HttpLog) -> Callable[..., httpx2.AsyncClient]:
@@ -176,28 +164,6 @@ def _streamable(url: str, http: httpx2.AsyncClient) -> Any:
             yield streams
 
     return transport()
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-def describe(result: CallToolResult) -> str:
-    return f"isError={result.is_error} structuredContent={result.structured_content!r} text={text_of(result)!r}"
-
-
-def structured(result: CallToolResult, what: str) -> dict[str, Any]:
-    """The structuredContent of a successful call, or a failure that shows the whole result."""
-    if result.is_error:
-        raise CheckFailed(f"{what}: expected success, got a tool error: {describe(result)}")
-    if not isinstance(result.structured_content, dict):
-        raise CheckFailed(f"{what}: expected structuredContent to be an object, got {describe(result)}")
-    return result.structured_content
-
-
-async def call(client: Client, c: Checks, name: str, arguments: dict[str, Any]) -> CallToolResult:
-    c.step = f"tools/call {name} {arguments}"
-    return await client.call_tool(name, arguments)
 
 
 async def all_tools(client: Client, c: Checks) -> list[Tool]:
@@ -351,14 +317,6 @@ async def main(args: argparse.Namespace, c: Checks) -> None:
         async with make_client(args, args.token, c.http, read_timeout=args.timeout / 2) as client:
             await run_checks(client, c, args)
         await check_wrong_token(args, c)
-
-
-def first_cause(exc: BaseException) -> BaseException:
-    """Unwrap anyio/asyncio exception groups down to the first real error."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        failed = [e for e in exc.exceptions if isinstance(e, CheckFailed)]
-        exc = failed[0] if failed else exc.exceptions[0]
-    return exc
 
 
 def cli() -> int:

@@ -14,53 +14,14 @@ the reason to stderr and exits 1.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import traceback
 from typing import Any
 
-import anyio
-from mcp import Client, MCPError, StdioServerParameters
-from mcp_types import (
-    INVALID_PARAMS,
-    CallToolResult,
-    Implementation,
-    PromptReference,
-    ResourceTemplateReference,
-    TextContent,
-)
+from harness import CheckFailed, Checks, run_cli, tool
+from mcp import Client, MCPError
+from mcp_types import INVALID_PARAMS, PromptReference, ResourceTemplateReference, TextContent
 
 BUILTINS = ("implement-task", "write-tests", "review-change", "fix-bug")
-PASSTHROUGH_ENV_PREFIXES = ("RUST_", "VK_")
-
-
-class CheckFailed(Exception):
-    """A check did not hold; the message says which and what was seen."""
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.step = "starting the server and connecting"
-
-    def ok(self, condition: bool, what: str, seen: str) -> None:
-        if not condition:
-            raise CheckFailed(f"{what}: {seen}")
-        self.passed += 1
-        print(f"  ok {self.passed:2d}  {what}", flush=True)
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def tool(client: Client, c: Checks, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    c.step = f"tools/call {name} {arguments}"
-    result = await client.call_tool(name, arguments)
-    if result.is_error or not isinstance(result.structured_content, dict):
-        raise CheckFailed(f"{name} failed: isError={result.is_error} text={text_of(result)!r}")
-    return result.structured_content
 
 
 async def prompt_text(client: Client, c: Checks, name: str, arguments: dict[str, str]) -> str:
@@ -180,56 +141,8 @@ async def run_checks(client: Client, c: Checks) -> None:
     c.ok(task_id in values, "completing the task resource template's task_id suggests task ids", f"got {values}")
 
 
-def server_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_ENV_PREFIXES)}
-
-
-async def main(args: argparse.Namespace, c: Checks) -> None:
-    params = StdioServerParameters(command=args.binary, args=["serve", "--data-dir", args.data_dir], env=server_env())
-    client = Client(
-        params,
-        mode=args.mode,
-        read_timeout_seconds=args.timeout / 2,
-        client_info=Implementation(name="vibe-kanban-mcp-python-prompts-test", version="0"),
-    )
-    with anyio.fail_after(args.timeout):
-        async with client:
-            await run_checks(client, c)
-
-
-def first_cause(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        failed = [e for e in exc.exceptions if isinstance(e, CheckFailed)]
-        exc = failed[0] if failed else exc.exceptions[0]
-    return exc
-
-
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("binary")
-    parser.add_argument("data_dir")
-    parser.add_argument("--mode", default="auto")
-    parser.add_argument("--timeout", type=float, default=60.0)
-    args = parser.parse_args()
-    c = Checks()
-    try:
-        anyio.run(main, args, c)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as raw:
-        exc = first_cause(raw)
-        if isinstance(exc, CheckFailed):
-            print(f"python-sdk prompts: FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"python-sdk prompts: FAILED during {c.step} (after {c.passed} passed checks):", file=sys.stderr)
-        if isinstance(exc, MCPError):
-            print(f"  JSON-RPC error {exc.code}: {exc.message} (data {exc.data!r})", file=sys.stderr)
-        else:
-            print(f"  {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exception(exc, file=sys.stderr)
-        return 1
-    print(f"python-sdk prompts: {c.passed} checks passed", flush=True)
-    return 0
+    return run_cli("python-sdk prompts", __doc__, lambda client, c, _args: run_checks(client, c))
 
 
 if __name__ == "__main__":

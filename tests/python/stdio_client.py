@@ -15,23 +15,12 @@ at 2026-07-28 and falls back to the `initialize` handshake; `legacy` forces the 
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import traceback
 from typing import Any
 
-import anyio
-from mcp import Client, MCPError, StdioServerParameters
-from mcp_types import (
-    CONNECTION_CLOSED,
-    INVALID_PARAMS,
-    CallToolResult,
-    Implementation,
-    TextContent,
-    TextResourceContents,
-    Tool,
-)
+from harness import CheckFailed, Checks, call, describe, run_cli, structured, text_of
+from mcp import Client, MCPError
+from mcp_types import INVALID_PARAMS, TextResourceContents, Tool
 
 EXPECTED_TOOLS = (
     "list_workspaces",
@@ -48,48 +37,6 @@ EXPECTED_TOOLS = (
 )
 BOARD_TEMPLATE = "kanban://projects/{project_id}/board"
 UNKNOWN_TASK_ID = "01930000-0000-7000-8000-000000000000"
-# Environment passed through to the server on top of the SDK's safe default (HOME, PATH, ...).
-PASSTHROUGH_ENV_PREFIXES = ("RUST_", "VK_")
-
-
-class CheckFailed(Exception):
-    """A check did not hold; the message says which and what was seen."""
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.step = "starting the server and connecting (server/discover, else initialize)"
-        """The request in flight, named in the report when something other than a check fails."""
-
-    def ok(self, condition: bool, what: str, seen: str) -> None:
-        """Count `what` as passed, or fail with `what` and what was actually `seen`."""
-        if not condition:
-            raise CheckFailed(f"{what}: {seen}")
-        self.passed += 1
-        print(f"  ok {self.passed:2d}  {what}", flush=True)
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-def describe(result: CallToolResult) -> str:
-    return f"isError={result.is_error} structuredContent={result.structured_content!r} text={text_of(result)!r}"
-
-
-def structured(result: CallToolResult, what: str) -> dict[str, Any]:
-    """The structuredContent of a successful call, or a failure that shows the whole result."""
-    if result.is_error:
-        raise CheckFailed(f"{what}: expected success, got a tool error: {describe(result)}")
-    if not isinstance(result.structured_content, dict):
-        raise CheckFailed(f"{what}: expected structuredContent to be an object, got {describe(result)}")
-    return result.structured_content
-
-
-async def call(client: Client, c: Checks, name: str, arguments: dict[str, Any]) -> CallToolResult:
-    c.step = f"tools/call {name} {arguments}"
-    return await client.call_tool(name, arguments)
 
 
 async def all_tools(client: Client, c: Checks) -> list[Tool]:
@@ -262,67 +209,8 @@ async def run_checks(client: Client, c: Checks) -> None:
     )
 
 
-def server_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_ENV_PREFIXES)}
-
-
-async def main(args: argparse.Namespace, c: Checks) -> None:
-    params = StdioServerParameters(
-        command=args.binary,
-        args=["serve", "--data-dir", args.data_dir],
-        env=server_env(),
-    )
-    client = Client(
-        params,
-        mode=args.mode,
-        read_timeout_seconds=args.timeout / 2,
-        client_info=Implementation(name="vibe-kanban-mcp-python-sdk-test", version="0"),
-    )
-    with anyio.fail_after(args.timeout):
-        async with client:
-            await run_checks(client, c)
-
-
-def first_cause(exc: BaseException) -> BaseException:
-    """Unwrap anyio/asyncio exception groups down to the first real error."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        failed = [e for e in exc.exceptions if isinstance(e, CheckFailed)]
-        exc = failed[0] if failed else exc.exceptions[0]
-    return exc
-
-
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("binary", help="path to the vibe-kanban-mcp binary")
-    parser.add_argument("data_dir", help="data directory for `serve --data-dir` (use a fresh one)")
-    parser.add_argument("--mode", default="auto", help="Client mode: auto (default), legacy or 2026-07-28")
-    parser.add_argument("--timeout", type=float, default=60.0, help="overall timeout in seconds (default 60)")
-    args = parser.parse_args()
-    c = Checks()
-    try:
-        anyio.run(main, args, c)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as raw:
-        exc = first_cause(raw)
-        if isinstance(exc, CheckFailed):
-            print(f"python-sdk: FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"python-sdk: FAILED during {c.step} (after {c.passed} passed checks):", file=sys.stderr)
-        if isinstance(exc, TimeoutError):
-            print(f"  timed out after {args.timeout}s", file=sys.stderr)
-        elif isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
-            print("  the server closed the connection (did it exit? its stderr is above)", file=sys.stderr)
-        elif isinstance(exc, OSError):
-            print(f"  could not start {args.binary}: {exc}", file=sys.stderr)
-        elif isinstance(exc, MCPError):
-            print(f"  unexpected JSON-RPC error {exc.code}: {exc.message} (data {exc.data!r})", file=sys.stderr)
-        else:
-            print(f"  {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exception(exc, file=sys.stderr)
-        return 1
-    print(f"python-sdk: {c.passed} checks passed", flush=True)
-    return 0
+    return run_cli("python-sdk", __doc__, lambda client, c, _args: run_checks(client, c))
 
 
 if __name__ == "__main__":
