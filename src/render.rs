@@ -46,14 +46,21 @@ impl Render for WorkspaceList {
 
 impl Render for ProjectList {
     fn render(&self) -> String {
-        if self.projects.is_empty() {
+        if self.projects.is_empty() && self.next_cursor.is_none() {
             return "No projects yet; create_project makes one.".to_owned();
         }
-        self.projects
+        let mut out = self
+            .projects
             .iter()
             .map(|p| format!("- {} ({}): {}", p.name, p.id, counts_line(p)))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        if let Some(cursor) = &self.next_cursor {
+            out.push_str(&format!(
+                "\nMore projects follow: call list_projects with cursor {cursor}."
+            ));
+        }
+        out
     }
 }
 

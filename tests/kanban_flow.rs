@@ -506,7 +506,52 @@ async fn board_command_prints_columns(backend: Backend) {
     );
 }
 
+/// list_projects pages in name order: `limit`, `next_cursor` until the last
+/// page, and clear errors for a bad limit or cursor.
+async fn projects_are_listed_in_pages(backend: Backend) {
+    let data = DataDir::on(backend);
+    let server = Server::start(&data, &[], &[]).await;
+    // Names that share a prefix and contain the cursor's separator.
+    for name in ["b: two", "a", "b", "b: one", "c"] {
+        server.project(name).await;
+    }
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut args = json!({"limit": 2});
+        if let Some(cursor) = &cursor {
+            args["cursor"] = json!(cursor);
+        }
+        let page = server.call("list_projects", args).await;
+        pages += 1;
+        for project in page["projects"].as_array().expect("projects") {
+            names.push(project["name"].as_str().expect("name").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["a", "b", "b: one", "b: two", "c"]);
+    assert_eq!(pages, 3);
+    let all = server.call("list_projects", json!({})).await;
+    assert_eq!(all["projects"].as_array().expect("projects").len(), 5);
+    assert!(all.get("next_cursor").is_none(), "{all}");
+
+    let message = server
+        .call_invalid("list_projects", json!({"limit": 0}))
+        .await;
+    assert!(message.contains("between 1 and 200"), "{message}");
+    let message = server
+        .call_invalid("list_projects", json!({"cursor": "not-a-cursor"}))
+        .await;
+    assert!(message.contains("next_cursor"), "{message}");
+    server.stop().await;
+}
+
 on_both_stores!(
+    projects_are_listed_in_pages,
     tool_catalogue_has_schemas_annotations_and_output_schemas,
     project_task_lifecycle,
     resources_are_listed_and_templated,

@@ -29,6 +29,7 @@ pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
+pub use projects::{decode_project_cursor, encode_project_cursor};
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

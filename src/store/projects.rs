@@ -35,6 +35,20 @@ fn decode_projects(result: Option<&StmtResult>) -> Result<Vec<Project>> {
         .collect())
 }
 
+/// An opaque cursor for the page after `project`.
+pub fn encode_project_cursor(project: &Project) -> String {
+    hex::encode(format!("{}:{}", project.id, project.name))
+}
+
+/// Decodes a cursor made by [`encode_project_cursor`] into (name, id);
+/// `None` when it is not one.
+pub fn decode_project_cursor(cursor: &str) -> Option<(String, String)> {
+    let raw = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
+    let (id, name) = raw.split_once(':')?;
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((name.to_owned(), id.to_owned()))
+}
+
 pub(super) fn decode_project(result: Option<&StmtResult>) -> Result<Option<Project>> {
     Ok(decode_first::<ProjectRow>(result)?.map(|row| Project {
         task_counts: row.counts,
@@ -57,6 +71,37 @@ fn duplicate_name(name: &str) -> StoreError {
 }
 
 impl Store {
+    /// One page of the workspace's projects in name order: at most `limit`,
+    /// after the project `after` (name, id) when given; and whether more follow.
+    pub async fn list_projects_page(
+        &self,
+        actor: &Actor,
+        after: Option<&(String, String)>,
+        limit: u32,
+    ) -> Result<(Vec<Project>, bool)> {
+        let (name, id) = after.map_or((None, None), |(n, i)| (Some(n.as_str()), Some(i.as_str())));
+        let results = self
+            .read(vec![
+                Stmt::new(format!(
+                    "{PROJECT_SELECT} WHERE p.workspace_id = ? \
+                       AND (? IS NULL OR p.name > ? OR (p.name = ? AND p.id > ?)) \
+                     ORDER BY p.name, p.id LIMIT ?"
+                ))
+                .bind(&actor.workspace_id)
+                .bind(name)
+                .bind(name)
+                .bind(name)
+                .bind(id)
+                .bind(i64::from(limit) + 1),
+            ])
+            .await?;
+        let mut projects = decode_projects(results.first())?;
+        let more = projects.len() > limit as usize;
+        projects.truncate(limit as usize);
+        Ok((projects, more))
+    }
+
+    /// Every project of the workspace, in name order.
     pub async fn list_projects(&self, actor: &Actor) -> Result<Vec<Project>> {
         let results = self
             .read(vec![

@@ -9,7 +9,9 @@ use super::{
     args::{checked_text, double_option},
     tool,
 };
-use crate::store::{NewProject, Project, ProjectChanges, Workspace};
+use crate::store::{
+    NewProject, Project, ProjectChanges, Workspace, decode_project_cursor, encode_project_cursor,
+};
 
 /// Longest project name, in characters.
 pub const MAX_PROJECT_NAME: usize = 200;
@@ -31,7 +33,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_projects",
             "List projects",
-            "List the projects of your workspace, each with how many tasks it has in each status.",
+            "List the projects of your workspace in name order, each with how many tasks it has in each status. \
+             Returns up to `limit` (default 100, at most 200) and `next_cursor` when more follow.",
             Toolset::Projects,
             Effect::Read,
             list_projects,
@@ -83,15 +86,59 @@ async fn list_workspaces(ctx: ToolContext, _: NoArgs) -> Result<WorkspaceList, T
     })
 }
 
-/// The projects of the workspace.
+/// Default and largest page of `list_projects`.
+const DEFAULT_PROJECTS: u32 = 100;
+const MAX_PROJECTS: u32 = 200;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListProjectsArgs {
+    /// Page size: default 100, at most 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A page of the workspace's projects.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProjectList {
     pub projects: Vec<Project>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-async fn list_projects(ctx: ToolContext, _: NoArgs) -> Result<ProjectList, ToolError> {
+async fn list_projects(ctx: ToolContext, args: ListProjectsArgs) -> Result<ProjectList, ToolError> {
+    let limit = args.limit.unwrap_or(DEFAULT_PROJECTS);
+    if limit == 0 || limit > MAX_PROJECTS {
+        return Err(ToolError::InvalidParams(format!(
+            "field `limit` is {limit}; it must be between 1 and {MAX_PROJECTS}"
+        )));
+    }
+    let after = match args.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(decode_project_cursor(cursor).ok_or_else(|| {
+            ToolError::InvalidParams(
+                "field `cursor` is not a cursor this server issued; pass the `next_cursor` of a previous \
+                 list_projects result, or leave it out for the first page"
+                    .to_owned(),
+            )
+        })?),
+    };
+    let (projects, more) = ctx
+        .store
+        .list_projects_page(&ctx.principal.actor, after.as_ref(), limit)
+        .await?;
+    let next_cursor = if more {
+        projects.last().map(encode_project_cursor)
+    } else {
+        None
+    };
     Ok(ProjectList {
-        projects: ctx.store.list_projects(&ctx.principal.actor).await?,
+        projects,
+        next_cursor,
     })
 }
 
