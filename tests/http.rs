@@ -882,3 +882,43 @@ async fn agent_sessions_run_over_http_for_keys_with_the_sessions_scope() {
     assert_eq!(task["status"], "inreview");
     agents.cancel().await.expect("close");
 }
+
+/// A stateless (2026-07-28) call that only answers gets a plain JSON reply,
+/// not a one-event SSE stream.
+#[tokio::test]
+async fn stateless_calls_are_answered_with_plain_json() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "stateless", "read");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+    "name": "list_projects", "arguments": {},
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    }}});
+    let response = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "list_projects")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("content-type"),
+        "application/json"
+    );
+    let reply: Value = response.json().await.expect("a JSON body");
+    assert_eq!(reply["id"], 7, "{reply}");
+    assert!(
+        reply["result"]["structuredContent"]["projects"].is_array(),
+        "{reply}"
+    );
+}

@@ -140,7 +140,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_allowed_hosts(state.allowed_hosts())
         .with_max_request_body_bytes(state.options.max_body_bytes)
         .with_cancellation_token(state.shutdown.child_token())
-        .with_legacy_session_mode(true);
+        .with_legacy_session_mode(true)
+        // A stateless (2026-07-28) call that only answers gets a plain JSON
+        // reply instead of a one-event SSE stream; one that sends
+        // notifications first still streams.
+        .with_json_response(true);
     let server = state.server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.for_connection()),
