@@ -124,7 +124,16 @@ impl Render for TaskDetail {
     fn render(&self) -> String {
         let mut out = self.task.render();
         if !self.subtasks.is_empty() {
-            out.push_str("\nSubtasks:\n");
+            if self.subtask_count > self.subtasks.len() as i64 {
+                out.push_str(&format!(
+                    "\nSubtasks ({} of {}; list_tasks with parent_task_id {} pages through all):\n",
+                    self.subtasks.len(),
+                    self.subtask_count,
+                    self.task.id
+                ));
+            } else {
+                out.push_str("\nSubtasks:\n");
+            }
             for sub in &self.subtasks {
                 out.push_str(&task_line(sub));
                 out.push('\n');

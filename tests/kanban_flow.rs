@@ -557,3 +557,50 @@ on_both_stores!(
     resources_are_listed_and_templated,
     board_command_prints_columns,
 );
+
+/// A task with more subtasks than get_task shows: the first 100 in board
+/// order, the count of all, and list_tasks with parent_task_id for the rest.
+#[tokio::test]
+async fn many_subtasks_are_capped_and_counted() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[], &[]).await;
+    let project_id = server.project("Big").await;
+    let parent = server.task(&project_id, "Epic", json!({})).await;
+    for i in 0..102 {
+        server
+            .task(
+                &project_id,
+                &format!("Step {i:03}"),
+                json!({"parent_task_id": parent}),
+            )
+            .await;
+    }
+    let result = server
+        .try_call("get_task", json!({"task_id": parent}))
+        .await
+        .expect("get_task");
+    let text = common::text(&result);
+    let detail = result.structured_content.expect("structured");
+    assert_eq!(detail["subtasks"].as_array().expect("subtasks").len(), 100);
+    assert_eq!(detail["subtask_count"], 102);
+    assert_eq!(detail["subtasks"][0]["title"], "Step 000");
+    assert!(text.contains("100 of 102"), "{text}");
+    assert!(text.contains("parent_task_id"), "{text}");
+
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"project_id": project_id, "parent_task_id": parent, "limit": 50});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let page = server.call("list_tasks", args).await;
+        seen += page["tasks"].as_array().expect("tasks").len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 102);
+    server.stop().await;
+}

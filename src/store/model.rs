@@ -135,8 +135,11 @@ pub struct Task {
 pub struct TaskDetail {
     #[serde(flatten)]
     pub task: Task,
-    /// Direct subtasks, in board order.
+    /// Direct subtasks, in board order: the first 100 (`SUBTASK_LIMIT`);
+    /// `list_tasks` with `parent_task_id` pages through all of them.
     pub subtasks: Vec<Task>,
+    /// How many direct subtasks the task has.
+    pub subtask_count: i64,
 }
 
 /// One page of tasks.

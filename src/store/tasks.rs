@@ -36,6 +36,9 @@ fn project_not_found(project_id: &str) -> StoreError {
     }
 }
 
+/// Most subtasks `get_task` (and the task resource) shows.
+pub const SUBTASK_LIMIT: i64 = 100;
+
 /// Encodes the keyset position after `task` as an opaque cursor.
 pub fn encode_cursor(task: &Task) -> String {
     hex::encode(format!("{}:{}", task.position, task.id))
@@ -149,21 +152,29 @@ impl Store {
         })
     }
 
+    /// A task with its first [`SUBTASK_LIMIT`] direct subtasks and how many
+    /// it has, in one round trip.
     pub async fn get_task(&self, actor: &Actor, task_id: &str) -> Result<TaskDetail> {
         let results = self
             .read(vec![
                 select_task(actor, task_id),
                 Stmt::new(format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE parent_task_id = ? AND workspace_id = ? ORDER BY position, id"
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE parent_task_id = ? AND workspace_id = ? \
+                     ORDER BY position, id LIMIT ?"
                 ))
                 .bind(task_id)
-                .bind(&actor.workspace_id),
+                .bind(&actor.workspace_id)
+                .bind(SUBTASK_LIMIT),
+                Stmt::new("SELECT COUNT(*) AS n FROM tasks WHERE parent_task_id = ? AND workspace_id = ?")
+                    .bind(task_id)
+                    .bind(&actor.workspace_id),
             ])
             .await?;
         let task: Task = decode_first(results.first())?.ok_or_else(|| task_not_found(task_id))?;
         Ok(TaskDetail {
             task,
             subtasks: decode_all(results.get(1))?,
+            subtask_count: first_int(results.get(2), "n"),
         })
     }
 
