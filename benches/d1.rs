@@ -164,6 +164,19 @@ async fn main() {
     }
     server.stop().await;
 
+    // What an idle server with its session runner costs: nothing is queued,
+    // nothing runs; count D1 requests over a fixed window.
+    let idle_seconds: u64 = std::env::var("BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let with_runner = Server::start(&data, &[], &[]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    d1.reset();
+    tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
+    let idle_requests = d1.requests();
+    with_runner.stop().await;
+
     println!(
         "{iterations} calls per row; D1 = miniflare on 127.0.0.1 with the added latency per request"
     );
@@ -179,4 +192,8 @@ async fn main() {
             percentile(&s.times, 0.9)
         );
     }
+    println!(
+        "idle server with its session runner: {idle_requests} D1 requests in {idle_seconds} s ({:.1} per minute)",
+        idle_requests as f64 * 60.0 / idle_seconds as f64
+    );
 }
