@@ -5,12 +5,15 @@
 //! Dependencies point one way, from the outside in:
 //!
 //! - `main.rs` — command-line parsing only; calls [`commands`].
-//! - [`commands`] — what each subcommand does (serve, migrate, keys, board).
-//! - [`transport`] — how clients reach the server: [`transport::stdio`].
+//! - [`commands`] — what each subcommand does (serve, runner, migrate, keys,
+//!   board, workspaces).
+//! - [`transport`] — how clients reach the server: [`transport::stdio`],
+//!   [`transport::http`] (Streamable HTTP and its edge checks) and
+//!   [`transport::sse`] (the legacy HTTP+SSE transport).
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).
-//! - [`resources`] — MCP resources: project boards and tasks.
+//! - [`resources`] — MCP resources: project boards, tasks and live session logs.
 //! - [`prompts`] — MCP prompts (the prompt templates) and argument
 //!   completion.
 //! - [`enhance`] — prompt enhancement: providers (offline, Workers AI,

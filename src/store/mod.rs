@@ -34,7 +34,7 @@ pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
-pub use tasks::{BOARD_COLUMN_LIMIT, decode_cursor, encode_cursor};
+pub use tasks::{BOARD_COLUMN_LIMIT, SUBTASK_LIMIT, decode_cursor, encode_cursor};
 pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 
 /// What went wrong in the data layer. Messages name the thing and say what to do.

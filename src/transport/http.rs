@@ -374,7 +374,7 @@ fn same_origin(host: &str, origin: &str) -> bool {
     })
 }
 
-/// Whether `origin` ("scheme://host[:port]") is in the allow-list; entries
+/// Whether `origin` (`scheme://host[:port]`) is in the allow-list; entries
 /// may end in `:*` for any port.
 pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     allowed.iter().any(|entry| {
