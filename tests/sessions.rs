@@ -689,3 +689,52 @@ fn bad_session_configuration_stops_at_start_with_a_clear_message() {
         assert!(stderr.contains(expected), "{text}: {stderr}");
     }
 }
+
+/// A task whose agent is queued or running (on it or on a subtask) is not
+/// deleted: that would orphan a live agent. Once stopped, it deletes.
+#[tokio::test]
+async fn a_task_with_a_live_session_is_not_deleted() {
+    let data = DataDir::new();
+    let server = start(&data, "").await;
+    let project_id = server.project("live").await;
+    let parent = server.task(&project_id, "Parent", json!({})).await;
+    let child = server
+        .task(&project_id, "Child", json!({"parent_task_id": parent}))
+        .await;
+    let session_id = common::id(
+        &server
+            .call(
+                "start_session",
+                json!({"task_id": child, "executor": "slow"}),
+            )
+            .await,
+    );
+    wait_output(&server, &session_id, "agent: line 2").await;
+    for task in [&parent, &child] {
+        let refused = server
+            .call_fails("delete_task", json!({"task_id": task}))
+            .await;
+        assert!(refused.contains(&session_id), "{refused}");
+        assert!(refused.contains("stop_session"), "{refused}");
+    }
+    assert!(refused_left_everything(&server, &child).await);
+    server
+        .call("stop_session", json!({"session_id": session_id}))
+        .await;
+    let deleted = server.call("delete_task", json!({"task_id": parent})).await;
+    assert_eq!(
+        deleted["deleted_ids"].as_array().expect("ids").len(),
+        2,
+        "{deleted}"
+    );
+    server.stop().await;
+}
+
+/// The task is still there with its session.
+async fn refused_left_everything(server: &Server, task_id: &str) -> bool {
+    let listed = server
+        .call("list_sessions", json!({"task_id": task_id}))
+        .await;
+    task_status(server, task_id).await == "inprogress"
+        && listed["sessions"].as_array().is_some_and(|s| s.len() == 1)
+}

@@ -361,12 +361,22 @@ impl Store {
     pub async fn delete_task(&self, actor: &Actor, task_id: &str) -> Result<Deleted> {
         const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT id FROM tasks WHERE id = ? AND workspace_id = ? \
              UNION ALL SELECT t.id FROM tasks t JOIN sub ON t.parent_task_id = sub.id) SELECT id FROM sub";
+        // An agent session that is queued or running on the task or a
+        // subtask keeps it: deleting would orphan a live agent.
+        let busy = format!(
+            "SELECT s.id, s.status, s.task_id FROM workspace_sessions s \
+             WHERE s.task_id IN ({SUBTREE}) AND s.status IN ('queued', 'running') LIMIT 1"
+        );
+        let idle = format!(
+            "NOT EXISTS (SELECT 1 FROM workspace_sessions s WHERE s.task_id IN ({SUBTREE}) \
+             AND s.status IN ('queued', 'running'))"
+        );
         let audit_id = new_id();
         let audit_row = Stmt::new(format!(
             "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
                                      request_id, created_at) \
              SELECT ?, ?, ?, ?, 'delete', 'task', ?, json_object('deleted_ids', json(ids)), ?, ? \
-             FROM (SELECT json_group_array(id) AS ids, COUNT(*) AS n FROM ({SUBTREE})) WHERE n > 0 \
+             FROM (SELECT json_group_array(id) AS ids, COUNT(*) AS n FROM ({SUBTREE})) WHERE n > 0 AND {idle} \
              ON CONFLICT DO NOTHING"
         ))
         .bind(&audit_id)
@@ -377,16 +387,41 @@ impl Store {
         .bind(actor.request_id.clone())
         .bind(now())
         .bind(task_id)
+        .bind(&actor.workspace_id)
+        .bind(task_id)
         .bind(&actor.workspace_id);
         let results = self
             .write(vec![
+                Stmt::new(busy).bind(task_id).bind(&actor.workspace_id),
                 audit_row,
                 Stmt::new("SELECT details FROM audit_logs WHERE id = ?").bind(&audit_id),
-                Stmt::new(format!("DELETE FROM tasks WHERE id IN ({SUBTREE})"))
-                    .bind(task_id)
-                    .bind(&actor.workspace_id),
+                Stmt::new(format!(
+                    "DELETE FROM tasks WHERE id IN ({SUBTREE}) AND {idle}"
+                ))
+                .bind(task_id)
+                .bind(&actor.workspace_id)
+                .bind(task_id)
+                .bind(&actor.workspace_id),
             ])
             .await?;
+        #[derive(serde::Deserialize)]
+        struct Busy {
+            id: String,
+            status: String,
+            task_id: String,
+        }
+        if let Some(busy) = decode_first::<Busy>(results.first())? {
+            let on = if busy.task_id == task_id {
+                "it".to_owned()
+            } else {
+                format!("its subtask {}", busy.task_id)
+            };
+            return Err(StoreError::Conflict(format!(
+                "task {task_id} was not deleted: agent session {} is {} on {on}; stop it with stop_session \
+                 (session_id {}) first",
+                busy.id, busy.status, busy.id
+            )));
+        }
         #[derive(serde::Deserialize)]
         struct Details {
             details: String,
@@ -395,7 +430,7 @@ impl Store {
         struct DeletedIds {
             deleted_ids: Vec<String>,
         }
-        let Some(row) = decode_first::<Details>(results.get(1))? else {
+        let Some(row) = decode_first::<Details>(results.get(2))? else {
             return Err(task_not_found(task_id));
         };
         let ids: DeletedIds = serde_json::from_str(&row.details)

@@ -63,7 +63,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "delete_task",
             "Delete task",
-            "Delete a task and all of its subtasks. This cannot be undone.",
+            "Delete a task and all of its subtasks. This cannot be undone. Refused while an agent session is \
+             queued or running on the task or a subtask (stop it first).",
             Toolset::Tasks,
             Effect::Delete,
             delete_task,
