@@ -69,6 +69,29 @@ fn serve_command(data: &DataDir) -> tokio::process::Command {
     })
 }
 
+/// A project `name` with one task whose agent prints slowly until stopped;
+/// returns the project and the session id.
+async fn start_chatty_session(
+    client: &RunningService<RoleClient, Watcher>,
+    name: &str,
+) -> (Value, String) {
+    let project = call(client, "create_project", json!({"name": name})).await;
+    let task = call(
+        client,
+        "create_task",
+        json!({"project_id": project["id"], "title": "Chatty"}),
+    )
+    .await;
+    let session = call(
+        client,
+        "start_session",
+        json!({"task_id": task["id"], "executor": "slow"}),
+    )
+    .await;
+    let session_id = session["id"].as_str().expect("id").to_owned();
+    (project, session_id)
+}
+
 async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
     tokio::time::timeout(Duration::from_secs(60), updates.recv())
         .await
@@ -95,20 +118,8 @@ async fn subscribers_are_told_as_output_arrives() {
         "the server offers resources/subscribe"
     );
 
-    let project = call(&client, "create_project", json!({"name": "live"})).await;
-    let task = call(
-        &client,
-        "create_task",
-        json!({"project_id": project["id"], "title": "Chatty"}),
-    )
-    .await;
-    let session = call(
-        &client,
-        "start_session",
-        json!({"task_id": task["id"], "executor": "slow"}),
-    )
-    .await;
-    let session_id = session["id"].as_str().expect("id");
+    let (project, session_id) = start_chatty_session(&client, "live").await;
+    let session_id = session_id.as_str();
     let uri = format!("kanban://sessions/{session_id}/log");
     client
         .subscribe(SubscribeRequestParams::new(&uri))
@@ -188,20 +199,8 @@ async fn listeners_of_the_2026_protocol_are_told_on_their_stream() {
         ProtocolVersion::V_2026_07_28
     );
 
-    let project = call(&client, "create_project", json!({"name": "listen"})).await;
-    let task = call(
-        &client,
-        "create_task",
-        json!({"project_id": project["id"], "title": "Chatty"}),
-    )
-    .await;
-    let session = call(
-        &client,
-        "start_session",
-        json!({"task_id": task["id"], "executor": "slow"}),
-    )
-    .await;
-    let session_id = session["id"].as_str().expect("id");
+    let (project, session_id) = start_chatty_session(&client, "listen").await;
+    let session_id = session_id.as_str();
     let uri = format!("kanban://sessions/{session_id}/log");
     let board = format!(
         "kanban://projects/{}/board",

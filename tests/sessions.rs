@@ -26,6 +26,18 @@ async fn start(data: &DataDir, sessions: &str) -> Server {
     .await
 }
 
+/// A project "app" on the git repository `repo`; returns its id.
+async fn repo_project(server: &Server, repo: &std::path::Path) -> String {
+    common::id(
+        &server
+            .call(
+                "create_project",
+                json!({"name": "app", "repo_path": repo.to_str()}),
+            )
+            .await,
+    )
+}
+
 async fn task_status(server: &Server, task_id: &str) -> String {
     server.call("get_task", json!({"task_id": task_id})).await["status"]
         .as_str()
@@ -306,14 +318,7 @@ async fn failures_leave_a_clear_status_and_reason() {
     let data = DataDir::new();
     let repo = git_repo(data.path());
     let server = start(&data, "").await;
-    let project_id = common::id(
-        &server
-            .call(
-                "create_project",
-                json!({"name": "app", "repo_path": repo.to_str()}),
-            )
-            .await,
-    );
+    let project_id = repo_project(&server, &repo).await;
 
     // The agent exits 1.
     let task_id = server.task(&project_id, "Fails", json!({})).await;
@@ -410,14 +415,7 @@ async fn bad_requests_are_refused_with_what_to_do() {
     let data = DataDir::new();
     let repo = git_repo(data.path());
     let server = start(&data, "").await;
-    let project_id = common::id(
-        &server
-            .call(
-                "create_project",
-                json!({"name": "app", "repo_path": repo.to_str()}),
-            )
-            .await,
-    );
+    let project_id = repo_project(&server, &repo).await;
     let task_id = server.task(&project_id, "T", json!({})).await;
 
     let unknown = server

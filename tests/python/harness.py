@@ -79,6 +79,35 @@ def first_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def report_failure(
+    label: str,
+    raw: BaseException,
+    c: Checks,
+    timeout: float,
+    explain: Callable[[BaseException], str | None] = lambda _exc: None,
+) -> int:
+    """Prints the first real failure inside `raw` (a failed check, or an error during `c.step`,
+    which `explain` may describe) and returns the exit status 1."""
+    exc = first_cause(raw)
+    if isinstance(exc, CheckFailed):
+        print(f"{label}: FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"{label}: FAILED during {c.step} (after {c.passed} passed checks):", file=sys.stderr)
+    explained = explain(exc)
+    if explained is not None:
+        print(f"  {explained}", file=sys.stderr)
+    elif isinstance(exc, TimeoutError):
+        print(f"  timed out after {timeout}s", file=sys.stderr)
+    elif isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
+        print("  the server closed the connection (did it exit? its stderr is above)", file=sys.stderr)
+    elif isinstance(exc, MCPError):
+        print(f"  unexpected JSON-RPC error {exc.code}: {exc.message} (data {exc.data!r})", file=sys.stderr)
+    else:
+        print(f"  {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
+    return 1
+
+
 def run_cli(
     label: str,
     description: str | None,
@@ -121,22 +150,12 @@ def run_cli(
     except KeyboardInterrupt:
         raise
     except BaseException as raw:
-        exc = first_cause(raw)
-        if isinstance(exc, CheckFailed):
-            print(f"{label}: FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"{label}: FAILED during {c.step} (after {c.passed} passed checks):", file=sys.stderr)
-        if isinstance(exc, TimeoutError):
-            print(f"  timed out after {args.timeout}s", file=sys.stderr)
-        elif isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
-            print("  the server closed the connection (did it exit? its stderr is above)", file=sys.stderr)
-        elif isinstance(exc, OSError):
-            print(f"  could not start {args.binary}: {exc}", file=sys.stderr)
-        elif isinstance(exc, MCPError):
-            print(f"  unexpected JSON-RPC error {exc.code}: {exc.message} (data {exc.data!r})", file=sys.stderr)
-        else:
-            print(f"  {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exception(exc, file=sys.stderr)
-        return 1
+        return report_failure(
+            label,
+            raw,
+            c,
+            args.timeout,
+            lambda exc: f"could not start {args.binary}: {exc}" if isinstance(exc, OSError) else None,
+        )
     print(f"{label}: {c.passed} checks passed", flush=True)
     return 0

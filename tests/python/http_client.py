@@ -25,7 +25,6 @@ import argparse
 import json
 import sys
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,7 +38,6 @@ from mcp import Client, MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import (
-    CONNECTION_CLOSED,
     Implementation,
     TextResourceContents,
     Tool,
@@ -334,29 +332,16 @@ def cli() -> int:
     except KeyboardInterrupt:
         raise
     except BaseException as raw:  # noqa: BLE001 - the top-level report: every failure is printed, none escapes
-        exc = first_cause(raw)
         print(f"python-sdk-http: HTTP exchanges of the authenticated client: {c.http.describe()}", file=sys.stderr)
-        if isinstance(exc, CheckFailed):
-            print(f"python-sdk-http: FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"python-sdk-http: FAILED during {c.step} (after {c.passed} passed checks):", file=sys.stderr)
-        if isinstance(exc, TimeoutError):
-            print(f"  timed out after {args.timeout}s", file=sys.stderr)
-        elif isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
-            print("  the server closed the connection", file=sys.stderr)
-        elif isinstance(exc, httpx2.HTTPStatusError):
-            print(
-                f"  HTTP {exc.response.status_code} from {exc.request.method} {exc.request.url}",
-                file=sys.stderr,
-            )
-        elif isinstance(exc, httpx2.TransportError):
-            print(f"  could not reach {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        elif isinstance(exc, MCPError):
-            print(f"  unexpected JSON-RPC error {exc.code}: {exc.message} (data {exc.data!r})", file=sys.stderr)
-        else:
-            print(f"  {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exception(exc, file=sys.stderr)
-        return 1
+
+        def explain(exc: BaseException) -> str | None:
+            if isinstance(exc, httpx2.HTTPStatusError):
+                return f"HTTP {exc.response.status_code} from {exc.request.method} {exc.request.url}"
+            if isinstance(exc, httpx2.TransportError):
+                return f"could not reach {args.url}: {type(exc).__name__}: {exc}"
+            return None
+
+        return harness.report_failure("python-sdk-http", raw, c, args.timeout, explain)
     print(f"python-sdk-http: HTTP exchanges of the authenticated client: {c.http.describe()}", file=sys.stderr)
     print(f"python-sdk-http: {c.passed} checks passed", flush=True)
     return 0
