@@ -30,14 +30,19 @@ const LOG_FLUSH: Duration = Duration::from_millis(200);
 
 /// This machine's name, recorded on claimed sessions.
 pub fn host_name() -> String {
-    nix::unistd::gethostname()
+    #[cfg(unix)]
+    let name = nix::unistd::gethostname()
         .ok()
-        .and_then(|name| name.into_string().ok())
-        .filter(|name| !name.is_empty())
+        .and_then(|name| name.into_string().ok());
+    #[cfg(not(unix))]
+    let name = std::env::var("COMPUTERNAME").ok();
+    name.filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// Whether a process with this pid exists on this machine.
+/// Whether a process with this pid exists on this machine. Where that cannot
+/// be asked cheaply (not Unix), every pid counts as alive, and a dead
+/// runner's sessions are found by their stale heartbeat instead.
 pub fn process_alive(pid: i64) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
@@ -45,10 +50,15 @@ pub fn process_alive(pid: i64) -> bool {
     if pid <= 0 {
         return false;
     }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        Err(errno) => errno != nix::errno::Errno::ESRCH,
+    #[cfg(unix)]
+    {
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(()) => true,
+            Err(errno) => errno != nix::errno::Errno::ESRCH,
+        }
     }
+    #[cfg(not(unix))]
+    true
 }
 
 /// A runner started inside another command (`serve`).
