@@ -5,7 +5,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use rmcp::{
@@ -31,7 +30,7 @@ use crate::{
     metrics::Metrics,
     prompts, resources,
     sessions::Sessions,
-    store::{SessionStatus, Store},
+    store::Store,
     tools::{Registry, ToolContext, ToolFilter},
 };
 
@@ -41,12 +40,6 @@ The board of a project is the resource kanban://projects/{project_id}/board. enh
 or a task into a clear prompt for a coding agent; the prompt templates are MCP prompts. start_session runs a \
 coding agent on a task; follow it with get_session, read_execution_log or the resource \
 kanban://sessions/{session_id}/log.";
-
-/// How often a subscribed session log is checked for new output: updates
-/// are sent at most this often, however fast the agent prints.
-const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
-/// …and while the session is not running.
-const IDLE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The MCP server: cheap to clone, shared by every connection of a process.
 #[derive(Clone)]
@@ -294,16 +287,17 @@ impl ServerHandler for KanbanServer {
             };
             let sink = context.sink().clone();
             let uri = uri.clone();
-            watchers.spawn(watch_session_log(
-                sessions.clone(),
-                principal.clone(),
-                session_id,
-                move || {
-                    let sink = sink.clone();
-                    let uri = uri.clone();
-                    async move { sink.notify_resource_updated(uri).await.is_ok() }
-                },
-            ));
+            let sessions = sessions.clone();
+            let actor = principal.actor.clone();
+            watchers.spawn(async move {
+                sessions
+                    .watch_log(&actor, &session_id, move || {
+                        let sink = sink.clone();
+                        let uri = uri.clone();
+                        async move { sink.notify_resource_updated(uri).await.is_ok() }
+                    })
+                    .await
+            });
         }
         context.cancelled().await;
         watchers.shutdown().await;
@@ -336,28 +330,27 @@ impl ServerHandler for KanbanServer {
         };
         // The session must be the caller's.
         if sessions
-            .log_state(&principal.actor, &session_id)
+            .status_of(&principal.actor, &session_id)
             .await
-            .is_err()
+            .is_none()
         {
             return Err(not_found());
         }
         let peer = context.peer.clone();
         let uri = request.uri.clone();
-        let task = tokio::spawn(watch_session_log(
-            sessions,
-            principal,
-            session_id,
-            move || {
-                let peer = peer.clone();
-                let uri = uri.clone();
-                async move {
-                    peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                        .await
-                        .is_ok()
-                }
-            },
-        ));
+        let task = tokio::spawn(async move {
+            sessions
+                .watch_log(&principal.actor, &session_id, move || {
+                    let peer = peer.clone();
+                    let uri = uri.clone();
+                    async move {
+                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                            .await
+                            .is_ok()
+                    }
+                })
+                .await
+        });
         let previous = self
             .subscriptions
             .lock()
@@ -384,41 +377,5 @@ impl ServerHandler for KanbanServer {
             task.abort();
         }
         Ok(())
-    }
-}
-
-/// Sends an update (through `notify`) whenever a session's log grows or its
-/// status changes, at most once per [`LOG_WATCH_INTERVAL`]: output that
-/// arrives in a burst is one notification. Ends when `notify` fails (the
-/// client is gone).
-async fn watch_session_log<F, Fut>(
-    sessions: Sessions,
-    principal: Principal,
-    session_id: String,
-    notify: F,
-) where
-    F: Fn() -> Fut + Send,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let mut last = sessions.log_state(&principal.actor, &session_id).await.ok();
-    loop {
-        let active = last.is_none_or(|(_, status)| {
-            matches!(status, SessionStatus::Queued | SessionStatus::Running)
-        });
-        tokio::time::sleep(if active {
-            LOG_WATCH_INTERVAL
-        } else {
-            IDLE_WATCH_INTERVAL
-        })
-        .await;
-        let Ok(state) = sessions.log_state(&principal.actor, &session_id).await else {
-            continue;
-        };
-        if Some(state) != last {
-            last = Some(state);
-            if !notify().await {
-                return;
-            }
-        }
     }
 }

@@ -37,6 +37,13 @@ use crate::{
 
 pub use profiles::{ExecutorProfile, Profiles};
 
+/// How often a watched session log is checked for new output: updates are
+/// sent at most this often, however fast the agent prints.
+pub const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a watcher reads the session's status from the store (and
+/// checks a finished session's log).
+pub const STATUS_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The `[sessions]` section of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -442,15 +449,50 @@ impl Sessions {
         })
     }
 
-    /// The size of a session's combined log and its status, for watchers.
-    pub async fn log_state(&self, actor: &Actor, session_id: &str) -> Result<(u64, SessionStatus)> {
-        let (session, _) = self.inner.store.get_session(actor, session_id).await?;
-        let len = self
-            .inner
-            .logs
-            .len(&logs::session_key(session_id, logs::EXECUTION_LOG))
-            .await?;
-        Ok((len, session.status))
+    /// Calls `notify` whenever a session's log grows or its status changes,
+    /// at most once per [`LOG_WATCH_INTERVAL`]: output that arrives in a
+    /// burst is one notification. The log's size is checked every tick; the
+    /// store only every [`STATUS_WATCH_INTERVAL`] (on D1 each look is a
+    /// request), which is soon enough because status changes also write
+    /// lines to the log. Ends when `notify` says the client is gone.
+    pub async fn watch_log<F, Fut>(&self, actor: &Actor, session_id: &str, notify: F)
+    where
+        F: Fn() -> Fut + Send,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        let key = logs::session_key(session_id, logs::EXECUTION_LOG);
+        let mut last_status = self.status_of(actor, session_id).await;
+        let mut last_len = self.inner.logs.len(&key).await.ok();
+        let mut status_checked = tokio::time::Instant::now();
+        loop {
+            let active = last_status.is_none_or(|s| s.is_active());
+            tokio::time::sleep(if active {
+                LOG_WATCH_INTERVAL
+            } else {
+                STATUS_WATCH_INTERVAL
+            })
+            .await;
+            let len = self.inner.logs.len(&key).await.ok();
+            let mut changed = len.is_some() && len != last_len;
+            last_len = len.or(last_len);
+            if status_checked.elapsed() >= STATUS_WATCH_INTERVAL {
+                status_checked = tokio::time::Instant::now();
+                let now = self.status_of(actor, session_id).await;
+                if now.is_some() && now != last_status {
+                    last_status = now;
+                    changed = true;
+                }
+            }
+            if changed && !notify().await {
+                return;
+            }
+        }
+    }
+
+    /// The session's status, if it is the caller's and the store answers.
+    pub async fn status_of(&self, actor: &Actor, session_id: &str) -> Option<SessionStatus> {
+        let (session, _) = self.inner.store.get_session(actor, session_id).await.ok()?;
+        Some(session.status)
     }
 
     fn local_token(&self, session_id: &str) -> Option<CancellationToken> {
