@@ -126,6 +126,11 @@ impl LogStore {
     }
 
     /// A short name for logs and messages ("local", "r2").
+    /// Whether logs are files on this machine's disk (not shared).
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local(_))
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.backend {
             Backend::Local(_) => "local",

@@ -428,7 +428,7 @@ impl Sessions {
                     .await?
             }
         };
-        if slice.total == 0 && self.inner.logs.kind() == "local" {
+        if slice.total == 0 && self.inner.logs.is_local() {
             // Local logs are on the disk of the machine that ran the turn.
             if let Some(host) = session
                 .runner_host

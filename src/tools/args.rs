@@ -97,6 +97,46 @@ pub fn checked_text(
     Ok(trimmed.to_owned())
 }
 
+/// Checks a count field (a page size, a number of lines): `value`, or
+/// `default` when absent, must be between 1 and `max`. `unit` follows the
+/// maximum in the message (" bytes", or "" for none).
+pub fn checked_count<T>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+    max: T,
+    unit: &str,
+) -> Result<T, ToolError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    let value = value.unwrap_or(default);
+    if value < T::from(1) || value > max {
+        return Err(ToolError::InvalidParams(format!(
+            "field `{field}` is {value}; it must be between 1 and {max}{unit}"
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes a page cursor with `decode`: `None` for the first page (absent or
+/// empty), an error naming `tool` for a cursor this server did not issue.
+pub fn checked_cursor<C>(
+    tool: &str,
+    cursor: Option<&str>,
+    decode: impl FnOnce(&str) -> Option<C>,
+) -> Result<Option<C>, ToolError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(cursor) => decode(cursor).map(Some).ok_or_else(|| {
+            ToolError::InvalidParams(format!(
+                "field `cursor` is not a cursor this server issued; pass the `next_cursor` of a previous {tool} \
+                 result, or leave it out for the first page"
+            ))
+        }),
+    }
+}
+
 /// Distinguishes a field that is absent from one set to `null`: absent is
 /// `None`, null is `Some(None)`.
 pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

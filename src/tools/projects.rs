@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     Effect, ToolContext, ToolDef, ToolError, Toolset,
-    args::{checked_text, double_option},
+    args::{checked_count, checked_cursor, checked_text, double_option},
     tool,
 };
 use crate::store::{
@@ -111,22 +111,12 @@ pub struct ProjectList {
 }
 
 async fn list_projects(ctx: ToolContext, args: ListProjectsArgs) -> Result<ProjectList, ToolError> {
-    let limit = args.limit.unwrap_or(DEFAULT_PROJECTS);
-    if limit == 0 || limit > MAX_PROJECTS {
-        return Err(ToolError::InvalidParams(format!(
-            "field `limit` is {limit}; it must be between 1 and {MAX_PROJECTS}"
-        )));
-    }
-    let after = match args.cursor.as_deref() {
-        None | Some("") => None,
-        Some(cursor) => Some(decode_project_cursor(cursor).ok_or_else(|| {
-            ToolError::InvalidParams(
-                "field `cursor` is not a cursor this server issued; pass the `next_cursor` of a previous \
-                 list_projects result, or leave it out for the first page"
-                    .to_owned(),
-            )
-        })?),
-    };
+    let limit = checked_count("limit", args.limit, DEFAULT_PROJECTS, MAX_PROJECTS, "")?;
+    let after = checked_cursor(
+        "list_projects",
+        args.cursor.as_deref(),
+        decode_project_cursor,
+    )?;
     let (projects, more) = ctx
         .store
         .list_projects_page(&ctx.principal.actor, after.as_ref(), limit)

@@ -6,7 +6,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Effect, ToolContext, ToolDef, ToolError, Toolset, args::checked_text, tool};
+use super::{
+    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    args::{checked_count, checked_text},
+    tool,
+};
 use crate::{
     auth::Scope,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
@@ -206,12 +210,7 @@ pub struct SessionList {
 }
 
 async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<SessionList, ToolError> {
-    let limit = args.limit.unwrap_or(DEFAULT_LIST);
-    if limit == 0 || limit > MAX_LIST {
-        return Err(ToolError::InvalidParams(format!(
-            "field `limit` is {limit}; it must be between 1 and {MAX_LIST}"
-        )));
-    }
+    let limit = checked_count("limit", args.limit, DEFAULT_LIST, MAX_LIST, "")?;
     let filter = SessionFilter {
         task_id: args.task_id.map(|t| t.to_string()),
         statuses: args.status.unwrap_or_default(),
@@ -291,18 +290,15 @@ pub struct LogPageOut {
 }
 
 async fn read_execution_log(ctx: ToolContext, args: ReadLogArgs) -> Result<LogPageOut, ToolError> {
-    let limit = args.limit.unwrap_or(DEFAULT_LOG_BYTES);
-    if limit == 0 || limit > MAX_LOG_BYTES {
-        return Err(ToolError::InvalidParams(format!(
-            "field `limit` is {limit}; it must be between 1 and {MAX_LOG_BYTES} bytes"
-        )));
-    }
+    let limit = checked_count(
+        "limit",
+        args.limit,
+        DEFAULT_LOG_BYTES,
+        MAX_LOG_BYTES,
+        " bytes",
+    )?;
     if let Some(tail) = args.tail {
-        if tail == 0 || tail > MAX_TAIL {
-            return Err(ToolError::InvalidParams(format!(
-                "field `tail` is {tail}; it must be between 1 and {MAX_TAIL} lines"
-            )));
-        }
+        checked_count("tail", Some(tail), tail, MAX_TAIL, " lines")?;
         if args.cursor.is_some() {
             return Err(ToolError::InvalidParams(
                 "give either `tail` (the last lines) or `cursor` (a byte offset), not both"

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Effect, ToolContext, ToolDef, ToolError, Toolset,
-    args::{checked_text, double_option},
+    args::{checked_count, checked_cursor, checked_text, double_option},
     projects::MAX_DESCRIPTION,
     tool,
 };
@@ -106,22 +106,8 @@ pub struct ListTasksArgs {
 }
 
 async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, ToolError> {
-    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ToolError::InvalidParams(format!(
-            "field `limit` is {limit}; it must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    let after = match args.cursor.as_deref() {
-        None | Some("") => None,
-        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-            ToolError::InvalidParams(
-                "field `cursor` is not a cursor this server issued; pass the `next_cursor` of a previous list_tasks \
-                 result, or leave it out for the first page"
-                    .to_owned(),
-            )
-        })?),
-    };
+    let limit = checked_count("limit", args.limit, DEFAULT_LIMIT, MAX_LIMIT, "")?;
+    let after = checked_cursor("list_tasks", args.cursor.as_deref(), decode_cursor)?;
     let filter = TaskFilter {
         statuses: args.status.unwrap_or_default(),
         assignee: args.assignee.map(|u| u.to_string()),
