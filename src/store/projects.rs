@@ -64,6 +64,52 @@ pub(super) fn select_project(actor: &Actor, project_id: &str) -> Stmt {
     .bind(&actor.workspace_id)
 }
 
+/// The audit row of `update_project`, to run before the update: written when
+/// the update will apply (the project is in the caller's workspace and the
+/// new name is free), with the old and new values of the privileged fields
+/// read from the row as it is before the change.
+fn update_audit(
+    actor: &Actor,
+    project_id: &str,
+    fields: &[&str],
+    privileged: Vec<(&'static str, Param)>,
+    new_name: Option<String>,
+) -> Stmt {
+    let details = if privileged.is_empty() {
+        "?".to_owned()
+    } else {
+        let changes: Vec<String> = privileged
+            .iter()
+            .map(|(column, _)| format!("'{column}', json_object('old', p.{column}, 'new', ?)"))
+            .collect();
+        format!(
+            "json_set(?, '$.changes', json_object({}))",
+            changes.join(", ")
+        )
+    };
+    let mut stmt = Stmt::new(format!(
+        "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
+         request_id, created_at) \
+         SELECT ?, ?, ?, ?, 'update', 'project', p.id, {details}, ?, ? FROM projects p \
+         WHERE p.id = ? AND p.workspace_id = ? \
+           AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = p.workspace_id \
+                           AND o.name = COALESCE(?, p.name) AND o.id <> p.id) \
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(new_id())
+    .bind(&actor.workspace_id)
+    .bind(&actor.user_id)
+    .bind(actor.api_key_id.clone())
+    .bind(changed_fields(fields).to_string());
+    stmt.params
+        .extend(privileged.into_iter().map(|(_, value)| value));
+    stmt.bind(actor.request_id.clone())
+        .bind(now())
+        .bind(project_id)
+        .bind(&actor.workspace_id)
+        .bind(new_name)
+}
+
 fn duplicate_name(name: &str) -> StoreError {
     StoreError::Conflict(format!(
         "a project named '{name}' already exists in this workspace; choose another name or use that project"
@@ -143,7 +189,25 @@ impl Store {
         .bind(&at)
         .bind(&actor.workspace_id)
         .bind(&new.name);
-        let details = json!({ "name": new.name });
+        // Fields that decide what runs on a runner's machine are recorded
+        // with their values, so the audit log shows who planted what.
+        let privileged: serde_json::Map<String, serde_json::Value> = [
+            ("repo_path", &new.repo_path),
+            ("setup_script", &new.setup_script),
+            ("cleanup_script", &new.cleanup_script),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| {
+            value
+                .as_ref()
+                .map(|v| (field.to_owned(), json!({ "old": null, "new": v })))
+        })
+        .collect();
+        let details = if privileged.is_empty() {
+            json!({ "name": new.name })
+        } else {
+            json!({ "name": new.name, "changes": privileged })
+        };
         let audit_row = audit(
             actor,
             "create",
@@ -170,6 +234,9 @@ impl Store {
         let mut sets = vec!["updated_at = ?"];
         let mut params = vec![Param::from(now())];
         let mut fields = Vec::new();
+        // (column, new value) of the fields that decide what runs on a
+        // runner's machine: audited with their old and new values.
+        let mut privileged: Vec<(&'static str, Param)> = Vec::new();
         if let Some(name) = &changes.name {
             sets.push("name = ?");
             params.push(name.into());
@@ -184,16 +251,19 @@ impl Store {
             sets.push("repo_path = ?");
             params.push(repo_path.clone().into());
             fields.push("repo_path");
+            privileged.push(("repo_path", repo_path.clone().into()));
         }
         if let Some(script) = &changes.setup_script {
             sets.push("setup_script = ?");
             params.push(script.clone().into());
             fields.push("setup_script");
+            privileged.push(("setup_script", script.clone().into()));
         }
         if let Some(script) = &changes.cleanup_script {
             sets.push("cleanup_script = ?");
             params.push(script.clone().into());
             fields.push("cleanup_script");
+            privileged.push(("cleanup_script", script.clone().into()));
         }
         let mut update = Stmt::new(format!(
             "UPDATE projects SET {} WHERE id = ? AND workspace_id = ? \
@@ -206,22 +276,18 @@ impl Store {
             .bind(project_id)
             .bind(&actor.workspace_id)
             .bind(changes.name.clone());
-        let audit_row = audit(
-            actor,
-            "update",
-            "project",
-            project_id,
-            changed_fields(&fields),
-            Some(("changes() > 0", Vec::new())),
-        );
+        // The audit row goes first, while the old values are still there;
+        // its condition is the update's own, so it is written exactly when
+        // the update applies.
+        let audit_row = update_audit(actor, project_id, &fields, privileged, changes.name.clone());
         let results = self
-            .write(vec![update, audit_row, select_project(actor, project_id)])
+            .write(vec![audit_row, update, select_project(actor, project_id)])
             .await?;
         let project = decode_project(results.get(2))?.ok_or_else(|| StoreError::NotFound {
             kind: "project",
             id: project_id.to_owned(),
         })?;
-        if changed_rows(results.first()) == 0 {
+        if changed_rows(results.get(1)) == 0 {
             // The project exists, so the only reason the update did nothing is
             // a name taken by another project.
             return Err(duplicate_name(

@@ -9,8 +9,12 @@ use super::{
     args::{checked_count, checked_cursor, checked_text, double_option},
     tool,
 };
-use crate::store::{
-    NewProject, Project, ProjectChanges, Workspace, decode_project_cursor, encode_project_cursor,
+use crate::{
+    auth::{Principal, Scope},
+    store::{
+        NewProject, Project, ProjectChanges, Workspace, decode_project_cursor,
+        encode_project_cursor,
+    },
 };
 
 /// Longest project name, in characters.
@@ -51,7 +55,9 @@ pub(super) fn tools() -> Vec<ToolDef> {
             "create_project",
             "Create project",
             "Create a project (a board of tasks). Names are unique within the workspace. \
-             Give repo_path when the project's code is in a local git repository, so agent sessions can work in it.",
+             Give repo_path when the project's code is in a local git repository, so agent sessions can work in it. \
+             repo_path, setup_script and cleanup_script decide what sessions run on the runner's machine: \
+             setting them needs the admin scope.",
             Toolset::Projects,
             Effect::Create,
             create_project,
@@ -59,8 +65,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "update_project",
             "Update project",
-            "Change a project's name, description or repository path. Only the fields you give change; \
-             set repo_path to null to remove it.",
+            "Change a project's name, description, repository path or scripts. Only the fields you give change; \
+             set repo_path to null to remove it. Changing repo_path, setup_script or cleanup_script needs the admin scope.",
             Toolset::Projects,
             Effect::Update,
             update_project,
@@ -182,6 +188,15 @@ async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Pro
         setup_script: script("setup_script", args.setup_script.as_deref())?,
         cleanup_script: script("cleanup_script", args.cleanup_script.as_deref())?,
     };
+    let privileged: Vec<&str> = [
+        ("repo_path", new.repo_path.is_some()),
+        ("setup_script", new.setup_script.is_some()),
+        ("cleanup_script", new.cleanup_script.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    check_privileged(&ctx.principal, &privileged, "create the project")?;
     Ok(ctx.store.create_project(&ctx.principal.actor, new).await?)
 }
 
@@ -208,6 +223,32 @@ pub struct UpdateProjectArgs {
     #[serde(default, deserialize_with = "double_option")]
     #[schemars(with = "Option<String>")]
     pub cleanup_script: Option<Option<String>>,
+}
+
+/// Whether `principal` may set or change a project's privileged fields —
+/// `repo_path`, `setup_script`, `cleanup_script` — which decide what a
+/// session runs with `sh -c` on the runner's machine, and in which
+/// repository. The one place that decides it: today the `admin` scope; when
+/// workspace roles are enforced, the admin (or owner) role joins here.
+pub fn may_set_privileged_project_fields(principal: &Principal) -> bool {
+    principal.allows(Scope::Admin)
+}
+
+/// Refuses, before anything is written, a call that sets privileged fields
+/// without the right to.
+fn check_privileged(principal: &Principal, fields: &[&str], action: &str) -> Result<(), ToolError> {
+    if fields.is_empty() || may_set_privileged_project_fields(principal) {
+        return Ok(());
+    }
+    let names: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    Err(ToolError::Failed(format!(
+        "could not {action} in workspace '{}': setting {} needs the `admin` scope, because these fields \
+         decide what agent sessions run on the runner's machine and in which repository; this key has `{}`. \
+         Nothing was changed. Leave these fields out, or ask a workspace admin to set them with an admin key.",
+        principal.workspace_name,
+        names.join(", "),
+        principal.scopes,
+    )))
 }
 
 /// Longest setup or cleanup script, in characters.
@@ -259,6 +300,21 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
                 .to_owned(),
         ));
     }
+    // Clearing a script or the path is a change too: it alters what the
+    // next session runs, and where.
+    let privileged: Vec<&str> = [
+        ("repo_path", changes.repo_path.is_some()),
+        ("setup_script", changes.setup_script.is_some()),
+        ("cleanup_script", changes.cleanup_script.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    check_privileged(
+        &ctx.principal,
+        &privileged,
+        &format!("update project {}", args.project_id),
+    )?;
     Ok(ctx
         .store
         .update_project(&ctx.principal.actor, &args.project_id.to_string(), changes)
