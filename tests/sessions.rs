@@ -566,6 +566,10 @@ async fn stop_escalates_from_sigint_to_sigterm_for_an_agent_that_ignores_it() {
         .call("get_session", json!({"session_id": session_id}))
         .await;
     assert_eq!(session["processes"][0]["status"], "killed");
+    assert_eq!(
+        session["processes"][0]["error"],
+        "was stopped on request (it ignored SIGINT; SIGTERM ended it)"
+    );
     let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
     // SIGINT reached it and was ignored; SIGTERM ended it.
     assert!(log.contains("agent: got SIGINT, ignoring it"), "{log}");
@@ -580,6 +584,121 @@ async fn stop_escalates_from_sigint_to_sigterm_for_an_agent_that_ignores_it() {
     assert_eq!(task_status(&server, &task_id).await, "todo");
     let after = log_page(&server, json!({"session_id": session_id, "tail": 1})).await;
     assert_eq!(after["running"], false);
+    server.stop().await;
+}
+
+/// Whether a process still runs (a zombie waiting for its reaper has ended).
+fn process_runs(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+    })
+}
+
+#[tokio::test]
+async fn stop_reaches_sigkill_for_an_agent_that_ignores_sigint_and_sigterm() {
+    let data = DataDir::new();
+    let server = start(&data, "").await;
+    let project_id = server.project("p").await;
+    let task_id = server.task(&project_id, "Immovable", json!({})).await;
+    let session_id = common::id(
+        &server
+            .call(
+                "start_session",
+                json!({"task_id": task_id, "executor": "immovable"}),
+            )
+            .await,
+    );
+    let running = wait_output(&server, &session_id, "agent: line 3").await;
+    let pid = running["processes"][0]["pid"].as_i64().expect("pid");
+    let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
+    let helper: i64 = log
+        .lines()
+        .find_map(|line| line.split("agent: helper pid ").nth(1))
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the agent printed its helper's pid: {log}"));
+    assert!(process_runs(pid) && process_runs(helper));
+
+    let stopped = server
+        .call("stop_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(stopped["status"], "stopped", "{stopped:#}");
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    let agent = &session["processes"][0];
+    assert_eq!(agent["status"], "killed", "{agent}");
+    assert_eq!(
+        agent["error"], "was stopped on request (it ignored SIGINT and SIGTERM; SIGKILL ended it)",
+        "{agent}"
+    );
+    let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
+    assert!(log.contains("agent: got SIGINT, ignoring it"), "{log}");
+    assert!(log.contains("agent: got SIGTERM, ignoring it"), "{log}");
+    assert!(log.contains("SIGKILL ended it"), "{log}");
+    // The whole process group got SIGKILL: the agent and the helper it
+    // started (which ignores SIGINT and SIGTERM too) are both gone.
+    assert!(!process_runs(pid), "agent process {pid} is gone");
+    assert!(!process_runs(helper), "helper process {helper} is gone");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_runner_works_only_in_its_allowed_repository_roots() {
+    let data = DataDir::new();
+    let allowed = data.path().join("allowed");
+    let inside = git_repo(&allowed);
+    let outside = git_repo(&data.path().join("elsewhere"));
+    std::os::unix::fs::symlink(&outside, allowed.join("link")).expect("symlink");
+    let server = start(
+        &data,
+        &format!("allowed_repo_roots = [\"{}\"]", allowed.display()),
+    )
+    .await;
+    let cases = [
+        ("inside", inside.clone(), true),
+        ("outside", outside.clone(), false),
+        ("through a symlink", allowed.join("link"), false),
+        (
+            "through ..",
+            allowed.join("..").join("elsewhere").join("repo"),
+            false,
+        ),
+    ];
+    for (name, repo, accepted) in cases {
+        let project_id = common::id(
+            &server
+                .call(
+                    "create_project",
+                    json!({"name": name, "repo_path": repo.to_str(), "setup_script": "touch setup-ran"}),
+                )
+                .await,
+        );
+        let task_id = server.task(&project_id, "Work", json!({})).await;
+        let session_id = common::id(
+            &server
+                .call("start_session", json!({"task_id": task_id}))
+                .await,
+        );
+        let session = wait_finished(&server, &session_id).await;
+        if accepted {
+            assert_eq!(session["status"], "completed", "{name}: {session:#}");
+            continue;
+        }
+        assert_eq!(session["status"], "failed", "{name}: {session:#}");
+        let reason = session["status_reason"].as_str().expect("reason");
+        assert!(
+            reason.contains(&format!("repo_path {}", repo.display()))
+                && reason.contains("[sessions] allowed_repo_roots")
+                && reason.contains(&allowed.display().to_string()),
+            "{name}: {reason}"
+        );
+        // Nothing ran: no setup script, no agent, no worktree.
+        assert!(process_kinds(&session).is_empty(), "{name}: {session:#}");
+        assert_eq!(session["worktree_path"], Value::Null, "{name}");
+    }
+    assert!(!outside.join("setup-ran").exists());
     server.stop().await;
 }
 

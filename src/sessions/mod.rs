@@ -71,6 +71,11 @@ pub struct SessionsConfig {
     /// Where worktrees go (default: `worktrees` in the data directory).
     #[serde(default)]
     pub worktree_dir: Option<PathBuf>,
+    /// The directories whose repositories this runner works in: a session
+    /// whose project's `repo_path` is not inside one of them (after symlinks
+    /// and `..` are resolved) fails. Unset: any repository; `[]`: none.
+    #[serde(default)]
+    pub allowed_repo_roots: Option<Vec<PathBuf>>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -100,6 +105,7 @@ impl Default for SessionsConfig {
             heartbeat_interval_ms: default_heartbeat(),
             stale_after_secs: default_stale_after(),
             worktree_dir: None,
+            allowed_repo_roots: None,
         }
     }
 }

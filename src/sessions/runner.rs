@@ -257,6 +257,11 @@ impl Sessions {
             .worktree_path
             .as_deref()
             .map(|p| (Path::new(p), session.branch.as_deref()));
+        let repo_path = turn.repo_path.as_deref().map(Path::new);
+        let allowed_roots = self.inner.config.allowed_repo_roots.as_deref();
+        if let Err(message) = worktree::check_repo_root(repo_path, allowed_roots) {
+            return failed(log, message).await;
+        }
         let workspace = match worktree::prepare(
             &self.inner.worktree_root,
             turn.repo_path.as_deref().map(Path::new),
@@ -493,7 +498,7 @@ impl Sessions {
             Ending::Signaled(_) | Ending::SpawnFailed(_) => {
                 (ProcessStatus::Failed, None, Some(describe(&ending)))
             }
-            Ending::Stopped(code) => (ProcessStatus::Killed, *code, Some(describe(&ending))),
+            Ending::Stopped(stop) => (ProcessStatus::Killed, stop.code, Some(describe(&ending))),
             Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(&ending))),
         };
         if let Err(e) = store
@@ -524,8 +529,19 @@ fn describe(ending: &Ending) -> String {
         Ending::Exited(code) => format!("exited with code {code}"),
         Ending::Signaled(signal) => format!("was killed by signal {signal}"),
         Ending::SpawnFailed(message) => format!("could not start: {message}"),
-        Ending::Stopped(Some(code)) => format!("was stopped on request (exit code {code})"),
-        Ending::Stopped(None) => "was stopped on request".to_owned(),
+        Ending::Stopped(stop) => {
+            let steps = match stop.signal {
+                supervisor::Signal::Interrupt => "SIGINT ended it".to_owned(),
+                supervisor::Signal::Terminate => "it ignored SIGINT; SIGTERM ended it".to_owned(),
+                supervisor::Signal::Kill => {
+                    "it ignored SIGINT and SIGTERM; SIGKILL ended it".to_owned()
+                }
+            };
+            match stop.code {
+                Some(code) => format!("was stopped on request ({steps}, exit code {code})"),
+                None => format!("was stopped on request ({steps})"),
+            }
+        }
         Ending::TimedOut(limit) => format!(
             "ran longer than the executor's timeout_secs ({} s) and was stopped",
             limit.as_secs()

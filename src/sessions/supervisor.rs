@@ -63,10 +63,20 @@ pub enum Ending {
     Signaled(i32),
     /// Could not be started at all.
     SpawnFailed(String),
-    /// Stopped on request; the exit code if it exited by itself once asked.
-    Stopped(Option<i32>),
+    /// Stopped on request: which signal of the escalation ended it.
+    Stopped(Stop),
     /// Ran longer than its timeout and was stopped.
     TimedOut(Duration),
+}
+
+/// How a stop request ended a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    /// The last signal sent before it ended: SIGINT when it obeyed the
+    /// first, SIGKILL when it ignored SIGINT and SIGTERM.
+    pub signal: Signal,
+    /// The exit code, when it exited by itself once asked.
+    pub code: Option<i32>,
 }
 
 /// Runs `spec` to its end, sending output to `output`. `stop` cancels it
@@ -153,30 +163,37 @@ async fn supervise(child: &mut Child, pid: u32, spec: &Spec, stop: &Cancellation
         () = stop.cancelled() => false,
         () = timeout => true,
     };
-    let code = escalate(child, pid, spec.grace).await;
+    let stop = escalate(child, pid, spec.grace).await;
     if timed_out {
         Ending::TimedOut(spec.timeout.unwrap_or_default())
     } else {
-        Ending::Stopped(code)
+        Ending::Stopped(stop)
     }
 }
 
 /// SIGINT, then SIGTERM, then SIGKILL to the group, waiting `grace` between.
-/// Returns the exit code when the process exited by itself on a signal.
-async fn escalate(child: &mut Child, pid: u32, grace: Duration) -> Option<i32> {
+/// Says which signal it took, and the exit code when the process exited by
+/// itself on one.
+async fn escalate(child: &mut Child, pid: u32, grace: Duration) -> Stop {
     for signal in [Signal::Interrupt, Signal::Terminate] {
         signal_group(pid, signal);
         if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
-            return status.ok().and_then(|s| s.code());
+            let code = status.ok().and_then(|s| s.code());
+            return Stop { signal, code };
         }
     }
     signal_group(pid, Signal::Kill);
     let _ = child.kill().await;
-    child.wait().await.ok().and_then(|s| s.code())
+    let code = child.wait().await.ok().and_then(|s| s.code());
+    Stop {
+        signal: Signal::Kill,
+        code,
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Signal {
+/// The signals of the stop escalation, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
     Interrupt,
     Terminate,
     Kill,

@@ -120,6 +120,49 @@ pub async fn resolve_base(repo: &Path, base: Option<&str>) -> Result<String, Str
     Ok(base)
 }
 
+/// Refuses a repository outside the runner's `allowed_repo_roots` (when
+/// set). Both sides are canonicalised first, so neither a symlink nor `..`
+/// leads out of an allowed root; a path that cannot be resolved is refused.
+pub fn check_repo_root(repo: Option<&Path>, allowed: Option<&[PathBuf]>) -> Result<(), String> {
+    let (Some(repo), Some(allowed)) = (repo, allowed) else {
+        return Ok(());
+    };
+    let listed = || {
+        let roots: Vec<String> = allowed.iter().map(|r| r.display().to_string()).collect();
+        if roots.is_empty() {
+            "none".to_owned()
+        } else {
+            roots.join(", ")
+        }
+    };
+    let resolved = std::fs::canonicalize(repo).map_err(|e| {
+        format!(
+            "the project's repo_path {} cannot be resolved on this runner ({e}), so it cannot be checked \
+             against [sessions] allowed_repo_roots ({}); fix repo_path with update_project",
+            repo.display(),
+            listed()
+        )
+    })?;
+    let inside = allowed
+        .iter()
+        .any(|root| std::fs::canonicalize(root).is_ok_and(|root| resolved.starts_with(root)));
+    if inside {
+        return Ok(());
+    }
+    let through = if resolved.as_path() == repo {
+        String::new()
+    } else {
+        format!(" (it resolves to {})", resolved.display())
+    };
+    Err(format!(
+        "the project's repo_path {}{through} is outside the repository roots this runner accepts \
+         ([sessions] allowed_repo_roots: {}); move the repository under one of them, point repo_path \
+         there with update_project, or add its directory to allowed_repo_roots in the runner's configuration",
+        repo.display(),
+        listed()
+    ))
+}
+
 /// Makes (or finds again, on a follow-up) the directory a session works in.
 /// With a repository: a worktree on a new branch from the base branch.
 /// Without: a plain directory.

@@ -8,6 +8,8 @@
 #   AGENT_TRAP     "int" ignores SIGINT, "int,term" ignores SIGINT and SIGTERM
 #   AGENT_STDIN=1  read the prompt from stdin instead of the last argument
 #   AGENT_RECORD   append "<session id> <turn>" to this file (runner race test)
+#   AGENT_CHILD=1  start a helper first (a long `sleep` that ignores SIGINT
+#                  and SIGTERM, so only SIGKILL ends it) and print its pid
 # Like Claude Code, it prints its conversation id as JSON (`session_id`) and
 # takes `--resume ID` to continue a conversation. It appends the prompt to
 # agent-notes.txt in its working directory: the work it leaves behind.
@@ -24,6 +26,10 @@ else
 fi
 case "${AGENT_TRAP:-}" in *int*) trap 'echo "agent: got SIGINT, ignoring it"' INT ;; esac
 case "${AGENT_TRAP:-}" in *term*) trap 'echo "agent: got SIGTERM, ignoring it"' TERM ;; esac
+if [ "${AGENT_CHILD:-0}" = "1" ]; then
+    sh -c 'trap "" INT TERM; exec sleep 600' &
+    echo "agent: helper pid $!"
+fi
 conversation="${resume:-conversation-$$}"
 echo "{\"type\":\"init\",\"session_id\":\"$conversation\"}"
 if [ -n "$resume" ]; then

@@ -51,6 +51,10 @@ env = {{ AGENT_LINES = "100000", AGENT_DELAY = "0.05" }}
 command = ["sh", "{agent}"]
 env = {{ AGENT_LINES = "100000", AGENT_DELAY = "0.05", AGENT_TRAP = "int" }}
 
+[executors.immovable]
+command = ["sh", "{agent}"]
+env = {{ AGENT_LINES = "100000", AGENT_DELAY = "0.05", AGENT_TRAP = "int,term", AGENT_CHILD = "1" }}
+
 [executors.timeout]
 command = ["sh", "{agent}"]
 timeout_secs = 1
