@@ -31,9 +31,7 @@ use crate::{
 pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
     match config {
         StoreConfig::Sqlite { data_dir } => {
-            std::fs::create_dir_all(data_dir).with_context(|| {
-                format!("cannot create the data directory {}", data_dir.display())
-            })?;
+            crate::config::create_data_dir(data_dir)?;
             let path = database_path(data_dir);
             Store::open_sqlite(&path)
                 .await
@@ -315,7 +313,7 @@ async fn serve_http(
 pub async fn migrate(config: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
     let store = match config {
         StoreConfig::Sqlite { data_dir } => {
-            std::fs::create_dir_all(data_dir)?;
+            crate::config::create_data_dir(data_dir)?;
             Store::new(std::sync::Arc::new(
                 crate::store::sqlite::SqliteExecutor::open(&database_path(data_dir))?,
             ))

@@ -28,6 +28,37 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".vibe-kanban-mcp"))
 }
 
+/// Creates the data directory (and missing parents) readable by this OS user
+/// only (0700), because it holds the board, key hashes, logs and worktrees.
+/// A directory that already exists keeps its permissions: it may be one the
+/// user chose and shares on purpose; the database files inside are made
+/// 0600 whatever the directory allows (see [`crate::store::sqlite`]).
+pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(dir)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::info!(
+                    dir = %dir.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "the data directory is open to other users; its database files are private (0600)"
+                );
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
 /// The SQLite file inside `data_dir`.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DATABASE_FILE)

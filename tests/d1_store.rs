@@ -228,6 +228,20 @@ async fn errors_are_clear_and_never_show_the_token() {
     );
     assert!(!denied.contains(&d1.token));
 
+    // A reply that repeats the token: whichever path quotes it, the token
+    // is redacted from the message.
+    for faults in [
+        json!([{"kind": "echo_token", "status": 403}]),
+        json!([{"kind": "echo_token", "status": 400}]),
+        json!([{"kind": "echo_token", "status": 400, "plain": true}]),
+        json!([{"kind": "echo_token", "status": 500}, {"kind": "echo_token", "status": 500}]),
+    ] {
+        d1.inject(faults.clone());
+        let echoed = server.call_fails("list_projects", json!({})).await;
+        assert!(!echoed.contains(&d1.token), "{faults}: {echoed}");
+        assert!(echoed.contains("[redacted]"), "{faults}: {echoed}");
+    }
+
     // Retries run out.
     d1.inject(json!([{"kind": "500"}, {"kind": "500"}]));
     let gone = server

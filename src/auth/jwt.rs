@@ -1,11 +1,16 @@
 //! JSON Web Tokens from the hosted web app: HS256, signed with `JWT_SECRET`.
 //! Claims: `sub` (or `user`) — the user id, `workspace` — the workspace id,
-//! `scopes` — a comma-separated string or a list, `exp` — expiry (required).
+//! `scopes` — a comma-separated string or a list, `exp` — expiry (required),
+//! `nbf` — not before (optional). Both times allow [`LEEWAY_SECS`] of clock
+//! difference between the web app and this server.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
 
 use super::Scopes;
+
+/// Seconds of clock difference allowed on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 5;
 
 /// The claims a token must carry.
 #[derive(Debug, Deserialize)]
@@ -41,7 +46,9 @@ impl JwtVerifier {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 5;
+        // A token that is not valid yet is refused like an expired one.
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         JwtVerifier {
             key: DecodingKey::from_secret(secret),
             validation,
@@ -54,6 +61,11 @@ impl JwtVerifier {
             decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     "the token has expired".to_owned()
+                }
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    "the token is not valid yet (its `nbf` is in the future); check the clocks of this server and \
+                     the app that issued it"
+                        .to_owned()
                 }
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                     "the token's signature is not valid".to_owned()
@@ -143,5 +155,20 @@ mod tests {
         );
         assert!(verifier.verify(&no_exp).is_err());
         assert!(looks_like_jwt(&good) && !looks_like_jwt("vk_abc"));
+    }
+
+    #[test]
+    fn not_before_is_checked_with_a_small_leeway() {
+        let verifier = JwtVerifier::new(b"s3cret");
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: i64| json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": now + 3600, "nbf": nbf});
+        let early = token("s3cret", claims(now + 600));
+        let refused = verifier.verify(&early).expect_err("not valid yet");
+        assert!(refused.contains("not valid yet"), "{refused}");
+        // Within the leeway (a clock a little behind the issuer's): accepted.
+        let skewed = token("s3cret", claims(now + 2));
+        assert!(verifier.verify(&skewed).is_ok());
+        let past = token("s3cret", claims(now - 60));
+        assert!(verifier.verify(&past).is_ok());
     }
 }

@@ -212,7 +212,8 @@ pub fn classify(
     message: String,
     model_missing: bool,
 ) -> ProviderError {
-    let message = redact(&shorten(&message), settings.secret.as_deref());
+    // Redacted before it is cut, so a cut cannot leave part of a secret.
+    let message = shorten(&redact(&message, settings.secret.as_deref()));
     let status = reply.status.as_u16();
     if model_missing || status == 404 {
         return ProviderError::UnknownModel {
@@ -299,6 +300,30 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(17)));
         headers.insert("retry-after", "soon".parse().expect("header"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn a_long_message_loses_the_whole_secret_not_half_of_it() {
+        let secret = "sk-secret-0123456789abcdef";
+        let settings = ProviderSettings {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            model: "m".to_owned(),
+            secret: Some(secret.to_owned()),
+            account_id: None,
+            missing: None,
+        };
+        let reply = Reply {
+            status: StatusCode::UNAUTHORIZED,
+            headers: HeaderMap::new(),
+            body: Value::Null,
+            raw: String::new(),
+        };
+        // The secret straddles the point where messages are cut.
+        let message = format!("{} {secret} was refused", "x".repeat(290));
+        let err = classify(ProviderKind::Openai, &settings, "m", &reply, message, false);
+        let text = err.to_string();
+        assert!(!text.contains(&secret[..6]), "{text}");
+        assert!(text.contains(" [redacted"), "{text}");
     }
 
     #[test]

@@ -167,7 +167,9 @@ impl D1Executor {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
         let text = match response.text().await {
-            Ok(text) => text,
+            // Everything below may quote the body in an error message, and
+            // a body may repeat the token it was sent.
+            Ok(text) => redact(&text, &self.settings.api_token.0),
             Err(err) => return Attempt::retry(describe_transport(&err), None),
         };
         let envelope: Option<Envelope> = serde_json::from_str(&text).ok();
@@ -369,6 +371,17 @@ fn is_transient(message: &str) -> bool {
 
 fn is_constraint(message: &str) -> bool {
     message.contains("SQLITE_CONSTRAINT") || message.contains("constraint failed")
+}
+
+/// `text` without the token: every occurrence, also in its JSON-escaped form.
+fn redact(text: &str, token: &str) -> String {
+    if token.len() < 4 {
+        return text.to_owned();
+    }
+    let escaped = serde_json::to_string(token).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
+    text.replace(token, "[redacted]")
+        .replace(escaped, "[redacted]")
 }
 
 /// What went wrong on the wire, without the request (whose headers carry the token).
@@ -581,6 +594,18 @@ mod tests {
                 "attempt {attempt}: {delay} ms"
             );
         }
+    }
+
+    #[test]
+    fn the_token_is_redacted_from_reply_text() {
+        assert_eq!(
+            redact(
+                r#"{"message":"bad token abc/def\"g for abc/def\"g"}"#,
+                "abc/def\"g"
+            ),
+            r#"{"message":"bad token [redacted] for [redacted]"}"#
+        );
+        assert_eq!(redact("token t", "t"), "token t", "too short to look for");
     }
 
     #[test]

@@ -31,8 +31,19 @@ pub struct SqliteExecutor {
 
 impl SqliteExecutor {
     /// Opens (creating if needed) the database file at `path`.
+    /// The file and its `-wal` and `-shm` companions are readable and
+    /// writable by this OS user only (0600): they hold the board and the
+    /// API keys' hashes.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        make_private(path, true)?;
         let writer = open_connection(path, false)?;
+        // SQLite gives the -wal and -shm files the database file's mode;
+        // ones left by an older version are tightened too.
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            make_private(Path::new(&companion), false)?;
+        }
         Ok(SqliteExecutor {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(writer)),
@@ -47,6 +58,46 @@ impl SqliteExecutor {
             None => open_connection(&self.path, true),
         }
     }
+}
+
+/// Makes `path` private to this OS user (0600): creates it so when `create`
+/// and it is missing, tightens it when it is open to others.
+fn make_private(path: &Path, create: bool) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |e: std::io::Error| {
+            StoreError::Unavailable(format!(
+                "cannot make SQLite database file {} private to this user: {e}",
+                path.display()
+            ))
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                {
+                    Ok(_) => {}
+                    // Another process made it first: it made it private too.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(failed(e)),
+                }
+            }
+            // Missing companions, or a path SQLite will report on itself.
+            Err(_) => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, create);
+    Ok(())
 }
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {

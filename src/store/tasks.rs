@@ -185,11 +185,14 @@ impl Store {
             Some(_) => (Some(at.clone()), Some(actor.user_id.clone())),
             None => (None, None),
         };
+        // A new task goes last: one past the highest position, but never
+        // past MAX_POSITION (it then shares the last place and sorts after
+        // the others by its time-ordered id).
         let insert = Stmt::new(
             "INSERT INTO tasks (id, workspace_id, project_id, parent_task_id, title, description, status, position, \
                                 assignee, assigned_at, assigned_by, created_by, created_at, updated_at) \
              SELECT ?, p.workspace_id, p.id, ?, ?, ?, ?, \
-                    (SELECT COALESCE(MAX(position), 0) + 1 FROM tasks WHERE project_id = p.id), \
+                    (SELECT MIN(COALESCE(MAX(position), 0) + 1, 9007199254740991) FROM tasks WHERE project_id = p.id), \
                     ?, ?, ?, ?, ?, ? \
              FROM projects p WHERE p.id = ? AND p.workspace_id = ? \
                AND (? IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = ? AND pt.project_id = p.id)) \

@@ -19,6 +19,8 @@
 //        {"kind":"overloaded"}             D1's transient "overloaded" error, not forwarded
 //        {"kind":"drop_after_commit"}      forwarded (so it commits), then the connection is cut
 //        {"kind":"403"}                    the token lacks permission
+//        {"kind":"echo_token","status":n}  an error (envelope, or plain text with "plain":true)
+//                                          whose message repeats the request's bearer token
 //   POST /__harness/latency          {"ms": n} added before every D1 request
 //   POST /__harness/sql              {"sql","params"} run directly on the database
 
@@ -125,6 +127,16 @@ const server = http.createServer(async (req, res) => {
         return sendJson(res, 500, cloudflareError(7500, "D1 DB is overloaded. Too many requests queued. [code: 7500]"));
       case "403":
         return sendJson(res, 403, cloudflareError(10000, "Authentication error"));
+      case "echo_token": {
+        // Some proxies and error pages repeat the credentials they were given.
+        const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+        const status = fault.status ?? 400;
+        if (fault.plain) {
+          res.writeHead(status, { "content-type": "text/plain" });
+          return res.end(`bad gateway for token ${token}`);
+        }
+        return sendJson(res, status, cloudflareError(fault.code ?? 9109, `Invalid access token ${token}`));
+      }
     }
     const r = await forward(req, body);
     if (fault?.kind === "drop_after_commit") {
