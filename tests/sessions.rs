@@ -703,6 +703,54 @@ async fn a_runner_works_only_in_its_allowed_repository_roots() {
 }
 
 #[tokio::test]
+async fn a_follow_up_is_refused_when_the_sessions_executor_is_gone() {
+    let data = DataDir::new();
+    let server = start(&data, "").await;
+    let project_id = server.project("p").await;
+    let task_id = server.task(&project_id, "Once", json!({})).await;
+    let session_id = common::id(
+        &server
+            .call("start_session", json!({"task_id": task_id}))
+            .await,
+    );
+    assert_eq!(
+        wait_finished(&server, &session_id).await["status"],
+        "completed"
+    );
+    server.stop().await;
+
+    // The same store, served with only the built-in executors.
+    let bare = data.path().join("bare.toml");
+    std::fs::write(&bare, "[sessions]\nstop_grace_secs = 0.5\n").expect("config");
+    let server = Server::start(
+        &data,
+        &[
+            "--config",
+            bare.to_str().expect("utf-8 path"),
+            "--no-runner",
+        ],
+        &[],
+    )
+    .await;
+    let text = server
+        .call_fails(
+            "send_follow_up",
+            json!({"session_id": session_id, "prompt": "again"}),
+        )
+        .await;
+    assert!(
+        text.contains("executor is gone") && text.contains("unknown executor 'script'"),
+        "{text}"
+    );
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(session["status"], "completed", "nothing was queued");
+    assert_eq!(session["turns"], 1, "{session:#}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn extra_sessions_wait_in_the_queue_for_a_free_slot() {
     let data = DataDir::new();
     let server = start(&data, "max_concurrent = 1").await;

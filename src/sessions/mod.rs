@@ -191,6 +191,8 @@ struct Local {
     wake: Notify,
     /// Stop tokens of the sessions this process runs.
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// Woken whenever a turn run here has recorded its end.
+    finished: Notify,
 }
 
 struct Inner {
@@ -255,12 +257,9 @@ impl Sessions {
             .profiles
             .get(executor)
             .map_err(SessionError::Refused)?;
-        let task = self.inner.store.get_task(actor, task_id).await?.task;
-        let project = self
-            .inner
-            .store
-            .get_project(actor, &task.project_id)
-            .await?;
+        // One read for both; the write that queues the session is the other
+        // round trip.
+        let (task, project) = self.inner.store.task_and_project(actor, task_id).await?;
         if let Some(base) = base_branch
             && !worktree::valid_branch_name(base)
         {
@@ -328,22 +327,36 @@ impl Sessions {
         if session.status != SessionStatus::Running {
             return Ok(session);
         }
-        if let Some(token) = self.local_token(session_id) {
-            token.cancel();
-        }
         // Two grace periods, a heartbeat for a runner elsewhere to notice,
         // and a little slack.
         let grace = self.inner.config.grace();
-        let wait = grace * 2
-            + Duration::from_millis(self.inner.config.heartbeat_interval_ms)
-            + Duration::from_secs(3);
+        let heartbeat = Duration::from_millis(self.inner.config.heartbeat_interval_ms.max(50));
+        let wait = grace * 2 + heartbeat + Duration::from_secs(3);
+        if let Some(token) = self.local_token(session_id) {
+            // Run by this process: wait for its runner to record the end,
+            // then read the session once — no store reads meanwhile.
+            token.cancel();
+            let ended = async {
+                loop {
+                    let finished = self.inner.local.finished.notified();
+                    if self.local_token(session_id).is_none() {
+                        return;
+                    }
+                    finished.await;
+                }
+            };
+            let _ = tokio::time::timeout(wait, ended).await;
+            return Ok(self.inner.store.get_session(actor, session_id).await?.0);
+        }
+        // Run elsewhere: its runner sees the request at its next heartbeat;
+        // look once per heartbeat until it has stopped.
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            tokio::time::sleep(heartbeat).await;
             let (session, _) = self.inner.store.get_session(actor, session_id).await?;
             if session.status != SessionStatus::Running || tokio::time::Instant::now() >= deadline {
                 return Ok(session);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -360,15 +373,13 @@ impl Sessions {
                 "prompt is empty; say what the agent should do next".to_owned(),
             ));
         }
-        let (session, _) = self.inner.store.get_session(actor, session_id).await?;
-        self.inner
-            .profiles
-            .get(&session.executor)
-            .map_err(|e| SessionError::Refused(format!("this session's executor is gone: {e}")))?;
+        // One round trip: the store queues the turn only when the session's
+        // executor is one this server knows.
+        let executors = self.inner.profiles.names();
         let session = self
             .inner
             .store
-            .queue_follow_up(actor, session_id, prompt)
+            .queue_follow_up(actor, session_id, prompt, &executors)
             .await?;
         self.inner.local.wake.notify_one();
         Ok(session)

@@ -172,6 +172,7 @@ impl Sessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(session_id);
+        self.inner.local.finished.notify_waiters();
     }
 
     async fn run_turn(

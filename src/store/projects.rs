@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::{
     Actor, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store, StoreError,
-    TaskCounts, audit, changed_fields, changed_rows, decode_all, decode_first, new_id, now,
+    Task, TaskCounts, audit, changed_fields, changed_rows, decode_all, decode_first, new_id, now,
+    tasks::TASK_COLUMNS,
 };
 
 /// Columns of a project plus its task counts, computed in the same query.
@@ -166,6 +167,34 @@ impl Store {
             kind: "project",
             id: project_id.to_owned(),
         })
+    }
+
+    /// A task and its project, in one round trip (what a session start
+    /// checks before it queues).
+    pub async fn task_and_project(&self, actor: &Actor, task_id: &str) -> Result<(Task, Project)> {
+        let results = self
+            .read(vec![
+                Stmt::new(format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND workspace_id = ?"
+                ))
+                .bind(task_id)
+                .bind(&actor.workspace_id),
+                Stmt::new(format!(
+                    "{PROJECT_SELECT} WHERE p.id = (SELECT project_id FROM tasks WHERE id = ? AND workspace_id = ?) \
+                       AND p.workspace_id = ?"
+                ))
+                .bind(task_id)
+                .bind(&actor.workspace_id)
+                .bind(&actor.workspace_id),
+            ])
+            .await?;
+        let not_found = || StoreError::NotFound {
+            kind: "task",
+            id: task_id.to_owned(),
+        };
+        let task: Task = decode_first(results.first())?.ok_or_else(not_found)?;
+        let project = decode_project(results.get(1))?.ok_or_else(not_found)?;
+        Ok((task, project))
     }
 
     pub async fn create_project(&self, actor: &Actor, new: NewProject) -> Result<Project> {

@@ -514,18 +514,23 @@ impl Store {
         actor: &Actor,
         session_id: &str,
         prompt: &str,
+        executors: &[&str],
     ) -> Result<Session> {
         let at = now();
+        let known = serde_json::to_string(executors)
+            .map_err(|e| StoreError::Decode(format!("cannot encode the executor names: {e}")))?;
         let update = Stmt::new(
             "UPDATE workspace_sessions SET status = 'queued', pending_prompt = ?, status_reason = NULL, \
                  stop_requested_at = NULL, finished_at = NULL, updated_at = ? \
              WHERE id = ? AND workspace_id = ? \
-               AND status IN ('completed', 'failed', 'stopped', 'interrupted')",
+               AND status IN ('completed', 'failed', 'stopped', 'interrupted') \
+               AND executor IN (SELECT value FROM json_each(?))",
         )
         .bind(prompt)
         .bind(&at)
         .bind(session_id)
-        .bind(&actor.workspace_id);
+        .bind(&actor.workspace_id)
+        .bind(known);
         let audit_row = audit(
             actor,
             "follow_up",
@@ -555,6 +560,14 @@ impl Store {
         let session: Session =
             decode_first(results.get(3))?.ok_or_else(|| session_not_found(session_id))?;
         if changes(results.first()) == 0 {
+            if !executors.contains(&session.executor.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "this session's executor is gone: unknown executor '{}'; the executors are: {}. \
+                     Start a new session with one of them",
+                    session.executor,
+                    executors.join(", ")
+                )));
+            }
             return Err(StoreError::Conflict(format!(
                 "session {session_id} is {}: a follow-up needs a finished session; wait for it (get_session) \
                  or stop it (stop_session) first",
