@@ -102,7 +102,7 @@ fn a_new_data_directory_and_its_database_are_private() {
     }
     assert_eq!(mode(&data_dir), 0o700, "the data directory");
     assert_eq!(
-        mode(&data_dir.parent().expect("parent")),
+        mode(data_dir.parent().expect("parent")),
         0o700,
         "a parent it made"
     );

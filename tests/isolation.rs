@@ -1,27 +1,100 @@
-//! Workspace isolation: every tool and resource, called by workspace B with
-//! ids that belong to workspace A, answers exactly as for ids that do not
-//! exist — no data, no hint.
+//! Workspace isolation: every tool (driven from tools/list), every resource
+//! URI form (from resources/templates/list), prompts/get and
+//! completion/complete, called by workspace B with ids that belong to
+//! workspace A, answer exactly as for ids that do not exist — no data, no
+//! hint. Leaks are counted over all checks and must be zero.
 
 mod common;
 
 use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};
 
-/// Builds a tool's arguments around one id.
+/// Builds a tool's arguments around one id (or name).
 type ArgsFor<'a> = Box<dyn Fn(&str) -> Value + 'a>;
 
 const NOWHERE: &str = "01930000-0000-7000-8000-00000000beef";
+/// A prompt template name that exists nowhere.
+const NO_TEMPLATE: &str = "no-such-brief";
+/// A's prompt template.
+const A_TEMPLATE: &str = "secret-brief";
 
-/// The same call with `foreign` and with an id that exists nowhere must give
-/// the same answer (after swapping the id in the text).
-fn same_answer(foreign_answer: &str, foreign: &str, nowhere_answer: &str) -> bool {
-    foreign_answer.replace(foreign, NOWHERE) == nowhere_answer
+/// How workspace B probes a tool.
+enum Probe<'a> {
+    /// The call with A's id (or name) and with one that exists nowhere must
+    /// answer the same, once the id is swapped in the text.
+    Swap {
+        args: ArgsFor<'a>,
+        foreign: String,
+        nowhere: &'static str,
+    },
+    /// A call without A's ids: its answer must show nothing of A.
+    Blind(Value),
+    /// A call with a name A uses, which is free in B: it must succeed.
+    Free(Value),
+}
+
+/// What a call answered, in one text: the result (success or tool error) or
+/// the JSON-RPC error.
+async fn answer(server: &Server, tool: &str, args: Value) -> String {
+    match server.try_call(tool, args).await {
+        Ok(result) => format!(
+            "{} {} {}",
+            if result.is_error == Some(true) {
+                "error"
+            } else {
+                "ok"
+            },
+            common::text(&result),
+            result.structured_content.unwrap_or_default()
+        ),
+        Err(error) => format!("rpc {}: {}", error.code.0, error.message),
+    }
+}
+
+/// Counts checks and the leaks among them.
+#[derive(Default)]
+struct Audit {
+    checks: usize,
+    leaks: Vec<String>,
+    markers: Vec<String>,
+}
+
+impl Audit {
+    /// `text` shows nothing of workspace A.
+    fn blind(&mut self, what: &str, text: &str) {
+        self.checks += 1;
+        if let Some(marker) = self.markers.iter().find(|m| text.contains(m.as_str())) {
+            self.leaks
+                .push(format!("{what} shows A's '{marker}': {text}"));
+        }
+    }
+
+    /// A's id and an id from nowhere got the same answer.
+    fn same(
+        &mut self,
+        what: &str,
+        foreign: &str,
+        nowhere: &str,
+        with_foreign: &str,
+        with_nowhere: &str,
+    ) {
+        self.checks += 1;
+        if with_foreign.replace(foreign, nowhere) != with_nowhere {
+            self.leaks.push(format!(
+                "{what}: A's id answers '{with_foreign}', an id from nowhere '{with_nowhere}'"
+            ));
+        }
+        self.blind(what, &with_foreign.replace(foreign, nowhere));
+    }
 }
 
 async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     let data = DataDir::on(backend);
-    // Workspace A (the local default) with a project, a task and a subtask.
-    let owner_a = Server::start(&data, &[], &[]).await;
+    // Workspace A (the local default) with a project, a task, a subtask, an
+    // agent session and a prompt template.
+    let sessions_config = common::sessions::config(&data, "", "");
+    let config_arg = ["--config", sessions_config.to_str().expect("utf-8 path")];
+    let owner_a = Server::start(&data, &config_arg, &[]).await;
     let project_a = owner_a
         .call(
             "create_project",
@@ -43,6 +116,19 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             json!({"parent_task_id": task_a}),
         )
         .await;
+    let session_a = id(&owner_a
+        .call(
+            "start_session",
+            json!({"task_id": task_a, "prompt": "Secret prompt"}),
+        )
+        .await);
+    common::sessions::wait_finished(&owner_a, &session_a).await;
+    owner_a
+        .call(
+            "create_prompt_template",
+            json!({"name": A_TEMPLATE, "description": "classified brief", "template": "Secret {{topic}}"}),
+        )
+        .await;
     let user_a =
         owner_a.call("list_workspaces", json!({})).await["workspaces"][0]["members"][0]["user_id"]
             .as_str()
@@ -50,10 +136,10 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             .to_owned();
     owner_a.stop().await;
 
-    // Workspace B, reached through its own key.
+    // Workspace B, reached through its own key; admin, so every tool is listed.
     data.create_workspace("beta", "b@example.com");
-    let key_b = data.create_key("beta", "b-agent", "read,write");
-    let b = Server::start(&data, &[], &[("VK_API_KEY", &key_b)]).await;
+    let key_b = data.create_key("beta", "b-agent", "admin");
+    let b = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
     let project_b = b.project("B project").await;
     let task_b = b.task(&project_b, "B task", json!({})).await;
 
@@ -61,60 +147,116 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     let workspaces = b.call("list_workspaces", json!({})).await;
     assert_eq!(workspaces["workspaces"].as_array().map(Vec::len), Some(1));
     assert_eq!(workspaces["workspaces"][0]["slug"], "beta");
-    let projects = b.call("list_projects", json!({})).await;
-    let names: Vec<&str> = projects["projects"]
-        .as_array()
-        .expect("projects")
-        .iter()
-        .map(|p| p["name"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(names, ["B project"]);
 
-    // Every tool with A's ids, next to the same call with an id from nowhere.
-    let matrix: Vec<(&str, ArgsFor)> = vec![
-        ("get_project", Box::new(|p| json!({"project_id": p}))),
-        (
-            "update_project",
-            Box::new(|p| json!({"project_id": p, "description": "hijacked"})),
-        ),
-        ("list_tasks", Box::new(|p| json!({"project_id": p}))),
-        (
-            "create_task",
-            Box::new(|p| json!({"project_id": p, "title": "planted"})),
-        ),
-    ];
-    for (tool, args) in &matrix {
-        let foreign = b.call_fails(tool, args(&project_a)).await;
-        let nowhere = b.call_fails(tool, args(NOWHERE)).await;
-        assert!(
-            same_answer(&foreign, &project_a, &nowhere),
-            "{tool}: '{foreign}' vs '{nowhere}'"
-        );
-        assert!(!foreign.contains("Secret"), "{tool} leaked data: {foreign}");
-    }
-    let task_matrix: Vec<(&str, ArgsFor)> = vec![
-        ("get_task", Box::new(|t| json!({"task_id": t}))),
-        (
-            "update_task",
-            Box::new(|t| json!({"task_id": t, "status": "done"})),
-        ),
-        ("delete_task", Box::new(|t| json!({"task_id": t}))),
-        (
-            "assign_task",
-            Box::new(|t| json!({"task_id": t, "user_id": null})),
-        ),
-    ];
-    for (tool, args) in &task_matrix {
-        for foreign_id in [&task_a, &sub_a] {
-            let foreign = b.call_fails(tool, args(foreign_id)).await;
-            let nowhere = b.call_fails(tool, args(NOWHERE)).await;
-            assert!(
-                same_answer(&foreign, foreign_id, &nowhere),
-                "{tool}: '{foreign}' vs '{nowhere}'"
-            );
-            assert!(!foreign.contains("Secret"), "{tool} leaked data: {foreign}");
+    let mut audit = Audit {
+        markers: [
+            project_a.as_str(),
+            task_a.as_str(),
+            sub_a.as_str(),
+            session_a.as_str(),
+            user_a.as_str(),
+            "Secret task",
+            "Secret subtask",
+            "Secret prompt",
+            "classified",
+            "do not leak",
+            A_TEMPLATE,
+        ]
+        .iter()
+        .map(|m| (*m).to_owned())
+        .collect(),
+        ..Audit::default()
+    };
+
+    // Every tool B is offered, driven from tools/list: a new tool without a
+    // probe here fails the test.
+    let swap = |args: ArgsFor<'static>, foreign: &str| Probe::Swap {
+        args,
+        foreign: foreign.to_owned(),
+        nowhere: NOWHERE,
+    };
+    let tasks =
+        |args: fn(&str) -> Value| vec![swap(Box::new(args), &task_a), swap(Box::new(args), &sub_a)];
+    let template = |args: fn(&str) -> Value| Probe::Swap {
+        args: Box::new(args),
+        foreign: A_TEMPLATE.to_owned(),
+        nowhere: NO_TEMPLATE,
+    };
+    let listed = b.tools().await;
+    assert_eq!(listed.len(), 22, "an admin key is offered every tool");
+    let mut probed = 0;
+    for tool in &listed {
+        let name = tool.name.as_ref();
+        let probes: Vec<Probe> = match name {
+            "list_workspaces" | "list_projects" | "list_prompt_templates" => {
+                vec![Probe::Blind(json!({}))]
+            }
+            "get_project" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
+            "update_project" => vec![swap(
+                Box::new(|p| json!({"project_id": p, "description": "hijacked"})),
+                &project_a,
+            )],
+            // A name A uses is free in B: creating it shows nothing of A.
+            "create_project" => vec![Probe::Free(json!({"name": "Secret plans"}))],
+            "list_tasks" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
+            "create_task" => vec![swap(
+                Box::new(|p| json!({"project_id": p, "title": "planted"})),
+                &project_a,
+            )],
+            "get_task" => tasks(|t| json!({"task_id": t})),
+            "update_task" => tasks(|t| json!({"task_id": t, "status": "done"})),
+            "delete_task" => tasks(|t| json!({"task_id": t})),
+            "assign_task" => tasks(|t| json!({"task_id": t, "user_id": null})),
+            "start_session" => tasks(|t| json!({"task_id": t})),
+            "list_sessions" => {
+                let mut probes = tasks(|t| json!({"task_id": t}));
+                probes.push(Probe::Blind(json!({})));
+                probes
+            }
+            "get_session" | "stop_session" | "read_execution_log" => {
+                vec![swap(Box::new(|s| json!({"session_id": s})), &session_a)]
+            }
+            "send_follow_up" => vec![swap(
+                Box::new(|s| json!({"session_id": s, "prompt": "planted"})),
+                &session_a,
+            )],
+            "enhance_prompt" => tasks(|t| json!({"prompt": "x", "task_id": t})),
+            "update_prompt_template" => {
+                vec![template(|n| json!({"name": n, "description": "hijacked"}))]
+            }
+            "delete_prompt_template" => vec![template(|n| json!({"name": n}))],
+            // Run last (below): afterwards B has a template of that name.
+            "create_prompt_template" => Vec::new(),
+            other => panic!("{other} has no isolation probe; add one to tests/isolation.rs"),
+        };
+        for probe in probes {
+            match probe {
+                Probe::Swap {
+                    args,
+                    foreign,
+                    nowhere,
+                } => {
+                    let with_foreign = answer(&b, name, args(&foreign)).await;
+                    let with_nowhere = answer(&b, name, args(nowhere)).await;
+                    audit.same(name, &foreign, nowhere, &with_foreign, &with_nowhere);
+                }
+                Probe::Blind(args) => {
+                    let text = answer(&b, name, args).await;
+                    audit.blind(name, &text);
+                }
+                Probe::Free(args) => {
+                    let text = answer(&b, name, args).await;
+                    assert!(
+                        text.starts_with("ok"),
+                        "{name}: a name A uses is free in B: {text}"
+                    );
+                    audit.blind(name, &text);
+                }
+            }
         }
+        probed += 1;
     }
+    assert_eq!(probed, listed.len());
 
     // A's ids used as references inside B's own objects.
     let references: Vec<(&str, ArgsFor, &str)> = vec![
@@ -140,12 +282,10 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         ),
     ];
     for (tool, args, foreign_id) in &references {
-        let foreign = b.call_fails(tool, args(foreign_id)).await;
-        let nowhere = b.call_fails(tool, args(NOWHERE)).await;
-        assert!(
-            same_answer(&foreign, foreign_id, &nowhere),
-            "{tool}: '{foreign}' vs '{nowhere}'"
-        );
+        let with_foreign = answer(&b, tool, args(foreign_id)).await;
+        let with_nowhere = answer(&b, tool, args(NOWHERE)).await;
+        assert!(with_foreign.starts_with("error"), "{tool}: {with_foreign}");
+        audit.same(tool, foreign_id, NOWHERE, &with_foreign, &with_nowhere);
     }
     // Filters with A's ids find nothing rather than A's tasks.
     let filtered = b
@@ -163,29 +303,164 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         .await;
     assert_eq!(filtered["total"], 0);
 
-    // Resources.
-    for (foreign, nowhere) in [
-        (
-            format!("kanban://projects/{project_a}/board"),
-            format!("kanban://projects/{NOWHERE}/board"),
-        ),
-        (
-            format!("kanban://tasks/{task_a}"),
-            format!("kanban://tasks/{NOWHERE}"),
-        ),
-    ] {
-        let foreign_err = b.read(&foreign).await.expect_err("foreign resource");
-        let nowhere_err = b.read(&nowhere).await.expect_err("missing resource");
-        assert_eq!(foreign_err.code, nowhere_err.code);
-        assert_eq!(
-            foreign_err.message.replace(&foreign, &nowhere),
-            nowhere_err.message
-        );
-        assert!(!foreign_err.message.contains("Secret"));
+    // Every resource URI form, driven from resources/templates/list.
+    let templates = b
+        .client
+        .list_all_resource_templates()
+        .await
+        .expect("resources/templates/list");
+    assert!(templates.len() >= 3, "{templates:?}");
+    for template in &templates {
+        let form = template.uri_template.as_str();
+        let foreign_id = if form.contains("{project_id}") {
+            &project_a
+        } else if form.contains("{task_id}") {
+            &task_a
+        } else if form.contains("{session_id}") {
+            &session_a
+        } else {
+            panic!("{form} has no isolation probe; add one to tests/isolation.rs")
+        };
+        let fill = |id: &str| {
+            form.replace("{project_id}", id)
+                .replace("{task_id}", id)
+                .replace("{session_id}", id)
+        };
+        let read = async |uri: String| match b.read(&uri).await {
+            Ok(text) => format!("ok {text}"),
+            Err(error) => format!("rpc {}: {}", error.code.0, error.message),
+        };
+        let with_foreign = read(fill(foreign_id)).await;
+        let with_nowhere = read(fill(NOWHERE)).await;
+        audit.same(form, foreign_id, NOWHERE, &with_foreign, &with_nowhere);
+        // Completing the template's argument offers none of A's ids.
+        for (argument, typed) in [
+            ("project_id", &project_a[..8]),
+            ("task_id", &task_a[..8]),
+            ("session_id", &session_a[..8]),
+        ] {
+            if !form.contains(&format!("{{{argument}}}")) {
+                continue;
+            }
+            for typed in ["", typed] {
+                let values = b
+                    .client
+                    .complete_resource_argument(form, argument, typed, None)
+                    .await
+                    .map(|c| c.values.join(" "))
+                    .unwrap_or_else(|e| format!("error {e}"));
+                audit.blind(
+                    &format!("completion/complete {form} {argument}={typed}"),
+                    &values,
+                );
+            }
+        }
     }
-    let resources = b.client.list_all_resources().await.expect("resources");
-    assert_eq!(resources.len(), 1);
-    assert!(resources[0].uri.contains(&project_b));
+
+    // Prompts: A's template is not one of B's prompts, and a prompt with A's
+    // task answers like one with a task from nowhere.
+    let prompts = b.client.list_all_prompts().await.expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    audit.blind("prompts/list", &format!("{names:?}"));
+    let get = async |name: &str, args: Value| {
+        let Value::Object(arguments) = args else {
+            unreachable!()
+        };
+        match b
+            .client
+            .get_prompt(rmcp::model::GetPromptRequestParams::new(name).with_arguments(arguments))
+            .await
+        {
+            Ok(result) => format!("ok {:?}", result.messages),
+            Err(e) => format!("error {e}"),
+        }
+    };
+    let mut task_prompts = 0;
+    for prompt in &prompts {
+        let Some(arguments) = &prompt.arguments else {
+            continue;
+        };
+        if !arguments.iter().any(|a| a.name == "task_id") {
+            continue;
+        }
+        task_prompts += 1;
+        let mut args = serde_json::Map::new();
+        for argument in arguments {
+            args.insert(argument.name.clone(), json!("something"));
+        }
+        let with = |task: &str| {
+            let mut args = args.clone();
+            args.insert("task_id".to_owned(), json!(task));
+            Value::Object(args)
+        };
+        let with_foreign = get(&prompt.name, with(&task_a)).await;
+        let with_nowhere = get(&prompt.name, with(NOWHERE)).await;
+        audit.same(
+            &format!("prompts/get {}", prompt.name),
+            &task_a,
+            NOWHERE,
+            &with_foreign,
+            &with_nowhere,
+        );
+        for typed in ["", &task_a[..8], "Secret"] {
+            let values = b
+                .client
+                .complete_prompt_argument(prompt.name.as_str(), "task_id", typed, None)
+                .await
+                .map(|c| c.values.join(" "))
+                .unwrap_or_else(|e| format!("error {e}"));
+            audit.blind(
+                &format!("completion/complete {} task_id={typed}", prompt.name),
+                &values,
+            );
+        }
+    }
+    assert!(task_prompts > 0, "some prompt takes a task");
+    // Built-in subjects complete with task titles: never A's.
+    for prompt in &prompts {
+        for argument in prompt.arguments.iter().flatten() {
+            let values = b
+                .client
+                .complete_prompt_argument(
+                    prompt.name.as_str(),
+                    argument.name.as_str(),
+                    "Secret",
+                    None,
+                )
+                .await
+                .map(|c| c.values.join(" "))
+                .unwrap_or_else(|e| format!("error {e}"));
+            audit.blind(
+                &format!("completion/complete {} {}", prompt.name, argument.name),
+                &values,
+            );
+        }
+    }
+
+    let resources = b.client.list_all_resources().await.expect("resources/list");
+    assert!(resources.iter().any(|r| r.uri.contains(&project_b)));
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    audit.blind("resources/list", &format!("{uris:?}"));
+
+    // Last, as it gives B a template with the name A's has.
+    let text = answer(
+        &b,
+        "create_prompt_template",
+        json!({"name": A_TEMPLATE, "template": "Mine {{topic}}"}),
+    )
+    .await;
+    assert!(text.starts_with("ok"), "a name A uses is free in B: {text}");
+    audit.checks += 1;
+
+    assert!(
+        audit.leaks.is_empty(),
+        "{} of {} checks leaked workspace A:\n{}",
+        audit.leaks.len(),
+        audit.checks,
+        audit.leaks.join("\n")
+    );
+    eprintln!("isolation: {} checks, 0 leaks", audit.checks);
+
     b.stop().await;
 
     // A's data is untouched.
@@ -202,8 +477,14 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             row[1].as_str().expect("status"),
             row[2].as_str().expect("description")
         ),
-        ("Secret task", "todo", "classified")
+        // In review: A's own session finished on it; B changed nothing.
+        ("Secret task", "inreview", "classified")
     );
+    let session = data.rows(
+        "SELECT status, turns, pending_prompt FROM workspace_sessions WHERE id = ?",
+        &[json!(session_a)],
+    );
+    assert_eq!(session, [vec![json!("completed"), json!(1), Value::Null]]);
     assert_eq!(
         data.count(&format!(
             "SELECT COUNT(*) FROM tasks WHERE project_id = '{project_a}'"
