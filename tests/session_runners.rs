@@ -205,8 +205,14 @@ async fn a_servers_runner_claims_only_its_callers_sessions() {
     let owners = start(&owner, "owner's").await;
     let session = wait_finished(&owner, &owners).await;
     assert_eq!(session["status"], "completed", "{session:#}");
-    // Many polls later, the owner's runner has left the others alone.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // A runner claims the oldest queued session first: had the owner's
+    // runner ignored whose sessions they are, it would have taken bob's and
+    // the other workspace's (both older) before the owner's. A second owner
+    // session, claimed at a later poll, shows it still leaves them alone —
+    // events, not a wait of some length.
+    let again = start(&owner, "owner's second").await;
+    let session = wait_finished(&owner, &again).await;
+    assert_eq!(session["status"], "completed", "{session:#}");
     assert_eq!(status(&data, &bobs), "queued");
     assert_eq!(status(&data, &others), "queued");
 
