@@ -846,6 +846,10 @@ fn bad_session_configuration_stops_at_start_with_a_clear_message() {
             "unknown field `max_concurent`",
         ),
         ("[logs]\nbackend = \"r2\"\n", "needs a [logs.r2] section"),
+        (
+            "[sessions]\nallowed_repo_roots = [\"repos\"]\n",
+            "allowed_repo_roots must list absolute directories; 'repos' is relative",
+        ),
     ] {
         std::fs::write(&path, text).expect("write config");
         let out = data.cli(&["runner", "--config", path.to_str().expect("utf-8")]);

@@ -222,6 +222,17 @@ impl Sessions {
         if config.max_concurrent == 0 {
             return Err("[sessions] max_concurrent must be at least 1".to_owned());
         }
+        if let Some(relative) = config
+            .allowed_repo_roots
+            .iter()
+            .flatten()
+            .find(|root| !root.is_absolute())
+        {
+            return Err(format!(
+                "[sessions] allowed_repo_roots must list absolute directories; '{}' is relative",
+                relative.display()
+            ));
+        }
         let worktree_root = config
             .worktree_dir
             .clone()
