@@ -30,9 +30,11 @@ pub fn default_data_dir() -> PathBuf {
 
 /// Creates the data directory (and missing parents) readable by this OS user
 /// only (0700), because it holds the board, key hashes, logs and worktrees.
-/// A directory that already exists keeps its permissions: it may be one the
-/// user chose and shares on purpose; the database files inside are made
-/// 0600 whatever the directory allows (see [`crate::store::sqlite`]).
+/// The platform's default directory is ours, so one an older version left
+/// open to others is tightened to 0700. Any other directory that already
+/// exists keeps its permissions: the user chose it and may share it on
+/// purpose; the database files inside are made 0600 whatever the directory
+/// allows (see [`crate::store::sqlite`]).
 pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         #[cfg(unix)]
@@ -41,6 +43,16 @@ pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
             if let Ok(meta) = std::fs::metadata(dir)
                 && meta.permissions().mode() & 0o077 != 0
             {
+                if dir == default_data_dir() {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .with_context(|| {
+                            format!(
+                                "cannot make the data directory {} private (0700)",
+                                dir.display()
+                            )
+                        })?;
+                    return Ok(());
+                }
                 tracing::info!(
                     dir = %dir.display(),
                     mode = format!("{:o}", meta.permissions().mode() & 0o777),

@@ -143,3 +143,28 @@ fn an_existing_directory_keeps_its_mode_but_the_database_is_made_private() {
     );
     assert_eq!(mode(&db), 0o600);
 }
+
+#[test]
+fn the_default_data_directory_is_ours_and_is_made_private() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    // The platform default on Linux: $XDG_DATA_HOME/vibe-kanban-mcp, here
+    // as an older version left it, open to everyone.
+    let data_dir = temp.path().join("vibe-kanban-mcp");
+    std::fs::create_dir(&data_dir).expect("dir");
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .env("XDG_DATA_HOME", temp.path())
+        .env_remove("VK_DATA_DIR")
+        .env_remove("VK_API_KEY")
+        .env_remove("VK_STORE")
+        .output()
+        .expect("run migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&data_dir.join("kanban.db")), 0o600);
+}
