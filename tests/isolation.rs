@@ -183,7 +183,11 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         nowhere: NO_TEMPLATE,
     };
     let listed = b.tools().await;
-    assert_eq!(listed.len(), 22, "an admin key is offered every tool");
+    assert!(
+        listed.len() >= 22,
+        "an admin key is offered every tool: {}",
+        listed.len()
+    );
     let mut probed = 0;
     for tool in &listed {
         let name = tool.name.as_ref();
