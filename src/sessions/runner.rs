@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
-    profiles::ExecutorProfile,
+    profiles::{ExecutorProfile, FailureHint},
     supervisor::{self, Ending, Output, Spec, Stream},
     worktree,
 };
@@ -342,8 +342,16 @@ impl Sessions {
             timeout: profile.timeout_secs.map(Duration::from_secs),
             grace: self.inner.config.grace(),
         };
+        match check_version(&profile, &session.executor, &spec, stop).await {
+            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
+            Ok(None) => {}
+            Err(VersionCheck::Stopped) => return stopped(),
+            Err(VersionCheck::Failed(message)) => {
+                return failed(log, format!("executor '{}': {message}", session.executor)).await;
+            }
+        }
         let display = command.display(&turn.prompt);
-        let agent = match self
+        let (agent, hint) = match self
             .process(
                 &context,
                 ProcessKind::CodingAgent,
@@ -353,7 +361,7 @@ impl Sessions {
             )
             .await
         {
-            Ok(ending) => ending,
+            Ok(ended) => ended,
             Err(message) => return failed(log, message).await,
         };
         let outcome = match agent {
@@ -364,11 +372,22 @@ impl Sessions {
             Ending::Stopped(_) => return stopped(),
             Ending::SpawnFailed(message) => TurnOutcome {
                 status: SessionStatus::Failed,
-                reason: Some(format!("executor '{}': {message}", session.executor)),
+                reason: Some(format!(
+                    "executor '{}': {message}{}",
+                    session.executor,
+                    profile
+                        .install_hint
+                        .as_deref()
+                        .map(|hint| format!(" (to install it: {hint})"))
+                        .unwrap_or_default()
+                )),
             },
             other => TurnOutcome {
                 status: SessionStatus::Failed,
-                reason: Some(format!("the coding agent {}", describe(&other))),
+                reason: Some(match hint {
+                    Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
+                    None => format!("the coding agent {}", describe(&other)),
+                }),
             },
         };
 
@@ -421,9 +440,12 @@ impl Sessions {
         };
         self.process(context, kind, spec, &format!("sh -c {script:?}"), None)
             .await
+            .map(|(ending, _)| ending)
     }
 
-    /// Runs one process of a turn: its row, its logs, its ending.
+    /// Runs one process of a turn: its row, its logs, its ending — and for
+    /// a coding agent, the first of its profile's failure hints its output
+    /// matched.
     async fn process(
         &self,
         context: &RunContext<'_>,
@@ -431,7 +453,7 @@ impl Sessions {
         spec: Spec,
         display: &str,
         agent: Option<&ExecutorProfile>,
-    ) -> Result<Ending, String> {
+    ) -> Result<(Ending, Option<FailureHint>), String> {
         let store = &self.inner.store;
         let session_id = &context.turn.session.id;
         let prefix = format!("logs/{session_id}/processes");
@@ -453,7 +475,15 @@ impl Sessions {
             let known = context.turn.session.agent_session_id.clone();
             tokio::spawn(async move {
                 let mut known = known;
+                let mut hint = None;
                 while let Some(piece) = received.recv().await {
+                    if let Some(profile) = &profile
+                        && hint.is_none()
+                    {
+                        hint = profile
+                            .failure_hint(&String::from_utf8_lossy(&piece.bytes))
+                            .cloned();
+                    }
                     if let Some(profile) = &profile
                         && piece.stream == Stream::Stdout
                         && let Some(id) =
@@ -474,6 +504,7 @@ impl Sessions {
                         break;
                     }
                 }
+                hint
             })
         };
         let pid_store = store.clone();
@@ -486,7 +517,7 @@ impl Sessions {
             });
         })
         .await;
-        let _ = forward.await;
+        let hint = forward.await.ok().flatten();
         let (status, code, error) = match &ending {
             Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
             Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
@@ -506,8 +537,83 @@ impl Sessions {
             .log
             .note(&format!("--- {} {} ---", kind.as_str(), describe(&ending)))
             .await;
-        Ok(ending)
+        Ok((ending, hint))
     }
+}
+
+/// How long an agent CLI may take to print its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a turn does not start after the version check.
+enum VersionCheck {
+    Stopped,
+    Failed(String),
+}
+
+/// Runs the profile's `version_command` (with the agent's environment, in
+/// its working directory) when it sets a `min_version`: the version found,
+/// or why the agent cannot start — missing, too old, or broken.
+async fn check_version(
+    profile: &ExecutorProfile,
+    name: &str,
+    agent: &Spec,
+    stop: &CancellationToken,
+) -> Result<Option<String>, VersionCheck> {
+    let (Some(command), Some(_)) = (&profile.version_command, &profile.min_version) else {
+        return Ok(None);
+    };
+    let Some((program, args)) = command.split_first() else {
+        return Ok(None);
+    };
+    let install = profile
+        .install_hint
+        .as_deref()
+        .map(|hint| format!("; install it: {hint}"))
+        .unwrap_or_default();
+    let mut check = tokio::process::Command::new(program);
+    check
+        .args(args)
+        .current_dir(&agent.cwd)
+        .envs(&agent.env)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let shown = command.join(" ");
+    let output = tokio::select! {
+        output = tokio::time::timeout(VERSION_TIMEOUT, check.output()) => output,
+        () = stop.cancelled() => return Err(VersionCheck::Stopped),
+    };
+    let output = match output {
+        Err(_) => {
+            return Err(VersionCheck::Failed(format!(
+                "`{shown}` printed no version within {} s",
+                VERSION_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VersionCheck::Failed(format!(
+                "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
+                 [executors.{name}] env"
+            )));
+        }
+        Ok(Err(e)) => return Err(VersionCheck::Failed(format!("cannot run `{shown}`: {e}"))),
+        Ok(Ok(output)) => output,
+    };
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        return Err(VersionCheck::Failed(format!(
+            "`{shown}` failed ({}): {}{install}",
+            output.status,
+            text.trim()
+        )));
+    }
+    profile
+        .check_version(name, &text)
+        .map(Some)
+        .map_err(VersionCheck::Failed)
 }
 
 struct RunContext<'a> {
