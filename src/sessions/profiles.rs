@@ -215,6 +215,12 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// Codex's Linux sandbox (bubblewrap) cannot create user namespaces.
+const CODEX_SANDBOX_FIX: &str = "Codex could not start its sandbox (bubblewrap needs to create user \
+     namespaces): allow unprivileged user namespaces for the runner's user, or, where the machine is itself a \
+     sandbox, give [executors.codex] a command with --dangerously-bypass-approvals-and-sandbox instead of \
+     --sandbox=workspace-write";
+
 fn hint(output: &str, reason: &str) -> FailureHint {
     FailureHint {
         output: output.to_owned(),
@@ -300,11 +306,10 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
                      user the runner runs as: `printenv OPENAI_API_KEY | codex login --with-api-key`",
                 ),
                 hint(
-                    "bwrap:",
-                    "Codex could not start its sandbox (bubblewrap needs user namespaces): allow unprivileged \
-                     user namespaces, or, where the machine is itself a sandbox, override [executors.codex] with \
-                     --dangerously-bypass-approvals-and-sandbox instead of --sandbox=workspace-write",
+                    "needs access to create user namespaces",
+                    CODEX_SANDBOX_FIX,
                 ),
+                hint("No permissions to create a new namespace", CODEX_SANDBOX_FIX),
             ],
             builtin: true,
             ..ExecutorProfile::default()
