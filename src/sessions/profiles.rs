@@ -1,6 +1,8 @@
 //! Executor profiles: how to start a coding agent. Built-in profiles cover
-//! Claude Code, Codex and Gemini CLI; `[executors.NAME]` sections of the
-//! configuration file add profiles or replace a built-in one of that name.
+//! Claude Code, Codex and Gemini CLI, each with the oldest CLI version it
+//! works with and the fixes for the CLI's known failures; `[executors.NAME]`
+//! sections of the configuration file add profiles, replace a built-in one
+//! of that name, or (without `command`) extend it.
 
 use std::collections::BTreeMap;
 
@@ -95,14 +97,17 @@ pub struct CommandLine {
 }
 
 impl CommandLine {
-    /// The command as people read it, without the prompt.
+    /// The command as people read it, without the prompt (also where it is
+    /// part of an argument, as in `--prompt={prompt}`).
     pub fn display(&self, prompt: &str) -> String {
-        std::iter::once(self.program.as_str())
-            .chain(
-                self.args
-                    .iter()
-                    .map(|a| if a == prompt { "<prompt>" } else { a.as_str() }),
-            )
+        std::iter::once(self.program.clone())
+            .chain(self.args.iter().map(|a| {
+                if prompt.is_empty() {
+                    a.clone()
+                } else {
+                    a.replace(prompt, "<prompt>")
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -490,10 +495,9 @@ mod tests {
         let resumed = profile.command_line("more", Some("abc"));
         assert_eq!(resumed.args, strings(&["--resume", "abc", "more"]));
         profile.command = strings(&["agent", "--prompt={prompt}", "--x"]);
-        assert_eq!(
-            profile.command_line("p", None).args,
-            strings(&["--prompt=p", "--x"])
-        );
+        let line = profile.command_line("write it", None);
+        assert_eq!(line.args, strings(&["--prompt=write it", "--x"]));
+        assert_eq!(line.display("write it"), "agent --prompt=<prompt> --x");
         profile.prompt_via = PromptVia::Stdin;
         let line = profile.command_line("p", None);
         assert_eq!(line.stdin.as_deref(), Some("p"));
