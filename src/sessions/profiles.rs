@@ -167,10 +167,12 @@ impl ExecutorProfile {
     /// Checks what `version_command` printed against `min_version`: the
     /// version found, or why the turn cannot start.
     pub fn check_version(&self, name: &str, output: &str) -> Result<String, String> {
-        let found = output
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
+        // The line with the version (CLIs may print warnings around it).
+        let mut lines = output.lines().map(str::trim).filter(|l| !l.is_empty());
+        let found = lines
+            .clone()
+            .find(|l| parse_version(l).is_some())
+            .or_else(|| lines.next())
             .unwrap_or("");
         let Some(minimum) = self.min_version.as_deref() else {
             return Ok(found.to_owned());
@@ -574,7 +576,7 @@ mod tests {
         assert_eq!(parse_version("no version"), None);
         let codex = builtin().remove("codex").expect("codex");
         assert_eq!(
-            codex.check_version("codex", "codex-cli 0.171.0\n"),
+            codex.check_version("codex", "WARNING: no PATH aliases\ncodex-cli 0.171.0\n"),
             Ok("codex-cli 0.171.0".to_owned())
         );
         let old = codex
