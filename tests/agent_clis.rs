@@ -165,10 +165,25 @@ fn agent_env(
             std::fs::write(
                 codex_home.join("config.toml"),
                 format!(
-                    "model = \"gpt-5.5\"\nmodel_provider = \"standin\"\n\n[model_providers.standin]\n\
-                     name = \"model stand-in\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n\
-                     requires_openai_auth = true\n\n[analytics]\nenabled = false\n",
-                    apis.url
+                    "model = \"gpt-5.5\"\n\
+                     model_provider = \"standin\"\n\
+                     check_for_update_on_startup = false\n\
+                     chatgpt_base_url = \"{url}/backend-api/\"\n\
+                     \n\
+                     [model_providers.standin]\n\
+                     name = \"model stand-in\"\n\
+                     base_url = \"{url}/v1\"\n\
+                     wire_api = \"responses\"\n\
+                     requires_openai_auth = true\n\
+                     \n\
+                     [analytics]\n\
+                     enabled = false\n\
+                     \n\
+                     [features]\n\
+                     plugins = false\n\
+                     remote_plugin = false\n\
+                     apps = false\n",
+                    url = apis.url
                 ),
             )
             .expect("write config.toml");
