@@ -429,6 +429,54 @@ async fn gemini_writes_a_file_and_resumes_its_conversation() {
     a_real_session("gemini").await;
 }
 
+/// The built-in codex profile's `--sandbox=workspace-write`: a command the
+/// model runs may not write outside the worktree (and temp dirs); on Linux
+/// Codex runs it in bubblewrap.
+#[tokio::test]
+async fn codex_runs_the_models_commands_in_its_sandbox() {
+    let apis = ModelApis::start();
+    let data = DataDir::new();
+    let env = agent_env("codex", &data.path().join("agent-home"), &apis, true);
+    let config = config(&data, &[("codex", env)]);
+    let server = start_server(&data, &config).await;
+    let (project, _repo) = repo_project(&server, &data).await;
+    let task = server.task(&project, "Touch a file", json!({})).await;
+    // Not under /tmp, which workspace-write leaves writable.
+    let outside_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let outside = outside_dir.path().join("outside-the-worktree.txt");
+    let prompt = format!("{}={}", apis.text("touch_marker"), outside.display());
+    let session_id = common::id(
+        &server
+            .call(
+                "start_session",
+                json!({"task_id": task, "executor": "codex", "prompt": prompt}),
+            )
+            .await,
+    );
+    let session = wait_finished(&server, &session_id).await;
+    let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
+    assert_eq!(session["status"], "completed", "{session:#}\n{log}");
+    // The command ran, the sandbox refused the write, and the model was told.
+    assert!(
+        !outside.exists(),
+        "a command of the model wrote outside the worktree: {log}"
+    );
+    let results: Vec<String> = apis
+        .requests()
+        .iter()
+        .flat_map(|r| r["body"]["input"].as_array().cloned().unwrap_or_default())
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].to_string())
+        .collect();
+    assert!(
+        results
+            .iter()
+            .any(|r| r.contains("touch") && r.contains("Read-only file system")),
+        "the model got no refused command back: {results:?}\n{log}"
+    );
+    server.stop().await;
+}
+
 /// Runs `program args... --help` from the pinned CLIs with a private HOME.
 fn help(program: &str, words: &[String], home: &Path) -> String {
     let out = Command::new(cli_dir().join(program))

@@ -22,6 +22,8 @@
 // sends):
 //   - the newest user turn carries a tool result  -> the final sentence
 //     (FOLLOW_UP_SENTENCE when the conversation holds FOLLOW_UP_MARKER);
+//   - the newest user turn holds TOUCH_MARKER=PATH -> (Codex) its shell tool
+//     runs `touch PATH`;
 //   - the newest user turn holds WRITE_MARKER     -> a call of the agent's own
 //     file-writing tool: write WRITE_FILE with WRITE_CONTENT in the working
 //     directory named in the system prompt / environment context;
@@ -34,6 +36,9 @@
 import http from "node:http";
 
 const WRITE_MARKER = "VK-WRITE-THE-FILE";
+// "VK-TOUCH-OUTSIDE=/some/path": Codex runs `touch /some/path` with its shell
+// tool (its sandbox must refuse a path outside the worktree).
+const TOUCH_MARKER = "VK-TOUCH-OUTSIDE";
 const FOLLOW_UP_MARKER = "VK-FOLLOW-UP";
 const WRITE_FILE = "agent-wrote-this.txt";
 const WRITE_CONTENT = "written by the agent's own tool\n";
@@ -97,6 +102,8 @@ function decide({ lastUserHasToolResult, lastUserText, allText, systemText }) {
       text: allText.includes(FOLLOW_UP_MARKER) ? FOLLOW_UP_SENTENCE : DONE_SENTENCE,
     };
   }
+  const touch = lastUserText.match(new RegExp(`${TOUCH_MARKER}=(\\S+)`));
+  if (touch) return { kind: "touch", path: touch[1] };
   if (lastUserText.includes(WRITE_MARKER)) {
     const dir = workingDirectory(systemText) ?? workingDirectory(allText);
     return { kind: "tool", dir };
@@ -140,7 +147,7 @@ function anthropic(body, res) {
     content = [{ type: "tool_use", id: nextId("toolu"), name: "Write", input }];
     stopReason = "tool_use";
   } else {
-    content = [{ type: "text", text: choice.text }];
+    content = [{ type: "text", text: choice.text ?? "ok" }];
     stopReason = "end_turn";
   }
   const usage = { input_tokens: 12, output_tokens: 8 };
@@ -211,7 +218,14 @@ function openai(body, res) {
   const events = [];
   const tools = body.tools ?? [];
   const toolNames = tools.map((t) => t.name ?? t.type);
-  if (choice.kind === "tool") {
+  if (choice.kind === "touch") {
+    const callId = nextId("call");
+    item = {
+      type: "function_call", id: nextId("fc"), call_id: callId, name: "exec_command",
+      arguments: JSON.stringify({ cmd: `touch '${choice.path}'` }), status: "completed",
+    };
+    events.push(["response.output_item.added", { type: "response.output_item.added", output_index: 0, item: { ...item, status: "in_progress" } }]);
+  } else if (choice.kind === "tool") {
     const patch = [
       "*** Begin Patch",
       `*** Add File: ${WRITE_FILE}`,
@@ -323,7 +337,7 @@ function gemini(body, res, streamed) {
       },
     };
   } else {
-    part = { text: choice.text };
+    part = { text: choice.text ?? "ok" };
   }
   const chunk = {
     candidates: [{ content: { role: "model", parts: [part] }, finishReason: finish, index: 0 }],
@@ -394,6 +408,7 @@ server.listen(0, "127.0.0.1", () => {
   const { port } = server.address();
   const script = {
     write_marker: WRITE_MARKER,
+    touch_marker: TOUCH_MARKER,
     follow_up_marker: FOLLOW_UP_MARKER,
     file: WRITE_FILE,
     content: WRITE_CONTENT,
