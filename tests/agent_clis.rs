@@ -703,6 +703,80 @@ async fn a_missing_or_too_old_cli_fails_before_the_agent_starts() {
     );
 }
 
+/// The version check asks a CLI once per runner, and again once the CLI is
+/// replaced. (A stand-in `codex` that counts how often it is asked.)
+#[tokio::test]
+async fn the_version_is_asked_once_until_the_cli_changes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let calls = dir.path().join("version-calls.txt");
+    let fake = bin.join("codex");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo asked >> '{}'; echo 'codex-cli 0.171.0'; exit 0; fi\n\
+             echo '{{\"type\":\"thread.started\",\"thread_id\":\"fake-thread\"}}'\n",
+            calls.display()
+        ),
+    )
+    .expect("fake codex");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let env: BTreeMap<String, String> = [("PATH".to_owned(), agent_path(&bin))].into();
+    let data = DataDir::new();
+    let config = config(&data, &[("codex", env)]);
+    let server = start_server(&data, &config).await;
+    let (project, _repo) = repo_project(&server, &data).await;
+    let task = server.task(&project, "Count", json!({})).await;
+    let session_id = common::id(
+        &server
+            .call(
+                "start_session",
+                json!({"task_id": task, "executor": "codex", "prompt": "one"}),
+            )
+            .await,
+    );
+    let asked = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let turn = |prompt: &'static str| {
+        let server = &server;
+        let session_id = session_id.clone();
+        async move {
+            if prompt != "one" {
+                server
+                    .call(
+                        "send_follow_up",
+                        json!({"session_id": session_id, "prompt": prompt}),
+                    )
+                    .await;
+            }
+            let session = wait_finished(server, &session_id).await;
+            assert_eq!(session["status"], "completed", "{session:#}");
+        }
+    };
+    turn("one").await;
+    turn("two").await;
+    assert_eq!(
+        asked(),
+        1,
+        "the second turn used the version already checked"
+    );
+    // An upgrade replaces the file: the next turn asks again.
+    std::fs::File::options()
+        .write(true)
+        .open(&fake)
+        .expect("open")
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .expect("touch");
+    turn("three").await;
+    assert_eq!(asked(), 2, "a replaced CLI is asked again");
+    server.stop().await;
+}
+
 /// Without credentials each CLI's own complaint is turned into the fix.
 #[tokio::test]
 async fn a_cli_without_credentials_fails_with_what_to_set() {

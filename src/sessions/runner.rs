@@ -544,6 +544,45 @@ impl Sessions {
 /// How long an agent CLI may take to print its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// An executable as found on a PATH: where, and when it last changed.
+type Executable = (std::path::PathBuf, std::time::SystemTime);
+
+/// Versions that passed a check, by version command and executable: a CLI
+/// (Gemini CLI takes seconds to print its version) is asked once per
+/// process, and again once it is replaced (a new modification time).
+static CHECKED_VERSIONS: std::sync::OnceLock<std::sync::Mutex<CheckedVersions>> =
+    std::sync::OnceLock::new();
+
+/// The version found, by version command and executable.
+type CheckedVersions = std::collections::HashMap<(Vec<String>, Executable), String>;
+
+/// Where `program` is found the way the agent's spawn will find it: on the
+/// `PATH` of its environment (else ours), or relative to its directory.
+fn find_executable(program: &str, agent: &Spec) -> Option<Executable> {
+    let candidates: Vec<std::path::PathBuf> = if program.contains('/') {
+        vec![agent.cwd.join(program)]
+    } else {
+        let path = agent
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .collect()
+    };
+    candidates.into_iter().find_map(|candidate| {
+        let meta = std::fs::metadata(&candidate).ok()?;
+        #[cfg(unix)]
+        let runnable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+        #[cfg(not(unix))]
+        let runnable = true;
+        (meta.is_file() && runnable).then_some(())?;
+        Some((candidate, meta.modified().ok()?))
+    })
+}
+
 /// Why a turn does not start after the version check.
 enum VersionCheck {
     Stopped,
@@ -552,7 +591,8 @@ enum VersionCheck {
 
 /// Runs the profile's `version_command` (with the agent's environment, in
 /// its working directory) when it sets a `min_version`: the version found,
-/// or why the agent cannot start — missing, too old, or broken.
+/// or why the agent cannot start — missing, too old, or broken. A version
+/// that passed is remembered for that executable until it changes.
 async fn check_version(
     profile: &ExecutorProfile,
     name: &str,
@@ -570,6 +610,21 @@ async fn check_version(
         .as_deref()
         .map(|hint| format!("; install it: {hint}"))
         .unwrap_or_default();
+    let key = find_executable(program, agent).map(|exe| (command.clone(), exe));
+    let cache = CHECKED_VERSIONS.get_or_init(Default::default);
+    let cached = key.as_ref().and_then(|key| {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    });
+    if let Some(found) = cached {
+        return profile
+            .check_version(name, &found)
+            .map(Some)
+            .map_err(VersionCheck::Failed);
+    }
     let mut check = tokio::process::Command::new(program);
     check
         .args(args)
@@ -610,10 +665,16 @@ async fn check_version(
             text.trim()
         )));
     }
-    profile
+    let found = profile
         .check_version(name, &text)
-        .map(Some)
-        .map_err(VersionCheck::Failed)
+        .map_err(VersionCheck::Failed)?;
+    if let Some(key) = key {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, found.clone());
+    }
+    Ok(Some(found))
 }
 
 struct RunContext<'a> {
