@@ -6,9 +6,11 @@
 //! streaming wire formats. The built-in profiles are used as they ship; the
 //! configuration only adds environment (PATH, a private HOME, the base URL
 //! and a dummy key). Also: every flag a built-in profile uses is in the
-//! pinned CLI's `--help`, and a missing CLI, one that is too old, missing
-//! credentials and (as root) Claude Code's root check each fail the session
-//! with a reason that names the fix, leaving nothing running.
+//! pinned CLI's `--help`; Codex's sandbox refuses a write outside the
+//! worktree; a missing CLI, one that is too old, missing credentials and (as
+//! root) Claude Code's root check each fail the session with a reason that
+//! names the fix, leaving nothing running; and a CLI's version is asked once
+//! until the CLI changes.
 
 #[macro_use]
 mod common;

@@ -14,9 +14,9 @@
 //
 //   node tests/agents/model_apis.mjs
 //
-// The first line on stdout is JSON: {"url"} and the script's markers,
-// file and sentences (below). The process exits when its
-// stdin closes, so it never outlives the test that started it.
+// The first line on stdout is JSON: {"url"} and the script's markers, file
+// and sentences (below). The process exits when its stdin closes, so it
+// never outlives the test that started it.
 //
 // The script, the same for every API (markers are in the prompts the test
 // sends):
@@ -28,7 +28,10 @@
 //     file-writing tool: write WRITE_FILE with WRITE_CONTENT in the working
 //     directory named in the system prompt / environment context;
 //   - the newest user turn holds FOLLOW_UP_MARKER -> FOLLOW_UP_SENTENCE;
-//   - anything else (titles, topic checks, ...)    -> a short "ok".
+//   - anything else (titles, topic checks, ...)    -> a short "ok";
+//   - Gemini requests that ask for JSON of a schema (its model router) -> an
+//     object of that shape.
+// Requests without credentials get each API's 401 (Anthropic, OpenAI).
 //
 // Control endpoint: GET /__standin/requests -> every request seen (method,
 // path, parsed body, and whether the path was unexpected).
