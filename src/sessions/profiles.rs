@@ -1,6 +1,8 @@
 //! Executor profiles: how to start a coding agent. Built-in profiles cover
-//! Claude Code, Codex and Gemini CLI; `[executors.NAME]` sections of the
-//! configuration file add profiles or replace a built-in one of that name.
+//! Claude Code, Codex and Gemini CLI, each with the oldest CLI version it
+//! works with and the fixes for the CLI's known failures; `[executors.NAME]`
+//! sections of the configuration file add profiles, replace a built-in one
+//! of that name, or (without `command`) extend it.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +28,14 @@ pub enum PromptVia {
     Stdin,
 }
 
-/// One `[executors.NAME]` section.
-#[derive(Debug, Clone, Deserialize)]
+/// One `[executors.NAME]` section. A section named after a built-in profile
+/// that sets no `command` keeps the built-in's command lines and adds to it
+/// (`env` is merged; the other fields it sets replace the built-in's).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorProfile {
     /// Program and arguments, e.g. `["claude", "-p"]`.
+    #[serde(default)]
     pub command: Vec<String>,
     #[serde(default)]
     pub prompt_via: PromptVia,
@@ -48,6 +53,37 @@ pub struct ExecutorProfile {
     /// carries its conversation id (e.g. `session_id`).
     #[serde(default)]
     pub session_id_field: Option<String>,
+    /// Prints the agent CLI's version (e.g. `["codex", "--version"]`); run
+    /// before each turn when `min_version` is set.
+    #[serde(default)]
+    pub version_command: Option<Vec<String>>,
+    /// The oldest version of the agent CLI this profile works with; an older
+    /// one fails the turn before the agent starts.
+    #[serde(default)]
+    pub min_version: Option<String>,
+    /// How to install the CLI (e.g. `npm i -g @openai/codex@0.171.0`),
+    /// named when it is missing or too old.
+    #[serde(default)]
+    pub install_hint: Option<String>,
+    /// Known failure messages of the agent CLI and what to do about them:
+    /// when the agent fails and its output holds `output`, `reason` goes
+    /// into the session's failure reason.
+    #[serde(default)]
+    pub failure_hints: Vec<FailureHint>,
+    /// Set for the profiles that ship with the server (and sections that
+    /// extend one), so messages can say "the built-in codex profile".
+    #[serde(skip)]
+    pub builtin: bool,
+}
+
+/// A known failure of an agent CLI: a piece of what it prints, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureHint {
+    /// Text the CLI prints (stdout or stderr) when this failure happens.
+    pub output: String,
+    /// What went wrong and what to do, for the session's failure reason.
+    pub reason: String,
 }
 
 /// A command line ready to spawn.
@@ -61,14 +97,17 @@ pub struct CommandLine {
 }
 
 impl CommandLine {
-    /// The command as people read it, without the prompt.
+    /// The command as people read it, without the prompt (also where it is
+    /// part of an argument, as in `--prompt={prompt}`).
     pub fn display(&self, prompt: &str) -> String {
-        std::iter::once(self.program.as_str())
-            .chain(
-                self.args
-                    .iter()
-                    .map(|a| if a == prompt { "<prompt>" } else { a.as_str() }),
-            )
+        std::iter::once(self.program.clone())
+            .chain(self.args.iter().map(|a| {
+                if prompt.is_empty() {
+                    a.clone()
+                } else {
+                    a.replace(prompt, "<prompt>")
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -109,6 +148,60 @@ impl ExecutorProfile {
         }
     }
 
+    /// The first failure hint whose text occurs in `output`.
+    pub fn failure_hint(&self, output: &str) -> Option<&FailureHint> {
+        self.failure_hints
+            .iter()
+            .find(|hint| !hint.output.is_empty() && output.contains(&hint.output))
+    }
+
+    /// How messages name this profile.
+    pub fn label(&self, name: &str) -> String {
+        if self.builtin {
+            format!("the built-in {name} profile")
+        } else {
+            format!("executor '{name}'")
+        }
+    }
+
+    /// Checks what `version_command` printed against `min_version`: the
+    /// version found, or why the turn cannot start.
+    pub fn check_version(&self, name: &str, output: &str) -> Result<String, String> {
+        // The line with the version (CLIs may print warnings around it).
+        let mut lines = output.lines().map(str::trim).filter(|l| !l.is_empty());
+        let found = lines
+            .clone()
+            .find(|l| parse_version(l).is_some())
+            .or_else(|| lines.next())
+            .unwrap_or("");
+        let Some(minimum) = self.min_version.as_deref() else {
+            return Ok(found.to_owned());
+        };
+        let install = self
+            .install_hint
+            .as_deref()
+            .map(|hint| format!("; install a newer one: {hint}"))
+            .unwrap_or_default();
+        let needed = parse_version(minimum).ok_or_else(|| {
+            format!("[executors.{name}] min_version {minimum:?} is not a version like 1.2.3")
+        })?;
+        match parse_version(found) {
+            Some(version) if version >= needed => Ok(found.to_owned()),
+            Some(_) => Err(format!(
+                "{found} is too old for {} (needs >= {minimum}){install}",
+                self.label(name)
+            )),
+            None => Err(format!(
+                "could not read a version from the output of `{}` ({found:?}); {} needs >= {minimum}{install}",
+                self.version_command
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(" "),
+                self.label(name)
+            )),
+        }
+    }
+
     /// The agent's conversation id, if `line` is a JSON object carrying it.
     pub fn agent_session_id(&self, line: &str) -> Option<String> {
         let field = self.session_id_field.as_deref()?;
@@ -129,65 +222,161 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// The profiles that ship with the server.
+/// Codex's Linux sandbox (bubblewrap) cannot create user namespaces.
+const CODEX_SANDBOX_FIX: &str = "Codex could not start its sandbox (bubblewrap needs to create user \
+     namespaces): allow unprivileged user namespaces for the runner's user, or, where the machine is itself a \
+     sandbox, give [executors.codex] a command with --dangerously-bypass-approvals-and-sandbox instead of \
+     --sandbox=workspace-write";
+
+fn hint(output: &str, reason: &str) -> FailureHint {
+    FailureHint {
+        output: output.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The profiles that ship with the server, tested with the CLI versions
+/// pinned in `tests/agents/package.json` (see tests/agent_clis.rs). Flags
+/// with a value are written `--flag=value`, so that test can check every
+/// flag and value against the CLI's `--help`.
 pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
     let mut profiles = BTreeMap::new();
-    // Claude Code in print mode, streaming JSON events; every event carries
-    // `session_id`, which `--resume` takes on a follow-up.
+    // Claude Code in print mode, streaming JSON events (`system`/`init`
+    // first); every event carries `session_id`, which `--resume` takes.
     let claude = [
         "claude",
-        "-p",
-        "--output-format",
-        "stream-json",
+        "--print",
+        "--output-format=stream-json",
         "--verbose",
         "--dangerously-skip-permissions",
     ];
     let mut claude_resume = strings(&claude);
-    claude_resume.extend(strings(&["--resume", SESSION_PLACEHOLDER]));
+    claude_resume.push(format!("--resume={SESSION_PLACEHOLDER}"));
     profiles.insert(
         "claude-code".to_owned(),
         ExecutorProfile {
             command: strings(&claude),
-            prompt_via: PromptVia::Arg,
-            env: BTreeMap::new(),
-            timeout_secs: None,
             resume_command: Some(claude_resume),
             session_id_field: Some("session_id".to_owned()),
+            version_command: Some(strings(&["claude", "--version"])),
+            min_version: Some("2.1.328".to_owned()),
+            install_hint: Some("npm i -g @anthropic-ai/claude-code@2.1.332".to_owned()),
+            failure_hints: vec![
+                hint(
+                    "cannot be used with root/sudo privileges",
+                    "Claude Code refuses --dangerously-skip-permissions when run as root: run the runner as \
+                     a normal user, or, if this machine is itself a sandbox, set IS_SANDBOX = \"1\" in \
+                     [executors.claude-code] env",
+                ),
+                hint(
+                    "Not logged in",
+                    "Claude Code has no credentials: set ANTHROPIC_API_KEY in the runner's environment (or in \
+                     [executors.claude-code] env), or log in once with `claude` as the user the runner runs as",
+                ),
+                hint(
+                    "Invalid API key",
+                    "Claude Code's API key was refused: check ANTHROPIC_API_KEY (or log in again with `claude`)",
+                ),
+            ],
+            builtin: true,
+            ..ExecutorProfile::default()
         },
     );
-    // Codex non-interactive; `--json` prints a `thread.started` event with
-    // `thread_id`, which `codex exec resume` takes.
+    // Codex non-interactive: `--json` prints JSON lines, the first one
+    // `thread.started` with `thread_id`, which `codex exec resume` takes
+    // (the options before `resume` apply to it). Commands the model runs are
+    // confined to the worktree by Codex's own sandbox (on Linux the
+    // bubblewrap it ships with).
+    let codex = [
+        "codex",
+        "exec",
+        "--json",
+        "--sandbox=workspace-write",
+        "--skip-git-repo-check",
+    ];
+    let mut codex_resume = strings(&codex);
+    codex_resume.extend(strings(&["resume", SESSION_PLACEHOLDER]));
     profiles.insert(
         "codex".to_owned(),
         ExecutorProfile {
-            command: strings(&["codex", "exec", "--json", "--full-auto"]),
-            prompt_via: PromptVia::Arg,
-            env: BTreeMap::new(),
-            timeout_secs: None,
-            resume_command: Some(strings(&[
-                "codex",
-                "exec",
-                "--json",
-                "--full-auto",
-                "resume",
-                SESSION_PLACEHOLDER,
-            ])),
+            command: strings(&codex),
+            resume_command: Some(codex_resume),
             session_id_field: Some("thread_id".to_owned()),
+            version_command: Some(strings(&["codex", "--version"])),
+            min_version: Some("0.169.0".to_owned()),
+            install_hint: Some("npm i -g @openai/codex@0.171.0".to_owned()),
+            failure_hints: vec![
+                hint(
+                    "401 Unauthorized",
+                    "Codex has no valid credentials: set CODEX_API_KEY (what `codex exec` reads; OPENAI_API_KEY \
+                     is not enough) in the runner's environment or in [executors.codex] env, or log in once as the \
+                     user the runner runs as: `printenv OPENAI_API_KEY | codex login --with-api-key`",
+                ),
+                hint(
+                    "needs access to create user namespaces",
+                    CODEX_SANDBOX_FIX,
+                ),
+                hint("No permissions to create a new namespace", CODEX_SANDBOX_FIX),
+            ],
+            builtin: true,
+            ..ExecutorProfile::default()
         },
     );
-    // Gemini CLI non-interactive with the prompt as `-p`'s value.
+    // Gemini CLI headless: the prompt is `--prompt`'s value, output is JSON
+    // lines (`init` first, with `session_id`, which `--resume` takes). The
+    // worktree is a new folder, so it is trusted for the run (`--skip-trust`);
+    // without that Gemini CLI turns `--yolo` off and stops.
+    let gemini = [
+        "gemini",
+        "--yolo",
+        "--skip-trust",
+        "--output-format=stream-json",
+    ];
+    let mut gemini_command = strings(&gemini);
+    gemini_command.push(format!("--prompt={PROMPT_PLACEHOLDER}"));
+    let mut gemini_resume = strings(&gemini);
+    gemini_resume.push(format!("--resume={SESSION_PLACEHOLDER}"));
+    gemini_resume.push(format!("--prompt={PROMPT_PLACEHOLDER}"));
     profiles.insert(
         "gemini".to_owned(),
         ExecutorProfile {
-            command: strings(&["gemini", "--yolo", "-p"]),
-            prompt_via: PromptVia::Arg,
-            env: BTreeMap::new(),
-            timeout_secs: None,
-            resume_command: None,
-            session_id_field: None,
+            command: gemini_command,
+            resume_command: Some(gemini_resume),
+            session_id_field: Some("session_id".to_owned()),
+            version_command: Some(strings(&["gemini", "--version"])),
+            min_version: Some("0.61.0".to_owned()),
+            install_hint: Some("npm i -g @google/gemini-cli@0.61.0".to_owned()),
+            failure_hints: vec![
+                hint(
+                    "Please set an Auth method",
+                    "Gemini CLI has no credentials: set GEMINI_API_KEY in the runner's environment (or in \
+                     [executors.gemini] env), or sign in once with `gemini` as the user the runner runs as",
+                ),
+                hint(
+                    "must specify the GEMINI_API_KEY",
+                    "Gemini CLI is set to use an API key but has none: set GEMINI_API_KEY in the runner's \
+                     environment or in [executors.gemini] env",
+                ),
+            ],
+            builtin: true,
+            ..ExecutorProfile::default()
         },
     );
     profiles
+}
+
+/// A version `x.y.z` found in a CLI's `--version` output.
+pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find_map(|word| {
+            let mut parts = word.split('.').filter(|p| !p.is_empty());
+            let version = (
+                parts.next()?.parse().ok()?,
+                parts.next()?.parse().ok()?,
+                parts.next().unwrap_or("0").parse().ok()?,
+            );
+            Some(version)
+        })
 }
 
 /// Built-in profiles overlaid with the configured ones.
@@ -205,17 +394,31 @@ impl Profiles {
     ) -> Result<Self, String> {
         let mut profiles = builtin();
         for (name, profile) in configured {
-            if profile.command.first().is_none_or(|p| p.trim().is_empty()) {
-                return Err(format!(
-                    "[executors.{name}] command must name a program, e.g. command = [\"my-agent\", \"--flag\"]"
-                ));
-            }
             if profile.timeout_secs == Some(0) {
                 return Err(format!(
                     "[executors.{name}] timeout_secs must be at least 1"
                 ));
             }
-            profiles.insert(name.clone(), profile.clone());
+            if let Some(minimum) = profile.min_version.as_deref()
+                && parse_version(minimum).is_none()
+            {
+                return Err(format!(
+                    "[executors.{name}] min_version {minimum:?} is not a version like \"1.2.3\""
+                ));
+            }
+            let merged = match profiles.remove(name) {
+                Some(base) if profile.command.is_empty() => extend(base, profile),
+                _ => profile.clone(),
+            };
+            if merged.command.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(format!(
+                    "[executors.{name}] command must name a program, e.g. command = [\"my-agent\", \"--flag\"] \
+                     (only a section named after a built-in profile — {} — may leave it out to keep the \
+                     built-in's command)",
+                    builtin().keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            profiles.insert(name.clone(), merged);
         }
         let default = default_executor.unwrap_or(DEFAULT_EXECUTOR).to_owned();
         let profiles = Profiles { profiles, default };
@@ -243,6 +446,33 @@ impl Profiles {
     }
 }
 
+fn replace<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
+    if from.is_some() {
+        into.clone_from(from);
+    }
+}
+
+/// A built-in profile with a configured section that sets no `command`
+/// laid over it: `env` merged, every other field it sets replacing the
+/// built-in's.
+fn extend(mut base: ExecutorProfile, overlay: &ExecutorProfile) -> ExecutorProfile {
+    base.env
+        .extend(overlay.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if overlay.prompt_via != PromptVia::default() {
+        base.prompt_via = overlay.prompt_via;
+    }
+    replace(&mut base.timeout_secs, &overlay.timeout_secs);
+    replace(&mut base.resume_command, &overlay.resume_command);
+    replace(&mut base.session_id_field, &overlay.session_id_field);
+    replace(&mut base.version_command, &overlay.version_command);
+    replace(&mut base.min_version, &overlay.min_version);
+    replace(&mut base.install_hint, &overlay.install_hint);
+    if !overlay.failure_hints.is_empty() {
+        base.failure_hints.clone_from(&overlay.failure_hints);
+    }
+    base
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +486,7 @@ mod tests {
             timeout_secs: None,
             resume_command: Some(strings(&["agent", "--resume", "{agent_session_id}"])),
             session_id_field: Some("session_id".to_owned()),
+            ..ExecutorProfile::default()
         };
         let line = profile.command_line("do it", None);
         assert_eq!(
@@ -266,10 +497,9 @@ mod tests {
         let resumed = profile.command_line("more", Some("abc"));
         assert_eq!(resumed.args, strings(&["--resume", "abc", "more"]));
         profile.command = strings(&["agent", "--prompt={prompt}", "--x"]);
-        assert_eq!(
-            profile.command_line("p", None).args,
-            strings(&["--prompt=p", "--x"])
-        );
+        let line = profile.command_line("write it", None);
+        assert_eq!(line.args, strings(&["--prompt=write it", "--x"]));
+        assert_eq!(line.display("write it"), "agent --prompt=<prompt> --x");
         profile.prompt_via = PromptVia::Stdin;
         let line = profile.command_line("p", None);
         assert_eq!(line.stdin.as_deref(), Some("p"));
@@ -305,8 +535,65 @@ mod tests {
                 timeout_secs: None,
                 resume_command: None,
                 session_id_field: None,
+                ..ExecutorProfile::default()
             },
         );
         assert!(Profiles::new(&configured, None).is_err());
+    }
+
+    #[test]
+    fn a_section_without_command_extends_the_built_in() {
+        let mut configured = BTreeMap::new();
+        let section: ExecutorProfile =
+            toml::from_str("env = { PATH = \"/opt/agents/bin\" }\ntimeout_secs = 60")
+                .expect("toml");
+        configured.insert("codex".to_owned(), section.clone());
+        let profiles = Profiles::new(&configured, None).expect("profiles");
+        let codex = profiles.get("codex").expect("codex");
+        let builtin = builtin().remove("codex").expect("built-in codex");
+        assert_eq!(codex.command, builtin.command);
+        assert_eq!(codex.resume_command, builtin.resume_command);
+        assert_eq!(
+            codex.env.get("PATH").map(String::as_str),
+            Some("/opt/agents/bin")
+        );
+        assert_eq!(codex.timeout_secs, Some(60));
+        assert!(codex.builtin);
+        // Under a new name, a section without a command is an error that says why.
+        configured.insert("mine".to_owned(), section);
+        let error = Profiles::new(&configured, None).expect_err("no command");
+        assert!(
+            error.contains("[executors.mine] command must name a program"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn versions_are_compared_and_failures_explained() {
+        assert_eq!(parse_version("2.1.332 (Claude Code)"), Some((2, 1, 332)));
+        assert_eq!(parse_version("codex-cli 0.171.0"), Some((0, 171, 0)));
+        assert_eq!(parse_version("v20.1"), Some((20, 1, 0)));
+        assert_eq!(parse_version("no version"), None);
+        let codex = builtin().remove("codex").expect("codex");
+        assert_eq!(
+            codex.check_version("codex", "WARNING: no PATH aliases\ncodex-cli 0.171.0\n"),
+            Ok("codex-cli 0.171.0".to_owned())
+        );
+        let old = codex
+            .check_version("codex", "codex-cli 0.50.0")
+            .expect_err("too old");
+        assert!(
+            old.starts_with(
+                "codex-cli 0.50.0 is too old for the built-in codex profile (needs >= 0.169.0)"
+            ),
+            "{old}"
+        );
+        assert!(old.contains("npm i -g @openai/codex@"), "{old}");
+        let claude = builtin().remove("claude-code").expect("claude");
+        let hint = claude
+            .failure_hint(r#"{"type":"result","result":"Not logged in · Please run /login"}"#)
+            .expect("a hint");
+        assert!(hint.reason.contains("ANTHROPIC_API_KEY"), "{}", hint.reason);
+        assert_eq!(claude.failure_hint("all good"), None);
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
-    profiles::ExecutorProfile,
+    profiles::{ExecutorProfile, FailureHint},
     supervisor::{self, Ending, Output, Spec, Stream},
     worktree,
 };
@@ -348,8 +348,16 @@ impl Sessions {
             timeout: profile.timeout_secs.map(Duration::from_secs),
             grace: self.inner.config.grace(),
         };
+        match check_version(&profile, &session.executor, &spec, stop).await {
+            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
+            Ok(None) => {}
+            Err(VersionCheck::Stopped) => return stopped(),
+            Err(VersionCheck::Failed(message)) => {
+                return failed(log, format!("executor '{}': {message}", session.executor)).await;
+            }
+        }
         let display = command.display(&turn.prompt);
-        let agent = match self
+        let (agent, hint) = match self
             .process(
                 &context,
                 ProcessKind::CodingAgent,
@@ -359,7 +367,7 @@ impl Sessions {
             )
             .await
         {
-            Ok(ending) => ending,
+            Ok(ended) => ended,
             Err(message) => return failed(log, message).await,
         };
         let outcome = match agent {
@@ -370,11 +378,22 @@ impl Sessions {
             Ending::Stopped(_) => return stopped(),
             Ending::SpawnFailed(message) => TurnOutcome {
                 status: SessionStatus::Failed,
-                reason: Some(format!("executor '{}': {message}", session.executor)),
+                reason: Some(format!(
+                    "executor '{}': {message}{}",
+                    session.executor,
+                    profile
+                        .install_hint
+                        .as_deref()
+                        .map(|hint| format!(" (to install it: {hint})"))
+                        .unwrap_or_default()
+                )),
             },
             other => TurnOutcome {
                 status: SessionStatus::Failed,
-                reason: Some(format!("the coding agent {}", describe(&other))),
+                reason: Some(match hint {
+                    Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
+                    None => format!("the coding agent {}", describe(&other)),
+                }),
             },
         };
 
@@ -427,9 +446,12 @@ impl Sessions {
         };
         self.process(context, kind, spec, &format!("sh -c {script:?}"), None)
             .await
+            .map(|(ending, _)| ending)
     }
 
-    /// Runs one process of a turn: its row, its logs, its ending.
+    /// Runs one process of a turn: its row, its logs, its ending — and for
+    /// a coding agent, the first of its profile's failure hints its output
+    /// matched.
     async fn process(
         &self,
         context: &RunContext<'_>,
@@ -437,7 +459,7 @@ impl Sessions {
         spec: Spec,
         display: &str,
         agent: Option<&ExecutorProfile>,
-    ) -> Result<Ending, String> {
+    ) -> Result<(Ending, Option<FailureHint>), String> {
         let store = &self.inner.store;
         let session_id = &context.turn.session.id;
         let prefix = format!("logs/{session_id}/processes");
@@ -459,7 +481,15 @@ impl Sessions {
             let known = context.turn.session.agent_session_id.clone();
             tokio::spawn(async move {
                 let mut known = known;
+                let mut hint = None;
                 while let Some(piece) = received.recv().await {
+                    if let Some(profile) = &profile
+                        && hint.is_none()
+                    {
+                        hint = profile
+                            .failure_hint(&String::from_utf8_lossy(&piece.bytes))
+                            .cloned();
+                    }
                     if let Some(profile) = &profile
                         && piece.stream == Stream::Stdout
                         && let Some(id) =
@@ -480,6 +510,7 @@ impl Sessions {
                         break;
                     }
                 }
+                hint
             })
         };
         let pid_store = store.clone();
@@ -492,7 +523,7 @@ impl Sessions {
             });
         })
         .await;
-        let _ = forward.await;
+        let hint = forward.await.ok().flatten();
         let (status, code, error) = match &ending {
             Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
             Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
@@ -512,8 +543,144 @@ impl Sessions {
             .log
             .note(&format!("--- {} {} ---", kind.as_str(), describe(&ending)))
             .await;
-        Ok(ending)
+        Ok((ending, hint))
     }
+}
+
+/// How long an agent CLI may take to print its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An executable as found on a PATH: where, and when it last changed.
+type Executable = (std::path::PathBuf, std::time::SystemTime);
+
+/// Versions that passed a check, by version command and executable: a CLI
+/// (Gemini CLI takes seconds to print its version) is asked once per
+/// process, and again once it is replaced (a new modification time).
+static CHECKED_VERSIONS: std::sync::OnceLock<std::sync::Mutex<CheckedVersions>> =
+    std::sync::OnceLock::new();
+
+/// The version found, by version command and executable.
+type CheckedVersions = std::collections::HashMap<(Vec<String>, Executable), String>;
+
+/// Where `program` is found the way the agent's spawn will find it: on the
+/// `PATH` of its environment (else ours), or relative to its directory.
+fn find_executable(program: &str, agent: &Spec) -> Option<Executable> {
+    let candidates: Vec<std::path::PathBuf> = if program.contains('/') {
+        vec![agent.cwd.join(program)]
+    } else {
+        let path = agent
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .collect()
+    };
+    candidates.into_iter().find_map(|candidate| {
+        let meta = std::fs::metadata(&candidate).ok()?;
+        #[cfg(unix)]
+        let runnable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+        #[cfg(not(unix))]
+        let runnable = true;
+        (meta.is_file() && runnable).then_some(())?;
+        Some((candidate, meta.modified().ok()?))
+    })
+}
+
+/// Why a turn does not start after the version check.
+enum VersionCheck {
+    Stopped,
+    Failed(String),
+}
+
+/// Runs the profile's `version_command` (with the agent's environment, in
+/// its working directory) when it sets a `min_version`: the version found,
+/// or why the agent cannot start — missing, too old, or broken. A version
+/// that passed is remembered for that executable until it changes.
+async fn check_version(
+    profile: &ExecutorProfile,
+    name: &str,
+    agent: &Spec,
+    stop: &CancellationToken,
+) -> Result<Option<String>, VersionCheck> {
+    let (Some(command), Some(_)) = (&profile.version_command, &profile.min_version) else {
+        return Ok(None);
+    };
+    let Some((program, args)) = command.split_first() else {
+        return Ok(None);
+    };
+    let install = profile
+        .install_hint
+        .as_deref()
+        .map(|hint| format!("; install it: {hint}"))
+        .unwrap_or_default();
+    let key = find_executable(program, agent).map(|exe| (command.clone(), exe));
+    let cache = CHECKED_VERSIONS.get_or_init(Default::default);
+    let cached = key.as_ref().and_then(|key| {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    });
+    if let Some(found) = cached {
+        return profile
+            .check_version(name, &found)
+            .map(Some)
+            .map_err(VersionCheck::Failed);
+    }
+    let mut check = tokio::process::Command::new(program);
+    check
+        .args(args)
+        .current_dir(&agent.cwd)
+        .envs(&agent.env)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let shown = command.join(" ");
+    let output = tokio::select! {
+        output = tokio::time::timeout(VERSION_TIMEOUT, check.output()) => output,
+        () = stop.cancelled() => return Err(VersionCheck::Stopped),
+    };
+    let output = match output {
+        Err(_) => {
+            return Err(VersionCheck::Failed(format!(
+                "`{shown}` printed no version within {} s",
+                VERSION_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VersionCheck::Failed(format!(
+                "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
+                 [executors.{name}] env"
+            )));
+        }
+        Ok(Err(e)) => return Err(VersionCheck::Failed(format!("cannot run `{shown}`: {e}"))),
+        Ok(Ok(output)) => output,
+    };
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        return Err(VersionCheck::Failed(format!(
+            "`{shown}` failed ({}): {}{install}",
+            output.status,
+            text.trim()
+        )));
+    }
+    let found = profile
+        .check_version(name, &text)
+        .map_err(VersionCheck::Failed)?;
+    if let Some(key) = key {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, found.clone());
+    }
+    Ok(Some(found))
 }
 
 struct RunContext<'a> {
