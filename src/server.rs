@@ -104,6 +104,12 @@ impl KanbanServer {
 
     /// The principal a request acts as: over HTTP, the one the auth
     /// middleware attached to the request; otherwise the connection's.
+    /// The registered name of a tool this server offers (a bounded set of
+    /// `'static` names, for rate limits and metrics).
+    pub fn known_tool(&self, name: &str) -> Option<&'static str> {
+        self.registry.known_name(name)
+    }
+
     fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
         context
             .extensions

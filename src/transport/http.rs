@@ -36,7 +36,10 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
-use super::{ratelimit::RateLimiter, sse};
+use super::{
+    ratelimit::{RateLimiter, ToolKey},
+    sse,
+};
 use crate::{
     auth::{AuthError, Authenticator, Principal, Scope},
     metrics::Metrics,
@@ -564,8 +567,15 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
             {
                 return insufficient_scope(scope, &tool);
             }
-            if let Err(wait) = state.limiter.check(&identity, &tool) {
-                state.metrics.rate_limited(&tool);
+            // Buckets are keyed by the registered name: a made-up name
+            // shares the caller's one `unknown` bucket and is never stored.
+            let key = state
+                .server
+                .known_tool(&tool)
+                .map_or(ToolKey::Unknown, ToolKey::Known);
+            if let Err(wait) = state.limiter.check(&identity, key) {
+                state.metrics.rate_limited(key.label());
+                let tool = key.label();
                 let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -646,7 +656,11 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        format!(
+            "{}# HELP vk_ratelimit_buckets Rate-limit buckets held (bounded: one per key and offered tool).\n# TYPE vk_ratelimit_buckets gauge\nvk_ratelimit_buckets {}\n",
+            state.metrics.render(),
+            state.limiter.buckets()
+        ),
     )
         .into_response()
 }
