@@ -7,9 +7,21 @@
 mod common;
 mod http_support;
 
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
 use common::DataDir;
 use http_support::{HttpServer, http};
 use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 /// The value of a gauge or counter line in `/metrics`.
 async fn metric(server: &HttpServer, name: &str) -> Option<f64> {
@@ -61,4 +73,203 @@ async fn made_up_tool_names_get_no_rate_limit_bucket() {
     );
     let unknown_calls = metric(&server, "vk_rate_limited_total{tool=\"unknown\"}").await;
     assert!(unknown_calls.is_none(), "nothing was limited yet");
+}
+
+/// A client that connects no matter how slowly, keeps no pooled
+/// connections (each request opens its own) and gives up after 20 s.
+fn fresh_client() -> reqwest::Client {
+    let _ = http_support::reqwest_client();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// Reads what the server sends until it closes the connection, or gives up
+/// after `limit` (then `None`: the server kept the connection open).
+async fn read_until_closed(
+    read: &mut (impl AsyncRead + Unpin),
+    limit: Duration,
+) -> Option<Vec<u8>> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(limit, read.read_to_end(&mut answer)).await {
+        Ok(_) => Some(answer),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn a_client_sending_its_head_slowly_is_cut_off_at_the_header_timeout() {
+    let data = DataDir::new();
+    let server = HttpServer::start(data.path(), &["--header-read-timeout-secs", "1"], &[]);
+    let stream = TcpStream::connect(&server.addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("request line");
+    // One header line every 200 ms: 100 of them would take 20 s.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let writer = tokio::spawn(async move {
+        for i in 0..100 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if write
+                .write_all(format!("x-slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = write.write_all(b"\r\n").await;
+    });
+    let answer = read_until_closed(&mut read, Duration::from_secs(15))
+        .await
+        .expect("the server closes a connection whose head is late");
+    let lines = sent.load(Ordering::SeqCst);
+    assert!(
+        lines < 100,
+        "cut off before the head was complete ({lines} lines sent)"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        !text.contains(" 200 "),
+        "no request was served on it: {text}"
+    );
+    writer.abort();
+
+    // A client that sends nothing at all is closed too.
+    let mut silent = TcpStream::connect(&server.addr).await.expect("connect");
+    assert!(
+        read_until_closed(&mut silent, Duration::from_secs(15))
+            .await
+            .is_some(),
+        "a silent connection is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_body_trickling_in_gets_408_within_the_request_timeout() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "slow", "read");
+    let server = HttpServer::start(data.path(), &["--request-timeout-secs", "2"], &[]);
+    let stream = TcpStream::connect(&server.addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_projects", "arguments": {}, "_meta": {"pad": "x".repeat(100)}}})
+    .to_string();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Mcp-Protocol-Version: 2026-07-28\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.expect("head");
+    // One byte every 250 ms: the whole body would take over 40 s.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let bytes = body.into_bytes();
+    let total = bytes.len();
+    let writer = tokio::spawn(async move {
+        for byte in bytes {
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let answer = read_until_closed(&mut read, Duration::from_secs(20))
+        .await
+        .expect("the server answers a late body and closes");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive within 2 s"), "{text}");
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(
+        sent < total,
+        "answered before the body was complete ({sent} of {total} bytes)"
+    );
+    writer.abort();
+}
+
+/// A client that keeps a connection busy sending its head one line every
+/// 500 ms, and connects again whenever the server closes it, until `stop`.
+async fn slow_client(addr: String, connects: Arc<AtomicUsize>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut stream) = TcpStream::connect(&addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        connects.fetch_add(1, Ordering::SeqCst);
+        if stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let mut line = 0;
+        while !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            line += 1;
+            if stream
+                .write_all(format!("x-slow-{line}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_150_slow_clients_hold_a_server_at_128_fds() {
+    let data = DataDir::new();
+    // A header timeout far longer than the test: only the connection cap
+    // and closing idle connections keep the server reachable.
+    let server = HttpServer::start_with_fds(
+        data.path(),
+        &["--header-read-timeout-secs", "600"],
+        &[],
+        Some(128),
+    );
+    let connects = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..150)
+        .map(|_| {
+            tokio::spawn(slow_client(
+                server.addr.clone(),
+                Arc::clone(&connects),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    while connects.load(Ordering::SeqCst) < 150 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = fresh_client();
+    for attempt in 0..5 {
+        let response = client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("healthz {attempt} with 150 slow clients: {e}"));
+        assert_eq!(response.status(), 200, "attempt {attempt}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["status"], "ok");
+    }
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.abort();
+    }
+    assert!(
+        server.log_text().contains("to make room") || server.log_text().contains("accept"),
+        "{}",
+        server.log_text()
+    );
 }

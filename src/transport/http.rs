@@ -33,7 +33,10 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    timeout::RequestBodyDeadlineLayer,
+};
 use tracing::Instrument;
 
 use super::{
@@ -47,7 +50,7 @@ use crate::{
     store::Store,
 };
 
-pub use super::ratelimit::RateLimit;
+pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
 
 /// How often the server looks for revoked keys to close their sessions.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
@@ -64,7 +67,12 @@ pub struct HttpOptions {
     /// Browser origins allowed to call (and for CORS); any other `Origin` is 403.
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Longest a request may take, from its head to its answer — reading
+    /// the body included (408 when the body is not in by then, 504 when
+    /// the answer is not).
     pub request_timeout: Duration,
+    /// Open connections and how long a request head may take.
+    pub connections: ConnectionLimits,
     pub rate_limit: Option<RateLimit>,
     /// Loopback-only mode without credentials: every request acts as the
     /// local owner. For local tools such as the conformance suite.
@@ -193,6 +201,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
         )
         .layer(cors)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), edge))
+        // Outermost: the whole body must be in within the request timeout,
+        // however slowly it trickles (the guard answers 408).
+        .layer(RequestBodyDeadlineLayer::new(state.options.request_timeout))
         .with_state(state)
 }
 
@@ -203,17 +214,13 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> 
     tokio::spawn(watch_revocations(Arc::clone(&state)));
     let app = router(Arc::clone(&state));
     let shutdown_state = Arc::clone(&state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    super::listener::serve(listener, app, state.options.connections, async move {
         super::stdio::shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         shutdown_state.shutdown.cancel();
         shutdown_state.sse.close_all();
     })
-    .await?;
+    .await;
     Ok(())
 }
 
@@ -511,9 +518,23 @@ fn called_tools(body: &[u8]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Whether reading a body failed on the request deadline.
+fn body_timed_out(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// Auth, session ownership, body limit, scopes, rate limit and timeout for
 /// the MCP endpoints.
 async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next) -> Response {
+    // One deadline for reading the body and answering.
+    let deadline = tokio::time::Instant::now() + state.options.request_timeout;
     let mut principal = match authenticate(&state, request.headers()).await {
         Ok(principal) => principal,
         Err(refused) => return refused,
@@ -558,8 +579,18 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         if declared.is_some_and(|n| n > state.options.max_body_bytes) {
             return too_large();
         }
-        let Ok(bytes) = axum::body::to_bytes(body, state.options.max_body_bytes).await else {
-            return too_large();
+        let bytes = match axum::body::to_bytes(body, state.options.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(error) if body_timed_out(&error) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {} s; send it at once",
+                        state.options.request_timeout.as_secs()
+                    ),
+                );
+            }
+            Err(_) => return too_large(),
         };
         for (tool, id) in called_tools(&bytes) {
             if let Some(scope) = state.server.tool_scope(&tool)
@@ -598,7 +629,7 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
     };
 
     let response = if is_post {
-        match tokio::time::timeout(state.options.request_timeout, next.run(request)).await {
+        match tokio::time::timeout_at(deadline, next.run(request)).await {
             Ok(response) => response,
             Err(_) => refuse(
                 StatusCode::GATEWAY_TIMEOUT,

@@ -3,6 +3,7 @@
 //! clients.
 
 pub mod http;
+pub mod listener;
 mod ratelimit;
 pub mod sse;
 pub mod stdio;
