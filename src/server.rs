@@ -11,11 +11,11 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ResourceUpdatedNotificationParam, ServerCapabilities, SubscribeRequestParams,
-        SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+        Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -384,4 +384,57 @@ impl ServerHandler for KanbanServer {
         }
         Ok(())
     }
+
+    /// A request rmcp could not read as one it knows. For a method of the
+    /// MCP protocol that means its params are malformed (`tools/call`
+    /// without a `name`, `arguments` that is not an object): -32602 that
+    /// says what is wrong, not "method not found".
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        match malformed_params(&request.method, request.params.as_ref()) {
+            Some(problem) => Err(ErrorData::invalid_params(
+                format!("invalid params for {}: {problem}", request.method),
+                None,
+            )),
+            None => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("unknown method '{}'", request.method),
+                None,
+            )),
+        }
+    }
+}
+
+/// What is wrong with the params of a protocol method that rmcp refused to
+/// read, or `None` if `method` is not one it knows.
+#[allow(deprecated)]
+fn malformed_params(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
+    fn problem<T: serde::de::DeserializeOwned>(params: Option<&serde_json::Value>) -> String {
+        let params = params.cloned().unwrap_or(serde_json::Value::Null);
+        match serde_json::from_value::<T>(params) {
+            Err(error) => error.to_string(),
+            Ok(_) => "the params do not match the method".to_owned(),
+        }
+    }
+    Some(match method {
+        "tools/call" => format!(
+            "{}; send {{\"name\": \"<tool>\", \"arguments\": {{...}}}} (arguments may be left out)",
+            problem::<CallToolRequestParams>(params)
+        ),
+        "resources/read" => problem::<ReadResourceRequestParams>(params),
+        "resources/subscribe" => problem::<SubscribeRequestParams>(params),
+        "resources/unsubscribe" => problem::<UnsubscribeRequestParams>(params),
+        "prompts/get" => problem::<GetPromptRequestParams>(params),
+        "completion/complete" => problem::<CompleteRequestParams>(params),
+        "logging/setLevel" => problem::<SetLevelRequestParams>(params),
+        "initialize" => problem::<rmcp::model::InitializeRequestParams>(params),
+        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
+            problem::<PaginatedRequestParams>(params)
+        }
+        "ping" | "subscriptions/listen" => "the params do not match the method".to_owned(),
+        _ => return None,
+    })
 }

@@ -40,6 +40,7 @@ use tower_http::{
 use tracing::Instrument;
 
 use super::{
+    jsonrpc_errors,
     ratelimit::{RateLimiter, ToolKey},
     sse,
 };
@@ -500,12 +501,9 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Principa
 }
 
 /// The tool names a POST body calls (a single message or a batch).
-fn called_tools(body: &[u8]) -> Vec<(String, Value)> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
-    };
-    let messages = match value {
-        Value::Array(items) => items,
+fn called_tools(body: &Value) -> Vec<(String, Value)> {
+    let messages = match body {
+        Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     messages
@@ -592,7 +590,11 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
             }
             Err(_) => return too_large(),
         };
-        for (tool, id) in called_tools(&bytes) {
+        let body = match jsonrpc_errors::check_body(&bytes) {
+            Ok(body) => body,
+            Err(refused) => return refused,
+        };
+        for (tool, id) in called_tools(&body) {
             if let Some(scope) = state.server.tool_scope(&tool)
                 && !principal.allows(scope)
             {
@@ -742,13 +744,12 @@ mod tests {
     #[test]
     fn finds_tool_calls_in_bodies() {
         let single =
-            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks"}}"#;
+            json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks"}});
         assert_eq!(
-            called_tools(single),
+            called_tools(&single),
             vec![("list_tasks".to_owned(), json!(7))]
         );
-        let other = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-        assert!(called_tools(other).is_empty());
-        assert!(called_tools(b"not json").is_empty());
+        let other = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        assert!(called_tools(&other).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! clients.
 
 pub mod http;
+mod jsonrpc_errors;
 pub mod listener;
 mod ratelimit;
 pub mod sse;
