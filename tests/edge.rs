@@ -16,6 +16,7 @@ use std::{
 };
 
 use common::DataDir;
+use futures::StreamExt;
 use http_support::{HttpServer, http};
 use serde_json::{Value, json};
 use tokio::{
@@ -266,5 +267,160 @@ async fn healthz_answers_while_150_slow_clients_hold_a_server_at_128_fds() {
     stop.store(true, Ordering::SeqCst);
     for client in clients {
         client.abort();
+    }
+}
+
+/// POSTs raw bytes to `path` as JSON; returns the status and the JSON body.
+async fn post_raw(server: &HttpServer, key: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = http()
+        .post(server.url(path))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{path}: a JSON-RPC error body, got {status} {text:?}: {e}"));
+    (status, value)
+}
+
+/// Bodies no JSON parser accepts, or JSON that is no JSON-RPC message, with
+/// the id and code the answer must carry.
+fn malformed_bodies() -> Vec<(&'static str, Vec<u8>, Value, i64)> {
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":14,"method":"tools/list","params":{{"x":{}{}}}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    vec![
+        (
+            "a lone surrogate escape",
+            br#"{"jsonrpc":"2.0","id":11,"method":"tools/list","params":{"cursor":"\ud800"}}"#.to_vec(),
+            json!(11),
+            -32700,
+        ),
+        (
+            "a raw NUL",
+            b"{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/list\",\"params\":{\"cursor\":\"a\0b\"}}"
+                .to_vec(),
+            json!(12),
+            -32700,
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":\"u\",\"method\":\"tools/list\",\"params\":{\"cursor\":\"\xff\"}}"
+                .to_vec(),
+            json!("u"),
+            -32700,
+        ),
+        ("deep nesting", deep.into_bytes(), json!(14), -32700),
+        (
+            "a number out of range",
+            br#"{"jsonrpc":"2.0","id":15,"method":"tools/list","params":{"n":1e400}}"#.to_vec(),
+            json!(15),
+            -32700,
+        ),
+        (
+            "two messages in one body",
+            br#"{"jsonrpc":"2.0","id":16,"method":"ping"}{"jsonrpc":"2.0","id":17,"method":"ping"}"#
+                .to_vec(),
+            json!(16),
+            -32700,
+        ),
+        ("not JSON", b"hello?".to_vec(), Value::Null, -32700),
+        (
+            "not a message",
+            br#"{"jsonrpc":"2.0","id":18}"#.to_vec(),
+            json!(18),
+            -32600,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_over_http_gets_400_with_a_json_rpc_error() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "sloppy", "read");
+    let server = HttpServer::start(data.path(), &[], &[]);
+
+    // Streamable HTTP.
+    for (case, body, id, code) in malformed_bodies() {
+        let (status, reply) = post_raw(&server, &key, "/mcp", body).await;
+        assert_eq!(status, 400, "{case}: {reply}");
+        assert_eq!(reply["id"], id, "{case}: {reply}");
+        assert_eq!(reply["error"]["code"], code, "{case}: {reply}");
+    }
+
+    // Legacy SSE: a session's /messages.
+    let mut stream = http()
+        .get(server.url("/sse"))
+        .bearer_auth(&key)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sse")
+        .bytes_stream();
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = stream.next().await.expect("an event").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(line) = seen.lines().find(|l| l.starts_with("data: /messages")) {
+            break line.trim_start_matches("data: ").to_owned();
+        }
+    };
+    for (case, body, id, code) in malformed_bodies() {
+        let (status, reply) = post_raw(&server, &key, &endpoint, body).await;
+        assert_eq!(status, 400, "legacy {case}: {reply}");
+        assert_eq!(reply["id"], id, "legacy {case}: {reply}");
+        assert_eq!(reply["error"]["code"], code, "legacy {case}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn tools_call_with_malformed_params_over_http_is_invalid_params() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "sloppy", "read");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    });
+    let cases = [
+        ("no name", json!({"arguments": {}, "_meta": meta})),
+        (
+            "array arguments",
+            json!({"name": "list_projects", "arguments": [1], "_meta": meta}),
+        ),
+        (
+            "string arguments",
+            json!({"name": "list_projects", "arguments": "{}", "_meta": meta}),
+        ),
+    ];
+    for (i, (case, params)) in cases.into_iter().enumerate() {
+        let name = params["name"].as_str().unwrap_or_default().to_owned();
+        let body =
+            json!({"jsonrpc": "2.0", "id": 30 + i, "method": "tools/call", "params": params});
+        let mut request = http()
+            .post(server.url("/mcp"))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call");
+        if !name.is_empty() {
+            request = request.header("mcp-name", name);
+        }
+        let response = request.json(&body).send().await.expect("post");
+        let status = response.status();
+        let text = response.text().await.expect("text");
+        let reply: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{case}: {status} {text:?}: {e}"));
+        assert_eq!(reply["id"], 30 + i, "{case}: {reply}");
+        assert_eq!(reply["error"]["code"], -32602, "{case}: {reply}");
     }
 }
