@@ -424,3 +424,169 @@ async fn tools_call_with_malformed_params_over_http_is_invalid_params() {
         assert_eq!(reply["error"]["code"], -32602, "{case}: {reply}");
     }
 }
+
+/// A stateless (2026-07-28) tools/call, optionally with an `X-Request-Id`;
+/// returns the response's `X-Request-Id` and the structured result.
+async fn stateless_call(
+    server: &HttpServer,
+    key: &str,
+    tool: &str,
+    arguments: Value,
+    request_id: Option<&str>,
+) -> (String, Value) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+    "name": tool, "arguments": arguments,
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    }}});
+    let mut request = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool);
+    if let Some(id) = request_id {
+        request = request.header("x-request-id", id);
+    }
+    let response = request.json(&body).send().await.expect("post");
+    assert_eq!(response.status(), 200, "{tool}");
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let reply: Value = response.json().await.expect("json");
+    let result = reply["result"]["structuredContent"].clone();
+    assert!(result.is_object(), "{tool}: {reply}");
+    (echoed, result)
+}
+
+#[tokio::test]
+async fn the_request_id_sent_or_made_lands_in_the_audit_row_of_the_change() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "traced", "read,write");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let audit_id = |entity: &str| -> Value {
+        let rows = data.rows(
+            "SELECT request_id FROM audit_logs WHERE entity_id = ?1 AND action = 'create'",
+            &[json!(entity)],
+        );
+        assert_eq!(rows.len(), 1, "one audit row for {entity}");
+        rows[0][0].clone()
+    };
+
+    // Sent by the client: echoed and recorded.
+    let (echoed, project) = stateless_call(
+        &server,
+        &key,
+        "create_project",
+        json!({"name": "Traced"}),
+        Some("trace-me-42"),
+    )
+    .await;
+    assert_eq!(echoed, "trace-me-42");
+    let project_id = project["id"].as_str().expect("id").to_owned();
+    assert_eq!(audit_id(&project_id), json!("trace-me-42"));
+
+    // Not sent: made by the server, returned and recorded.
+    let (made, task) = stateless_call(
+        &server,
+        &key,
+        "create_task",
+        json!({"project_id": project_id, "title": "traced"}),
+        None,
+    )
+    .await;
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    let task_id = task["id"].as_str().expect("id").to_owned();
+    assert_eq!(audit_id(&task_id), json!(made));
+}
+
+/// Opens a Streamable HTTP session (2025-06-18) with `key`; returns its id.
+async fn open_session(server: &HttpServer, key: &str) -> String {
+    let response = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&http_support::initialize_body())
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let _ = response.bytes().await;
+    let response = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .expect("initialized");
+    assert!(response.status().is_success(), "{}", response.status());
+    session
+}
+
+#[tokio::test]
+async fn another_key_on_a_streamable_http_session_is_403() {
+    let data = DataDir::new();
+    let owner = data.create_key("default", "owner", "read,write");
+    let other = data.create_key("default", "other", "read,write");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let session = open_session(&server, &owner).await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "list_projects", "arguments": {}}});
+
+    let post = |key: String| {
+        let session = session.clone();
+        let call = call.clone();
+        let url = server.url("/mcp");
+        async move {
+            http()
+                .post(url)
+                .bearer_auth(key)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-06-18")
+                .json(&call)
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let refused = post(other.clone()).await;
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("belongs to other credentials"),
+        "{body}"
+    );
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = http()
+            .request(method.clone(), server.url("/mcp"))
+            .bearer_auth(&other)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 403, "{method} with another key");
+    }
+
+    // The owner's session was neither served to nor closed by the other key.
+    let served = post(owner).await;
+    assert_eq!(served.status(), 200);
+    let text = served.text().await.expect("text");
+    assert!(text.contains("\"projects\""), "{text}");
+}
