@@ -592,7 +592,7 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         };
         let body = match jsonrpc_errors::check_body(&bytes) {
             Ok(body) => body,
-            Err(refused) => return refused,
+            Err(reply) => return (StatusCode::BAD_REQUEST, Json(reply)).into_response(),
         };
         for (tool, id) in called_tools(&body) {
             if let Some(scope) = state.server.tool_scope(&tool)

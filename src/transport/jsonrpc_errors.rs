@@ -82,14 +82,12 @@ fn not_a_message(id: Value, problem: &serde_json::Error) -> Value {
     )
 }
 
-/// Checks a POST body before rmcp reads it: one JSON-RPC message. A
-/// malformed one is answered 400 with the JSON-RPC error as the body.
-pub fn check_body(body: &[u8]) -> Result<Value, axum::response::Response> {
-    use axum::{Json, http::StatusCode, response::IntoResponse};
-    let refuse = |reply: Value| (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+/// Checks a POST body before rmcp reads it: one JSON-RPC message, or the
+/// JSON-RPC error to answer (over HTTP with 400, as the spec suggests).
+pub fn check_body(body: &[u8]) -> Result<Value, Value> {
     let value: Value =
-        serde_json::from_slice(body).map_err(|problem| refuse(parse_error(body, &problem)))?;
-    check(&value).map_err(refuse)?;
+        serde_json::from_slice(body).map_err(|problem| parse_error(body, &problem))?;
+    check(&value)?;
     Ok(value)
 }
 
@@ -195,8 +193,7 @@ fn scan_trailing_id(tail: &[u8]) -> Option<Value> {
     let value_start = match *tail.get(value_end.checked_sub(1)?)? {
         b'"' => {
             // Back to the opening quote (an id holds no escaped quotes).
-            let open = tail[..value_end - 1].iter().rposition(|b| *b == b'"')?;
-            open
+            tail[..value_end - 1].iter().rposition(|b| *b == b'"')?
         }
         b'0'..=b'9' => {
             value_end
