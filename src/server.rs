@@ -409,32 +409,31 @@ impl ServerHandler for KanbanServer {
 }
 
 /// What is wrong with the params of a protocol method that rmcp refused to
-/// read, or `None` if `method` is not one it knows.
-#[allow(deprecated)]
+/// read, or `None` if `method` is not one it knows or its params are fine.
+/// Only methods every protocol version has: `initialize`, `logging/setLevel`
+/// and `resources/(un)subscribe` were removed in 2026-07-28, whose clients
+/// must get "method not found" (HTTP 404) for them whatever the params.
 fn malformed_params(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
-    fn problem<T: serde::de::DeserializeOwned>(params: Option<&serde_json::Value>) -> String {
+    fn problem<T: serde::de::DeserializeOwned>(
+        params: Option<&serde_json::Value>,
+    ) -> Option<String> {
         let params = params.cloned().unwrap_or(serde_json::Value::Null);
-        match serde_json::from_value::<T>(params) {
-            Err(error) => error.to_string(),
-            Ok(_) => "the params do not match the method".to_owned(),
-        }
+        serde_json::from_value::<T>(params)
+            .err()
+            .map(|error| error.to_string())
     }
-    Some(match method {
-        "tools/call" => format!(
-            "{}; send {{\"name\": \"<tool>\", \"arguments\": {{...}}}} (arguments may be left out)",
-            problem::<CallToolRequestParams>(params)
-        ),
+    match method {
+        "tools/call" => problem::<CallToolRequestParams>(params).map(|problem| {
+            format!(
+                "{problem}; send {{\"name\": \"<tool>\", \"arguments\": {{...}}}} (arguments may be left out)"
+            )
+        }),
         "resources/read" => problem::<ReadResourceRequestParams>(params),
-        "resources/subscribe" => problem::<SubscribeRequestParams>(params),
-        "resources/unsubscribe" => problem::<UnsubscribeRequestParams>(params),
         "prompts/get" => problem::<GetPromptRequestParams>(params),
         "completion/complete" => problem::<CompleteRequestParams>(params),
-        "logging/setLevel" => problem::<SetLevelRequestParams>(params),
-        "initialize" => problem::<rmcp::model::InitializeRequestParams>(params),
         "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
             problem::<PaginatedRequestParams>(params)
         }
-        "ping" | "subscriptions/listen" => "the params do not match the method".to_owned(),
-        _ => return None,
-    })
+        _ => None,
+    }
 }

@@ -44,6 +44,8 @@ use tower::ServiceExt;
 pub const RESERVED_FDS: usize = 48;
 /// The connection cap when the descriptor limit allows more.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The most connections `--max-connections` may ask for.
+const MAX_CONNECTIONS_CAP: usize = 1 << 20;
 /// Pause after an `accept` error other than a refused connection.
 const ACCEPT_RETRY: Duration = Duration::from_millis(20);
 
@@ -124,7 +126,7 @@ pub async fn serve(
 ) {
     let max = match limits.max_connections {
         0 => default_max_connections(),
-        n => n,
+        n => n.min(MAX_CONNECTIONS_CAP),
     };
     tracing::info!(
         max_connections = max,

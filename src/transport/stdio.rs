@@ -32,6 +32,8 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// How much of the start and of the end of an over-long line is kept to
 /// find its id.
 const KEPT_OF_LONG_LINE: usize = 64 * 1024;
+/// Longest wait, at the end, for queued replies to reach stdout.
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Messages buffered between the reader, rmcp and the writer.
 const CHANNEL_CAPACITY: usize = 64;
 
@@ -90,8 +92,9 @@ pub async fn serve_on(
         Err(error) => Err(error.into()),
     };
     reader.abort();
-    // Every reply queued so far reaches stdout before the process ends.
-    let _ = writer.await;
+    // Every reply queued so far reaches stdout before the process ends
+    // (bounded, should a stalled client stop reading).
+    let _ = tokio::time::timeout(WRITER_DRAIN, writer).await;
     result
 }
 
