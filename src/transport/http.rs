@@ -9,8 +9,12 @@
 //!    metrics and the request's log span.
 //! 2. CORS, only for configured origins.
 //! 3. `guard` (MCP endpoints only): bearer auth (API key or JWT), session
-//!    ownership, body limit, scope check and rate limit per key and tool, and
-//!    the request timeout.
+//!    ownership, body limit, a JSON-RPC error for a malformed body, scope
+//!    check and rate limit per key and tool, and the request timeout.
+//!
+//! Around all of it, a deadline on reading the request body, and below it
+//! the accept loop of [`listener`](super::listener) (header read timeout,
+//! connection cap).
 
 use std::{
     collections::{HashMap, HashSet},
