@@ -7,9 +7,11 @@
 //! - `main.rs` — command-line parsing only; calls [`commands`].
 //! - [`commands`] — what each subcommand does (serve, runner, migrate, keys,
 //!   board, workspaces).
-//! - [`transport`] — how clients reach the server: [`transport::stdio`],
-//!   [`transport::http`] (Streamable HTTP and its edge checks) and
-//!   [`transport::sse`] (the legacy HTTP+SSE transport).
+//! - [`transport`] — how clients reach the server: [`transport::stdio`]
+//!   (our own line reader), [`transport::http`] (Streamable HTTP and its
+//!   edge checks), [`transport::listener`] (the accept loop: header timeout,
+//!   connection cap) and [`transport::sse`] (the legacy HTTP+SSE transport);
+//!   `jsonrpc_errors` answers malformed messages on stdio and HTTP alike.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).

@@ -10,7 +10,7 @@ use vibe_kanban_mcp::{
     commands::{self, HttpSettings, NewKeyOptions, ServeOptions},
     config,
     tools::{ToolFilter, Toolset},
-    transport::http::{HttpOptions, RateLimit},
+    transport::http::{ConnectionLimits, HttpOptions, RateLimit},
 };
 
 /// An MCP server that gives AI tools a kanban board: projects, tasks,
@@ -136,7 +136,8 @@ struct ServeArgs {
     /// HTTP: largest request body accepted (413 beyond)
     #[arg(long, env = "VK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     max_body_bytes: usize,
-    /// HTTP: longest time a request may take (504 beyond)
+    /// HTTP: longest time a request may take from its head to its answer,
+    /// reading the body included (408 when the body is late, 504 when the answer is)
     #[arg(
         long,
         env = "VK_REQUEST_TIMEOUT_SECS",
@@ -144,6 +145,27 @@ struct ServeArgs {
         value_name = "SECONDS"
     )]
     request_timeout_secs: u64,
+    /// HTTP: longest time a client may take to send a request's head (the
+    /// request line and headers); a slower or silent connection is closed.
+    /// Also closes a kept-alive connection idle this long
+    #[arg(
+        long,
+        env = "VK_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    header_read_timeout_secs: u64,
+    /// HTTP: most connections open at once [default: 0 = the file
+    /// descriptor limit minus 48, at most 1024]. When all are open, the
+    /// oldest idle one (no request in flight) is closed for a new client
+    #[arg(
+        long,
+        env = "VK_MAX_CONNECTIONS",
+        default_value_t = 0,
+        value_name = "COUNT"
+    )]
+    max_connections: usize,
     /// HTTP: tool calls per second allowed per key and tool (0 turns limiting off)
     #[arg(
         long,
@@ -286,6 +308,10 @@ async fn main() -> std::process::ExitCode {
                     allowed_origins: args.allowed_origins,
                     max_body_bytes: args.max_body_bytes,
                     request_timeout: Duration::from_secs(args.request_timeout_secs),
+                    connections: ConnectionLimits {
+                        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                        max_connections: args.max_connections,
+                    },
                     rate_limit: Some(RateLimit {
                         per_second: args.rate_limit,
                         burst: args.rate_burst,

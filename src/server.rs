@@ -11,11 +11,11 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ResourceUpdatedNotificationParam, ServerCapabilities, SubscribeRequestParams,
-        SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+        Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -104,6 +104,12 @@ impl KanbanServer {
 
     /// The principal a request acts as: over HTTP, the one the auth
     /// middleware attached to the request; otherwise the connection's.
+    /// The registered name of a tool this server offers (a bounded set of
+    /// `'static` names, for rate limits and metrics).
+    pub fn known_tool(&self, name: &str) -> Option<&'static str> {
+        self.registry.known_name(name)
+    }
+
     fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
         context
             .extensions
@@ -377,5 +383,57 @@ impl ServerHandler for KanbanServer {
             task.abort();
         }
         Ok(())
+    }
+
+    /// A request rmcp could not read as one it knows. For a method of the
+    /// MCP protocol that means its params are malformed (`tools/call`
+    /// without a `name`, `arguments` that is not an object): -32602 that
+    /// says what is wrong, not "method not found".
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        match malformed_params(&request.method, request.params.as_ref()) {
+            Some(problem) => Err(ErrorData::invalid_params(
+                format!("invalid params for {}: {problem}", request.method),
+                None,
+            )),
+            None => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("unknown method '{}'", request.method),
+                None,
+            )),
+        }
+    }
+}
+
+/// What is wrong with the params of a protocol method that rmcp refused to
+/// read, or `None` if `method` is not one it knows or its params are fine.
+/// Only methods every protocol version has: `initialize`, `logging/setLevel`
+/// and `resources/(un)subscribe` were removed in 2026-07-28, whose clients
+/// must get "method not found" (HTTP 404) for them whatever the params.
+fn malformed_params(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
+    fn problem<T: serde::de::DeserializeOwned>(
+        params: Option<&serde_json::Value>,
+    ) -> Option<String> {
+        let params = params.cloned().unwrap_or(serde_json::Value::Null);
+        serde_json::from_value::<T>(params)
+            .err()
+            .map(|error| error.to_string())
+    }
+    match method {
+        "tools/call" => problem::<CallToolRequestParams>(params).map(|problem| {
+            format!(
+                "{problem}; send {{\"name\": \"<tool>\", \"arguments\": {{...}}}} (arguments may be left out)"
+            )
+        }),
+        "resources/read" => problem::<ReadResourceRequestParams>(params),
+        "prompts/get" => problem::<GetPromptRequestParams>(params),
+        "completion/complete" => problem::<CompleteRequestParams>(params),
+        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
+            problem::<PaginatedRequestParams>(params)
+        }
+        _ => None,
     }
 }

@@ -274,6 +274,195 @@ async fn arguments_sent_as_json_text_are_accepted(backend: Backend) {
     server.stop().await;
 }
 
+/// The binary over raw pipes: lines in, lines out, no client library to
+/// tidy up what is sent.
+struct RawStdio {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RawStdio {
+    fn start(data: &DataDir) -> RawStdio {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(common::BIN)
+            .args(["serve", "--data-dir"])
+            .arg(data.path())
+            .env_remove("VK_API_KEY")
+            .env_remove("VK_STORE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut raw = RawStdio {
+            child,
+            stdin,
+            lines,
+        };
+        raw.send(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
+        let reply = raw.reply("initialize");
+        assert_eq!(reply["id"], 0, "{reply}");
+        raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        raw
+    }
+
+    fn send(&mut self, line: &[u8]) {
+        use std::io::Write;
+        self.stdin.write_all(line).expect("write");
+        self.stdin.write_all(b"\n").expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next line on stdout, which must be a JSON-RPC message.
+    fn reply(&mut self, case: &str) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("{case}: no reply at all"));
+        let reply: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{case}: stdout carries only JSON-RPC, got {line:?}: {e}"));
+        assert_eq!(reply["jsonrpc"], "2.0", "{case}: {reply}");
+        reply
+    }
+}
+
+impl Drop for RawStdio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn every_malformed_line_on_stdio_gets_a_json_rpc_error_and_the_session_goes_on() {
+    let data = DataDir::new();
+    let mut raw = RawStdio::start(&data);
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{{"name":"list_projects","arguments":{{"x":{}{}}}}}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let cases: Vec<(&str, Vec<u8>, serde_json::Value, i64)> = vec![
+        (
+            "a lone surrogate escape",
+            br#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"create_project","arguments":{"name":"cut \ud83d"}}}"#.to_vec(),
+            json!(11),
+            -32700,
+        ),
+        (
+            "a raw NUL",
+            b"{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/list\",\"params\":{\"cursor\":\"a\0b\"}}".to_vec(),
+            json!(12),
+            -32700,
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":\"utf8\",\"method\":\"tools/list\",\"params\":{\"cursor\":\"\xff\xfe\"}}".to_vec(),
+            json!("utf8"),
+            -32700,
+        ),
+        ("nesting past the parser's depth", deep.into_bytes(), json!(14), -32700),
+        (
+            "a number out of range",
+            br#"{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"list_projects","arguments":{"limit":1e400}}}"#.to_vec(),
+            json!(15),
+            -32700,
+        ),
+        ("text that is not JSON", b"hello?".to_vec(), serde_json::Value::Null, -32700),
+        (
+            "JSON that is not a message",
+            br#"{"jsonrpc":"2.0","id":18}"#.to_vec(),
+            json!(18),
+            -32600,
+        ),
+        (
+            "a batch",
+            br#"[{"jsonrpc":"2.0","id":24,"method":"ping"}]"#.to_vec(),
+            serde_json::Value::Null,
+            -32600,
+        ),
+        (
+            "tools/call without a name",
+            br#"{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"arguments":{}}}"#.to_vec(),
+            json!(19),
+            -32602,
+        ),
+        (
+            "tools/call with array arguments",
+            br#"{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"list_projects","arguments":[1]}}"#.to_vec(),
+            json!(20),
+            -32602,
+        ),
+        (
+            "tools/call with string arguments",
+            br#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"list_projects","arguments":"{}"}}"#.to_vec(),
+            json!(21),
+            -32602,
+        ),
+    ];
+    for (case, line, id, code) in cases {
+        raw.send(&line);
+        let reply = raw.reply(case);
+        assert_eq!(reply["id"], id, "{case}: {reply}");
+        assert_eq!(reply["error"]["code"], code, "{case}: {reply}");
+        let message = reply["error"]["message"].as_str().expect("message");
+        assert!(!message.is_empty(), "{case}: {reply}");
+    }
+
+    // Two messages on one line: each is answered.
+    raw.send(
+        br#"{"jsonrpc":"2.0","id":16,"method":"ping"} {"jsonrpc":"2.0","id":17,"method":"ping"}"#,
+    );
+    let mut ids = [
+        raw.reply("first of two")["id"].clone(),
+        raw.reply("second of two")["id"].clone(),
+    ];
+    ids.sort_by_key(|id| id.as_i64());
+    assert_eq!(ids, [json!(16), json!(17)]);
+
+    // A line over the limit is refused, not kept, and names its id.
+    let mut huge = br#"{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"list_projects","arguments":{"pad":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 9 * 1024 * 1024));
+    huge.extend_from_slice(b"\"}}}");
+    raw.send(&huge);
+    let reply = raw.reply("a 9 MiB line");
+    assert_eq!(reply["id"], 22, "{reply}");
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("MiB"),
+        "{reply}"
+    );
+
+    // The session is still there and answers.
+    raw.send(br#"{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"list_projects","arguments":{}}}"#);
+    let reply = raw.reply("a good call after all that");
+    assert_eq!(reply["id"], 23, "{reply}");
+    assert!(
+        reply["result"]["structuredContent"]["projects"].is_array(),
+        "{reply}"
+    );
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM projects"),
+        0,
+        "the cut name was not written"
+    );
+}
+
 on_both_stores!(
     malformed_arguments_are_invalid_params_naming_the_field,
     a_one_megabyte_title_is_refused_and_nothing_is_written,

@@ -107,6 +107,9 @@ type Handler = Arc<
 
 /// One tool: its MCP description, who may call it, and how to run it.
 pub struct ToolDef {
+    /// The registered name, also in `tool.name`; `'static`, so rate limits
+    /// and metrics keyed by it hold no text a client sent.
+    name: &'static str,
     pub tool: Tool,
     pub toolset: Toolset,
     pub scope: Scope,
@@ -192,6 +195,7 @@ where
         })
     });
     ToolDef {
+        name,
         tool,
         toolset,
         scope: if matches!(effect, Effect::Read | Effect::Generate) {
@@ -237,6 +241,14 @@ impl Registry {
             .iter()
             .find(|def| def.tool.name == name)
             .map(|def| def.scope)
+    }
+
+    /// The registered name of a tool this server offers, if it does.
+    pub fn known_name(&self, name: &str) -> Option<&'static str> {
+        self.tools
+            .iter()
+            .find(|def| def.name == name)
+            .map(|def| def.name)
     }
 
     /// A tool's definition, whoever asks.

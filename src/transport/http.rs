@@ -9,8 +9,12 @@
 //!    metrics and the request's log span.
 //! 2. CORS, only for configured origins.
 //! 3. `guard` (MCP endpoints only): bearer auth (API key or JWT), session
-//!    ownership, body limit, scope check and rate limit per key and tool, and
-//!    the request timeout.
+//!    ownership, body limit, a JSON-RPC error for a malformed body, scope
+//!    check and rate limit per key and tool, and the request timeout.
+//!
+//! Around all of it, a deadline on reading the request body, and below it
+//! the accept loop of [`listener`](super::listener) (header read timeout,
+//! connection cap).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -33,10 +37,17 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    timeout::RequestBodyDeadlineLayer,
+};
 use tracing::Instrument;
 
-use super::{ratelimit::RateLimiter, sse};
+use super::{
+    jsonrpc_errors,
+    ratelimit::{RateLimiter, ToolKey},
+    sse,
+};
 use crate::{
     auth::{AuthError, Authenticator, Principal, Scope},
     metrics::Metrics,
@@ -44,7 +55,7 @@ use crate::{
     store::Store,
 };
 
-pub use super::ratelimit::RateLimit;
+pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
 
 /// How often the server looks for revoked keys to close their sessions.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
@@ -61,7 +72,12 @@ pub struct HttpOptions {
     /// Browser origins allowed to call (and for CORS); any other `Origin` is 403.
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Longest a request may take, from its head to its answer — reading
+    /// the body included (408 when the body is not in by then, 504 when
+    /// the answer is not).
     pub request_timeout: Duration,
+    /// Open connections and how long a request head may take.
+    pub connections: ConnectionLimits,
     pub rate_limit: Option<RateLimit>,
     /// Loopback-only mode without credentials: every request acts as the
     /// local owner. For local tools such as the conformance suite.
@@ -190,6 +206,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
         )
         .layer(cors)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), edge))
+        // Outermost: the whole body must be in within the request timeout,
+        // however slowly it trickles (the guard answers 408).
+        .layer(RequestBodyDeadlineLayer::new(state.options.request_timeout))
         .with_state(state)
 }
 
@@ -200,17 +219,13 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> 
     tokio::spawn(watch_revocations(Arc::clone(&state)));
     let app = router(Arc::clone(&state));
     let shutdown_state = Arc::clone(&state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    super::listener::serve(listener, app, state.options.connections, async move {
         super::stdio::shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         shutdown_state.shutdown.cancel();
         shutdown_state.sse.close_all();
     })
-    .await?;
+    .await;
     Ok(())
 }
 
@@ -490,12 +505,9 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Principa
 }
 
 /// The tool names a POST body calls (a single message or a batch).
-fn called_tools(body: &[u8]) -> Vec<(String, Value)> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
-    };
-    let messages = match value {
-        Value::Array(items) => items,
+fn called_tools(body: &Value) -> Vec<(String, Value)> {
+    let messages = match body {
+        Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     messages
@@ -508,9 +520,23 @@ fn called_tools(body: &[u8]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Whether reading a body failed on the request deadline.
+fn body_timed_out(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// Auth, session ownership, body limit, scopes, rate limit and timeout for
 /// the MCP endpoints.
 async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next) -> Response {
+    // One deadline for reading the body and answering.
+    let deadline = tokio::time::Instant::now() + state.options.request_timeout;
     let mut principal = match authenticate(&state, request.headers()).await {
         Ok(principal) => principal,
         Err(refused) => return refused,
@@ -555,17 +581,38 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         if declared.is_some_and(|n| n > state.options.max_body_bytes) {
             return too_large();
         }
-        let Ok(bytes) = axum::body::to_bytes(body, state.options.max_body_bytes).await else {
-            return too_large();
+        let bytes = match axum::body::to_bytes(body, state.options.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(error) if body_timed_out(&error) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {} s; send it at once",
+                        state.options.request_timeout.as_secs()
+                    ),
+                );
+            }
+            Err(_) => return too_large(),
         };
-        for (tool, id) in called_tools(&bytes) {
+        let body = match jsonrpc_errors::check_body(&bytes) {
+            Ok(body) => body,
+            Err(reply) => return (StatusCode::BAD_REQUEST, Json(reply)).into_response(),
+        };
+        for (tool, id) in called_tools(&body) {
             if let Some(scope) = state.server.tool_scope(&tool)
                 && !principal.allows(scope)
             {
                 return insufficient_scope(scope, &tool);
             }
-            if let Err(wait) = state.limiter.check(&identity, &tool) {
-                state.metrics.rate_limited(&tool);
+            // Buckets are keyed by the registered name: a made-up name
+            // shares the caller's one `unknown` bucket and is never stored.
+            let key = state
+                .server
+                .known_tool(&tool)
+                .map_or(ToolKey::Unknown, ToolKey::Known);
+            if let Err(wait) = state.limiter.check(&identity, key) {
+                state.metrics.rate_limited(key.label());
+                let tool = key.label();
                 let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -588,7 +635,7 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
     };
 
     let response = if is_post {
-        match tokio::time::timeout(state.options.request_timeout, next.run(request)).await {
+        match tokio::time::timeout_at(deadline, next.run(request)).await {
             Ok(response) => response,
             Err(_) => refuse(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -646,7 +693,11 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        format!(
+            "{}# HELP vk_ratelimit_buckets Rate-limit buckets held (bounded: one per key and offered tool).\n# TYPE vk_ratelimit_buckets gauge\nvk_ratelimit_buckets {}\n",
+            state.metrics.render(),
+            state.limiter.buckets()
+        ),
     )
         .into_response()
 }
@@ -697,13 +748,12 @@ mod tests {
     #[test]
     fn finds_tool_calls_in_bodies() {
         let single =
-            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks"}}"#;
+            json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks"}});
         assert_eq!(
-            called_tools(single),
+            called_tools(&single),
             vec![("list_tasks".to_owned(), json!(7))]
         );
-        let other = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-        assert!(called_tools(other).is_empty());
-        assert!(called_tools(b"not json").is_empty());
+        let other = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        assert!(called_tools(&other).is_empty());
     }
 }

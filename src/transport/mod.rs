@@ -3,6 +3,8 @@
 //! clients.
 
 pub mod http;
+mod jsonrpc_errors;
+pub mod listener;
 mod ratelimit;
 pub mod sse;
 pub mod stdio;

@@ -1,25 +1,261 @@
 //! MCP over stdin/stdout, for local agents. stdout carries protocol messages
 //! only; every log line goes to stderr.
+//!
+//! The line reader is ours, not rmcp's (which drops a line it cannot parse,
+//! leaving the client waiting forever): each line is parsed here, a good
+//! message goes to rmcp, and a malformed one is answered here with a
+//! JSON-RPC error ([`jsonrpc_errors`](super::jsonrpc_errors)) carrying its
+//! id when one can be read. Several messages on one line are each handled in
+//! order; if the rest of a line cannot be read, that rest gets one -32700. A
+//! line longer than [`MAX_LINE_BYTES`] is refused with -32600 without being
+//! kept in memory. One writer task owns stdout, so replies from rmcp and
+//! from the reader never interleave inside a line.
 
-use rmcp::ServiceExt;
+use std::pin::Pin;
 
+use futures::{Sink, Stream};
+use rmcp::{
+    ServiceExt,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    sync::mpsc,
+};
+
+use super::jsonrpc_errors;
 use crate::server::KanbanServer;
+
+/// Longest line (one message) accepted on stdin.
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+/// How much of the start and of the end of an over-long line is kept to
+/// find its id.
+const KEPT_OF_LONG_LINE: usize = 64 * 1024;
+/// Longest wait, at the end, for queued replies to reach stdout.
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// Messages buffered between the reader, rmcp and the writer.
+const CHANNEL_CAPACITY: usize = 64;
 
 /// Serves `server` on stdin/stdout until the client closes stdin or the
 /// process gets SIGINT/SIGTERM. Each store write is committed before its
 /// reply is sent, so stopping between calls loses nothing acknowledged.
 pub async fn serve(server: KanbanServer) -> anyhow::Result<()> {
-    let running = server.serve(rmcp::transport::stdio()).await?;
-    tokio::select! {
-        quit = running.waiting() => {
-            quit?;
-            tracing::info!("client closed the connection");
+    serve_on(server, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// Serves `server` on any pair of byte streams, one message a line.
+pub async fn serve_on(
+    server: KanbanServer,
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> anyhow::Result<()> {
+    let (lines_tx, lines_rx) = mpsc::channel::<Vec<u8>>(CHANNEL_CAPACITY);
+    let writer = tokio::spawn(write_lines(output, lines_rx));
+    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
+    let reader = tokio::spawn(read_lines(
+        BufReader::new(input),
+        to_server,
+        lines_tx.clone(),
+    ));
+
+    let incoming: Pin<Box<dyn Stream<Item = ClientJsonRpcMessage> + Send>> =
+        Box::pin(futures::stream::unfold(from_client, |mut rx| async move {
+            rx.recv().await.map(|message| (message, rx))
+        }));
+    let outgoing: Pin<Box<dyn Sink<ServerJsonRpcMessage, Error = std::io::Error> + Send>> =
+        Box::pin(futures::sink::unfold(
+            lines_tx,
+            |tx, message: ServerJsonRpcMessage| async move {
+                let line = serde_json::to_vec(&message).map_err(std::io::Error::other)?;
+                tx.send(line)
+                    .await
+                    .map_err(|_| std::io::Error::other("stdout is closed"))?;
+                Ok::<_, std::io::Error>(tx)
+            },
+        ));
+
+    let running = server.serve((outgoing, incoming)).await;
+    let result = match running {
+        Ok(running) => {
+            tokio::select! {
+                quit = running.waiting() => {
+                    quit?;
+                    tracing::info!("client closed the connection");
+                }
+                () = shutdown_signal() => {
+                    tracing::info!("shutting down on signal");
+                }
+            }
+            Ok(())
         }
-        () = shutdown_signal() => {
-            tracing::info!("shutting down on signal");
+        Err(error) => Err(error.into()),
+    };
+    reader.abort();
+    // Every reply queued so far reaches stdout before the process ends
+    // (bounded, should a stalled client stop reading).
+    let _ = tokio::time::timeout(WRITER_DRAIN, writer).await;
+    result
+}
+
+/// Owns stdout: one message a line, flushed as it comes.
+async fn write_lines(mut output: impl AsyncWrite + Unpin, mut lines: mpsc::Receiver<Vec<u8>>) {
+    while let Some(mut line) = lines.recv().await {
+        line.push(b'\n');
+        if let Err(error) = async {
+            output.write_all(&line).await?;
+            output.flush().await
+        }
+        .await
+        {
+            tracing::info!(%error, "stdout closed");
+            return;
         }
     }
-    Ok(())
+}
+
+/// One line of input.
+enum Line {
+    Complete(Vec<u8>),
+    /// Longer than the limit: its start and its end.
+    TooLong {
+        head: Vec<u8>,
+        tail: Vec<u8>,
+    },
+    End,
+}
+
+/// Reads up to the next newline, keeping at most `max` bytes of it.
+async fn read_line(input: &mut (impl AsyncBufRead + Unpin), max: usize) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    let mut seen_any = false;
+    loop {
+        let buffer = input.fill_buf().await?;
+        if buffer.is_empty() {
+            if !seen_any {
+                return Ok(Line::End);
+            }
+            break;
+        }
+        seen_any = true;
+        let (chunk, used, done) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(newline) => (&buffer[..newline], newline + 1, true),
+            None => (buffer, buffer.len(), false),
+        };
+        if !too_long && line.len() + chunk.len() > max {
+            too_long = true;
+            tail = line[line.len().saturating_sub(KEPT_OF_LONG_LINE)..].to_vec();
+            line.truncate(KEPT_OF_LONG_LINE);
+        }
+        if too_long {
+            if line.len() < KEPT_OF_LONG_LINE {
+                let room = KEPT_OF_LONG_LINE - line.len();
+                line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            tail.extend_from_slice(chunk);
+            if tail.len() > KEPT_OF_LONG_LINE {
+                tail.drain(..tail.len() - KEPT_OF_LONG_LINE);
+            }
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        input.consume(used);
+        if done {
+            break;
+        }
+    }
+    if too_long {
+        return Ok(Line::TooLong { head: line, tail });
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Line::Complete(line))
+}
+
+/// Reads stdin line by line until it closes; hands good messages to rmcp
+/// and answers the rest.
+async fn read_lines(
+    mut input: impl AsyncBufRead + Unpin,
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    replies: mpsc::Sender<Vec<u8>>,
+) {
+    loop {
+        let line = match read_line(&mut input, MAX_LINE_BYTES).await {
+            Ok(Line::End) => return,
+            Ok(Line::Complete(line)) => line,
+            Ok(Line::TooLong { head, tail }) => {
+                let mut id = jsonrpc_errors::recover_id(&head);
+                if id.is_null() {
+                    id = jsonrpc_errors::recover_trailing_id(&tail);
+                }
+                tracing::warn!(%id, "refused a message longer than {MAX_LINE_BYTES} bytes");
+                let reply = jsonrpc_errors::error(
+                    id,
+                    jsonrpc_errors::INVALID_REQUEST,
+                    &format!(
+                        "the message is longer than {} MiB; send smaller messages",
+                        MAX_LINE_BYTES / (1024 * 1024)
+                    ),
+                );
+                if !send_reply(&replies, &reply).await {
+                    return;
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read stdin");
+                return;
+            }
+        };
+        for parsed in split_messages(&line) {
+            let outcome = match parsed {
+                Ok(value) => jsonrpc_errors::to_message(value),
+                Err(reply) => Err(reply),
+            };
+            match outcome {
+                Ok(message) => {
+                    if to_server.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                Err(reply) => {
+                    tracing::debug!(reply = %reply, "answered a malformed message");
+                    if !send_reply(&replies, &reply).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send_reply(replies: &mpsc::Sender<Vec<u8>>, reply: &Value) -> bool {
+    match serde_json::to_vec(reply) {
+        Ok(line) => replies.send(line).await.is_ok(),
+        Err(_) => true,
+    }
+}
+
+/// The JSON values on one line, in order; the first part that cannot be
+/// read ends the line with its parse error.
+fn split_messages(line: &[u8]) -> Vec<Result<Value, Value>> {
+    let mut out = Vec::new();
+    let mut values = serde_json::Deserializer::from_slice(line).into_iter::<Value>();
+    loop {
+        let offset = values.byte_offset();
+        match values.next() {
+            None => break,
+            Some(Ok(value)) => out.push(Ok(value)),
+            Some(Err(problem)) => {
+                out.push(Err(jsonrpc_errors::parse_error(&line[offset..], &problem)));
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -43,5 +279,43 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_the_next_line_is_read() {
+        let mut text = b"{\"id\":1,\"x\":\"".to_vec();
+        text.extend(std::iter::repeat_n(b'a', 300));
+        text.extend_from_slice(b"\"}\nnext\r\n");
+        let mut input = BufReader::with_capacity(16, &text[..]);
+        match read_line(&mut input, 100).await.expect("read") {
+            Line::TooLong { head, tail } => {
+                assert!(head.starts_with(b"{\"id\":1"));
+                assert!(tail.ends_with(b"\"}"));
+            }
+            _ => panic!("a line over the limit"),
+        }
+        match read_line(&mut input, 100).await.expect("read") {
+            Line::Complete(line) => assert_eq!(line, b"next"),
+            _ => panic!("the next line"),
+        }
+        assert!(matches!(
+            read_line(&mut input, 100).await.expect("read"),
+            Line::End
+        ));
+    }
+
+    #[test]
+    fn several_messages_on_a_line_are_each_read() {
+        let parts = split_messages(br#"{"id":1} {"id":2}{"id":3,"x":"#);
+        assert_eq!(parts.len(), 3);
+        assert!(parts[0].is_ok() && parts[1].is_ok());
+        let reply = parts[2].as_ref().expect_err("cut");
+        assert_eq!(reply["id"], 3);
+        assert_eq!(reply["error"]["code"], jsonrpc_errors::PARSE_ERROR);
     }
 }

@@ -32,7 +32,33 @@ pub struct HttpServer {
 impl HttpServer {
     /// Starts the server on `data_dir` with extra `serve` arguments.
     pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> HttpServer {
+        Self::start_with_fds(data_dir, args, env, None)
+    }
+
+    /// Like [`HttpServer::start`], with the process's file descriptor limit
+    /// (`RLIMIT_NOFILE`, soft and hard) set to `max_fds`.
+    pub fn start_with_fds(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        max_fds: Option<u64>,
+    ) -> HttpServer {
         let mut command = Command::new(BIN);
+        if let Some(max_fds) = max_fds {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches no memory
+            // of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_NOFILE,
+                        max_fds,
+                        max_fds,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        }
         command
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
