@@ -373,7 +373,9 @@ async fn a_real_session(cli: &str) {
         "the version check ran: {log}"
     );
 
-    let follow_up = format!("{follow_up_marker}: what did you write?");
+    // A prompt that starts with `-` (a markdown list) is still the prompt,
+    // not an option of the CLI.
+    let follow_up = format!("- {follow_up_marker}: what did you write?");
     server
         .call(
             "send_follow_up",
@@ -527,6 +529,11 @@ fn missing_flags(name: &str, line: &[String], home: &Path) -> Vec<String> {
     let mut text = help(program, &words, home);
     let mut missing = Vec::new();
     for arg in args {
+        if arg == profiles::END_OF_OPTIONS {
+            // Every CLI's parser takes `--` (the real sessions prove it:
+            // their follow-up prompt starts with `-`).
+            continue;
+        }
         if arg.starts_with('-') {
             let (flag, value) = match arg.split_once('=') {
                 Some((flag, value)) => (flag, Some(value)),

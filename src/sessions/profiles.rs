@@ -16,6 +16,9 @@ pub const DEFAULT_EXECUTOR: &str = "claude-code";
 const PROMPT_PLACEHOLDER: &str = "{prompt}";
 /// Placeholder in `resume_command` replaced by the agent's conversation id.
 const SESSION_PLACEHOLDER: &str = "{agent_session_id}";
+/// Ends a CLI's options: what follows is the prompt, even if it starts
+/// with `-`.
+pub const END_OF_OPTIONS: &str = "--";
 
 /// How the prompt reaches the agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -252,6 +255,10 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
     ];
     let mut claude_resume = strings(&claude);
     claude_resume.push(format!("--resume={SESSION_PLACEHOLDER}"));
+    // `--` ends the options, so a prompt that starts with `-` (a markdown
+    // list, "--help me with …") stays the prompt.
+    claude_resume.push(END_OF_OPTIONS.to_owned());
+    let claude = [claude.as_slice(), &[END_OF_OPTIONS]].concat();
     profiles.insert(
         "claude-code".to_owned(),
         ExecutorProfile {
@@ -295,7 +302,8 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
         "--skip-git-repo-check",
     ];
     let mut codex_resume = strings(&codex);
-    codex_resume.extend(strings(&["resume", SESSION_PLACEHOLDER]));
+    codex_resume.extend(strings(&["resume", SESSION_PLACEHOLDER, END_OF_OPTIONS]));
+    let codex = [codex.as_slice(), &[END_OF_OPTIONS]].concat();
     profiles.insert(
         "codex".to_owned(),
         ExecutorProfile {
