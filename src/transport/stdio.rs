@@ -9,7 +9,7 @@ use crate::server::KanbanServer;
 /// process gets SIGINT/SIGTERM. Each store write is committed before its
 /// reply is sent, so stopping between calls loses nothing acknowledged.
 pub async fn serve(server: KanbanServer) -> anyhow::Result<()> {
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    let running = server.checked().serve(rmcp::transport::stdio()).await?;
     tokio::select! {
         quit = running.waiting() => {
             quit?;
