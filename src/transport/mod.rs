@@ -4,5 +4,6 @@
 
 pub mod http;
 mod ratelimit;
+pub mod revocation;
 pub mod sse;
 pub mod stdio;
