@@ -8,8 +8,10 @@
 //! - [`commands`] — what each subcommand does (serve, runner, migrate, keys,
 //!   board, workspaces).
 //! - [`transport`] — how clients reach the server: [`transport::stdio`],
-//!   [`transport::http`] (Streamable HTTP and its edge checks) and
-//!   [`transport::sse`] (the legacy HTTP+SSE transport).
+//!   [`transport::http`] (Streamable HTTP and its edge checks),
+//!   [`transport::sse`] (the legacy HTTP+SSE transport) and
+//!   [`transport::revocation`] (open streams end when their key is revoked
+//!   or expires).
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).

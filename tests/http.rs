@@ -837,6 +837,39 @@ async fn an_expiring_key_ends_its_open_get_stream() {
     );
 }
 
+/// A stream opened with a JWT ends at the token's `exp`.
+#[tokio::test]
+async fn an_expiring_jwt_ends_its_open_get_stream() {
+    let data = DataDir::new();
+    data.create_key("default", "unused", "read");
+    let owner_id: String = data
+        .sql()
+        .query_row("SELECT user_id FROM workspace_members LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("owner");
+    let workspace_id: String = data
+        .sql()
+        .query_row(
+            "SELECT id FROM workspace_teams WHERE slug = 'default'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("workspace");
+    let server = HttpServer::start(data.path(), &[], &[("JWT_SECRET", JWT_SECRET)]);
+    let token = jwt(
+        json!({"sub": owner_id, "workspace": workspace_id, "scopes": "read",
+               "exp": chrono::Utc::now().timestamp() + 3}),
+        JWT_SECRET,
+    );
+    let mut stream = open_get_stream(&server, &token).await;
+    assert_eq!(
+        stream.end_within(SSE_WAIT).await,
+        Sse::Ended,
+        "the stream of an expired token must end"
+    );
+}
+
 /// A 2026-07-28 `subscriptions/listen` stream (a stateless POST that
 /// streams) ends when its key is revoked, although updates keep coming.
 #[tokio::test]
@@ -912,6 +945,45 @@ async fn listening_to_another_workspaces_session_is_refused() {
             "{message}"
         );
     }
+}
+
+/// On D1 an idle `serve --http` asks D1 nothing (it used to look for
+/// revoked keys every 0.25 s, 4 requests a second, whether or not anything
+/// was open), and a revoked key's open stream still ends, within the 5 s D1
+/// interval.
+#[tokio::test]
+async fn on_d1_an_idle_http_server_asks_nothing_and_revocation_still_ends_streams() {
+    let data = DataDir::on(common::Backend::D1);
+    let key = data.create_key("default", "d1-stream", "read");
+    let d1 = data.d1().expect("d1");
+    let env = data.store_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = HttpServer::start(data.path(), &["--no-runner"], &env);
+    d1.reset();
+    // The window only bounds how long a polling server has to show itself;
+    // the old watcher made about 8 requests in it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        d1.requests(),
+        0,
+        "an idle server with no open stream makes no D1 requests"
+    );
+
+    let stream = http()
+        .get(server.url("/sse"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(stream.status(), 200);
+    let mut events = SseReader::new(stream);
+    assert_eq!(events.event().await.0, "endpoint");
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    assert_eq!(
+        events.end_within(Duration::from_secs(14)).await,
+        Sse::Ended,
+        "the stream of a revoked key must end on D1 too"
+    );
 }
 
 #[tokio::test]

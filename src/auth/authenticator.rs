@@ -90,7 +90,7 @@ impl Authenticator {
             actor,
             workspace_name: workspace.name,
             scopes: subject.scopes,
-            expires_at: None,
+            expires_at: subject.expires_at,
         })
     }
 

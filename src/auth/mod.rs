@@ -106,8 +106,9 @@ pub struct Principal {
     pub actor: Actor,
     pub workspace_name: String,
     pub scopes: Scopes,
-    /// When the API key stops working (`None`: never, or not a key). Open
-    /// streams end at this moment without asking the store.
+    /// When the credentials stop working: the API key's expiry or the JWT's
+    /// `exp` (`None`: never). Open streams end at this moment without asking
+    /// the store.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

@@ -155,6 +155,11 @@ pub async fn watch(state: Arc<HttpState>) {
             () = tokio::time::sleep(interval) => {}
             () = state.shutdown.cancelled() => return,
         }
+        if state.streams.is_empty() {
+            // Short streams (a POST answered as an event stream) came and
+            // went: nothing is left to close.
+            continue;
+        }
         let revoked = match state.store.keys_revoked_since(&since).await {
             Ok(revoked) => revoked,
             Err(error) => {
