@@ -43,6 +43,10 @@ pub const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// How often a watcher reads the session's status from the store (and
 /// checks a finished session's log).
 pub const STATUS_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// The same on D1, where each read is a Cloudflare API request: 6 a minute
+/// per watched session instead of 30. Status changes also write lines to
+/// the log, which is checked every [`LOG_WATCH_INTERVAL`] whatever the store.
+pub const D1_STATUS_WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The `[sessions]` section of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -452,18 +456,23 @@ impl Sessions {
     /// Calls `notify` whenever a session's log grows or its status changes,
     /// at most once per [`LOG_WATCH_INTERVAL`]: output that arrives in a
     /// burst is one notification. The log's size is checked every tick; the
-    /// store only every [`STATUS_WATCH_INTERVAL`] (on D1 each look is a
-    /// request), which is soon enough because status changes also write
-    /// lines to the log. Ends when `notify` says the client is gone, and when
-    /// the session is not the caller's (another workspace's, deleted or made
-    /// up): nothing is ever sent for it. A store that does not answer for a
-    /// moment is not a reason to stop.
+    /// store only every [`STATUS_WATCH_INTERVAL`] ([`D1_STATUS_WATCH_INTERVAL`]
+    /// on D1, where each look is a request), which is soon enough because
+    /// status changes also write lines to the log. Ends when `notify` says
+    /// the client is gone, and when the session is not the caller's (another
+    /// workspace's, deleted or made up): nothing is ever sent for it. A store
+    /// that does not answer for a moment is not a reason to stop.
     pub async fn watch_log<F, Fut>(&self, actor: &Actor, session_id: &str, notify: F)
     where
         F: Fn() -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
     {
         let key = logs::session_key(session_id, logs::EXECUTION_LOG);
+        let status_every = if self.inner.store.backend() == "d1" {
+            D1_STATUS_WATCH_INTERVAL
+        } else {
+            STATUS_WATCH_INTERVAL
+        };
         let mut last_status = match self.status_of(actor, session_id).await {
             Ok(status) => Some(status),
             Err(StoreError::NotFound { .. }) => return,
@@ -478,11 +487,11 @@ impl Sessions {
             tokio::time::sleep(if active {
                 LOG_WATCH_INTERVAL
             } else {
-                STATUS_WATCH_INTERVAL
+                status_every
             })
             .await;
             let mut changed = false;
-            if status_checked.elapsed() >= STATUS_WATCH_INTERVAL {
+            if status_checked.elapsed() >= status_every {
                 status_checked = tokio::time::Instant::now();
                 match self.status_of(actor, session_id).await {
                     Ok(now) if Some(now) != last_status => {
