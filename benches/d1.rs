@@ -211,7 +211,7 @@ async fn count_idle(d1: &LocalD1, seconds: u64) -> u64 {
     tokio::time::sleep(Duration::from_secs(1)).await;
     d1.reset();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    d1.requests()
+    d1.all_requests()
 }
 
 /// `serve --http` on the local D1 with extra arguments.
