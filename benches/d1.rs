@@ -3,18 +3,30 @@
 //! Shows that each tool call costs one HTTP round trip: with 20 ms added per
 //! request, a call takes about 20 ms plus the server's own time.
 //!
+//! Then what each long-running process costs while idle, in D1 requests per
+//! minute: `serve` (stdio), `serve --http` with no client, with open streams,
+//! and `runner` — every background loop of the server is running in these
+//! (session runner queue poll, stale-session sweep, heartbeat, revocation
+//! watcher). Log watchers run only for a subscriber of a session log; their
+//! cost is per watched session (see BENCHMARKS.md).
+//!
 //! Run by hand (not in CI), after `npm ci` in tests/d1:
 //!
 //! ```sh
 //! cargo bench --bench d1            # 50 calls per tool; BENCH_ITERS=N to change
+//! BENCH_IDLE_SECS=60                # length of each idle window (default 60)
+//! BENCH_ONLY_IDLE=1                 # skip the tool rows
 //! ```
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/http_support/mod.rs"]
+mod http_support;
 
 use std::time::{Duration, Instant};
 
 use common::{Backend, DataDir, LocalD1, Server};
+use http_support::HttpServer;
 use serde_json::{Value, json};
 
 const LATENCIES_MS: [u64; 2] = [0, 20];
@@ -64,10 +76,23 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
+    let idle_seconds: u64 = std::env::var("BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let only_idle = std::env::var("BENCH_ONLY_IDLE").is_ok_and(|v| v == "1");
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
+    if !only_idle {
+        tool_rows(&data, d1, iterations).await;
+    }
+    idle_rows(&data, d1, idle_seconds).await;
+}
+
+/// D1 requests per call and latency of the project and task tools.
+async fn tool_rows(data: &DataDir, d1: &LocalD1, iterations: usize) {
     // No session runner: its queue polls would be counted with the tools.
-    let server = Server::start(&data, &["--no-runner"], &[]).await;
+    let server = Server::start(data, &["--no-runner"], &[]).await;
     let owner =
         server.call("list_workspaces", json!({})).await["workspaces"][0]["members"][0]["user_id"]
             .as_str()
@@ -163,20 +188,6 @@ async fn main() {
         );
     }
     server.stop().await;
-
-    // What an idle server with its session runner costs: nothing is queued,
-    // nothing runs; count D1 requests over a fixed window.
-    let idle_seconds: u64 = std::env::var("BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let with_runner = Server::start(&data, &[], &[]).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    d1.reset();
-    tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
-    let idle_requests = d1.requests();
-    with_runner.stop().await;
-
     println!(
         "{iterations} calls per row; D1 = miniflare on 127.0.0.1 with the added latency per request"
     );
@@ -192,8 +203,103 @@ async fn main() {
             percentile(&s.times, 0.9)
         );
     }
-    println!(
-        "idle server with its session runner: {idle_requests} D1 requests in {idle_seconds} s ({:.1} per minute)",
-        idle_requests as f64 * 60.0 / idle_seconds as f64
-    );
+}
+
+/// D1 requests made by `d1`'s clients over `seconds` of doing nothing,
+/// after a second to settle (start-up requests are not counted).
+async fn count_idle(d1: &LocalD1, seconds: u64) -> u64 {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    d1.reset();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    d1.all_requests()
+}
+
+/// `serve --http` on the local D1 with extra arguments.
+fn http_server(data: &DataDir, args: &[&str]) -> HttpServer {
+    let env = data.store_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    HttpServer::start(data.path(), args, &env)
+}
+
+/// Opens `count` legacy SSE streams of `key` and keeps them open.
+async fn open_streams(server: &HttpServer, key: &str, count: usize) -> Vec<reqwest::Response> {
+    let mut streams = Vec::new();
+    for _ in 0..count {
+        let stream = http_support::http()
+            .get(server.url("/sse"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("open /sse");
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    streams
+}
+
+/// What each long-running process costs in D1 requests while nobody uses it.
+async fn idle_rows(data: &DataDir, d1: &LocalD1, seconds: u64) {
+    let key = data.create_key("default", "idle-bench", "read");
+    let mut rows: Vec<(&str, u64)> = Vec::new();
+
+    let stdio = Server::start(data, &[], &[]).await;
+    rows.push((
+        "`serve` (stdio, with its session runner)",
+        count_idle(d1, seconds).await,
+    ));
+    stdio.stop().await;
+    let stdio = Server::start(data, &["--no-runner"], &[]).await;
+    rows.push(("`serve --no-runner` (stdio)", count_idle(d1, seconds).await));
+    stdio.stop().await;
+
+    let http = http_server(data, &[]);
+    rows.push((
+        "`serve --http`, no client (with its session runner)",
+        count_idle(d1, seconds).await,
+    ));
+    drop(http);
+    let http = http_server(data, &["--no-runner"]);
+    rows.push((
+        "`serve --http --no-runner`, no client",
+        count_idle(d1, seconds).await,
+    ));
+    let streams = open_streams(&http, &key, 1).await;
+    rows.push((
+        "`serve --http --no-runner`, 1 open SSE stream",
+        count_idle(d1, seconds).await,
+    ));
+    let more = open_streams(&http, &key, 9).await;
+    rows.push((
+        "`serve --http --no-runner`, 10 open SSE streams (one key)",
+        count_idle(d1, seconds).await,
+    ));
+    drop((streams, more));
+    rows.push((
+        "`serve --http --no-runner`, after the streams closed",
+        count_idle(d1, seconds).await,
+    ));
+    drop(http);
+
+    let mut runner = std::process::Command::new(common::BIN)
+        .args(["runner", "--data-dir"])
+        .arg(data.path())
+        .env_remove("VK_API_KEY")
+        .env("VK_LOG", "error")
+        .envs(data.store_env())
+        .spawn()
+        .expect("start runner");
+    rows.push(("`runner`", count_idle(d1, seconds).await));
+    let _ = runner.kill();
+    let _ = runner.wait();
+
+    println!();
+    println!("idle processes on D1: requests counted over {seconds} s after 1 s to settle");
+    println!("| process | D1 requests in {seconds} s | per minute |");
+    println!("|---|---|---|");
+    for (what, requests) in rows {
+        println!(
+            "| {what} | {requests} | {:.1} |",
+            requests as f64 * 60.0 / seconds as f64
+        );
+    }
 }

@@ -172,9 +172,19 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         created_by: Some(principal.actor.user_id.clone()),
     };
     let runner = start_runner(&sessions, no_runner, scope).await;
-    let server = KanbanServer::new(store, &tools, enhancer)
+    // A key can be revoked or expire while this process runs: it is checked
+    // again on use, as over HTTP.
+    let key_check = api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|key| auth::KeyCheck::new(store.clone(), key, &principal));
+    let mut server = KanbanServer::new(store, &tools, enhancer)
         .with_principal(principal)
         .with_sessions(sessions);
+    if let Some(check) = key_check {
+        server = server.with_key_check(check);
+    }
     let served = transport::stdio::serve(server).await;
     if let Some(runner) = runner {
         runner.shutdown().await;

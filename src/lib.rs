@@ -10,8 +10,10 @@
 //! - [`transport`] — how clients reach the server: [`transport::stdio`]
 //!   (our own line reader), [`transport::http`] (Streamable HTTP and its
 //!   edge checks), [`transport::listener`] (the accept loop: header timeout,
-//!   connection cap) and [`transport::sse`] (the legacy HTTP+SSE transport);
-//!   `jsonrpc_errors` answers malformed messages on stdio and HTTP alike.
+//!   connection cap), [`transport::sse`] (the legacy HTTP+SSE transport) and
+//!   [`transport::revocation`] (open streams end when their key is revoked
+//!   or expires); `jsonrpc_errors` answers malformed messages on stdio and
+//!   HTTP alike.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).

@@ -8,16 +8,17 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
+    ErrorData, RoleServer, ServerHandler, Service,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
-        Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, ClientNotification, ClientRequest,
+        CompleteRequestParams, CompleteResult, CustomRequest, CustomResult, ErrorCode,
+        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+        ResourceUpdatedNotificationParam, ServerCapabilities, ServerResult, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::{RequestContext, SubscriptionContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 
 // logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients still send it.
@@ -25,12 +26,12 @@ use rmcp::{
 use rmcp::model::SetLevelRequestParams;
 
 use crate::{
-    auth::Principal,
+    auth::{AuthError, KeyCheck, Principal},
     enhance::Enhancer,
     metrics::Metrics,
     prompts, resources,
     sessions::Sessions,
-    store::Store,
+    store::{Store, StoreError},
     tools::{Registry, ToolContext, ToolFilter},
 };
 
@@ -55,6 +56,8 @@ pub struct KanbanServer {
     sessions: Option<Sessions>,
     /// Legacy `resources/subscribe` watchers of this connection, by URI.
     subscriptions: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
+    /// The connection principal's API key, checked again on use (stdio).
+    key_check: Option<Arc<KeyCheck>>,
 }
 
 impl KanbanServer {
@@ -67,6 +70,7 @@ impl KanbanServer {
             metrics: None,
             sessions: None,
             subscriptions: Arc::default(),
+            key_check: None,
         }
     }
 
@@ -85,9 +89,23 @@ impl KanbanServer {
         }
     }
 
+    /// This server behind the per-request checks of [`Checked`], for a
+    /// transport that hands requests straight to rmcp (stdio).
+    pub fn checked(self) -> Checked {
+        Checked(self)
+    }
+
     /// Acts as `principal` for every request (stdio).
     pub fn with_principal(mut self, principal: Principal) -> Self {
         self.principal = Some(principal);
+        self
+    }
+
+    /// Checks the connection principal's key again before each request and
+    /// while a stream is open, so a revoked or expired key stops working in
+    /// a running stdio server too.
+    pub fn with_key_check(mut self, check: KeyCheck) -> Self {
+        self.key_check = Some(Arc::new(check));
         self
     }
 
@@ -286,6 +304,9 @@ impl ServerHandler for KanbanServer {
             return Ok(());
         };
         let principal = self.principal(context.request_context())?;
+        // Transports refuse this before the acknowledgment; checked again
+        // here so no path can listen to another workspace's session.
+        self.check_listen(&principal, context.accepted()).await?;
         let mut watchers = tokio::task::JoinSet::new();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             let Some(session_id) = resources::session_log_id(uri) else {
@@ -305,9 +326,22 @@ impl ServerHandler for KanbanServer {
                     .await
             });
         }
-        context.cancelled().await;
+        let key_ended = async {
+            match &self.key_check {
+                Some(check) => {
+                    check
+                        .ended(crate::auth::revocation_interval(&self.store))
+                        .await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            () = context.cancelled() => Ok(()),
+            () = key_ended => Err(key_refused(self.key_check.as_deref())),
+        };
         watchers.shutdown().await;
-        Ok(())
+        outcome
     }
 
     /// Legacy `resources/subscribe` (protocol versions before 2026-07-28).
@@ -335,12 +369,10 @@ impl ServerHandler for KanbanServer {
             return Err(not_found());
         };
         // The session must be the caller's.
-        if sessions
-            .status_of(&principal.actor, &session_id)
-            .await
-            .is_none()
-        {
-            return Err(not_found());
+        match sessions.status_of(&principal.actor, &session_id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => return Err(not_found()),
+            Err(error) => return Err(store_unavailable(&error)),
         }
         let peer = context.peer.clone();
         let uri = request.uri.clone();
@@ -436,4 +468,122 @@ fn malformed_params(method: &str, params: Option<&serde_json::Value>) -> Option<
         }
         _ => None,
     }
+}
+
+/// The handler behind the checks rmcp's dispatch has no hook for, for
+/// transports that hand requests straight to rmcp (stdio). Before each
+/// request the connection's API key is checked again, and a
+/// `subscriptions/listen` that names a session log which is not the caller's
+/// is refused before it is acknowledged, like `resources/subscribe`. Over
+/// HTTP the auth middleware does both (rmcp's HTTP service takes only a
+/// [`ServerHandler`]).
+pub struct Checked(KanbanServer);
+
+impl Checked {
+    async fn admit(
+        &self,
+        request: &ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let server = &self.0;
+        if let Some(check) = &server.key_check {
+            match check.check().await {
+                Ok(()) => {}
+                Err(AuthError::Store(error)) => return Err(store_unavailable(&error)),
+                Err(_) => return Err(key_refused(Some(check))),
+            }
+        }
+        if let ClientRequest::SubscriptionsListenRequest(listen) = request {
+            let principal = server.principal(context)?;
+            server
+                .check_listen(&principal, &listen.params.notifications)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Service<RoleServer> for Checked {
+    async fn handle_request(
+        &self,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        self.admit(&request, &context).await?;
+        Service::handle_request(&self.0, request, context).await
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: ClientNotification,
+        context: NotificationContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Service::handle_notification(&self.0, notification, context).await
+    }
+
+    fn get_info(&self) -> InitializeResult {
+        ServerHandler::get_info(&self.0)
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        ServerHandler::supported_protocol_versions(&self.0)
+    }
+}
+
+impl KanbanServer {
+    /// Refuses a listen for the log of a session that is not the caller's
+    /// (another workspace's, deleted or made up), naming the workspace. Other
+    /// URIs are left to [`ServerHandler::accepted_subscription_filter`], which
+    /// leaves them out of the acknowledgment.
+    pub async fn check_listen(
+        &self,
+        principal: &Principal,
+        requested: &SubscriptionFilter,
+    ) -> Result<(), ErrorData> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(());
+        };
+        for uri in requested.resource_subscriptions.iter().flatten() {
+            let Some(session_id) = resources::session_log_id(uri) else {
+                continue;
+            };
+            match sessions.status_of(&principal.actor, &session_id).await {
+                Ok(_) => {}
+                // 2026-07-28 reports an unknown resource as invalid params
+                // (rmcp maps resources/read the same way).
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(ErrorData::new(
+                        ErrorCode::INVALID_PARAMS,
+                        format!(
+                            "cannot listen to {uri}: session {session_id} not found in workspace '{}'; \
+                             only the logs of this workspace's sessions can be listened to (list_sessions shows them)",
+                            principal.workspace_name
+                        ),
+                        None,
+                    ));
+                }
+                Err(error) => return Err(store_unavailable(&error)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The refusal of a request made with a revoked or expired connection key.
+fn key_refused(check: Option<&KeyCheck>) -> ErrorData {
+    let key = check.map(KeyCheck::key_id).unwrap_or_default();
+    ErrorData::new(
+        ErrorCode(-32001),
+        format!(
+            "the API key this server acts as (key {key}, from VK_API_KEY or --api-key) is revoked or has expired; \
+             create a new one with `vibe-kanban-mcp keys create` and restart the server with it"
+        ),
+        None,
+    )
+}
+
+/// A store that does not answer right now: the caller may retry.
+fn store_unavailable(error: &StoreError) -> ErrorData {
+    tracing::error!(%error, "the store did not answer");
+    ErrorData::internal_error("the store cannot be reached right now; try again", None)
 }

@@ -498,6 +498,24 @@ async fn rate_limits_answer_429_with_retry_after_and_are_counted() {
     assert_eq!(health, json!({"status": "ok", "store": "sqlite"}));
 }
 
+/// What reading an SSE stream gave.
+#[derive(Debug, PartialEq)]
+enum Sse {
+    /// An event: its name and data.
+    Event(String, String),
+    /// The server ended the stream.
+    Ended,
+    /// The connection broke mid-stream.
+    Broken(String),
+    /// No event within the wait (keep-alive comments do not count): the
+    /// stream is still open.
+    TimedOut,
+}
+
+/// How long [`SseReader::next`] waits for an event. Well below the server's
+/// 15 s keep-alive, so "no event" is never mistaken for "ended".
+const SSE_WAIT: Duration = Duration::from_secs(10);
+
 /// Reads SSE events (name, data) from a streaming response.
 struct SseReader {
     stream: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
@@ -515,8 +533,9 @@ impl SseReader {
         }
     }
 
-    /// The next event, or None when the stream ends (bounded wait).
-    async fn next(&mut self) -> Option<(String, String)> {
+    /// The next event, or how the stream stopped, waiting at most `wait`.
+    async fn next_within(&mut self, wait: Duration) -> Sse {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -529,14 +548,41 @@ impl SseReader {
                         data.push(v.trim_start().to_owned());
                     }
                 }
-                if data.is_empty() {
-                    continue; // keep-alive comment
+                if data.iter().all(String::is_empty) {
+                    continue; // keep-alive comment or empty priming event
                 }
-                return Some((name, data.join("\n")));
+                return Sse::Event(name, data.join("\n"));
             }
-            match tokio::time::timeout(Duration::from_secs(10), self.stream.next()).await {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
+                Ok(Some(Err(error))) => return Sse::Broken(error.to_string()),
+                Ok(None) => return Sse::Ended,
+                Err(_) => return Sse::TimedOut,
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Sse {
+        self.next_within(SSE_WAIT).await
+    }
+
+    /// The next event, which must come.
+    async fn event(&mut self) -> (String, String) {
+        match self.next().await {
+            Sse::Event(name, data) => (name, data),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// Skips events until the stream stops; `Ended` when the server closed
+    /// it, `TimedOut` when it is still open after `wait` without an event.
+    async fn end_within(&mut self, wait: Duration) -> Sse {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Sse::Event(..) => continue,
+                stopped => return stopped,
             }
         }
     }
@@ -560,7 +606,7 @@ async fn legacy_sse_serves_the_same_tools_and_guards_its_session() {
         .expect("sse");
     assert_eq!(stream.status(), 200);
     let mut events = SseReader::new(stream);
-    let (name, endpoint) = events.next().await.expect("endpoint event");
+    let (name, endpoint) = events.event().await;
     assert_eq!(name, "endpoint");
     assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
     let post_url = server.url(&endpoint);
@@ -575,7 +621,7 @@ async fn legacy_sse_serves_the_same_tools_and_guards_its_session() {
     let mut init = initialize_body();
     init["params"]["protocolVersion"] = json!("2024-11-05");
     assert_eq!(post(&key, init).await.expect("initialize").status(), 202);
-    let (name, reply) = events.next().await.expect("initialize reply");
+    let (name, reply) = events.event().await;
     assert_eq!(name, "message");
     let reply: Value = serde_json::from_str(&reply).expect("json");
     assert_eq!(reply["id"], 1);
@@ -591,7 +637,7 @@ async fn legacy_sse_serves_the_same_tools_and_guards_its_session() {
         post(&key, call_body.clone()).await.expect("call").status(),
         202
     );
-    let (_, reply) = events.next().await.expect("call reply");
+    let (_, reply) = events.event().await;
     let reply: Value = serde_json::from_str(&reply).expect("json");
     assert_eq!(reply["result"]["structuredContent"]["name"], "via SSE");
 
@@ -619,19 +665,14 @@ async fn legacy_sse_serves_the_same_tools_and_guards_its_session() {
         .expect("unknown");
     assert_eq!(unknown.status(), 404);
 
-    // Revoking the key closes the open stream.
+    // Revoking the key ends the open stream (within a second on SQLite; the
+    // wait only bounds a failure).
     data.cli_ok(&["keys", "revoke", &key[..11]]);
-    let mut closed = false;
-    for _ in 0..50 {
-        match events.next().await {
-            None => {
-                closed = true;
-                break;
-            }
-            Some(_) => continue,
-        }
-    }
-    assert!(closed, "the stream of a revoked key must end");
+    assert_eq!(
+        events.end_within(SSE_WAIT).await,
+        Sse::Ended,
+        "the stream of a revoked key must end"
+    );
     assert_eq!(
         post(&key, call_body).await.expect("after revoke").status(),
         401
@@ -662,6 +703,287 @@ async fn a_revoked_key_stops_an_open_streamable_session() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(refused, "calls with a revoked key must be refused");
+}
+
+/// Opens a Streamable HTTP session (protocol 2025-06-18) with raw requests
+/// and returns its `GET` event stream.
+async fn open_get_stream(server: &HttpServer, key: &str) -> SseReader {
+    let init = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session id")
+        .to_owned();
+    init.bytes().await.expect("initialize reply");
+    let session_post = |body: Value| {
+        http()
+            .post(server.url("/mcp"))
+            .bearer_auth(key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body)
+            .send()
+    };
+    let initialized =
+        session_post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await
+            .expect("initialized");
+    assert_eq!(initialized.status(), 202);
+    let stream = http()
+        .get(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(stream.status(), 200);
+    SseReader::new(stream)
+}
+
+/// The `_meta` a stateless 2026-07-28 request carries.
+fn meta_2026() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    })
+}
+
+/// A stateless 2026-07-28 `subscriptions/listen` POST for these resources.
+async fn listen(server: &HttpServer, key: &str, uris: &[String]) -> reqwest::Response {
+    http()
+        .post(server.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen", "params": {
+                "notifications": {"resourceSubscriptions": uris},
+                "_meta": meta_2026()
+            }}),
+        )
+        .send()
+        .await
+        .expect("subscriptions/listen")
+}
+
+/// Starts a session of the slow stand-in agent (prints until stopped) in
+/// the key's workspace; returns its log's URI.
+async fn chatty_session_log(server: &HttpServer, key: &str) -> String {
+    let mcp = client(server, key).await.expect("connect");
+    let project = call(&mcp, "create_project", json!({"name": "Chatty"})).await;
+    let task = call(
+        &mcp,
+        "create_task",
+        json!({"project_id": project["id"], "title": "Print"}),
+    )
+    .await;
+    let session = call(
+        &mcp,
+        "start_session",
+        json!({"task_id": task["id"], "executor": "slow"}),
+    )
+    .await;
+    mcp.cancel().await.expect("close");
+    format!(
+        "kanban://sessions/{}/log",
+        session["id"].as_str().expect("session id")
+    )
+}
+
+/// The `GET` stream of a Streamable HTTP session ends when its key is revoked.
+#[tokio::test]
+async fn revoking_a_key_ends_its_streamable_get_stream() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "get-stream", "read");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let mut stream = open_get_stream(&server, &key).await;
+    assert_eq!(
+        stream.next_within(Duration::from_millis(500)).await,
+        Sse::TimedOut,
+        "the stream is open"
+    );
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    assert_eq!(stream.end_within(SSE_WAIT).await, Sse::Ended);
+}
+
+/// An open `GET` stream ends when its key expires, without any request.
+#[tokio::test]
+async fn an_expiring_key_ends_its_open_get_stream() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "expiring", "read");
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    data.exec(&format!(
+        "UPDATE mcp_api_keys SET expires_at = '{soon}' WHERE name = 'expiring'"
+    ));
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let mut stream = open_get_stream(&server, &key).await;
+    assert_eq!(
+        stream.end_within(SSE_WAIT).await,
+        Sse::Ended,
+        "the stream of an expired key must end"
+    );
+}
+
+/// A stream opened with a JWT ends at the token's `exp`.
+#[tokio::test]
+async fn an_expiring_jwt_ends_its_open_get_stream() {
+    let data = DataDir::new();
+    data.create_key("default", "unused", "read");
+    let owner_id: String = data
+        .sql()
+        .query_row("SELECT user_id FROM workspace_members LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("owner");
+    let workspace_id: String = data
+        .sql()
+        .query_row(
+            "SELECT id FROM workspace_teams WHERE slug = 'default'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("workspace");
+    let server = HttpServer::start(data.path(), &[], &[("JWT_SECRET", JWT_SECRET)]);
+    let token = jwt(
+        json!({"sub": owner_id, "workspace": workspace_id, "scopes": "read",
+               "exp": chrono::Utc::now().timestamp() + 3}),
+        JWT_SECRET,
+    );
+    let mut stream = open_get_stream(&server, &token).await;
+    assert_eq!(
+        stream.end_within(SSE_WAIT).await,
+        Sse::Ended,
+        "the stream of an expired token must end"
+    );
+}
+
+/// A 2026-07-28 `subscriptions/listen` stream (a stateless POST that
+/// streams) ends when its key is revoked, although updates keep coming.
+#[tokio::test]
+async fn revoking_a_key_ends_its_listen_stream() {
+    let data = DataDir::new();
+    let config = common::sessions::config(&data, "", "");
+    let key = data.create_key("default", "listener", "read,write,sessions");
+    let server = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8")],
+        &[],
+    );
+    let uri = chatty_session_log(&server, &key).await;
+    let response = listen(&server, &key, std::slice::from_ref(&uri)).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("content-type")
+            .starts_with("text/event-stream")
+    );
+    let mut stream = SseReader::new(response);
+    let (_, ack) = stream.event().await;
+    let ack: Value = serde_json::from_str(&ack).expect("json");
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    let (_, update) = stream.event().await;
+    let update: Value = serde_json::from_str(&update).expect("json");
+    assert_eq!(update["params"]["uri"], uri.as_str(), "{update}");
+
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    assert_eq!(
+        stream.end_within(SSE_WAIT).await,
+        Sse::Ended,
+        "the listen stream of a revoked key must end"
+    );
+}
+
+/// A listen for another workspace's session log, or a made-up one, is
+/// refused before it is acknowledged, naming the caller's workspace; nothing
+/// streams.
+#[tokio::test]
+async fn listening_to_another_workspaces_session_is_refused() {
+    let data = DataDir::new();
+    let config = common::sessions::config(&data, "", "");
+    let owner_key = data.create_key("default", "owner", "read,write,sessions");
+    data.create_workspace("rival", "rival@example.com");
+    let rival_key = data.create_key("rival", "rival", "read");
+    let server = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8")],
+        &[],
+    );
+    let theirs = chatty_session_log(&server, &owner_key).await;
+    let made_up = "kanban://sessions/0193a000-0000-7000-8000-000000000042/log".to_owned();
+    for uri in [theirs, made_up] {
+        let response = listen(&server, &rival_key, std::slice::from_ref(&uri)).await;
+        assert_eq!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("content-type"),
+            "application/json",
+            "a refusal, not a stream"
+        );
+        let reply: Value = response.json().await.expect("json");
+        assert_eq!(reply["id"], 9, "{reply}");
+        assert_eq!(reply["error"]["code"], -32602, "{reply}");
+        let message = reply["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains(&uri) && message.contains("not found in workspace 'rival'"),
+            "{message}"
+        );
+    }
+}
+
+/// On D1 an idle `serve --http` asks D1 nothing (it used to look for
+/// revoked keys every 0.25 s, 4 requests a second, whether or not anything
+/// was open), and a revoked key's open stream still ends, within the 5 s D1
+/// interval.
+#[tokio::test]
+async fn on_d1_an_idle_http_server_asks_nothing_and_revocation_still_ends_streams() {
+    let data = DataDir::on(common::Backend::D1);
+    let key = data.create_key("default", "d1-stream", "read");
+    let d1 = data.d1().expect("d1");
+    let env = data.store_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = HttpServer::start(data.path(), &["--no-runner"], &env);
+    d1.reset();
+    // The window only bounds how long a polling server has to show itself;
+    // the old watcher made about 8 requests in it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        d1.all_requests(),
+        0,
+        "an idle server with no open stream makes no D1 requests"
+    );
+
+    let stream = http()
+        .get(server.url("/sse"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(stream.status(), 200);
+    let mut events = SseReader::new(stream);
+    assert_eq!(events.event().await.0, "endpoint");
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    assert_eq!(
+        events.end_within(Duration::from_secs(14)).await,
+        Sse::Ended,
+        "the stream of a revoked key must end on D1 too"
+    );
 }
 
 #[tokio::test]
@@ -733,9 +1055,13 @@ async fn sigterm_closes_streams_and_exits_cleanly() {
         .await
         .expect("sse");
     let mut events = SseReader::new(stream);
-    assert_eq!(events.next().await.expect("endpoint").0, "endpoint");
+    assert_eq!(events.event().await.0, "endpoint");
     server.signal("TERM");
-    assert!(events.next().await.is_none(), "the stream ends on shutdown");
+    assert_eq!(
+        events.next().await,
+        Sse::Ended,
+        "the stream ends on shutdown"
+    );
     let status = server
         .wait_exit(Duration::from_secs(10))
         .expect("the server exits");

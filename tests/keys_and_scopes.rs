@@ -156,6 +156,83 @@ async fn expired_keys_are_refused(backend: Backend) {
     assert!(data.cli_ok(&["keys", "list"]).contains("expired"));
 }
 
+/// Calls `create_project` until the server refuses (bounded: 100 tries, 0.1 s
+/// apart); returns the refusal. A server that keeps acting as the key fails.
+async fn refused_soon(server: &Server) -> rmcp::model::ErrorData {
+    for i in 0..100 {
+        match server
+            .try_call("create_project", json!({"name": format!("After {i}")}))
+            .await
+        {
+            Err(error) => return error,
+            Ok(result) => assert_ne!(result.is_error, Some(true), "{result:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the running server still acts as the key after 100 calls over 10 s");
+}
+
+/// `VK_API_KEY=$K serve`, then `keys revoke`: the running server stops
+/// acting as the key (it looks at the key again at most every 0.5 s), for
+/// every request, with a message that says what to do.
+async fn a_running_stdio_server_stops_acting_as_a_revoked_key(backend: Backend) {
+    let data = DataDir::on(backend);
+    let key = data.create_key("default", "running", "read,write");
+    let server = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
+    server
+        .call("create_project", json!({"name": "Before"}))
+        .await;
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    let refused = refused_soon(&server).await;
+    assert!(
+        refused.message.contains("revoked or has expired")
+            && refused.message.contains("keys create"),
+        "{refused:?}"
+    );
+    // Once refused, always refused, reads too.
+    for tool in ["create_project", "list_projects"] {
+        let again = server
+            .try_call(tool, json!({"name": "Later"}))
+            .await
+            .expect_err("a revoked key stays refused");
+        assert_eq!(again.code, refused.code);
+    }
+    assert!(server.client.list_all_tools().await.is_err());
+    server.stop().await;
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM projects WHERE name = 'Later'"),
+        0,
+        "nothing is done as a revoked key"
+    );
+}
+
+/// A key that expires while a stdio server acts as it stops working there.
+async fn a_running_stdio_server_stops_acting_as_an_expired_key(backend: Backend) {
+    let data = DataDir::on(backend);
+    let key = data.create_key("default", "expiring", "read,write");
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(4))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    data.exec(&format!(
+        "UPDATE mcp_api_keys SET expires_at = '{soon}' WHERE name = 'expiring'"
+    ));
+    let server = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
+    let refused = refused_soon(&server).await;
+    assert!(
+        refused.message.contains("revoked or has expired"),
+        "{refused:?}"
+    );
+    let again = server
+        .try_call("create_project", json!({"name": "Later"}))
+        .await;
+    assert!(again.is_err(), "an expired key stays refused: {again:?}");
+    server.stop().await;
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM projects WHERE name = 'Later'"),
+        0,
+        "nothing is done as an expired key"
+    );
+}
+
 async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let data = DataDir::on(backend);
     let owner = Server::start(&data, &[], &[]).await;
@@ -285,6 +362,8 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
 on_both_stores!(
     key_lifecycle_and_only_a_hash_is_stored,
     expired_keys_are_refused,
+    a_running_stdio_server_stops_acting_as_a_revoked_key,
+    a_running_stdio_server_stops_acting_as_an_expired_key,
     scopes_decide_which_tools_are_listed_and_callable,
     toolsets_and_read_only_mode_limit_the_catalogue,
 );

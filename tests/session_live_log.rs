@@ -9,6 +9,7 @@
 #![allow(deprecated)]
 
 mod common;
+mod http_support;
 
 use std::time::Duration;
 
@@ -23,7 +24,10 @@ use rmcp::{
     service::{
         ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService, ServiceError,
     },
-    transport::{ConfigureCommandExt, TokioChildProcess},
+    transport::{
+        ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -235,6 +239,140 @@ async fn listeners_of_the_2026_protocol_are_told_on_their_stream() {
         }
     }
     call(&client, "stop_session", json!({"session_id": session_id})).await;
+    drop(subscription);
+    let _ = client.cancel().await;
+}
+
+/// A 2026-07-28 client (discover, no initialize) of `serve` on `data`,
+/// acting as `key` when given.
+async fn discover_client(data: &DataDir, key: Option<&str>) -> RunningService<RoleClient, Watcher> {
+    let mut command = serve_command(data);
+    if let Some(key) = key {
+        command.env("VK_API_KEY", key);
+    }
+    let (sender, _updates) = mpsc::unbounded_channel();
+    Watcher { updates: sender }
+        .serve_with_lifecycle(
+            TokioChildProcess::new(command).expect("spawn server"),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover")
+}
+
+fn log_filter(uri: &str) -> SubscriptionFilter {
+    SubscriptionFilter::builder()
+        .resource_subscriptions(vec![uri.to_owned()])
+        .build()
+}
+
+/// The listen must be refused (not acknowledged), naming the workspace.
+async fn assert_listen_refused(client: &RunningService<RoleClient, Watcher>, uri: &str, how: &str) {
+    match client.peer().listen(log_filter(uri)).await {
+        Err(ServiceError::McpError(error)) => {
+            assert_eq!(error.code.0, -32602, "{how}: {error:?}");
+            assert!(
+                error.message.contains(uri)
+                    && error.message.contains("not found in workspace 'rival'"),
+                "{how}: {error:?}"
+            );
+        }
+        Err(other) => panic!("{how}: listening to {uri} failed without a refusal: {other}"),
+        Ok(subscription) => panic!(
+            "{how}: listening to {uri} was acknowledged: {:?}",
+            subscription.acknowledged()
+        ),
+    }
+}
+
+/// `subscriptions/listen` to another workspace's session log, or to a
+/// made-up one, is refused like `resources/subscribe` — over stdio and over
+/// HTTP — and nothing about the session is delivered.
+#[tokio::test]
+async fn listening_to_another_workspaces_session_is_refused() {
+    let data = DataDir::new();
+    let owner = discover_client(&data, None).await;
+    let (_, session_id) = start_chatty_session(&owner, "theirs").await;
+    let theirs = format!("kanban://sessions/{session_id}/log");
+    let made_up = "kanban://sessions/0193a000-0000-7000-8000-000000000042/log".to_owned();
+    data.create_workspace("rival", "rival@example.com");
+    let rival_key = data.create_key("rival", "rival", "read");
+
+    let rival = discover_client(&data, Some(&rival_key)).await;
+    for uri in [&theirs, &made_up] {
+        assert_listen_refused(&rival, uri, "stdio").await;
+    }
+    let _ = rival.cancel().await;
+
+    let config = config(&data, "", "");
+    let server = http_support::HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8")],
+        &[],
+    );
+    let transport = StreamableHttpClientTransport::with_client(
+        http_support::reqwest_client(),
+        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(rival_key),
+    );
+    let (sender, _updates) = mpsc::unbounded_channel();
+    let rival = Watcher { updates: sender }
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover over HTTP");
+    for uri in [&theirs, &made_up] {
+        assert_listen_refused(&rival, uri, "HTTP").await;
+    }
+    let _ = rival.cancel().await;
+    call(&owner, "stop_session", json!({"session_id": session_id})).await;
+    let _ = owner.cancel().await;
+}
+
+/// A stdio server acting as a key that gets revoked ends that key's open
+/// `subscriptions/listen` stream, although the agent keeps printing.
+#[tokio::test]
+async fn revoking_the_key_ends_a_stdio_listen_stream() {
+    let data = DataDir::new();
+    let key = data.create_key("default", "listener", "read,write,sessions");
+    let client = discover_client(&data, Some(&key)).await;
+    let (_, session_id) = start_chatty_session(&client, "listen").await;
+    let uri = format!("kanban://sessions/{session_id}/log");
+    let mut subscription = client
+        .peer()
+        .listen(log_filter(&uri))
+        .await
+        .expect("subscriptions/listen is acknowledged");
+    let first = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+        .await
+        .expect("an update arrives (hang guard)");
+    assert!(matches!(first, Ok(Some(_))), "{first:?}");
+
+    data.cli_ok(&["keys", "revoke", &key[..11]]);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match subscription.next().await {
+                Ok(Some(_)) => continue,
+                ended => return ended,
+            }
+        }
+    })
+    .await
+    .expect("the listen stream of a revoked key must end, not stay open");
+    match ended {
+        Err(ServiceError::McpError(error)) => {
+            assert!(
+                error.message.contains("revoked or has expired"),
+                "{error:?}"
+            )
+        }
+        other => panic!("the stream should end with the refusal: {other:?}"),
+    }
     drop(subscription);
     let _ = client.cancel().await;
 }

@@ -43,6 +43,9 @@ impl Authenticator {
         let digest = hash_key(token);
         if let Some((principal, at)) = self.cache().get(&digest)
             && at.elapsed() < CACHE_TTL
+            && principal
+                .expires_at
+                .is_none_or(|expiry| expiry > chrono::Utc::now())
         {
             return Ok(principal.clone());
         }
@@ -87,6 +90,7 @@ impl Authenticator {
             actor,
             workspace_name: workspace.name,
             scopes: subject.scopes,
+            expires_at: subject.expires_at,
         })
     }
 

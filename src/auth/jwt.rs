@@ -19,6 +19,9 @@ struct Claims {
     sub: String,
     workspace: String,
     scopes: ScopesClaim,
+    /// Seconds since the epoch (checked by the validation; kept so open
+    /// streams can end when the token does).
+    exp: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +37,8 @@ pub struct JwtSubject {
     pub user_id: String,
     pub workspace_id: String,
     pub scopes: Scopes,
+    /// When the token expires.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Verifies HS256 tokens with one shared secret.
@@ -81,6 +86,7 @@ impl JwtVerifier {
             user_id: data.claims.sub,
             workspace_id: data.claims.workspace,
             scopes,
+            expires_at: chrono::DateTime::from_timestamp(data.claims.exp, 0),
         })
     }
 }

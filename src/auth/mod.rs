@@ -3,9 +3,11 @@
 
 mod authenticator;
 pub mod jwt;
+mod key_check;
 mod keys;
 
 pub use authenticator::{Authenticator, CACHE_TTL};
+pub use key_check::{KeyCheck, revocation_interval};
 
 pub use keys::{GeneratedKey, KEY_PREFIX, generate_key, hash_key};
 
@@ -104,6 +106,10 @@ pub struct Principal {
     pub actor: Actor,
     pub workspace_name: String,
     pub scopes: Scopes,
+    /// When the credentials stop working: the API key's expiry or the JWT's
+    /// `exp` (`None`: never). Open streams end at this moment without asking
+    /// the store.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -139,6 +145,7 @@ pub async fn local_owner(store: &Store) -> Result<Principal, AuthError> {
         actor,
         workspace_name: workspace.name,
         scopes: Scopes::all(),
+        expires_at: None,
     })
 }
 
@@ -159,11 +166,18 @@ pub async fn authenticate_key(store: &Store, raw_key: &str) -> Result<Principal,
         api_key_id: Some(found.key.id),
         request_id: None,
     };
+    let expires_at = found
+        .key
+        .expires_at
+        .as_deref()
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| at.with_timezone(&chrono::Utc));
     let workspace = store.workspace(&actor).await?;
     Ok(Principal {
         actor,
         workspace_name: workspace.name,
         scopes,
+        expires_at,
     })
 }
 

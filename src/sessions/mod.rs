@@ -43,6 +43,10 @@ pub const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// How often a watcher reads the session's status from the store (and
 /// checks a finished session's log).
 pub const STATUS_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// The same on D1, where each read is a Cloudflare API request: 6 a minute
+/// per watched session instead of 30. Status changes also write lines to
+/// the log, which is checked every [`LOG_WATCH_INTERVAL`] whatever the store.
+pub const D1_STATUS_WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The `[sessions]` section of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -480,47 +484,75 @@ impl Sessions {
     /// Calls `notify` whenever a session's log grows or its status changes,
     /// at most once per [`LOG_WATCH_INTERVAL`]: output that arrives in a
     /// burst is one notification. The log's size is checked every tick; the
-    /// store only every [`STATUS_WATCH_INTERVAL`] (on D1 each look is a
-    /// request), which is soon enough because status changes also write
-    /// lines to the log. Ends when `notify` says the client is gone.
+    /// store only every [`STATUS_WATCH_INTERVAL`] ([`D1_STATUS_WATCH_INTERVAL`]
+    /// on D1, where each look is a request), which is soon enough because
+    /// status changes also write lines to the log. Ends when `notify` says
+    /// the client is gone, and when the session is not the caller's (another
+    /// workspace's, deleted or made up): nothing is ever sent for it. A store
+    /// that does not answer for a moment is not a reason to stop.
     pub async fn watch_log<F, Fut>(&self, actor: &Actor, session_id: &str, notify: F)
     where
         F: Fn() -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
     {
         let key = logs::session_key(session_id, logs::EXECUTION_LOG);
-        let mut last_status = self.status_of(actor, session_id).await;
+        let status_every = if self.inner.store.backend() == "d1" {
+            D1_STATUS_WATCH_INTERVAL
+        } else {
+            STATUS_WATCH_INTERVAL
+        };
+        let mut last_status = match self.status_of(actor, session_id).await {
+            Ok(status) => Some(status),
+            Err(StoreError::NotFound { .. }) => return,
+            Err(_) => None,
+        };
         let mut last_len = self.inner.logs.len(&key).await.ok();
         let mut status_checked = tokio::time::Instant::now();
         loop {
-            let active = last_status.is_none_or(|s| s.is_active());
+            // Until the status is known (the store did not answer), look
+            // only as often as the status is read.
+            let active = last_status.is_some_and(|s| s.is_active());
             tokio::time::sleep(if active {
                 LOG_WATCH_INTERVAL
             } else {
-                STATUS_WATCH_INTERVAL
+                status_every
             })
             .await;
-            let len = self.inner.logs.len(&key).await.ok();
-            let mut changed = len.is_some() && len != last_len;
-            last_len = len.or(last_len);
-            if status_checked.elapsed() >= STATUS_WATCH_INTERVAL {
+            let mut changed = false;
+            if status_checked.elapsed() >= status_every {
                 status_checked = tokio::time::Instant::now();
-                let now = self.status_of(actor, session_id).await;
-                if now.is_some() && now != last_status {
-                    last_status = now;
-                    changed = true;
+                match self.status_of(actor, session_id).await {
+                    Ok(now) if Some(now) != last_status => {
+                        changed = last_status.is_some();
+                        last_status = Some(now);
+                    }
+                    Ok(_) => {}
+                    Err(StoreError::NotFound { .. }) => return,
+                    Err(_) => {}
                 }
             }
+            if last_status.is_none() {
+                // Not known to be the caller's yet: look at nothing else.
+                continue;
+            }
+            let len = self.inner.logs.len(&key).await.ok();
+            changed |= len.is_some() && len != last_len;
+            last_len = len.or(last_len);
             if changed && !notify().await {
                 return;
             }
         }
     }
 
-    /// The session's status, if it is the caller's and the store answers.
-    pub async fn status_of(&self, actor: &Actor, session_id: &str) -> Option<SessionStatus> {
-        let (session, _) = self.inner.store.get_session(actor, session_id).await.ok()?;
-        Some(session.status)
+    /// The session's status if it is the caller's; `NotFound` when it is
+    /// not (another workspace's, deleted, or made up).
+    pub async fn status_of(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+    ) -> Result<SessionStatus, StoreError> {
+        let (session, _) = self.inner.store.get_session(actor, session_id).await?;
+        Ok(session.status)
     }
 
     fn local_token(&self, session_id: &str) -> Option<CancellationToken> {

@@ -17,7 +17,7 @@
 //! connection cap).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -46,6 +46,7 @@ use tracing::Instrument;
 use super::{
     jsonrpc_errors,
     ratelimit::{RateLimiter, ToolKey},
+    revocation::OpenStreams,
     sse,
 };
 use crate::{
@@ -57,8 +58,6 @@ use crate::{
 
 pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
 
-/// How often the server looks for revoked keys to close their sessions.
-const REVOCATION_POLL: Duration = Duration::from_millis(250);
 /// Longest `X-Request-Id` taken from a client.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -99,6 +98,8 @@ pub struct HttpState {
     pub limiter: RateLimiter,
     pub options: HttpOptions,
     pub sse: sse::SseSessions,
+    /// Open event streams, closed when their key is revoked or expires.
+    pub streams: Arc<OpenStreams>,
     /// Streamable HTTP session id → (identity, API key id) of its owner.
     bindings: Mutex<HashMap<String, (String, Option<String>)>>,
     mcp_sessions: Arc<LocalSessionManager>,
@@ -123,6 +124,7 @@ impl HttpState {
             limiter: RateLimiter::new(options.rate_limit),
             options,
             sse: sse::SseSessions::default(),
+            streams: Arc::default(),
             bindings: Mutex::new(HashMap::new()),
             mcp_sessions: Arc::new(LocalSessionManager::default()),
             shutdown: CancellationToken::new(),
@@ -133,6 +135,26 @@ impl HttpState {
         self.bindings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes the Streamable HTTP sessions of these (revoked) keys; returns
+    /// how many.
+    pub(super) async fn close_sessions_of_keys(&self, key_ids: &[String]) -> usize {
+        let sessions: Vec<String> = self
+            .bindings()
+            .iter()
+            .filter(|(_, (_, key))| key.as_ref().is_some_and(|k| key_ids.contains(k)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &sessions {
+            self.bindings().remove(id);
+            let _ = rmcp::transport::streamable_http_server::SessionManager::close_session(
+                self.mcp_sessions.as_ref(),
+                &id.as_str().into(),
+            )
+            .await;
+        }
+        sessions.len()
     }
 
     /// Host names accepted in `Host`.
@@ -216,7 +238,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
 /// lets in-flight calls finish. Every write is committed before its reply,
 /// so nothing acknowledged is lost.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> anyhow::Result<()> {
-    tokio::spawn(watch_revocations(Arc::clone(&state)));
+    tokio::spawn(super::revocation::watch(Arc::clone(&state)));
     let app = router(Arc::clone(&state));
     let shutdown_state = Arc::clone(&state);
     super::listener::serve(listener, app, state.options.connections, async move {
@@ -227,60 +249,6 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> 
     })
     .await;
     Ok(())
-}
-
-/// Closes sessions of keys revoked while they are open, within
-/// [`REVOCATION_POLL`] (new requests are refused by the auth cache expiry).
-async fn watch_revocations(state: Arc<HttpState>) {
-    let mut since = crate::store::now();
-    let mut handled: HashSet<String> = HashSet::new();
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(REVOCATION_POLL) => {}
-            () = state.shutdown.cancelled() => return,
-        }
-        let revoked = match state.store.keys_revoked_since(&since).await {
-            Ok(revoked) => revoked,
-            Err(error) => {
-                tracing::warn!(%error, "could not check for revoked keys");
-                continue;
-            }
-        };
-        let fresh: Vec<String> = revoked
-            .iter()
-            .filter(|(id, _)| !handled.contains(id))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if let Some((_, latest)) = revoked.last() {
-            since.clone_from(latest);
-        }
-        if fresh.is_empty() {
-            continue;
-        }
-        state.auth.forget_keys(&fresh);
-        let closed_sse = state.sse.close_for_keys(&fresh);
-        let sessions: Vec<String> = state
-            .bindings()
-            .iter()
-            .filter(|(_, (_, key))| key.as_ref().is_some_and(|k| fresh.contains(k)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &sessions {
-            state.bindings().remove(id);
-            let _ = rmcp::transport::streamable_http_server::SessionManager::close_session(
-                state.mcp_sessions.as_ref(),
-                &id.as_str().into(),
-            )
-            .await;
-        }
-        tracing::info!(
-            keys = fresh.len(),
-            sse = closed_sse,
-            sessions = sessions.len(),
-            "closed sessions of revoked keys"
-        );
-        handled.extend(fresh);
-    }
 }
 
 fn endpoint_label(path: &str) -> &'static str {
@@ -532,6 +500,26 @@ fn body_timed_out(error: &axum::Error) -> bool {
     false
 }
 
+/// The `subscriptions/listen` requests of a POST body, with their filters.
+fn listen_filters(body: &[u8]) -> Vec<(Value, rmcp::model::SubscriptionFilter)> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let messages = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    messages
+        .into_iter()
+        .filter(|m| m.get("method").and_then(Value::as_str) == Some("subscriptions/listen"))
+        .filter_map(|m| {
+            let filter =
+                serde_json::from_value(m.pointer("/params/notifications")?.clone()).ok()?;
+            Some((m.get("id").cloned().unwrap_or(Value::Null), filter))
+        })
+        .collect()
+}
+
 /// Auth, session ownership, body limit, scopes, rate limit and timeout for
 /// the MCP endpoints.
 async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next) -> Response {
@@ -629,6 +617,14 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
                 return response;
             }
         }
+        // A listen for another workspace's session log is refused before
+        // rmcp acknowledges it (rmcp's filter hook cannot see the caller).
+        for (id, filter) in listen_filters(&bytes) {
+            if let Err(refused) = state.server.check_listen(&principal, &filter).await {
+                let body = json!({"jsonrpc": "2.0", "id": id, "error": refused});
+                return (StatusCode::OK, Json(body)).into_response();
+            }
+        }
         Request::from_parts(parts, Body::from(bytes))
     } else {
         Request::from_parts(parts, body)
@@ -660,6 +656,17 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         if response.status() == StatusCode::ACCEPTED {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
+    }
+    // Every event stream (legacy SSE, a session's GET, a POST that streams)
+    // ends when its key is revoked or expires.
+    let is_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if is_stream {
+        let (head, body) = response.into_parts();
+        response = Response::from_parts(head, state.streams.guard(&principal, body));
     }
     // A new Streamable HTTP session belongs to whoever opened it.
     if session.is_none()

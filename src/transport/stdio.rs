@@ -75,7 +75,9 @@ pub async fn serve_on(
             },
         ));
 
-    let running = server.serve((outgoing, incoming)).await;
+    // `checked()` re-checks the connection's key before each request and
+    // refuses a listen on another workspace's session log.
+    let running = server.checked().serve((outgoing, incoming)).await;
     let result = match running {
         Ok(running) => {
             tokio::select! {

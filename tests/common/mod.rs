@@ -349,11 +349,21 @@ impl LocalD1 {
         serde_json::from_value(reply["rows"].clone()).expect("rows")
     }
 
-    /// D1 API requests served since start (or the last reset).
+    /// D1 API requests served since start (or the last reset), apart from
+    /// API key lookups (auth checks, which follow use rather than tool
+    /// calls: see [`Self::all_requests`]).
     pub fn requests(&self) -> u64 {
         self.control("stats", json!({}))["d1_requests"]
             .as_u64()
             .expect("count")
+    }
+
+    /// Every D1 API request served since start (or the last reset), API key
+    /// lookups included: what the Cloudflare API would count.
+    pub fn all_requests(&self) -> u64 {
+        let stats = self.control("stats", json!({}));
+        stats["d1_requests"].as_u64().expect("count")
+            + stats["key_lookups"].as_u64().expect("count")
     }
 
     /// Zeroes the request counter and clears faults and latency.

@@ -11,9 +11,12 @@
 // closes, so it never outlives the test that started it.
 //
 // Control endpoints (not counted):
-//   GET  /__harness/stats            {"d1_requests": n}
-//   POST /__harness/reset            zero the counter, clear faults and latency
-//   POST /__harness/faults           JSON array of faults, one per coming D1 request:
+//   GET  /__harness/stats            {"d1_requests": n, "key_lookups": k}: D1 requests, apart
+//                                    from the k API key lookups (`UPDATE mcp_api_keys SET
+//                                    last_used_at …`: auth checks, which follow use, not calls)
+//   POST /__harness/reset            zero the counters, clear faults and latency
+//   POST /__harness/faults           JSON array of faults, one per coming D1 request (key
+//                                    lookups get none):
 //        {"kind":"429","retry_after":"1"}  429 Too Many Requests, not forwarded
 //        {"kind":"500"}                    500 with Cloudflare's error envelope, not forwarded
 //        {"kind":"overloaded"}             D1's transient "overloaded" error, not forwarded
@@ -53,6 +56,7 @@ const mf = new Miniflare({
 await mf.ready;
 
 let d1Requests = 0;
+let keyLookups = 0;
 let latencyMs = 0;
 let faults = [];
 
@@ -88,15 +92,28 @@ async function forward(req, body) {
   return { status: response.status, text: await response.text() };
 }
 
+// An API key lookup (the HTTP auth cache's, or a stdio server's check of its
+// key): counted apart, since it follows use rather than tool calls.
+function isKeyLookup(body) {
+  try {
+    const request = JSON.parse(body.toString() || "{}");
+    const sql = request.batch?.[0]?.sql ?? request.sql ?? "";
+    return sql.startsWith("UPDATE mcp_api_keys SET last_used_at");
+  } catch {
+    return false;
+  }
+}
+
 const server = http.createServer(async (req, res) => {
   try {
     const body = await readBody(req);
     const url = new URL(req.url, "http://127.0.0.1");
     switch (url.pathname) {
       case "/__harness/stats":
-        return sendJson(res, 200, { d1_requests: d1Requests });
+        return sendJson(res, 200, { d1_requests: d1Requests, key_lookups: keyLookups });
       case "/__harness/reset":
         d1Requests = 0;
+        keyLookups = 0;
         faults = [];
         latencyMs = 0;
         return sendJson(res, 200, { ok: true });
@@ -113,6 +130,13 @@ const server = http.createServer(async (req, res) => {
       }
     }
 
+    if (isKeyLookup(body)) {
+      keyLookups += 1;
+      if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+      const r = await forward(req, body);
+      res.writeHead(r.status, { "content-type": "application/json", "content-length": Buffer.byteLength(r.text) });
+      return res.end(r.text);
+    }
     d1Requests += 1;
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     const fault = faults.shift();
