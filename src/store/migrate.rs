@@ -133,5 +133,5 @@ async fn recorded(exec: &dyn Executor, name: &str) -> Result<bool, StoreError> {
             vec![Stmt::new("SELECT COUNT(*) AS n FROM d1_migrations WHERE name = ?").bind(name)],
         )
         .await?;
-    Ok(super::first_int(results.first(), "n") > 0)
+    Ok(results.first().is_some_and(|r| r.int("n") > 0))
 }
