@@ -1,5 +1,6 @@
 //! The one builder of `audit_logs` rows. Every mutation writes its row in the
-//! same batch, through [`Audit`]: for a caller ([`Audit::by_actor`]), for a
+//! same batch, right after the mutation ([`Batch::push_audited`]), through
+//! [`Audit`]: for a caller ([`Audit::by_actor`]), for a
 //! runner acting on a session it owns ([`Audit::by_session_owner`], in the
 //! session's workspace and its creator's name) or for an operator's work on
 //! an API key ([`Audit::by_key`]). The row is written only when the statement
@@ -9,7 +10,18 @@
 
 use serde_json::Value as Json;
 
-use super::{Actor, Stmt, new_id, now};
+use super::{Actor, Batch, ResultHandle, Stmt, new_id, now};
+
+impl Batch {
+    /// Appends a mutation and, right after it, its audit row (which is
+    /// written only if the mutation changed a row). Returns the mutation's
+    /// handle.
+    pub(super) fn push_audited(&mut self, stmt: Stmt, audit: Audit<'_>) -> ResultHandle {
+        let handle = self.push(stmt);
+        self.push(audit.stmt());
+        handle
+    }
+}
 
 /// One audit row, described; [`Audit::stmt`] turns it into the statement.
 pub(super) struct Audit<'a> {
@@ -100,7 +112,7 @@ impl<'a> Audit<'a> {
         }
     }
 
-    pub(super) fn stmt(self) -> Stmt {
+    fn stmt(self) -> Stmt {
         Stmt::new(INSERT_AUDIT)
             .bind(new_id())
             .bind(self.workspace_id)

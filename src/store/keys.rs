@@ -60,14 +60,13 @@ fn key_audit<'a>(
     key_id: &'a str,
     name: &str,
     prefix: &str,
-) -> Stmt {
+) -> Audit<'a> {
     Audit::by_key(
         workspace_id,
         key_id,
         action,
         json!({ "name": name, "key_prefix": prefix }),
     )
-    .stmt()
 }
 
 impl Store {
@@ -89,14 +88,10 @@ impl Store {
         .bind(now())
         .bind(new.expires_at.clone());
         let mut batch = Batch::new();
-        batch.push(insert);
-        batch.push(key_audit(
-            "create",
-            &new.workspace_id,
-            &id,
-            &new.name,
-            &new.key_prefix,
-        ));
+        batch.push_audited(
+            insert,
+            key_audit("create", &new.workspace_id, &id, &new.name, &new.key_prefix),
+        );
         let select = batch.push(Stmt::new(SELECT_KEY).bind(&id));
         let results = self.write(batch).await?;
         results.first(select)?.ok_or_else(|| {
@@ -148,18 +143,18 @@ impl Store {
             }
         };
         let mut batch = Batch::new();
-        batch.push(
+        batch.push_audited(
             Stmt::new("UPDATE mcp_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(now())
                 .bind(&key.id),
+            key_audit(
+                "revoke",
+                &key.workspace_id,
+                &key.id,
+                &key.name,
+                &key.key_prefix,
+            ),
         );
-        batch.push(key_audit(
-            "revoke",
-            &key.workspace_id,
-            &key.id,
-            &key.name,
-            &key.key_prefix,
-        ));
         let select = batch.push(Stmt::new(SELECT_KEY).bind(&key.id));
         let results = self.write(batch).await?;
         results.first(select)?.ok_or_else(|| StoreError::NotFound {

@@ -229,8 +229,10 @@ impl Store {
             json!({ "name": new.name, "changes": privileged })
         };
         let mut batch = Batch::new();
-        batch.push(insert);
-        batch.push(Audit::by_actor(actor, "create", "project", &id, details).stmt());
+        batch.push_audited(
+            insert,
+            Audit::by_actor(actor, "create", "project", &id, details),
+        );
         let select = batch.push(select_project(actor, &id));
         let results = self.write(batch).await?;
         decode_project(results.get(select))?.ok_or_else(|| duplicate_name(&new.name))

@@ -216,16 +216,15 @@ impl Store {
         .bind(&new.project_id)
         .bind(&actor.workspace_id);
         let mut batch = Batch::new();
-        batch.push(insert);
-        batch.push(
+        batch.push_audited(
+            insert,
             Audit::by_actor(
                 actor,
                 "create",
                 "task",
                 &id,
                 json!({ "project_id": new.project_id, "title": new.title, "status": new.status }),
-            )
-            .stmt(),
+            ),
         );
         let created = batch.push(select_task(actor, &id));
         let diagnosis = batch.push(
@@ -295,8 +294,10 @@ impl Store {
             details["status"] = json!(status);
         }
         let mut batch = Batch::new();
-        let updated = batch.push(update);
-        batch.push(Audit::by_actor(actor, "update", "task", task_id, details).stmt());
+        let updated = batch.push_audited(
+            update,
+            Audit::by_actor(actor, "update", "task", task_id, details),
+        );
         let select = batch.push(select_task(actor, task_id));
         let diagnosis = batch.push(
             Stmt::new(
@@ -460,16 +461,15 @@ impl Store {
             "unassign"
         };
         let mut batch = Batch::new();
-        let updated = batch.push(update);
-        batch.push(
+        let updated = batch.push_audited(
+            update,
             Audit::by_actor(
                 actor,
                 action,
                 "task",
                 task_id,
                 json!({ "assignee": user_id }),
-            )
-            .stmt(),
+            ),
         );
         let select = batch.push(select_task(actor, task_id));
         let results = self.write(batch).await?;

@@ -155,16 +155,15 @@ impl Store {
         .bind(&actor.user_id)
         .bind(&at);
         let mut batch = Batch::new();
-        batch.push(insert);
-        batch.push(
+        batch.push_audited(
+            insert,
             Audit::by_actor(
                 actor,
                 "create",
                 "prompt_template",
                 &id,
                 json!({ "name": new.name }),
-            )
-            .stmt(),
+            ),
         );
         let select = batch.push(select_own(actor, &id));
         let results = self.write(batch).await?;
@@ -212,16 +211,15 @@ impl Store {
             .bind(&actor.workspace_id)
             .bind(name),
         );
-        let updated = batch.push(update);
-        batch.push(
+        let updated = batch.push_audited(
+            update,
             Audit::by_actor(
                 actor,
                 "update",
                 "prompt_template",
                 name,
                 changed_fields(&fields),
-            )
-            .stmt(),
+            ),
         );
         let select = batch.push(
             Stmt::new(SELECT_OWN_BY_NAME)
@@ -261,20 +259,17 @@ impl Store {
             )
             .bind(name),
         );
-        batch.push(
+        batch.push_audited(
             Stmt::new("DELETE FROM prompt_templates WHERE workspace_id = ? AND name = ?")
                 .bind(&actor.workspace_id)
                 .bind(name),
-        );
-        batch.push(
             Audit::by_actor(
                 actor,
                 "delete",
                 "prompt_template",
                 name,
                 json!({ "name": name }),
-            )
-            .stmt(),
+            ),
         );
         let results = self.write(batch).await?;
         match results.first(select)? {

@@ -48,27 +48,25 @@ impl Store {
         .bind(&actor.workspace_id)
         .bind(&id);
         let mut batch = Batch::new();
-        batch.push(insert);
-        batch.push(
+        batch.push_audited(
+            insert,
             Audit::by_actor(
                 actor,
                 "create",
                 "session",
                 &id,
                 json!({ "task_id": new.task_id, "executor": new.executor }),
-            )
-            .stmt(),
+            ),
         );
-        batch.push(move_task);
-        batch.push(
+        batch.push_audited(
+            move_task,
             Audit::by_actor(
                 actor,
                 "update",
                 "task",
                 &new.task_id,
                 json!({ "fields": ["status"], "status": "inprogress", "session_id": id }),
-            )
-            .stmt(),
+            ),
         );
         let created = batch.push(select_session(actor, &id));
         let results = self.write(batch).await?;
@@ -183,8 +181,10 @@ impl Store {
         .bind(session_id)
         .bind(&actor.workspace_id);
         let mut batch = Batch::new();
-        let updated = batch.push(update);
-        batch.push(Audit::by_actor(actor, "stop", "session", session_id, json!({})).stmt());
+        let updated = batch.push_audited(
+            update,
+            Audit::by_actor(actor, "stop", "session", session_id, json!({})),
+        );
         // Only a session stopped right here (it was queued) releases its task.
         batch.push(task_back_to_todo(
             session_id,
@@ -239,8 +239,10 @@ impl Store {
         .bind(session_id)
         .bind(&actor.workspace_id);
         let mut batch = Batch::new();
-        let updated = batch.push(update);
-        batch.push(Audit::by_actor(actor, "follow_up", "session", session_id, json!({})).stmt());
+        let updated = batch.push_audited(
+            update,
+            Audit::by_actor(actor, "follow_up", "session", session_id, json!({})),
+        );
         batch.push(move_task);
         let select = batch.push(select_session(actor, session_id));
         let results = self.write(batch).await?;

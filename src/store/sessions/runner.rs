@@ -228,25 +228,20 @@ impl Store {
             )
         };
         let mut batch = Batch::new();
-        batch.push(update);
-        batch.push(
-            Audit::by_session_owner(
+        batch.push_audited(update, Audit::by_session_owner(
                 session_id,
                 "finish",
                 "session",
                 json!({ "status": outcome.status, "reason": outcome.reason, "runner_id": runner_id }),
-            )
-            .stmt(),
-        );
-        batch.push(task);
-        batch.push(
+            ));
+        batch.push_audited(
+            task,
             Audit::by_session_owner(
                 session_id,
                 "update",
                 "task",
                 json!({ "fields": ["status"], "status": new_status, "session_id": session_id }),
-            )
-            .stmt(),
+            ),
         );
         self.write(batch).await?;
         Ok(())
@@ -316,15 +311,14 @@ impl Store {
         .bind(&at)
         .bind(session_id);
         let mut batch = Batch::new();
-        let updated = batch.push(update);
-        batch.push(
+        let updated = batch.push_audited(
+            update,
             Audit::by_session_owner(
                 session_id,
                 "interrupt",
                 "session",
                 json!({ "reason": reason, "runner_id": runner_id }),
-            )
-            .stmt(),
+            ),
         );
         batch.push(processes);
         batch.push(task_back_to_todo(
