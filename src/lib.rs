@@ -24,10 +24,17 @@
 //!   OpenAI-compatible, Anthropic), the cache, prompt templates.
 //! - [`render`], [`board`] — text for people: tool result copies, boards.
 //! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
-//! - [`store`] — the SQL layer: store methods build statement batches that an
-//!   executor ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare
-//!   D1 over its HTTP API) runs atomically in one round trip;
-//!   [`store::migrate`] applies `migrations/` like wrangler does.
+//! - [`store`] — the SQL layer: store methods build a [`store::Batch`] of
+//!   fixed SQL texts (values bound once, by number) that an executor
+//!   ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare D1 over
+//!   its HTTP API) runs atomically in one round trip; each statement's result
+//!   is read back by its [`store::ResultHandle`] ([`store::exec`]). One file
+//!   per entity (`tasks.rs`, `projects.rs`, `templates.rs`, `keys.rs`, …);
+//!   `sessions/` is split by caller: `types.rs`, `queries.rs` (the tools'
+//!   caller-scoped queries) and `runner.rs` (claims, heartbeats, stop
+//!   requests, finishing a turn). `audit.rs` builds every audit row;
+//!   [`store::page`] is the one [`store::Page`] and cursor codec of every
+//!   list; [`store::migrate`] applies `migrations/` like wrangler does.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees,
 //!   supervised processes, the runner that claims queued sessions.
 //! - [`logs`] — execution logs on local disk or in R2, read by range.

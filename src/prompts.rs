@@ -21,7 +21,8 @@ use crate::{
         catalog::{self, CatalogError},
         templates::PromptTemplate,
     },
-    store::{Store, StoreError},
+    resources::checked_cursor,
+    store::{Offset, Page, Store, StoreError},
     tools::store_message,
 };
 
@@ -49,33 +50,20 @@ fn to_prompt(template: &PromptTemplate) -> Prompt {
     }
 }
 
-/// One page of the caller's prompts. Cursors are offsets, as text.
+/// One page of the caller's prompts (built-ins and stored templates merged,
+/// by name).
 pub async fn list(
     store: &Store,
     principal: &Principal,
     cursor: Option<&str>,
 ) -> Result<ListPromptsResult, ErrorData> {
-    let start = match cursor {
-        None | Some("") => 0,
-        Some(text) => text.parse::<usize>().map_err(|_| {
-            ErrorData::invalid_params(
-                format!("cursor '{text}' is not one this server issued"),
-                None,
-            )
-        })?,
-    };
+    let start = checked_cursor::<Offset>("prompts/list", cursor)?.unwrap_or_default();
     let templates = catalog::list(store, &principal.actor)
         .await
         .map_err(|e| store_error(principal, &e))?;
-    let end = (start + PAGE_SIZE).min(templates.len());
-    let prompts = templates
-        .get(start..end)
-        .unwrap_or_default()
-        .iter()
-        .map(to_prompt)
-        .collect();
-    let mut result = ListPromptsResult::with_all_items(prompts);
-    result.next_cursor = (end < templates.len()).then(|| end.to_string());
+    let page = Page::slice(&templates, start, PAGE_SIZE);
+    let mut result = ListPromptsResult::with_all_items(page.items.iter().map(to_prompt).collect());
+    result.next_cursor = page.next_cursor;
     Ok(result)
 }
 

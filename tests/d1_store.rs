@@ -567,3 +567,55 @@ async fn the_cli_sets_up_an_empty_shared_store() {
     );
     assert!(String::from_utf8_lossy(&board.stdout).contains("Big"));
 }
+
+/// Statements name a value they use twice (`?1 … ?1`) and bind it once: the
+/// D1 executor sends the parameters so that numbered ones land where SQLite
+/// puts them, in a batch and alone, on the real local D1 and on SQLite.
+#[tokio::test]
+async fn numbered_parameters_bind_once_on_both_executors() {
+    use std::{sync::Arc, time::Duration};
+    use vibe_kanban_mcp::store::{
+        Executor, Mode, Stmt,
+        d1::{ApiToken, D1Executor, D1Settings},
+        sqlite::SqliteExecutor,
+    };
+
+    let d1 = LocalD1::start(None);
+    let settings = D1Settings {
+        api_base: d1.api_base.clone(),
+        account_id: d1.account_id.clone(),
+        database_id: d1.database_id.clone(),
+        api_token: ApiToken::new(d1.token.clone()),
+        timeout: Duration::from_secs(10),
+        max_attempts: 1,
+        backoff_base: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(10),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let executors: Vec<Arc<dyn Executor>> = vec![
+        Arc::new(D1Executor::new(settings).expect("d1 executor")),
+        Arc::new(SqliteExecutor::open(&dir.path().join("db.sqlite")).expect("sqlite")),
+    ];
+    for exec in executors {
+        let stmt = || {
+            Stmt::new("SELECT ?2 AS b, ?1 AS a, ?1 || ?2 || ?1 AS aba, ?3 IS NULL AS none")
+                .bind("x")
+                .bind("y")
+                .bind(Option::<String>::None)
+        };
+        for count in [1, 2] {
+            let results = exec
+                .batch(Mode::Read, (0..count).map(|_| stmt()).collect())
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", exec.kind()));
+            assert_eq!(results.len(), count, "{}", exec.kind());
+            for result in results {
+                let row = &result.rows[0];
+                assert_eq!(row["a"], "x", "{}", exec.kind());
+                assert_eq!(row["b"], "y", "{}", exec.kind());
+                assert_eq!(row["aba"], "xyx", "{}", exec.kind());
+                assert_eq!(row["none"], 1, "{}", exec.kind());
+            }
+        }
+    }
+}

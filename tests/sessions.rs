@@ -907,3 +907,71 @@ async fn refused_left_everything(server: &Server, task_id: &str) -> bool {
     task_status(server, task_id).await == "inprogress"
         && listed["sessions"].as_array().is_some_and(|s| s.len() == 1)
 }
+
+// list_sessions pages newest first with `limit` and `next_cursor`, like
+// list_tasks and list_projects; a cursor of another list is refused.
+on_both_stores!(sessions_are_listed_in_pages_newest_first);
+
+async fn sessions_are_listed_in_pages_newest_first(backend: Backend) {
+    let data = DataDir::on(backend);
+    let config = config(&data, "", "");
+    // No runner: the sessions stay queued, so nothing changes under the pages.
+    let server = Server::start(
+        &data,
+        &[
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--no-runner",
+        ],
+        &[],
+    )
+    .await;
+    let project_id = server.project("paged").await;
+    let task_id = server.task(&project_id, "Many sessions", json!({})).await;
+    let mut started = Vec::new();
+    for n in 0..5 {
+        let session = server
+            .call(
+                "start_session",
+                json!({"task_id": task_id, "executor": "stdin", "prompt": format!("turn {n}")}),
+            )
+            .await;
+        started.push(common::id(&session));
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut args = json!({"task_id": task_id, "limit": 2});
+        if let Some(cursor) = &cursor {
+            args["cursor"] = json!(cursor);
+        }
+        let page = server.call("list_sessions", args).await;
+        pages += 1;
+        for session in page["sessions"].as_array().expect("sessions") {
+            seen.push(session["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    started.reverse();
+    assert_eq!(seen, started, "newest first, each once");
+    assert_eq!(pages, 3);
+    let all = server.call("list_sessions", json!({})).await;
+    assert_eq!(all["sessions"].as_array().expect("sessions").len(), 5);
+    assert!(all.get("next_cursor").is_none(), "{all}");
+
+    server.project("second").await;
+    let projects = server.call("list_projects", json!({"limit": 1})).await;
+    let foreign = projects["next_cursor"].as_str().expect("a project cursor");
+    let message = server
+        .call_invalid("list_sessions", json!({"cursor": foreign}))
+        .await;
+    assert!(
+        message.contains("list_sessions") && message.contains("next_cursor"),
+        "{message}"
+    );
+    server.stop().await;
+}

@@ -11,7 +11,15 @@ use rmcp::{
 };
 
 use crate::{
-    auth::Principal, board, render::Render, sessions::Sessions, store::Store, tools::store_message,
+    auth::Principal,
+    board,
+    render::Render,
+    sessions::Sessions,
+    store::{
+        Offset, Page, ProjectKey, Store,
+        page::{self, PageKey},
+    },
+    tools::store_message,
 };
 
 /// Resources per page of `resources/list` and `resources/templates/list`.
@@ -72,44 +80,50 @@ fn all_templates() -> Vec<ResourceTemplate> {
     ]
 }
 
-/// Cursors are the offset of the page's first item, as text.
-fn page_start(cursor: Option<&str>) -> Result<usize, ErrorData> {
+/// The key of a `method` cursor (`None` for the first page); a cursor this
+/// server did not issue for that list is an invalid-params error.
+pub(crate) fn checked_cursor<K: PageKey>(
+    method: &str,
+    cursor: Option<&str>,
+) -> Result<Option<K>, ErrorData> {
     match cursor {
-        None | Some("") => Ok(0),
-        Some(text) => text.parse().map_err(|_| {
+        None | Some("") => Ok(None),
+        Some(text) => page::decode(text).map(Some).ok_or_else(|| {
             ErrorData::invalid_params(
-                format!("cursor '{text}' is not one this server issued"),
+                format!(
+                    "cursor '{text}' is not one this server issued; pass the nextCursor of a previous {method} \
+                     result, or leave it out for the first page"
+                ),
                 None,
             )
         }),
     }
 }
 
-fn page<T: Clone>(items: &[T], start: usize) -> (Vec<T>, Option<String>) {
-    let end = (start + PAGE_SIZE).min(items.len());
-    let slice = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
-    let next = (end < items.len()).then(|| end.to_string());
-    (slice, next)
-}
-
 pub fn list_templates(cursor: Option<&str>) -> Result<ListResourceTemplatesResult, ErrorData> {
-    let (templates, next) = page(&all_templates(), page_start(cursor)?);
-    let mut result = ListResourceTemplatesResult::with_all_items(templates);
-    result.next_cursor = next;
+    let start = checked_cursor::<Offset>("resources/templates/list", cursor)?.unwrap_or_default();
+    let page = Page::slice(&all_templates(), start, PAGE_SIZE);
+    let mut result = ListResourceTemplatesResult::with_all_items(page.items);
+    result.next_cursor = page.next_cursor;
     Ok(result)
 }
 
-/// One board resource per project of the caller's workspace.
+/// One board resource per project of the caller's workspace, a page at a
+/// time (paged in SQL, in project name order).
 pub async fn list(
     store: &Store,
     principal: &Principal,
     cursor: Option<&str>,
 ) -> Result<ListResourcesResult, ErrorData> {
-    let start = page_start(cursor)?;
-    let projects = store.list_projects(&principal.actor).await.map_err(|e| {
-        ErrorData::internal_error(store_message(principal, "resources/list", &e), None)
-    })?;
-    let resources: Vec<Resource> = projects
+    let after = checked_cursor::<ProjectKey>("resources/list", cursor)?;
+    let page = store
+        .list_projects_page(&principal.actor, after.as_ref(), PAGE_SIZE as u32)
+        .await
+        .map_err(|e| {
+            ErrorData::internal_error(store_message(principal, "resources/list", &e), None)
+        })?;
+    let resources: Vec<Resource> = page
+        .items
         .iter()
         .map(|p| {
             Resource::new(
@@ -120,9 +134,8 @@ pub async fn list(
             .with_mime_type("text/markdown")
         })
         .collect();
-    let (items, next) = page(&resources, start);
-    let mut result = ListResourcesResult::with_all_items(items);
-    result.next_cursor = next;
+    let mut result = ListResourcesResult::with_all_items(resources);
+    result.next_cursor = page.next_cursor;
     Ok(result)
 }
 
@@ -219,15 +232,30 @@ mod tests {
     }
 
     #[test]
-    fn pages_split_and_cursor_continues() {
-        let items: Vec<usize> = (0..120).collect();
-        let (first, next) = page(&items, 0);
-        assert_eq!(first.len(), PAGE_SIZE);
-        let start = page_start(next.as_deref()).expect("cursor");
-        let (second, _) = page(&items, start);
-        assert_eq!(second[0], PAGE_SIZE);
-        let (last, none) = page(&items, 100);
-        assert_eq!((last.len(), none), (20, None));
-        assert!(page_start(Some("x")).is_err());
+    fn cursors_of_another_list_or_made_up_are_invalid_params() {
+        let first = list_templates(None).expect("first page");
+        assert_eq!(first.resource_templates.len(), 3);
+        assert_eq!(first.next_cursor, None);
+        for bad in [
+            "x",
+            "50",
+            &page::encode(ProjectKey {
+                name: "a".into(),
+                id: crate::store::new_id(),
+            }),
+        ] {
+            let err = list_templates(Some(bad)).expect_err(bad);
+            assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+            assert!(
+                err.message.contains("not one this server issued")
+                    && err.message.contains("resources/templates/list"),
+                "{}",
+                err.message
+            );
+        }
+        let project = page::encode(Offset(0));
+        let err =
+            checked_cursor::<ProjectKey>("resources/list", Some(&project)).expect_err("foreign");
+        assert!(err.message.contains("resources/list"), "{}", err.message);
     }
 }

@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, ExecutionProcess, NewSession, ProcessStatus, Session, SessionFilter, SessionStatus,
-        Store, StoreError,
+        Actor, ExecutionProcess, NewSession, Page, ProcessStatus, Session, SessionFilter,
+        SessionStatus, Store, StoreError,
     },
 };
 
@@ -330,7 +330,7 @@ impl Sessions {
         })
     }
 
-    pub async fn list(&self, actor: &Actor, filter: &SessionFilter) -> Result<Vec<Session>> {
+    pub async fn list(&self, actor: &Actor, filter: &SessionFilter) -> Result<Page<Session>> {
         Ok(self.inner.store.list_sessions(actor, filter).await?)
     }
 

@@ -6,8 +6,7 @@
 //! usage record and the removal of expired cache rows).
 
 use super::{
-    Actor, Result, Stmt, Store, Task, decode_all, decode_first, new_id, now,
-    tasks::TASK_COLUMNS,
+    Actor, Batch, Result, Stmt, Store, Task, new_id, now,
     templates::{TemplateRecord, select_template},
 };
 
@@ -71,49 +70,59 @@ impl Store {
         template: Option<&str>,
     ) -> Result<PromptInputs> {
         let at = now();
-        let stmts = vec![
+        let mut batch = Batch::new();
+        let cache_row = batch.push(
             Stmt::new(
                 "SELECT value FROM prompt_cache WHERE key = ? AND workspace_id = ? AND expires_at > ?",
             )
             .bind(cache_key.unwrap_or(""))
             .bind(&actor.workspace_id)
             .bind(&at),
-            Stmt::new(format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND workspace_id = ?"
+        );
+        let task_row = batch.push(
+            Stmt::new(concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = ? AND workspace_id = ?"
             ))
             .bind(task_id.unwrap_or(""))
             .bind(&actor.workspace_id),
-            Stmt::new(format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE parent_task_id = ? AND workspace_id = ? ORDER BY position, id"
+        );
+        let subtasks = batch.push(
+            Stmt::new(concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE parent_task_id = ? AND workspace_id = ? ORDER BY position, id"
             ))
             .bind(task_id.unwrap_or(""))
             .bind(&actor.workspace_id),
+        );
+        let project_row = batch.push(
             Stmt::new(
                 "SELECT p.name, p.description, p.repo_path FROM projects p JOIN tasks t ON t.project_id = p.id \
-                 WHERE t.id = ? AND t.workspace_id = ? AND p.workspace_id = ?",
+                 WHERE t.id = ?1 AND t.workspace_id = ?2 AND p.workspace_id = ?2",
             )
             .bind(task_id.unwrap_or(""))
-            .bind(&actor.workspace_id)
             .bind(&actor.workspace_id),
-            select_template(actor, template.unwrap_or("")),
-        ];
-        let results = self.read(stmts).await?;
+        );
+        let template_row = batch.push(select_template(actor, template.unwrap_or("")));
+        let results = self.read(batch).await?;
         #[derive(serde::Deserialize)]
         struct Cached {
             value: String,
         }
         let cached = if cache_key.is_some() {
-            decode_first::<Cached>(results.first())?.map(|c| c.value)
+            results.first::<Cached>(cache_row)?.map(|c| c.value)
         } else {
             None
         };
         let task = match (
-            decode_first::<Task>(results.get(1))?,
-            decode_first::<ProjectBrief>(results.get(3))?,
+            results.first::<Task>(task_row)?,
+            results.first::<ProjectBrief>(project_row)?,
         ) {
             (Some(task), Some(project)) => Some(TaskContext {
                 task,
-                subtasks: decode_all(results.get(2))?,
+                subtasks: results.all(subtasks)?,
                 project_name: project.name,
                 project_description: project.description,
                 repository: project.repo_path,
@@ -121,7 +130,7 @@ impl Store {
             _ => None,
         };
         let template = if template.is_some() {
-            decode_first(results.get(4))?
+            results.first(template_row)?
         } else {
             None
         };
@@ -142,7 +151,8 @@ impl Store {
         usage: Usage,
     ) -> Result<()> {
         let at = now();
-        let mut stmts = vec![
+        let mut batch = Batch::new();
+        batch.push(
             Stmt::new(
                 "INSERT INTO usage_records (id, workspace_id, user_id, kind, provider, model, input_tokens, \
                                             output_tokens, cached, created_at) \
@@ -157,12 +167,14 @@ impl Store {
             .bind(usage.input_tokens)
             .bind(usage.output_tokens)
             .bind(&at),
+        );
+        batch.push(
             Stmt::new("DELETE FROM prompt_cache WHERE workspace_id = ? AND expires_at <= ?")
                 .bind(&actor.workspace_id)
                 .bind(&at),
-        ];
+        );
         if let Some(entry) = cache {
-            stmts.push(
+            batch.push(
                 Stmt::new(
                     "INSERT INTO prompt_cache (key, workspace_id, value, created_at, expires_at) VALUES (?, ?, ?, ?, ?) \
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at, \
@@ -175,7 +187,7 @@ impl Store {
                 .bind(entry.expires_at),
             );
         }
-        self.write(stmts).await?;
+        self.write(batch).await?;
         Ok(())
     }
 }

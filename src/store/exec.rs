@@ -5,7 +5,7 @@
 
 use std::{borrow::Cow, future::Future, pin::Pin};
 
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value as Json};
 
 use super::StoreError;
@@ -51,7 +51,9 @@ impl<T: Into<Param>> From<Option<T>> for Param {
     }
 }
 
-/// A statement with its positional (`?`) parameters.
+/// A statement with its parameters, bound in order: the first is `?1`. A
+/// statement that uses a value twice names it (`?3 … ?3`) and binds it once;
+/// SQLite and D1 both take numbered parameters.
 #[derive(Debug, Clone)]
 pub struct Stmt {
     pub sql: Cow<'static, str>,
@@ -82,6 +84,127 @@ pub struct StmtResult {
     pub rows: Vec<Row>,
     /// Rows changed by an INSERT/UPDATE/DELETE.
     pub changes: u64,
+}
+
+impl StmtResult {
+    /// Every row, decoded into `T`.
+    pub fn all<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.rows.iter().map(decode_row).collect()
+    }
+
+    /// The first row, decoded into `T`; `None` when there is none.
+    pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
+        self.rows.first().map(decode_row).transpose()
+    }
+
+    /// An integer column of the first row; 0 when absent (existence checks).
+    pub fn int(&self, column: &str) -> i64 {
+        self.rows
+            .first()
+            .and_then(|row| row.get(column))
+            .and_then(Json::as_i64)
+            .unwrap_or(0)
+    }
+
+    /// A text column of the first row.
+    pub fn text(&self, column: &str) -> Option<String> {
+        self.rows
+            .first()
+            .and_then(|row| row.get(column))
+            .and_then(Json::as_str)
+            .map(str::to_owned)
+    }
+}
+
+fn decode_row<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
+    serde_json::from_value(Json::Object(row.clone())).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Where one statement's result is in its batch's [`Results`]: handed out by
+/// [`Batch::push`], so a result is read by the statement that made it, not
+/// by counting positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultHandle(usize);
+
+/// The statements of one round trip, in the order they run.
+#[derive(Debug, Default)]
+pub struct Batch {
+    stmts: Vec<Stmt>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// Appends a statement; its result is read back with the handle.
+    pub fn push(&mut self, stmt: Stmt) -> ResultHandle {
+        self.stmts.push(stmt);
+        ResultHandle(self.stmts.len() - 1)
+    }
+
+    pub fn into_stmts(self) -> Vec<Stmt> {
+        self.stmts
+    }
+}
+
+/// What a batch produced, read by [`ResultHandle`].
+#[derive(Debug, Default)]
+pub struct Results {
+    results: Vec<StmtResult>,
+}
+
+static EMPTY: StmtResult = StmtResult {
+    rows: Vec::new(),
+    changes: 0,
+};
+
+impl Results {
+    pub fn new(results: Vec<StmtResult>) -> Self {
+        Results { results }
+    }
+
+    /// The result of the statement `handle` names (an empty one if the
+    /// executor answered fewer results than statements: it checks that).
+    pub fn get(&self, handle: ResultHandle) -> &StmtResult {
+        self.results.get(handle.0).unwrap_or(&EMPTY)
+    }
+
+    /// Takes the result out, leaving an empty one.
+    pub fn take(&mut self, handle: ResultHandle) -> StmtResult {
+        self.results
+            .get_mut(handle.0)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub fn rows(&self, handle: ResultHandle) -> &[Row] {
+        &self.get(handle).rows
+    }
+
+    /// Rows the statement changed.
+    pub fn changes(&self, handle: ResultHandle) -> u64 {
+        self.get(handle).changes
+    }
+
+    pub fn all<T: DeserializeOwned>(&self, handle: ResultHandle) -> Result<Vec<T>, StoreError> {
+        self.get(handle).all()
+    }
+
+    pub fn first<T: DeserializeOwned>(
+        &self,
+        handle: ResultHandle,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(handle).first()
+    }
+
+    pub fn int(&self, handle: ResultHandle, column: &str) -> i64 {
+        self.get(handle).int(column)
+    }
+
+    pub fn text(&self, handle: ResultHandle, column: &str) -> Option<String> {
+        self.get(handle).text(column)
+    }
 }
 
 /// Whether a batch may write. Read batches can run on a reader connection and

@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Stmt, Store, StoreError, decode_all, decode_first, new_id, now};
+use serde_json::json;
+
+use super::{Batch, Result, Stmt, Store, StoreError, audit::Audit, new_id, now};
 
 /// A stored key, as `keys list` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -43,20 +45,28 @@ pub struct KeyLookup {
     pub key_hash: String,
 }
 
-const KEY_COLUMNS: &str = "id, workspace_id, user_id, name, key_prefix, scopes, created_at, last_used_at, expires_at, revoked_at";
+macro_rules! key_columns {
+    () => {
+        "id, workspace_id, user_id, name, key_prefix, scopes, created_at, last_used_at, expires_at, revoked_at"
+    };
+}
 
-/// The audit row for an operator's action on a key (no acting user: the
-/// operator works on the database directly).
-fn key_audit(action: &str, key_id: &str) -> Stmt {
-    Stmt::new(
-        "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, created_at) \
-         SELECT ?, workspace_id, NULL, id, ?, 'api_key', id, json_object('name', name, 'key_prefix', key_prefix), ? \
-         FROM mcp_api_keys WHERE id = ? AND changes() > 0 ON CONFLICT DO NOTHING",
+const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM mcp_api_keys WHERE id = ?");
+
+/// The audit row for an operator's action on a key.
+fn key_audit<'a>(
+    action: &'a str,
+    workspace_id: &'a str,
+    key_id: &'a str,
+    name: &str,
+    prefix: &str,
+) -> Audit<'a> {
+    Audit::by_key(
+        workspace_id,
+        key_id,
+        action,
+        json!({ "name": name, "key_prefix": prefix }),
     )
-    .bind(new_id())
-    .bind(action)
-    .bind(now())
-    .bind(key_id)
 }
 
 impl Store {
@@ -64,8 +74,8 @@ impl Store {
         let id = new_id();
         let insert = Stmt::new(
             "INSERT INTO mcp_api_keys (id, workspace_id, user_id, name, key_prefix, key_hash, scopes, created_at, expires_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS \
-               (SELECT 1 FROM mcp_api_keys WHERE workspace_id = ? AND name = ? AND revoked_at IS NULL) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS \
+               (SELECT 1 FROM mcp_api_keys WHERE workspace_id = ?2 AND name = ?4 AND revoked_at IS NULL) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
@@ -76,20 +86,15 @@ impl Store {
         .bind(&new.key_hash)
         .bind(&new.scopes)
         .bind(now())
-        .bind(new.expires_at.clone())
-        .bind(&new.workspace_id)
-        .bind(&new.name);
-        let results = self
-            .write(vec![
-                insert,
-                key_audit("create", &id),
-                Stmt::new(format!(
-                    "SELECT {KEY_COLUMNS} FROM mcp_api_keys WHERE id = ?"
-                ))
-                .bind(&id),
-            ])
-            .await?;
-        decode_first(results.get(2))?.ok_or_else(|| {
+        .bind(new.expires_at.clone());
+        let mut batch = Batch::new();
+        batch.push_audited(
+            insert,
+            key_audit("create", &new.workspace_id, &id, &new.name, &new.key_prefix),
+        );
+        let select = batch.push(Stmt::new(SELECT_KEY).bind(&id));
+        let results = self.write(batch).await?;
+        results.first(select)?.ok_or_else(|| {
             StoreError::Conflict(format!(
                 "a live key named '{}' already exists in this workspace; revoke it or pick another name",
                 new.name
@@ -99,30 +104,29 @@ impl Store {
 
     /// Keys of one workspace, or of every workspace when `workspace_id` is None.
     pub async fn list_api_keys(&self, workspace_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
-        let stmt = match workspace_id {
-            Some(ws) => Stmt::new(format!(
-                "SELECT {KEY_COLUMNS} FROM mcp_api_keys WHERE workspace_id = ? ORDER BY created_at, id"
-            ))
-            .bind(ws),
-            None => Stmt::new(format!("SELECT {KEY_COLUMNS} FROM mcp_api_keys ORDER BY workspace_id, created_at, id")),
-        };
-        let results = self.read(vec![stmt]).await?;
-        decode_all(results.first())
+        let stmt = Stmt::new(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM mcp_api_keys WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY workspace_id, created_at, id"
+        ))
+        .bind(workspace_id);
+        self.read_one(stmt).await?.all()
     }
 
     /// Revokes a key, found by its id or display prefix. Takes effect at once:
     /// every lookup checks `revoked_at`.
     pub async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyRecord> {
         let found = self
-            .read(vec![
-                Stmt::new(format!(
-                    "SELECT {KEY_COLUMNS} FROM mcp_api_keys WHERE id = ? OR key_prefix = ? ORDER BY created_at"
+            .read_one(
+                Stmt::new(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM mcp_api_keys WHERE id = ?1 OR key_prefix = ?1 ORDER BY created_at"
                 ))
-                .bind(id_or_prefix)
                 .bind(id_or_prefix),
-            ])
+            )
             .await?;
-        let matches: Vec<ApiKeyRecord> = decode_all(found.first())?;
+        let matches: Vec<ApiKeyRecord> = found.all()?;
         let key = match matches.as_slice() {
             [] => {
                 return Err(StoreError::NotFound {
@@ -138,21 +142,22 @@ impl Store {
                 )));
             }
         };
-        let results = self
-            .write(vec![
-                Stmt::new(
-                    "UPDATE mcp_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                )
+        let mut batch = Batch::new();
+        batch.push_audited(
+            Stmt::new("UPDATE mcp_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(now())
                 .bind(&key.id),
-                key_audit("revoke", &key.id),
-                Stmt::new(format!(
-                    "SELECT {KEY_COLUMNS} FROM mcp_api_keys WHERE id = ?"
-                ))
-                .bind(&key.id),
-            ])
-            .await?;
-        decode_first(results.get(2))?.ok_or_else(|| StoreError::NotFound {
+            key_audit(
+                "revoke",
+                &key.workspace_id,
+                &key.id,
+                &key.name,
+                &key.key_prefix,
+            ),
+        );
+        let select = batch.push(Stmt::new(SELECT_KEY).bind(&key.id));
+        let results = self.write(batch).await?;
+        results.first(select)?.ok_or_else(|| StoreError::NotFound {
             kind: "API key",
             id: id_or_prefix.to_owned(),
         })
@@ -162,23 +167,31 @@ impl Store {
     /// its use. `None` means the key is unknown, revoked or expired.
     pub async fn use_api_key(&self, key_hash: &str) -> Result<Option<KeyLookup>> {
         let at = now();
-        let live = "key_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)";
-        let results = self
-            .write(vec![
-                Stmt::new(format!(
-                    "UPDATE mcp_api_keys SET last_used_at = ? WHERE {live}"
-                ))
-                .bind(&at)
-                .bind(key_hash)
-                .bind(&at),
-                Stmt::new(format!(
-                    "SELECT {KEY_COLUMNS}, key_hash FROM mcp_api_keys WHERE {live}"
-                ))
-                .bind(key_hash)
-                .bind(&at),
-            ])
-            .await?;
-        decode_first(results.get(1))
+        macro_rules! live {
+            () => {
+                "key_hash = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)"
+            };
+        }
+        let mut batch = Batch::new();
+        batch.push(
+            Stmt::new(concat!(
+                "UPDATE mcp_api_keys SET last_used_at = ?2 WHERE ",
+                live!()
+            ))
+            .bind(key_hash)
+            .bind(&at),
+        );
+        let select = batch.push(
+            Stmt::new(concat!(
+                "SELECT ",
+                key_columns!(),
+                ", key_hash FROM mcp_api_keys WHERE ",
+                live!()
+            ))
+            .bind(key_hash)
+            .bind(&at),
+        );
+        self.write(batch).await?.first(select)
     }
 
     /// Ids of keys revoked at or after `since` (a timestamp), with the latest
@@ -189,13 +202,14 @@ impl Store {
             id: String,
             revoked_at: String,
         }
-        let results = self
-            .read(vec![
+        let revoked = self
+            .read_one(
                 Stmt::new("SELECT id, revoked_at FROM mcp_api_keys WHERE revoked_at >= ? ORDER BY revoked_at")
                     .bind(since),
-            ])
+            )
             .await?;
-        Ok(decode_all::<Revoked>(results.first())?
+        Ok(revoked
+            .all::<Revoked>()?
             .into_iter()
             .map(|r| (r.id, r.revoked_at))
             .collect())

@@ -4,7 +4,7 @@
 
 use super::{
     StoreError,
-    exec::{Executor, Mode, Stmt},
+    exec::{Batch, Executor, Mode, Results, Stmt},
 };
 
 /// A migration file: its name (as recorded) and its SQL.
@@ -71,24 +71,15 @@ const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"d1_migrations\
 /// A database that records a migration this binary does not know was written
 /// by a newer version: it is refused rather than half-understood.
 pub async fn apply(exec: &dyn Executor) -> Result<Vec<&'static str>, StoreError> {
-    let results = exec
-        .batch(
-            Mode::Write,
-            vec![
-                Stmt::new(CREATE_TRACKING_TABLE),
-                Stmt::new("SELECT name FROM d1_migrations ORDER BY id"),
-            ],
-        )
-        .await?;
+    let mut batch = Batch::new();
+    batch.push(Stmt::new(CREATE_TRACKING_TABLE));
+    let names = batch.push(Stmt::new("SELECT name FROM d1_migrations ORDER BY id"));
+    let results = Results::new(exec.batch(Mode::Write, batch.into_stmts()).await?);
     let applied: Vec<String> = results
-        .get(1)
-        .map(|r| {
-            r.rows
-                .iter()
-                .filter_map(|row| row.get("name").and_then(|v| v.as_str()).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+        .rows(names)
+        .iter()
+        .filter_map(|row| row.get("name").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect();
 
     let unknown: Vec<&str> = applied
         .iter()
@@ -133,5 +124,5 @@ async fn recorded(exec: &dyn Executor, name: &str) -> Result<bool, StoreError> {
             vec![Stmt::new("SELECT COUNT(*) AS n FROM d1_migrations WHERE name = ?").bind(name)],
         )
         .await?;
-    Ok(super::first_int(results.first(), "n") > 0)
+    Ok(results.first().is_some_and(|r| r.int("n") > 0))
 }

@@ -6,12 +6,23 @@
 //! Every query is scoped by the caller's workspace ([`Actor`]): an id from
 //! another workspace behaves exactly like an id that does not exist.
 
+/// Column lists, as macros so the statements that use them are fixed texts
+/// built at compile time (`concat!`), never strings edited at run time.
+macro_rules! task_columns {
+    () => {
+        "id, project_id, parent_task_id, title, description, status, position, assignee, \
+         assigned_at, assigned_by, created_by, created_at, updated_at"
+    };
+}
+
+mod audit;
 pub mod d1;
 mod enhance;
 pub mod exec;
 mod keys;
 pub mod migrate;
 mod model;
+pub mod page;
 mod projects;
 mod sessions;
 pub mod sqlite;
@@ -22,19 +33,17 @@ mod workspaces;
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
-use serde::de::DeserializeOwned;
-use serde_json::json;
 
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
-pub use exec::{Executor, Mode, Param, Row, Stmt, StmtResult};
+pub use exec::{Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
-pub use projects::{decode_project_cursor, encode_project_cursor};
+pub use page::{Offset, Page, ProjectKey, SessionKey, TaskKey};
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
-pub use tasks::{BOARD_COLUMN_LIMIT, SUBTASK_LIMIT, decode_cursor, encode_cursor};
+pub use tasks::{BOARD_COLUMN_LIMIT, SUBTASK_LIMIT};
 pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 
 /// What went wrong in the data layer. Messages name the thing and say what to do.
@@ -102,21 +111,41 @@ impl Store {
 
     /// A trivial read, to tell whether the database answers (health checks).
     pub async fn ping(&self) -> Result<()> {
-        self.read(vec![Stmt::new("SELECT 1 AS ok")])
-            .await
-            .map(|_| ())
+        self.read_one(Stmt::new("SELECT 1 AS ok")).await.map(|_| ())
     }
 
     pub fn backend(&self) -> &'static str {
         self.exec.kind()
     }
 
-    async fn read(&self, stmts: Vec<Stmt>) -> Result<Vec<StmtResult>> {
-        self.exec.batch(Mode::Read, stmts).await
+    /// Runs a read batch in one round trip.
+    async fn read(&self, batch: Batch) -> Result<Results> {
+        self.exec
+            .batch(Mode::Read, batch.into_stmts())
+            .await
+            .map(Results::new)
     }
 
-    async fn write(&self, stmts: Vec<Stmt>) -> Result<Vec<StmtResult>> {
-        self.exec.batch(Mode::Write, stmts).await
+    /// Runs a write batch as one transaction, in one round trip.
+    async fn write(&self, batch: Batch) -> Result<Results> {
+        self.exec
+            .batch(Mode::Write, batch.into_stmts())
+            .await
+            .map(Results::new)
+    }
+
+    /// Runs one read statement.
+    async fn read_one(&self, stmt: Stmt) -> Result<StmtResult> {
+        let mut batch = Batch::new();
+        let handle = batch.push(stmt);
+        Ok(self.read(batch).await?.take(handle))
+    }
+
+    /// Runs one write statement.
+    async fn write_one(&self, stmt: Stmt) -> Result<StmtResult> {
+        let mut batch = Batch::new();
+        let handle = batch.push(stmt);
+        Ok(self.write(batch).await?.take(handle))
     }
 }
 
@@ -130,81 +159,27 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Decodes every row of a statement result into `T`.
-fn decode_all<T: DeserializeOwned>(result: Option<&StmtResult>) -> Result<Vec<T>> {
-    result
-        .map(|r| r.rows.iter().map(decode_row).collect())
-        .unwrap_or_else(|| Ok(Vec::new()))
+/// A LIKE pattern that matches `text` anywhere, literally: `%`, `_` and `\\`
+/// are escaped (use with `ESCAPE '\\'`).
+fn like_contains(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
-fn decode_first<T: DeserializeOwned>(result: Option<&StmtResult>) -> Result<Option<T>> {
-    result
-        .and_then(|r| r.rows.first())
-        .map(decode_row)
-        .transpose()
-}
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
 
-fn decode_row<T: DeserializeOwned>(row: &Row) -> Result<T> {
-    serde_json::from_value(serde_json::Value::Object(row.clone()))
-        .map_err(|e| StoreError::Decode(e.to_string()))
-}
-
-/// Reads an integer column of the first row (used by existence checks).
-fn first_int(result: Option<&StmtResult>, column: &str) -> i64 {
-    result
-        .and_then(|r| r.rows.first())
-        .and_then(|row| row.get(column))
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0)
-}
-
-/// Reads a text column of the first row.
-fn first_str(result: Option<&StmtResult>, column: &str) -> Option<String> {
-    result
-        .and_then(|r| r.rows.first())
-        .and_then(|row| row.get(column))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
-/// Rows changed by a statement (0 when the batch had no such statement).
-fn changed_rows(result: Option<&StmtResult>) -> u64 {
-    result.map_or(0, |r| r.changes)
-}
-
-/// The audit row for a mutation, written only when `guard` (an SQL condition
-/// with its own parameters) holds at the time the batch runs — so a change that
-/// did not happen leaves no record. The id is made here, so a retried batch
-/// cannot write it twice.
-fn audit(
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    details: serde_json::Value,
-    guard: Option<(&'static str, Vec<Param>)>,
-) -> Stmt {
-    let (condition, guard_params) = guard.unwrap_or(("1", Vec::new()));
-    let sql = format!(
-        "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
-         request_id, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE {condition} ON CONFLICT DO NOTHING"
-    );
-    let mut stmt = Stmt::new(sql)
-        .bind(new_id())
-        .bind(&actor.workspace_id)
-        .bind(&actor.user_id)
-        .bind(actor.api_key_id.clone())
-        .bind(action)
-        .bind(entity_type)
-        .bind(entity_id)
-        .bind(details.to_string())
-        .bind(actor.request_id.clone())
-        .bind(now());
-    stmt.params.extend(guard_params);
-    stmt
-}
-
-/// Audit details that record which fields a change touched.
-fn changed_fields(fields: &[&str]) -> serde_json::Value {
-    json!({ "fields": fields })
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_contains("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 }

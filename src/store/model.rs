@@ -160,7 +160,7 @@ pub struct TaskFilter {
     pub parent_task_id: Option<String>,
     pub query: Option<String>,
     pub limit: u32,
-    pub after: Option<(i64, String)>,
+    pub after: Option<super::page::TaskKey>,
 }
 
 /// A project as created by a caller.

@@ -3,20 +3,26 @@
 use serde_json::json;
 
 use super::{
-    Actor, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store, StoreError,
-    Task, TaskCounts, audit, changed_fields, changed_rows, decode_all, decode_first, new_id, now,
-    tasks::TASK_COLUMNS,
+    Actor, Batch, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store,
+    StoreError, Task, TaskCounts,
+    audit::{Audit, changed_fields},
+    new_id, now,
+    page::{Page, ProjectKey},
 };
 
 /// Columns of a project plus its task counts, computed in the same query.
-const PROJECT_SELECT: &str = "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.setup_script, p.cleanup_script, \
-     p.created_at, p.updated_at, \
-     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'todo') AS todo, \
-     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inprogress') AS inprogress, \
-     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inreview') AS inreview, \
-     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'done') AS done, \
-     (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'cancelled') AS cancelled \
-     FROM projects p";
+macro_rules! project_select {
+    () => {
+        "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.setup_script, p.cleanup_script, \
+         p.created_at, p.updated_at, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'todo') AS todo, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inprogress') AS inprogress, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inreview') AS inreview, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'done') AS done, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'cancelled') AS cancelled \
+         FROM projects p"
+    };
+}
 
 #[derive(serde::Deserialize)]
 struct ProjectRow {
@@ -26,90 +32,70 @@ struct ProjectRow {
     counts: TaskCounts,
 }
 
-fn decode_projects(result: Option<&StmtResult>) -> Result<Vec<Project>> {
-    Ok(decode_all::<ProjectRow>(result)?
-        .into_iter()
-        .map(|row| Project {
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Project {
             task_counts: row.counts,
             ..row.project
-        })
+        }
+    }
+}
+
+fn decode_projects(result: &StmtResult) -> Result<Vec<Project>> {
+    Ok(result
+        .all::<ProjectRow>()?
+        .into_iter()
+        .map(Project::from)
         .collect())
 }
 
-/// An opaque cursor for the page after `project`.
-pub fn encode_project_cursor(project: &Project) -> String {
-    hex::encode(format!("{}:{}", project.id, project.name))
-}
-
-/// Decodes a cursor made by [`encode_project_cursor`] into (name, id);
-/// `None` when it is not one.
-pub fn decode_project_cursor(cursor: &str) -> Option<(String, String)> {
-    let raw = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
-    let (id, name) = raw.split_once(':')?;
-    uuid::Uuid::parse_str(id).ok()?;
-    Some((name.to_owned(), id.to_owned()))
-}
-
-pub(super) fn decode_project(result: Option<&StmtResult>) -> Result<Option<Project>> {
-    Ok(decode_first::<ProjectRow>(result)?.map(|row| Project {
-        task_counts: row.counts,
-        ..row.project
-    }))
+pub(super) fn decode_project(result: &StmtResult) -> Result<Option<Project>> {
+    Ok(result.first::<ProjectRow>()?.map(Project::from))
 }
 
 pub(super) fn select_project(actor: &Actor, project_id: &str) -> Stmt {
-    Stmt::new(format!(
-        "{PROJECT_SELECT} WHERE p.id = ? AND p.workspace_id = ?"
+    Stmt::new(concat!(
+        project_select!(),
+        " WHERE p.id = ? AND p.workspace_id = ?"
     ))
     .bind(project_id)
     .bind(&actor.workspace_id)
 }
 
-/// The audit row of `update_project`, to run before the update: written when
-/// the update will apply (the project is in the caller's workspace and the
-/// new name is free), with the old and new values of the privileged fields
-/// read from the row as it is before the change.
-fn update_audit(
-    actor: &Actor,
-    project_id: &str,
-    fields: &[&str],
-    privileged: Vec<(&'static str, Param)>,
-    new_name: Option<String>,
-) -> Stmt {
-    let details = if privileged.is_empty() {
-        "?".to_owned()
-    } else {
-        let changes: Vec<String> = privileged
-            .iter()
-            .map(|(column, _)| format!("'{column}', json_object('old', p.{column}, 'new', ?)"))
-            .collect();
-        format!(
-            "json_set(?, '$.changes', json_object({}))",
-            changes.join(", ")
-        )
-    };
-    let mut stmt = Stmt::new(format!(
-        "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
-         request_id, created_at) \
-         SELECT ?, ?, ?, ?, 'update', 'project', p.id, {details}, ?, ? FROM projects p \
-         WHERE p.id = ? AND p.workspace_id = ? \
-           AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = p.workspace_id \
-                           AND o.name = COALESCE(?, p.name) AND o.id <> p.id) \
-         ON CONFLICT DO NOTHING"
-    ))
-    .bind(new_id())
-    .bind(&actor.workspace_id)
-    .bind(&actor.user_id)
-    .bind(actor.api_key_id.clone())
-    .bind(changed_fields(fields).to_string());
-    stmt.params
-        .extend(privileged.into_iter().map(|(_, value)| value));
-    stmt.bind(actor.request_id.clone())
-        .bind(now())
-        .bind(project_id)
-        .bind(&actor.workspace_id)
-        .bind(new_name)
-}
+/// `update_project`'s statement. Name and description keep their value when
+/// ?4 / ?5 is NULL; the three fields that can be cleared change when their
+/// flag (?6, ?8, ?10) is set, to ?7, ?9, ?11. A new name must be free.
+const UPDATE_PROJECT: &str = "UPDATE projects SET updated_at = ?1, name = COALESCE(?4, name), \
+         description = COALESCE(?5, description), \
+         repo_path = CASE WHEN ?6 THEN ?7 ELSE repo_path END, \
+         setup_script = CASE WHEN ?8 THEN ?9 ELSE setup_script END, \
+         cleanup_script = CASE WHEN ?10 THEN ?11 ELSE cleanup_script END \
+     WHERE id = ?2 AND workspace_id = ?3 \
+       AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = projects.workspace_id \
+                       AND o.name = COALESCE(?4, projects.name) AND o.id <> projects.id)";
+
+/// The audit row of `update_project`, to run before the update (same
+/// parameters, plus ?12 the row id, ?13 user, ?14 key, ?15 the changed
+/// fields, ?16 request): written when the update will apply, with the old
+/// and new values of the fields that decide what runs on a runner's machine
+/// read from the row as it is before the change. Its details come from the
+/// row, so it is its own statement rather than the audit builder's.
+const UPDATE_PROJECT_AUDIT: &str = "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, \
+         entity_type, entity_id, details, request_id, created_at) \
+     SELECT ?12, ?3, ?13, ?14, 'update', 'project', p.id, \
+            CASE WHEN ?6 OR ?8 OR ?10 THEN json_set(?15, '$.changes', json(json_remove(json_object( \
+                     'repo_path', json_object('old', p.repo_path, 'new', ?7), \
+                     'setup_script', json_object('old', p.setup_script, 'new', ?9), \
+                     'cleanup_script', json_object('old', p.cleanup_script, 'new', ?11)), \
+                 CASE WHEN ?6 THEN '$.unchanged' ELSE '$.repo_path' END, \
+                 CASE WHEN ?8 THEN '$.unchanged' ELSE '$.setup_script' END, \
+                 CASE WHEN ?10 THEN '$.unchanged' ELSE '$.cleanup_script' END))) \
+            ELSE ?15 END, \
+            ?16, ?1 \
+     FROM projects p WHERE p.id = ?2 AND p.workspace_id = ?3 \
+       AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = p.workspace_id \
+                       AND o.name = COALESCE(?4, p.name) AND o.id <> p.id) \
+     ON CONFLICT DO NOTHING";
 
 fn duplicate_name(name: &str) -> StoreError {
     StoreError::Conflict(format!(
@@ -119,51 +105,54 @@ fn duplicate_name(name: &str) -> StoreError {
 
 impl Store {
     /// One page of the workspace's projects in name order: at most `limit`,
-    /// after the project `after` (name, id) when given; and whether more follow.
+    /// after the project `after` when given.
     pub async fn list_projects_page(
         &self,
         actor: &Actor,
-        after: Option<&(String, String)>,
+        after: Option<&ProjectKey>,
         limit: u32,
-    ) -> Result<(Vec<Project>, bool)> {
-        let (name, id) = after.map_or((None, None), |(n, i)| (Some(n.as_str()), Some(i.as_str())));
-        let results = self
-            .read(vec![
-                Stmt::new(format!(
-                    "{PROJECT_SELECT} WHERE p.workspace_id = ? \
-                       AND (? IS NULL OR p.name > ? OR (p.name = ? AND p.id > ?)) \
-                     ORDER BY p.name, p.id LIMIT ?"
+    ) -> Result<Page<Project>> {
+        let rows = self
+            .read_one(
+                Stmt::new(concat!(
+                    project_select!(),
+                    " WHERE p.workspace_id = ?1 \
+                       AND (?2 IS NULL OR p.name > ?2 OR (p.name = ?2 AND p.id > ?3)) \
+                     ORDER BY p.name, p.id LIMIT ?4"
                 ))
                 .bind(&actor.workspace_id)
-                .bind(name)
-                .bind(name)
-                .bind(name)
-                .bind(id)
+                .bind(after.map(|k| k.name.as_str()))
+                .bind(after.map(|k| k.id.as_str()))
                 .bind(i64::from(limit) + 1),
-            ])
+            )
             .await?;
-        let mut projects = decode_projects(results.first())?;
-        let more = projects.len() > limit as usize;
-        projects.truncate(limit as usize);
-        Ok((projects, more))
+        Ok(Page::from_rows(
+            decode_projects(&rows)?,
+            limit as usize,
+            |p| ProjectKey {
+                name: p.name.clone(),
+                id: p.id.clone(),
+            },
+        ))
     }
 
     /// Every project of the workspace, in name order.
     pub async fn list_projects(&self, actor: &Actor) -> Result<Vec<Project>> {
-        let results = self
-            .read(vec![
-                Stmt::new(format!(
-                    "{PROJECT_SELECT} WHERE p.workspace_id = ? ORDER BY p.name, p.id"
+        let rows = self
+            .read_one(
+                Stmt::new(concat!(
+                    project_select!(),
+                    " WHERE p.workspace_id = ? ORDER BY p.name, p.id"
                 ))
                 .bind(&actor.workspace_id),
-            ])
+            )
             .await?;
-        decode_projects(results.first())
+        decode_projects(&rows)
     }
 
     pub async fn get_project(&self, actor: &Actor, project_id: &str) -> Result<Project> {
-        let results = self.read(vec![select_project(actor, project_id)]).await?;
-        decode_project(results.first())?.ok_or_else(|| StoreError::NotFound {
+        let row = self.read_one(select_project(actor, project_id)).await?;
+        decode_project(&row)?.ok_or_else(|| StoreError::NotFound {
             kind: "project",
             id: project_id.to_owned(),
         })
@@ -172,28 +161,32 @@ impl Store {
     /// A task and its project, in one round trip (what a session start
     /// checks before it queues).
     pub async fn task_and_project(&self, actor: &Actor, task_id: &str) -> Result<(Task, Project)> {
-        let results = self
-            .read(vec![
-                Stmt::new(format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND workspace_id = ?"
-                ))
-                .bind(task_id)
-                .bind(&actor.workspace_id),
-                Stmt::new(format!(
-                    "{PROJECT_SELECT} WHERE p.id = (SELECT project_id FROM tasks WHERE id = ? AND workspace_id = ?) \
-                       AND p.workspace_id = ?"
-                ))
-                .bind(task_id)
-                .bind(&actor.workspace_id)
-                .bind(&actor.workspace_id),
-            ])
-            .await?;
+        let mut batch = Batch::new();
+        let task = batch.push(
+            Stmt::new(concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = ? AND workspace_id = ?"
+            ))
+            .bind(task_id)
+            .bind(&actor.workspace_id),
+        );
+        let project = batch.push(
+            Stmt::new(concat!(
+                project_select!(),
+                " WHERE p.id = (SELECT project_id FROM tasks WHERE id = ?1 AND workspace_id = ?2) \
+                   AND p.workspace_id = ?2"
+            ))
+            .bind(task_id)
+            .bind(&actor.workspace_id),
+        );
+        let results = self.read(batch).await?;
         let not_found = || StoreError::NotFound {
             kind: "task",
             id: task_id.to_owned(),
         };
-        let task: Task = decode_first(results.first())?.ok_or_else(not_found)?;
-        let project = decode_project(results.get(1))?.ok_or_else(not_found)?;
+        let task: Task = results.first(task)?.ok_or_else(not_found)?;
+        let project = decode_project(results.get(project))?.ok_or_else(not_found)?;
         Ok((task, project))
     }
 
@@ -203,7 +196,8 @@ impl Store {
         let insert = Stmt::new(
             "INSERT INTO projects (id, workspace_id, name, description, repo_path, setup_script, cleanup_script, \
                                    created_by, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ? AND name = ?) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 \
+             WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ?2 AND name = ?3) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
@@ -214,10 +208,7 @@ impl Store {
         .bind(new.setup_script.clone())
         .bind(new.cleanup_script.clone())
         .bind(&actor.user_id)
-        .bind(&at)
-        .bind(&at)
-        .bind(&actor.workspace_id)
-        .bind(&new.name);
+        .bind(&at);
         // Fields that decide what runs on a runner's machine are recorded
         // with their values, so the audit log shows who planted what.
         let privileged: serde_json::Map<String, serde_json::Value> = [
@@ -237,21 +228,14 @@ impl Store {
         } else {
             json!({ "name": new.name, "changes": privileged })
         };
-        let audit_row = audit(
-            actor,
-            "create",
-            "project",
-            &id,
-            details,
-            Some((
-                "EXISTS (SELECT 1 FROM projects WHERE id = ?)",
-                vec![Param::from(&id)],
-            )),
+        let mut batch = Batch::new();
+        batch.push_audited(
+            insert,
+            Audit::by_actor(actor, "create", "project", &id, details),
         );
-        let results = self
-            .write(vec![insert, audit_row, select_project(actor, &id)])
-            .await?;
-        decode_project(results.get(2))?.ok_or_else(|| duplicate_name(&new.name))
+        let select = batch.push(select_project(actor, &id));
+        let results = self.write(batch).await?;
+        decode_project(results.get(select))?.ok_or_else(|| duplicate_name(&new.name))
     }
 
     pub async fn update_project(
@@ -260,63 +244,53 @@ impl Store {
         project_id: &str,
         changes: ProjectChanges,
     ) -> Result<Project> {
-        let mut sets = vec!["updated_at = ?"];
-        let mut params = vec![Param::from(now())];
-        let mut fields = Vec::new();
-        // (column, new value) of the fields that decide what runs on a
-        // runner's machine: audited with their old and new values.
-        let mut privileged: Vec<(&'static str, Param)> = Vec::new();
-        if let Some(name) = &changes.name {
-            sets.push("name = ?");
-            params.push(name.into());
-            fields.push("name");
-        }
-        if let Some(description) = &changes.description {
-            sets.push("description = ?");
-            params.push(description.into());
-            fields.push("description");
-        }
-        if let Some(repo_path) = &changes.repo_path {
-            sets.push("repo_path = ?");
-            params.push(repo_path.clone().into());
-            fields.push("repo_path");
-            privileged.push(("repo_path", repo_path.clone().into()));
-        }
-        if let Some(script) = &changes.setup_script {
-            sets.push("setup_script = ?");
-            params.push(script.clone().into());
-            fields.push("setup_script");
-            privileged.push(("setup_script", script.clone().into()));
-        }
-        if let Some(script) = &changes.cleanup_script {
-            sets.push("cleanup_script = ?");
-            params.push(script.clone().into());
-            fields.push("cleanup_script");
-            privileged.push(("cleanup_script", script.clone().into()));
-        }
-        let mut update = Stmt::new(format!(
-            "UPDATE projects SET {} WHERE id = ? AND workspace_id = ? \
-             AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = projects.workspace_id \
-                             AND o.name = COALESCE(?, projects.name) AND o.id <> projects.id)",
-            sets.join(", ")
-        ));
-        update.params = params;
-        update = update
-            .bind(project_id)
-            .bind(&actor.workspace_id)
-            .bind(changes.name.clone());
+        let fields: Vec<&str> = [
+            ("name", changes.name.is_some()),
+            ("description", changes.description.is_some()),
+            ("repo_path", changes.repo_path.is_some()),
+            ("setup_script", changes.setup_script.is_some()),
+            ("cleanup_script", changes.cleanup_script.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, changed)| changed.then_some(field))
+        .collect();
+        // ?1–?11, shared by the update and its audit row.
+        let params = vec![
+            Param::from(now()),
+            Param::from(project_id),
+            Param::from(&actor.workspace_id),
+            Param::from(changes.name.clone()),
+            Param::from(changes.description.clone()),
+            Param::from(changes.repo_path.is_some()),
+            Param::from(changes.repo_path.clone().flatten()),
+            Param::from(changes.setup_script.is_some()),
+            Param::from(changes.setup_script.clone().flatten()),
+            Param::from(changes.cleanup_script.is_some()),
+            Param::from(changes.cleanup_script.clone().flatten()),
+        ];
+        let mut update = Stmt::new(UPDATE_PROJECT);
+        update.params = params.clone();
+        let mut audit_row = Stmt::new(UPDATE_PROJECT_AUDIT);
+        audit_row.params = params;
+        let audit_row = audit_row
+            .bind(new_id())
+            .bind(&actor.user_id)
+            .bind(actor.api_key_id.clone())
+            .bind(changed_fields(&fields).to_string())
+            .bind(actor.request_id.clone());
         // The audit row goes first, while the old values are still there;
         // its condition is the update's own, so it is written exactly when
         // the update applies.
-        let audit_row = update_audit(actor, project_id, &fields, privileged, changes.name.clone());
-        let results = self
-            .write(vec![audit_row, update, select_project(actor, project_id)])
-            .await?;
-        let project = decode_project(results.get(2))?.ok_or_else(|| StoreError::NotFound {
+        let mut batch = Batch::new();
+        batch.push(audit_row);
+        let updated = batch.push(update);
+        let select = batch.push(select_project(actor, project_id));
+        let results = self.write(batch).await?;
+        let project = decode_project(results.get(select))?.ok_or_else(|| StoreError::NotFound {
             kind: "project",
             id: project_id.to_owned(),
         })?;
-        if changed_rows(results.get(1)) == 0 {
+        if results.changes(updated) == 0 {
             // The project exists, so the only reason the update did nothing is
             // a name taken by another project.
             return Err(duplicate_name(

@@ -6,8 +6,9 @@
 use serde_json::json;
 
 use super::{
-    Actor, Param, Result, Stmt, StmtResult, Store, StoreError, audit, changed_fields, changed_rows,
-    decode_all, decode_first, new_id, now,
+    Actor, Batch, Result, Stmt, StmtResult, Store, StoreError,
+    audit::{Audit, changed_fields},
+    like_contains, new_id, now,
 };
 
 /// A prompt template row. `placeholders` is the JSON list of its arguments.
@@ -50,14 +51,26 @@ pub struct Suggestion {
     pub title: String,
 }
 
-const TEMPLATE_COLUMNS: &str =
-    "id, workspace_id, name, description, template, placeholders, created_at, updated_at";
+macro_rules! template_columns {
+    () => {
+        "id, workspace_id, name, description, template, placeholders, created_at, updated_at"
+    };
+}
+
+/// The workspace's own template called ?2 (in workspace ?1).
+const SELECT_OWN_BY_NAME: &str = concat!(
+    "SELECT ",
+    template_columns!(),
+    " FROM prompt_templates WHERE workspace_id = ?1 AND name = ?2"
+);
 
 /// The template called `name` visible to the actor: the workspace's row, else
 /// a global one.
 pub(super) fn select_template(actor: &Actor, name: &str) -> Stmt {
-    Stmt::new(format!(
-        "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates WHERE name = ? \
+    Stmt::new(concat!(
+        "SELECT ",
+        template_columns!(),
+        " FROM prompt_templates WHERE name = ? \
          AND (workspace_id = ? OR workspace_id IS NULL) ORDER BY workspace_id IS NULL LIMIT 1"
     ))
     .bind(name)
@@ -65,8 +78,10 @@ pub(super) fn select_template(actor: &Actor, name: &str) -> Stmt {
 }
 
 fn select_own(actor: &Actor, id: &str) -> Stmt {
-    Stmt::new(format!(
-        "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates WHERE id = ? AND workspace_id = ?"
+    Stmt::new(concat!(
+        "SELECT ",
+        template_columns!(),
+        " FROM prompt_templates WHERE id = ? AND workspace_id = ?"
     ))
     .bind(id)
     .bind(&actor.workspace_id)
@@ -86,39 +101,26 @@ fn duplicate(name: &str) -> StoreError {
     ))
 }
 
-fn is_global(result: Option<&StmtResult>) -> bool {
-    super::first_int(result, "global") == 1
-}
-
-/// Escapes LIKE wildcards so text matches literally.
-fn like_contains(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
+fn is_global(result: &StmtResult) -> bool {
+    result.int("global") == 1
 }
 
 impl Store {
     /// The workspace's templates and the global ones, by name.
     pub async fn list_prompt_templates(&self, actor: &Actor) -> Result<Vec<TemplateRecord>> {
-        let results = self
-            .read(vec![
-                Stmt::new(format!(
-                    "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates \
-                     WHERE workspace_id = ? OR (workspace_id IS NULL AND name NOT IN \
-                         (SELECT name FROM prompt_templates WHERE workspace_id = ?)) \
-                     ORDER BY name"
-                ))
-                .bind(&actor.workspace_id)
-                .bind(&actor.workspace_id),
-            ])
-            .await?;
-        decode_all(results.first())
+        self.read_one(
+            Stmt::new(concat!(
+                "SELECT ",
+                template_columns!(),
+                " FROM prompt_templates \
+                 WHERE workspace_id = ?1 OR (workspace_id IS NULL AND name NOT IN \
+                     (SELECT name FROM prompt_templates WHERE workspace_id = ?1)) \
+                 ORDER BY name"
+            ))
+            .bind(&actor.workspace_id),
+        )
+        .await?
+        .all()
     }
 
     /// The template called `name` (the workspace's, else a global one).
@@ -127,8 +129,7 @@ impl Store {
         actor: &Actor,
         name: &str,
     ) -> Result<Option<TemplateRecord>> {
-        let results = self.read(vec![select_template(actor, name)]).await?;
-        decode_first(results.first())
+        self.read_one(select_template(actor, name)).await?.first()
     }
 
     pub async fn create_prompt_template(
@@ -141,8 +142,8 @@ impl Store {
         let insert = Stmt::new(
             "INSERT INTO prompt_templates (id, workspace_id, name, description, template, placeholders, \
                                            created_by, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? \
-             WHERE NOT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id = ? AND name = ?) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 \
+             WHERE NOT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id = ?2 AND name = ?3) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&id)
@@ -152,25 +153,21 @@ impl Store {
         .bind(&new.template)
         .bind(&new.placeholders)
         .bind(&actor.user_id)
-        .bind(&at)
-        .bind(&at)
-        .bind(&actor.workspace_id)
-        .bind(&new.name);
-        let audit_row = audit(
-            actor,
-            "create",
-            "prompt_template",
-            &id,
-            json!({ "name": new.name }),
-            Some((
-                "EXISTS (SELECT 1 FROM prompt_templates WHERE id = ?)",
-                vec![Param::from(&id)],
-            )),
+        .bind(&at);
+        let mut batch = Batch::new();
+        batch.push_audited(
+            insert,
+            Audit::by_actor(
+                actor,
+                "create",
+                "prompt_template",
+                &id,
+                json!({ "name": new.name }),
+            ),
         );
-        let results = self
-            .write(vec![insert, audit_row, select_own(actor, &id)])
-            .await?;
-        decode_first(results.get(2))?.ok_or_else(|| duplicate(&new.name))
+        let select = batch.push(select_own(actor, &id));
+        let results = self.write(batch).await?;
+        results.first(select)?.ok_or_else(|| duplicate(&new.name))
     }
 
     pub async fn update_prompt_template(
@@ -179,75 +176,69 @@ impl Store {
         name: &str,
         changes: TemplateChanges,
     ) -> Result<TemplateRecord> {
-        let mut sets = vec!["updated_at = ?"];
-        let mut params = vec![Param::from(now())];
-        let mut fields = Vec::new();
-        for (field, value) in [
+        let fields: Vec<&str> = [
             ("name", &changes.name),
             ("description", &changes.description),
             ("template", &changes.template),
             ("placeholders", &changes.placeholders),
-        ] {
-            if let Some(value) = value {
-                sets.push(match field {
-                    "name" => "name = ?",
-                    "description" => "description = ?",
-                    "template" => "template = ?",
-                    _ => "placeholders = ?",
-                });
-                params.push(value.into());
-                fields.push(field);
-            }
-        }
-        let mut update = Stmt::new(format!(
-            "UPDATE prompt_templates SET {} WHERE workspace_id = ? AND name = ? \
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.as_ref().map(|_| field))
+        .collect();
+        // A field left out keeps its value; a new name must be free.
+        let update = Stmt::new(
+            "UPDATE prompt_templates SET updated_at = ?1, name = COALESCE(?4, name), \
+                 description = COALESCE(?5, description), template = COALESCE(?6, template), \
+                 placeholders = COALESCE(?7, placeholders) \
+             WHERE workspace_id = ?2 AND name = ?3 \
              AND NOT EXISTS (SELECT 1 FROM prompt_templates o WHERE o.workspace_id = prompt_templates.workspace_id \
-                             AND o.name = COALESCE(?, prompt_templates.name) AND o.id <> prompt_templates.id)",
-            sets.join(", ")
-        ));
-        update.params = params;
-        update = update
-            .bind(&actor.workspace_id)
-            .bind(name)
-            .bind(changes.name.clone());
-        let new_name = changes.name.clone().unwrap_or_else(|| name.to_owned());
-        let audit_row = audit(
-            actor,
-            "update",
-            "prompt_template",
-            name,
-            changed_fields(&fields),
-            Some(("changes() > 0", Vec::new())),
-        );
-        let diagnose = Stmt::new(
-            "SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id = ? AND name = ?) AS own, \
-                    EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id IS NULL AND name = ?) AS global",
+                             AND o.name = COALESCE(?4, prompt_templates.name) AND o.id <> prompt_templates.id)",
         )
+        .bind(now())
         .bind(&actor.workspace_id)
         .bind(name)
-        .bind(name);
-        let results = self
-            .write(vec![
-                diagnose,
-                update,
-                audit_row,
-                Stmt::new(format!(
-                    "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates WHERE workspace_id = ? AND name = ?"
-                ))
+        .bind(changes.name.clone())
+        .bind(changes.description.clone())
+        .bind(changes.template.clone())
+        .bind(changes.placeholders.clone());
+        let new_name = changes.name.clone().unwrap_or_else(|| name.to_owned());
+        let mut batch = Batch::new();
+        let diagnose = batch.push(
+            Stmt::new(
+                "SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id = ?1 AND name = ?2) AS own, \
+                        EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id IS NULL AND name = ?2) AS global",
+            )
+            .bind(&actor.workspace_id)
+            .bind(name),
+        );
+        let updated = batch.push_audited(
+            update,
+            Audit::by_actor(
+                actor,
+                "update",
+                "prompt_template",
+                name,
+                changed_fields(&fields),
+            ),
+        );
+        let select = batch.push(
+            Stmt::new(SELECT_OWN_BY_NAME)
                 .bind(&actor.workspace_id)
                 .bind(&new_name),
-            ])
-            .await?;
-        if changed_rows(results.get(1)) == 0 {
-            if super::first_int(results.first(), "own") == 1 {
+        );
+        let results = self.write(batch).await?;
+        if results.changes(updated) == 0 {
+            if results.int(diagnose, "own") == 1 {
                 return Err(duplicate(&new_name));
             }
-            if is_global(results.first()) {
+            if is_global(results.get(diagnose)) {
                 return Err(read_only_global(name));
             }
             return Err(template_not_found(name));
         }
-        decode_first(results.get(3))?.ok_or_else(|| template_not_found(&new_name))
+        results
+            .first(select)?
+            .ok_or_else(|| template_not_found(&new_name))
     }
 
     /// Deletes the workspace's template called `name`; returns what it was.
@@ -256,33 +247,34 @@ impl Store {
         actor: &Actor,
         name: &str,
     ) -> Result<TemplateRecord> {
-        let select = Stmt::new(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates WHERE workspace_id = ? AND name = ?"
-        ))
-        .bind(&actor.workspace_id)
-        .bind(name);
-        let global = Stmt::new(
-            "SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id IS NULL AND name = ?) AS global",
-        )
-        .bind(name);
-        let audit_row = audit(
-            actor,
-            "delete",
-            "prompt_template",
-            name,
-            json!({ "name": name }),
-            Some((
-                "EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id = ? AND name = ?)",
-                vec![Param::from(&actor.workspace_id), Param::from(name)],
-            )),
+        let mut batch = Batch::new();
+        let select = batch.push(
+            Stmt::new(SELECT_OWN_BY_NAME)
+                .bind(&actor.workspace_id)
+                .bind(name),
         );
-        let delete = Stmt::new("DELETE FROM prompt_templates WHERE workspace_id = ? AND name = ?")
-            .bind(&actor.workspace_id)
-            .bind(name);
-        let results = self.write(vec![select, global, audit_row, delete]).await?;
-        match decode_first(results.first())? {
+        let global = batch.push(
+            Stmt::new(
+                "SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE workspace_id IS NULL AND name = ?) AS global",
+            )
+            .bind(name),
+        );
+        batch.push_audited(
+            Stmt::new("DELETE FROM prompt_templates WHERE workspace_id = ? AND name = ?")
+                .bind(&actor.workspace_id)
+                .bind(name),
+            Audit::by_actor(
+                actor,
+                "delete",
+                "prompt_template",
+                name,
+                json!({ "name": name }),
+            ),
+        );
+        let results = self.write(batch).await?;
+        match results.first(select)? {
             Some(record) => Ok(record),
-            None if is_global(results.get(1)) => Err(read_only_global(name)),
+            None if is_global(results.get(global)) => Err(read_only_global(name)),
             None => Err(template_not_found(name)),
         }
     }
@@ -295,7 +287,7 @@ impl Store {
         text: &str,
         limit: u32,
     ) -> Result<Vec<Suggestion>> {
-        self.suggest("tasks", actor, text, limit).await
+        self.suggest(Suggest::Tasks, actor, text, limit).await
     }
 
     /// Projects of the workspace whose id starts with `text` or whose name
@@ -306,35 +298,48 @@ impl Store {
         text: &str,
         limit: u32,
     ) -> Result<Vec<Suggestion>> {
-        self.suggest("projects", actor, text, limit).await
+        self.suggest(Suggest::Projects, actor, text, limit).await
     }
 
     async fn suggest(
         &self,
-        table: &'static str,
+        table: Suggest,
         actor: &Actor,
         text: &str,
         limit: u32,
     ) -> Result<Vec<Suggestion>> {
-        let title = if table == "tasks" { "title" } else { "name" };
         let text = text.trim();
         let prefix = format!("{}%", like_contains(text).trim_start_matches('%'));
-        let results = self
-            .read(vec![
-                Stmt::new(format!(
-                    "SELECT id, {title} AS title FROM {table} WHERE workspace_id = ? \
-                     AND (id LIKE ? ESCAPE '\\' OR {title} LIKE ? ESCAPE '\\') \
-                     ORDER BY ({title} LIKE ? ESCAPE '\\') DESC, updated_at DESC, id LIMIT ?"
-                ))
+        // ?2: the id prefix (and the title prefix ranked first), ?3: the title text.
+        let sql = match table {
+            Suggest::Tasks => {
+                "SELECT id, title FROM tasks WHERE workspace_id = ?1 \
+                 AND (id LIKE ?2 ESCAPE '\\' OR title LIKE ?3 ESCAPE '\\') \
+                 ORDER BY (title LIKE ?2 ESCAPE '\\') DESC, updated_at DESC, id LIMIT ?4"
+            }
+            Suggest::Projects => {
+                "SELECT id, name AS title FROM projects WHERE workspace_id = ?1 \
+                 AND (id LIKE ?2 ESCAPE '\\' OR name LIKE ?3 ESCAPE '\\') \
+                 ORDER BY (name LIKE ?2 ESCAPE '\\') DESC, updated_at DESC, id LIMIT ?4"
+            }
+        };
+        self.read_one(
+            Stmt::new(sql)
                 .bind(&actor.workspace_id)
-                .bind(prefix.clone())
-                .bind(like_contains(text))
                 .bind(prefix)
+                .bind(like_contains(text))
                 .bind(i64::from(limit)),
-            ])
-            .await?;
-        decode_all(results.first())
+        )
+        .await?
+        .all()
     }
+}
+
+/// Which table `completion/complete` suggests from.
+#[derive(Debug, Clone, Copy)]
+enum Suggest {
+    Tasks,
+    Projects,
 }
 
 fn read_only_global(name: &str) -> StoreError {

@@ -1,43 +1,51 @@
 //! Workspaces, their members, and the local owner used when the server runs
 //! on a local SQLite file without an API key.
 
-use super::{
-    Actor, Member, Result, Stmt, Store, StoreError, Workspace, decode_all, decode_first, first_str,
-    new_id, now,
-};
+use super::{Actor, Batch, Member, Result, Stmt, Store, StoreError, Workspace, new_id, now};
 
 /// Email of the user the local SQLite default runs as.
 pub const LOCAL_OWNER_EMAIL: &str = "owner@localhost";
 /// Slug of the workspace created on first start.
 pub const DEFAULT_WORKSPACE_SLUG: &str = "default";
 
-const WORKSPACE_COLUMNS: &str = "id, name, slug, created_at";
+macro_rules! workspace_columns {
+    () => {
+        "id, name, slug, created_at"
+    };
+}
 
 impl Store {
     /// Makes sure the local owner and the default workspace exist (creating
     /// them on first start) and returns the owner acting in that workspace.
     pub async fn ensure_local_owner(&self) -> Result<Actor> {
         let at = now();
-        let stmts = vec![
-            Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, ?, 'Local owner', ?, ?) ON CONFLICT (email) DO NOTHING")
-                .bind(new_id()).bind(LOCAL_OWNER_EMAIL).bind(&at).bind(&at),
+        let mut batch = Batch::new();
+        batch.push(
+            Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?1, ?2, 'Local owner', ?3, ?3) ON CONFLICT (email) DO NOTHING")
+                .bind(new_id()).bind(LOCAL_OWNER_EMAIL).bind(&at),
+        );
+        batch.push(
             Stmt::new("INSERT INTO workspace_teams (id, name, slug, created_by, created_at, updated_at) \
-                 SELECT ?, 'Default', ?, u.id, ?, ? FROM users u WHERE u.email = ? ON CONFLICT (slug) DO NOTHING")
-                .bind(new_id()).bind(DEFAULT_WORKSPACE_SLUG).bind(&at).bind(&at).bind(LOCAL_OWNER_EMAIL),
+                 SELECT ?1, 'Default', ?2, u.id, ?3, ?3 FROM users u WHERE u.email = ?4 ON CONFLICT (slug) DO NOTHING")
+                .bind(new_id()).bind(DEFAULT_WORKSPACE_SLUG).bind(&at).bind(LOCAL_OWNER_EMAIL),
+        );
+        batch.push(
             Stmt::new("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) \
                  SELECT w.id, u.id, 'owner', ? FROM workspace_teams w, users u WHERE w.slug = ? AND u.email = ? \
                  ON CONFLICT DO NOTHING")
                 .bind(&at).bind(DEFAULT_WORKSPACE_SLUG).bind(LOCAL_OWNER_EMAIL),
+        );
+        let select = batch.push(
             Stmt::new("SELECT u.id AS user_id, w.id AS workspace_id FROM workspace_teams w, users u WHERE w.slug = ? AND u.email = ?")
                 .bind(DEFAULT_WORKSPACE_SLUG).bind(LOCAL_OWNER_EMAIL),
-        ];
-        let results = self.write(stmts).await?;
+        );
+        let results = self.write(batch).await?;
         #[derive(serde::Deserialize)]
         struct Ids {
             user_id: String,
             workspace_id: String,
         }
-        let ids: Ids = decode_first(results.get(3))?.ok_or_else(|| {
+        let ids: Ids = results.first(select)?.ok_or_else(|| {
             StoreError::Decode("the default workspace could not be created".into())
         })?;
         Ok(Actor {
@@ -54,35 +62,41 @@ impl Store {
     }
 
     async fn workspace_by_id(&self, workspace_id: &str) -> Result<Workspace> {
-        let results = self
-            .read(vec![
-                Stmt::new(format!("SELECT {WORKSPACE_COLUMNS} FROM workspace_teams WHERE id = ?")).bind(workspace_id),
-                Stmt::new(
-                    "SELECT u.id AS user_id, u.name, u.email, m.role FROM workspace_members m \
-                     JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? ORDER BY m.created_at, u.id",
-                )
-                .bind(workspace_id),
-            ])
-            .await?;
+        let mut batch = Batch::new();
+        let team = batch.push(
+            Stmt::new(concat!(
+                "SELECT ",
+                workspace_columns!(),
+                " FROM workspace_teams WHERE id = ?"
+            ))
+            .bind(workspace_id),
+        );
+        let members = batch.push(
+            Stmt::new(
+                "SELECT u.id AS user_id, u.name, u.email, m.role FROM workspace_members m \
+                 JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? ORDER BY m.created_at, u.id",
+            )
+            .bind(workspace_id),
+        );
+        let results = self.read(batch).await?;
         let mut workspace: Workspace =
-            decode_first(results.first())?.ok_or_else(|| StoreError::NotFound {
+            results.first(team)?.ok_or_else(|| StoreError::NotFound {
                 kind: "workspace",
                 id: workspace_id.to_owned(),
             })?;
-        workspace.members = decode_all::<Member>(results.get(1))?;
+        workspace.members = results.all::<Member>(members)?;
         Ok(workspace)
     }
 
     /// Finds a workspace by id or slug (for the operator's command line).
     pub async fn find_workspace(&self, id_or_slug: &str) -> Result<Workspace> {
-        let results = self
-            .read(vec![
-                Stmt::new("SELECT id FROM workspace_teams WHERE id = ? OR slug = ? LIMIT 1")
-                    .bind(id_or_slug)
+        let found = self
+            .read_one(
+                Stmt::new("SELECT id FROM workspace_teams WHERE id = ?1 OR slug = ?1 LIMIT 1")
                     .bind(id_or_slug),
-            ])
+            )
             .await?;
-        let id = first_str(results.first(), "id").ok_or_else(|| StoreError::NotFound {
+        let id = found.text("id").ok_or_else(|| StoreError::NotFound {
             kind: "workspace",
             id: id_or_slug.to_owned(),
         })?;
@@ -91,26 +105,26 @@ impl Store {
 
     /// Every workspace in the database (for the operator).
     pub async fn list_all_workspaces(&self) -> Result<Vec<Workspace>> {
-        let results = self
-            .read(vec![Stmt::new(format!(
-                "SELECT {WORKSPACE_COLUMNS} FROM workspace_teams ORDER BY created_at, id"
-            ))])
-            .await?;
-        decode_all(results.first())
+        self.read_one(Stmt::new(concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspace_teams ORDER BY created_at, id"
+        )))
+        .await?
+        .all()
     }
 
     /// The workspace's owner (the user a new key acts as unless told otherwise).
     pub async fn workspace_owner(&self, workspace_id: &str) -> Result<String> {
-        let results = self
-            .read(vec![
-                Stmt::new(
-                    "SELECT user_id FROM workspace_members WHERE workspace_id = ? \
-                     ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, created_at LIMIT 1",
-                )
-                .bind(workspace_id),
-            ])
-            .await?;
-        first_str(results.first(), "user_id")
+        self.read_one(
+            Stmt::new(
+                "SELECT user_id FROM workspace_members WHERE workspace_id = ? \
+                 ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, created_at LIMIT 1",
+            )
+            .bind(workspace_id),
+        )
+        .await?
+        .text("user_id")
             .ok_or_else(|| StoreError::Invalid(format!("workspace {workspace_id} has no members")))
     }
 
@@ -125,27 +139,33 @@ impl Store {
     ) -> Result<Actor> {
         let at = now();
         let workspace_id = new_id();
-        let results = self
-            .write(vec![
-                Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING")
-                    .bind(new_id()).bind(owner_email).bind(owner_name).bind(&at).bind(&at),
-                Stmt::new("INSERT INTO workspace_teams (id, name, slug, created_by, created_at, updated_at) \
-                     SELECT ?, ?, ?, u.id, ?, ? FROM users u WHERE u.email = ? ON CONFLICT (slug) DO NOTHING")
-                    .bind(&workspace_id).bind(name).bind(slug).bind(&at).bind(&at).bind(owner_email),
-                Stmt::new("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) \
-                     SELECT ?, u.id, 'owner', ? FROM users u WHERE u.email = ? AND EXISTS (SELECT 1 FROM workspace_teams WHERE id = ?) \
-                     ON CONFLICT DO NOTHING")
-                    .bind(&workspace_id).bind(&at).bind(owner_email).bind(&workspace_id),
-                Stmt::new("SELECT u.id AS user_id, w.id AS workspace_id FROM workspace_teams w, users u WHERE w.id = ? AND u.email = ?")
-                    .bind(&workspace_id).bind(owner_email),
-            ])
-            .await?;
+        let mut batch = Batch::new();
+        batch.push(
+            Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (email) DO NOTHING")
+                .bind(new_id()).bind(owner_email).bind(owner_name).bind(&at),
+        );
+        batch.push(
+            Stmt::new("INSERT INTO workspace_teams (id, name, slug, created_by, created_at, updated_at) \
+                 SELECT ?1, ?2, ?3, u.id, ?4, ?4 FROM users u WHERE u.email = ?5 ON CONFLICT (slug) DO NOTHING")
+                .bind(&workspace_id).bind(name).bind(slug).bind(&at).bind(owner_email),
+        );
+        batch.push(
+            Stmt::new("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) \
+                 SELECT ?1, u.id, 'owner', ?2 FROM users u WHERE u.email = ?3 AND EXISTS (SELECT 1 FROM workspace_teams WHERE id = ?1) \
+                 ON CONFLICT DO NOTHING")
+                .bind(&workspace_id).bind(&at).bind(owner_email),
+        );
+        let select = batch.push(
+            Stmt::new("SELECT u.id AS user_id, w.id AS workspace_id FROM workspace_teams w, users u WHERE w.id = ? AND u.email = ?")
+                .bind(&workspace_id).bind(owner_email),
+        );
+        let results = self.write(batch).await?;
         #[derive(serde::Deserialize)]
         struct Ids {
             user_id: String,
             workspace_id: String,
         }
-        let ids: Ids = decode_first(results.get(3))?.ok_or_else(|| {
+        let ids: Ids = results.first(select)?.ok_or_else(|| {
             StoreError::Conflict(format!("a workspace with slug '{slug}' already exists"))
         })?;
         Ok(Actor {

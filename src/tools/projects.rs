@@ -11,10 +11,7 @@ use super::{
 };
 use crate::{
     auth::{Principal, Scope},
-    store::{
-        NewProject, Project, ProjectChanges, Workspace, decode_project_cursor,
-        encode_project_cursor,
-    },
+    store::{NewProject, Project, ProjectChanges, ProjectKey, Workspace, page},
 };
 
 /// Longest project name, in characters.
@@ -121,20 +118,15 @@ async fn list_projects(ctx: ToolContext, args: ListProjectsArgs) -> Result<Proje
     let after = checked_cursor(
         "list_projects",
         args.cursor.as_deref(),
-        decode_project_cursor,
+        page::decode::<ProjectKey>,
     )?;
-    let (projects, more) = ctx
+    let page = ctx
         .store
         .list_projects_page(&ctx.principal.actor, after.as_ref(), limit)
         .await?;
-    let next_cursor = if more {
-        projects.last().map(encode_project_cursor)
-    } else {
-        None
-    };
     Ok(ProjectList {
-        projects,
-        next_cursor,
+        projects: page.items,
+        next_cursor: page.next_cursor,
     })
 }
 

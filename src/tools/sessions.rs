@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::{
     Effect, ToolContext, ToolDef, ToolError, Toolset,
-    args::{checked_count, checked_text},
+    args::{checked_count, checked_cursor, checked_text},
     tool,
 };
 use crate::{
     auth::Scope,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
-    store::{ExecutionProcess, Session, SessionFilter, SessionStatus},
+    store::{ExecutionProcess, Session, SessionFilter, SessionKey, SessionStatus, page},
 };
 
 /// Longest prompt, in characters.
@@ -56,7 +56,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_sessions",
             "List agent sessions",
-            "Agent sessions of the workspace, newest first; filter by task and/or status.",
+            "Agent sessions of the workspace, newest first; filter by task and/or status. Returns up to `limit` \
+             and `next_cursor` when more follow.",
             Toolset::Sessions,
             Effect::Read,
             list_sessions,
@@ -201,12 +202,18 @@ pub struct ListSessionsArgs {
     /// How many to return: default 50, at most 200.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// Sessions, newest first.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SessionList {
     pub sessions: Vec<Session>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<SessionList, ToolError> {
@@ -215,9 +222,16 @@ async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<Sessi
         task_id: args.task_id.map(|t| t.to_string()),
         statuses: args.status.unwrap_or_default(),
         limit,
+        after: checked_cursor(
+            "list_sessions",
+            args.cursor.as_deref(),
+            page::decode::<SessionKey>,
+        )?,
     };
+    let page = service(&ctx)?.list(&ctx.principal.actor, &filter).await?;
     Ok(SessionList {
-        sessions: service(&ctx)?.list(&ctx.principal.actor, &filter).await?,
+        sessions: page.items,
+        next_cursor: page.next_cursor,
     })
 }
 

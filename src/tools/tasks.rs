@@ -12,8 +12,8 @@ use super::{
     tool,
 };
 use crate::store::{
-    Deleted, NewTask, Task, TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus,
-    decode_cursor,
+    Deleted, NewTask, Task, TaskChanges, TaskDetail, TaskFilter, TaskKey, TaskPage, TaskStatus,
+    page,
 };
 
 /// Longest task title, in characters.
@@ -107,7 +107,11 @@ pub struct ListTasksArgs {
 
 async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, ToolError> {
     let limit = checked_count("limit", args.limit, DEFAULT_LIMIT, MAX_LIMIT, "")?;
-    let after = checked_cursor("list_tasks", args.cursor.as_deref(), decode_cursor)?;
+    let after = checked_cursor(
+        "list_tasks",
+        args.cursor.as_deref(),
+        page::decode::<TaskKey>,
+    )?;
     let filter = TaskFilter {
         statuses: args.status.unwrap_or_default(),
         assignee: args.assignee.map(|u| u.to_string()),

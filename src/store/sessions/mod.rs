@@ -1,0 +1,71 @@
+//! Agent sessions (`workspace_sessions`) and their execution processes.
+//!
+//! Two kinds of callers, one file each: tools ([`queries`]), which act for a
+//! caller and are scoped by the caller's workspace like every other query;
+//! and runners ([`runner`]), which act for the system on sessions they
+//! claimed. Claiming is one atomic `UPDATE … WHERE status = 'queued' …
+//! RETURNING`, so any number of runners sharing one store never run the same
+//! turn twice. What both share is here.
+
+mod queries;
+mod runner;
+mod types;
+
+pub use types::{
+    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
+    RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
+};
+
+use super::{Actor, Stmt, StoreError};
+
+/// The columns of a [`Session`].
+macro_rules! session_columns {
+    () => {
+        "id, task_id, executor, prompt, pending_prompt, turns, status, status_reason, \
+         base_branch, branch, worktree_path, agent_session_id, runner_id, runner_host, stop_requested_at, \
+         started_at, finished_at, created_by, created_at, updated_at"
+    };
+}
+pub(super) use session_columns;
+
+fn select_session(actor: &Actor, session_id: &str) -> Stmt {
+    Stmt::new(concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM workspace_sessions WHERE id = ? AND workspace_id = ?"
+    ))
+    .bind(session_id)
+    .bind(&actor.workspace_id)
+}
+
+fn session_not_found(session_id: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "session",
+        id: session_id.to_owned(),
+    }
+}
+
+/// Moves a session's task back to `todo` after the session ended at `at`
+/// with `ended` (not a success), if `runner_id` (when given) owned it, and no
+/// other session of the task is still active. Only a task still `inprogress`
+/// moves: a person who moved it meanwhile wins. The one statement that does
+/// this, for a stop, a failed turn and an interrupted one.
+fn task_back_to_todo(
+    session_id: &str,
+    at: &str,
+    ended: SessionStatus,
+    runner_id: Option<&str>,
+) -> Stmt {
+    Stmt::new(
+        "UPDATE tasks SET status = 'todo', updated_at = ?2 \
+         WHERE id = (SELECT task_id FROM workspace_sessions WHERE id = ?1 AND status = ?3 AND finished_at = ?2 \
+                     AND (?4 IS NULL OR runner_id = ?4)) \
+           AND status = 'inprogress' \
+           AND NOT EXISTS (SELECT 1 FROM workspace_sessions o WHERE o.task_id = tasks.id AND o.id <> ?1 \
+                           AND o.status IN ('queued', 'running'))",
+    )
+    .bind(session_id)
+    .bind(at)
+    .bind(ended.as_str())
+    .bind(runner_id)
+}
