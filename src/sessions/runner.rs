@@ -13,15 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
-    profiles::{ExecutorProfile, FailureHint},
+    profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
-    worktree,
+    worktree::{self, WorktreeError},
 };
 use crate::{
     logs::{self, LogStore},
     store::{
         ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionStatus,
-        TurnOutcome,
+        StoreError, TurnOutcome,
     },
 };
 
@@ -198,8 +198,8 @@ impl Sessions {
             outcome = TurnOutcome {
                 status: SessionStatus::Interrupted,
                 reason: Some(
-                    "interrupted: the runner shut down while the session ran; send_follow_up continues in the \
-                     same worktree"
+                    "interrupted: the runner shut down while the session ran; a follow-up turn continues in \
+                     the same worktree"
                         .to_owned(),
                 ),
             };
@@ -254,18 +254,65 @@ impl Sessions {
             turn.turn, session.id, session.executor
         ))
         .await;
+        match self.steps(turn, stop, log).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    /// The steps of a turn in order; `Err` is a turn that ends early with
+    /// that outcome.
+    async fn steps(
+        &self,
+        turn: &ClaimedTurn,
+        stop: &CancellationToken,
+        log: &TurnLog,
+    ) -> Result<TurnOutcome, TurnOutcome> {
+        let workspace = self.workspace(turn, log).await?;
+        let context = RunContext {
+            turn,
+            cwd: &workspace.path,
+            stop,
+            log,
+        };
+        if turn.turn == 1
+            && let Some(script) = script_text(turn.setup_script.as_deref())
+        {
+            match self.script(&context, ProcessKind::Setup, script).await {
+                Ok(Ending::Exited(0)) => {}
+                Ok(ending) => return Err(script_outcome("setup script", ending)),
+                Err(e) => return Err(failed(log, e).await),
+            }
+        }
+        if stop.is_cancelled() {
+            return Err(stopped());
+        }
+        let outcome = self.agent(&context).await?;
+        match script_text(turn.cleanup_script.as_deref()) {
+            Some(script) => self.cleanup(&context, script, outcome).await,
+            None => Ok(outcome),
+        }
+    }
+
+    /// The turn's working directory: the repository checked against the
+    /// allowed roots, then the worktree made (or found again) and recorded.
+    async fn workspace(
+        &self,
+        turn: &ClaimedTurn,
+        log: &TurnLog,
+    ) -> Result<worktree::Workspace, TurnOutcome> {
+        let session = &turn.session;
+        let repo_path = turn.repo_path.as_deref().map(Path::new);
+        let allowed_roots = self.inner.config.allowed_repo_roots.as_deref();
+        if let Err(e) = worktree::check_repo_root(repo_path, allowed_roots) {
+            return Err(failed(log, e.into()).await);
+        }
         let existing = session
             .worktree_path
             .as_deref()
             .map(|p| (Path::new(p), session.branch.as_deref()));
-        let repo_path = turn.repo_path.as_deref().map(Path::new);
-        let allowed_roots = self.inner.config.allowed_repo_roots.as_deref();
-        if let Err(message) = worktree::check_repo_root(repo_path, allowed_roots) {
-            return failed(log, message).await;
-        }
         let workspace = match worktree::prepare(
             &self.inner.worktree_root,
-            turn.repo_path.as_deref().map(Path::new),
+            repo_path,
             &session.id,
             &turn.task_title,
             session.base_branch.as_deref(),
@@ -274,63 +321,72 @@ impl Sessions {
         .await
         {
             Ok(workspace) => workspace,
-            Err(message) => {
-                return failed(log, format!("could not prepare the worktree: {message}")).await;
-            }
+            Err(e) => return Err(failed(log, TurnError::Worktree(e)).await),
         };
         let path_text = workspace.path.to_string_lossy().into_owned();
-        if session.worktree_path.as_deref() != Some(path_text.as_str()) {
-            if let Err(e) = self
-                .inner
-                .store
-                .set_session_worktree(
-                    &session.id,
-                    workspace.base_branch.as_deref(),
-                    workspace.branch.as_deref(),
-                    &path_text,
-                )
-                .await
-            {
-                return failed(log, format!("could not record the worktree: {e}")).await;
-            }
-            log.note(&format!(
-                "worktree {}{}",
-                path_text,
-                workspace
-                    .branch
-                    .as_deref()
-                    .map(|b| format!(" on branch {b}"))
-                    .unwrap_or_default()
-            ))
-            .await;
+        if session.worktree_path.as_deref() == Some(path_text.as_str()) {
+            return Ok(workspace);
         }
-        let context = RunContext {
-            turn,
-            cwd: &workspace.path,
-            stop,
-            log,
-        };
-
-        if turn.turn == 1
-            && let Some(script) = turn
-                .setup_script
-                .as_deref()
-                .filter(|s| !s.trim().is_empty())
+        if let Err(e) = self
+            .inner
+            .store
+            .set_session_worktree(
+                &session.id,
+                workspace.base_branch.as_deref(),
+                workspace.branch.as_deref(),
+                &path_text,
+            )
+            .await
         {
-            match self.script(&context, ProcessKind::Setup, script).await {
-                Ok(Ending::Exited(0)) => {}
-                Ok(ending) => return script_outcome("setup script", ending),
-                Err(message) => return failed(log, message).await,
-            }
+            return Err(failed(log, TurnError::RecordWorktree(e)).await);
         }
-        if stop.is_cancelled() {
-            return stopped();
-        }
+        log.note(&format!(
+            "worktree {}{}",
+            path_text,
+            workspace
+                .branch
+                .as_deref()
+                .map(|b| format!(" on branch {b}"))
+                .unwrap_or_default()
+        ))
+        .await;
+        Ok(workspace)
+    }
 
+    /// Checks the agent CLI's version and runs the coding agent: the turn's
+    /// outcome before cleanup.
+    async fn agent(&self, context: &RunContext<'_>) -> Result<TurnOutcome, TurnOutcome> {
+        let (session, log) = (&context.turn.session, context.log);
         let profile = match self.inner.profiles.get(&session.executor) {
             Ok(profile) => profile.clone(),
-            Err(message) => return failed(log, message).await,
+            Err(e) => return Err(failed(log, e.into()).await),
         };
+        let (spec, display) = self.agent_spec(context, &profile);
+        match check_version(&profile, &session.executor, &spec, context.stop).await {
+            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
+            Ok(None) => {}
+            Err(VersionCheck::Stopped) => return Err(stopped()),
+            Err(VersionCheck::Failed(check)) => {
+                let executor = session.executor.clone();
+                return Err(failed(log, TurnError::Version { executor, check }).await);
+            }
+        }
+        let kind = ProcessKind::CodingAgent;
+        match self
+            .process(context, kind, spec, &display, Some(&profile))
+            .await
+        {
+            Ok((ending, hint)) => agent_outcome(&session.executor, &profile, ending, hint),
+            Err(e) => Err(failed(log, e).await),
+        }
+    }
+
+    /// The coding agent's process: its command line for this turn (resuming
+    /// the agent's conversation after the first), environment and limits,
+    /// and the command as the logs show it.
+    fn agent_spec(&self, context: &RunContext<'_>, profile: &ExecutorProfile) -> (Spec, String) {
+        let turn = context.turn;
+        let session = &turn.session;
         let resume = (turn.turn > 1)
             .then_some(session.agent_session_id.as_deref())
             .flatten();
@@ -342,83 +398,37 @@ impl Sessions {
         let spec = Spec {
             program: command.program.clone(),
             args: command.args.clone(),
-            cwd: workspace.path.clone(),
+            cwd: context.cwd.to_owned(),
             env,
             stdin: command.stdin.clone(),
             timeout: profile.timeout_secs.map(Duration::from_secs),
             grace: self.inner.config.grace(),
         };
-        match check_version(&profile, &session.executor, &spec, stop).await {
-            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
-            Ok(None) => {}
-            Err(VersionCheck::Stopped) => return stopped(),
-            Err(VersionCheck::Failed(message)) => {
-                return failed(log, format!("executor '{}': {message}", session.executor)).await;
-            }
-        }
-        let display = command.display(&turn.prompt);
-        let (agent, hint) = match self
-            .process(
-                &context,
-                ProcessKind::CodingAgent,
-                spec,
-                &display,
-                Some(&profile),
-            )
-            .await
-        {
-            Ok(ended) => ended,
-            Err(message) => return failed(log, message).await,
-        };
-        let outcome = match agent {
-            Ending::Exited(0) => TurnOutcome {
-                status: SessionStatus::Completed,
-                reason: None,
-            },
-            Ending::Stopped(_) => return stopped(),
-            Ending::SpawnFailed(message) => TurnOutcome {
-                status: SessionStatus::Failed,
-                reason: Some(format!(
-                    "executor '{}': {message}{}",
-                    session.executor,
-                    profile
-                        .install_hint
-                        .as_deref()
-                        .map(|hint| format!(" (to install it: {hint})"))
-                        .unwrap_or_default()
-                )),
-            },
-            other => TurnOutcome {
-                status: SessionStatus::Failed,
-                reason: Some(match hint {
-                    Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
-                    None => format!("the coding agent {}", describe(&other)),
-                }),
-            },
-        };
+        (spec, command.display(&turn.prompt))
+    }
 
-        if let Some(script) = turn
-            .cleanup_script
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            match self.script(&context, ProcessKind::Cleanup, script).await {
-                Ok(Ending::Exited(0)) => {}
-                Ok(Ending::Stopped(_)) => return stopped(),
-                Ok(ending) => {
-                    let note = format!("the cleanup script {}", describe(&ending));
-                    return TurnOutcome {
-                        reason: Some(match outcome.reason {
-                            Some(reason) => format!("{reason}; {note}"),
-                            None => note,
-                        }),
-                        ..outcome
-                    };
-                }
-                Err(message) => return failed(log, message).await,
+    /// Runs the cleanup script; a failure is added to the agent's outcome.
+    async fn cleanup(
+        &self,
+        context: &RunContext<'_>,
+        script: &str,
+        outcome: TurnOutcome,
+    ) -> Result<TurnOutcome, TurnOutcome> {
+        match self.script(context, ProcessKind::Cleanup, script).await {
+            Ok(Ending::Exited(0)) => Ok(outcome),
+            Ok(Ending::Stopped(_)) => Err(stopped()),
+            Ok(ending) => {
+                let note = format!("the cleanup script {}", describe(&ending));
+                Ok(TurnOutcome {
+                    reason: Some(match outcome.reason {
+                        Some(reason) => format!("{reason}; {note}"),
+                        None => note,
+                    }),
+                    ..outcome
+                })
             }
+            Err(e) => Err(failed(context.log, e).await),
         }
-        outcome
     }
 
     async fn script(
@@ -426,7 +436,7 @@ impl Sessions {
         context: &RunContext<'_>,
         kind: ProcessKind,
         script: &str,
-    ) -> Result<Ending, String> {
+    ) -> Result<Ending, TurnError> {
         let spec = Spec {
             program: "sh".to_owned(),
             args: vec!["-c".to_owned(), script.to_owned()],
@@ -459,14 +469,17 @@ impl Sessions {
         spec: Spec,
         display: &str,
         agent: Option<&ExecutorProfile>,
-    ) -> Result<(Ending, Option<FailureHint>), String> {
+    ) -> Result<(Ending, Option<FailureHint>), TurnError> {
         let store = &self.inner.store;
         let session_id = &context.turn.session.id;
         let prefix = format!("logs/{session_id}/processes");
         let process_id = store
             .start_process(session_id, kind, context.turn.turn, display, &prefix)
             .await
-            .map_err(|e| format!("could not record the {} process: {e}", kind.as_str()))?;
+            .map_err(|source| TurnError::RecordProcess {
+                kind: kind.as_str(),
+                source,
+            })?;
         context
             .log
             .note(&format!("--- {} started: {display} ---", kind.as_str()))
@@ -592,7 +605,65 @@ fn find_executable(program: &str, agent: &Spec) -> Option<Executable> {
 /// Why a turn does not start after the version check.
 enum VersionCheck {
     Stopped,
-    Failed(String),
+    Failed(VersionError),
+}
+
+/// Why an agent CLI's version is not good enough to start a turn.
+#[derive(Debug, thiserror::Error)]
+enum VersionError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("`{shown}` printed no version within {} s", VERSION_TIMEOUT.as_secs())]
+    Silent { shown: String },
+    #[error(
+        "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
+         [executors.{name}] env"
+    )]
+    NotInstalled {
+        program: String,
+        install: String,
+        name: String,
+    },
+    #[error("cannot run `{shown}`: {source}")]
+    CannotRun {
+        shown: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{shown}` failed ({status}): {output}{install}")]
+    Failed {
+        shown: String,
+        status: std::process::ExitStatus,
+        output: String,
+        install: String,
+    },
+}
+
+/// Why a turn ends before its coding agent has run; the message is the
+/// session's reason and the log's last note.
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The repository is outside the runner's allowed roots.
+    #[error(transparent)]
+    Repository(#[from] WorktreeError),
+    #[error("could not prepare the worktree: {0}")]
+    Worktree(#[source] WorktreeError),
+    #[error("could not record the worktree: {0}")]
+    RecordWorktree(#[source] StoreError),
+    #[error("could not record the {kind} process: {source}")]
+    RecordProcess {
+        kind: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    #[error("executor '{executor}': {check}")]
+    Version {
+        executor: String,
+        #[source]
+        check: VersionError,
+    },
 }
 
 /// Runs the profile's `version_command` (with the agent's environment, in
@@ -629,7 +700,7 @@ async fn check_version(
         return profile
             .check_version(name, &found)
             .map(Some)
-            .map_err(VersionCheck::Failed);
+            .map_err(|e| VersionCheck::Failed(e.into()));
     }
     let mut check = tokio::process::Command::new(program);
     check
@@ -645,18 +716,21 @@ async fn check_version(
     };
     let output = match output {
         Err(_) => {
-            return Err(VersionCheck::Failed(format!(
-                "`{shown}` printed no version within {} s",
-                VERSION_TIMEOUT.as_secs()
-            )));
+            return Err(VersionCheck::Failed(VersionError::Silent { shown }));
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(VersionCheck::Failed(format!(
-                "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
-                 [executors.{name}] env"
-            )));
+            return Err(VersionCheck::Failed(VersionError::NotInstalled {
+                program: program.clone(),
+                install,
+                name: name.to_owned(),
+            }));
         }
-        Ok(Err(e)) => return Err(VersionCheck::Failed(format!("cannot run `{shown}`: {e}"))),
+        Ok(Err(source)) => {
+            return Err(VersionCheck::Failed(VersionError::CannotRun {
+                shown,
+                source,
+            }));
+        }
         Ok(Ok(output)) => output,
     };
     let text = format!(
@@ -665,15 +739,16 @@ async fn check_version(
         String::from_utf8_lossy(&output.stderr)
     );
     if !output.status.success() {
-        return Err(VersionCheck::Failed(format!(
-            "`{shown}` failed ({}): {}{install}",
-            output.status,
-            text.trim()
-        )));
+        return Err(VersionCheck::Failed(VersionError::Failed {
+            shown,
+            status: output.status,
+            output: text.trim().to_owned(),
+            install,
+        }));
     }
     let found = profile
         .check_version(name, &text)
-        .map_err(VersionCheck::Failed)?;
+        .map_err(|e| VersionCheck::Failed(e.into()))?;
     if let Some(key) = key {
         cache
             .lock()
@@ -717,6 +792,46 @@ fn describe(ending: &Ending) -> String {
     }
 }
 
+/// The turn's outcome from how its coding agent ended; `Err` when it was
+/// stopped (cleanup does not run then).
+fn agent_outcome(
+    executor: &str,
+    profile: &ExecutorProfile,
+    ending: Ending,
+    hint: Option<FailureHint>,
+) -> Result<TurnOutcome, TurnOutcome> {
+    Ok(match ending {
+        Ending::Exited(0) => TurnOutcome {
+            status: SessionStatus::Completed,
+            reason: None,
+        },
+        Ending::Stopped(_) => return Err(stopped()),
+        Ending::SpawnFailed(message) => TurnOutcome {
+            status: SessionStatus::Failed,
+            reason: Some(format!(
+                "executor '{executor}': {message}{}",
+                profile
+                    .install_hint
+                    .as_deref()
+                    .map(|hint| format!(" (to install it: {hint})"))
+                    .unwrap_or_default()
+            )),
+        },
+        other => TurnOutcome {
+            status: SessionStatus::Failed,
+            reason: Some(match hint {
+                Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
+                None => format!("the coding agent {}", describe(&other)),
+            }),
+        },
+    })
+}
+
+/// A setup or cleanup script worth running (set and not blank).
+fn script_text(script: Option<&str>) -> Option<&str> {
+    script.filter(|s| !s.trim().is_empty())
+}
+
 fn script_outcome(what: &str, ending: Ending) -> TurnOutcome {
     match ending {
         Ending::Stopped(_) => stopped(),
@@ -734,7 +849,8 @@ fn stopped() -> TurnOutcome {
     }
 }
 
-async fn failed(log: &TurnLog, message: String) -> TurnOutcome {
+async fn failed(log: &TurnLog, error: TurnError) -> TurnOutcome {
+    let message = error.to_string();
     log.note(&message).await;
     TurnOutcome {
         status: SessionStatus::Failed,

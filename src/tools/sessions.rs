@@ -103,15 +103,22 @@ fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
     })
 }
 
+/// The session layer says what is wrong; this adds which tool helps.
 impl From<SessionError> for ToolError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::Store(e) => ToolError::Store(e),
-            SessionError::Refused(message) => ToolError::Failed(message),
             SessionError::Logs(e) => {
                 tracing::error!(error = %e, "log storage failed");
                 ToolError::Failed(format!("{e}; try again shortly"))
             }
+            SessionError::Repository(e) if e.is_about_repo_path() => ToolError::Failed(format!(
+                "{e}; update_project changes the project's repo_path"
+            )),
+            SessionError::ForeignProcess { .. } => {
+                ToolError::Failed(format!("{err}; get_session lists its processes"))
+            }
+            other => ToolError::Failed(other.to_string()),
         }
     }
 }
