@@ -217,6 +217,51 @@ pub struct LogPage {
     pub session_status: SessionStatus,
 }
 
+/// The log a query reads, and whether its writer (the process, or without
+/// one the session) may still add to it.
+fn log_key(
+    session_id: &str,
+    session: &Session,
+    processes: &[ExecutionProcess],
+    query: &LogQuery,
+) -> Result<(String, bool)> {
+    Ok(match &query.process_id {
+        Some(process_id) => {
+            let process = processes
+                .iter()
+                .find(|p| &p.id == process_id)
+                .ok_or_else(|| SessionError::ForeignProcess {
+                    process_id: process_id.clone(),
+                    session_id: session_id.to_owned(),
+                })?;
+            let stream = match query.stream {
+                LogStream::All => "output",
+                LogStream::Stdout => "stdout",
+                LogStream::Stderr => "stderr",
+                LogStream::AgentOutput => {
+                    return Err(SessionError::AgentOutputOfProcess);
+                }
+            };
+            (
+                logs::process_key(session_id, process_id, stream),
+                process.status == ProcessStatus::Running,
+            )
+        }
+        None => {
+            let file = match query.stream {
+                LogStream::All => logs::EXECUTION_LOG,
+                LogStream::Stdout => "stdout.log",
+                LogStream::Stderr => "stderr.log",
+                LogStream::AgentOutput => logs::AGENT_OUTPUT_LOG,
+            };
+            (
+                logs::session_key(session_id, file),
+                session.status.is_active(),
+            )
+        }
+    })
+}
+
 /// Lines of `execution.log` shown by `get_session`.
 const LAST_LINES: usize = 20;
 const LAST_BYTES: u64 = 16 * 1024;
@@ -429,41 +474,7 @@ impl Sessions {
         query: &LogQuery,
     ) -> Result<LogPage> {
         let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
-        let (key, running) = match &query.process_id {
-            Some(process_id) => {
-                let process = processes
-                    .iter()
-                    .find(|p| &p.id == process_id)
-                    .ok_or_else(|| SessionError::ForeignProcess {
-                        process_id: process_id.clone(),
-                        session_id: session_id.to_owned(),
-                    })?;
-                let stream = match query.stream {
-                    LogStream::All => "output",
-                    LogStream::Stdout => "stdout",
-                    LogStream::Stderr => "stderr",
-                    LogStream::AgentOutput => {
-                        return Err(SessionError::AgentOutputOfProcess);
-                    }
-                };
-                (
-                    logs::process_key(session_id, process_id, stream),
-                    process.status == ProcessStatus::Running,
-                )
-            }
-            None => {
-                let file = match query.stream {
-                    LogStream::All => logs::EXECUTION_LOG,
-                    LogStream::Stdout => "stdout.log",
-                    LogStream::Stderr => "stderr.log",
-                    LogStream::AgentOutput => logs::AGENT_OUTPUT_LOG,
-                };
-                (
-                    logs::session_key(session_id, file),
-                    session.status.is_active(),
-                )
-            }
-        };
+        let (key, running) = log_key(session_id, &session, &processes, query)?;
         let slice = match query.tail {
             Some(lines) => {
                 self.inner

@@ -484,48 +484,19 @@ impl Sessions {
             .log
             .note(&format!("--- {} started: {display} ---", kind.as_str()))
             .await;
-        let (output, mut received) = mpsc::channel::<Output>(256);
-        let forward = {
-            let events = context.log.events.clone();
-            let process_id = process_id.clone();
-            let profile = agent.cloned();
-            let store = store.clone();
-            let session_id = session_id.clone();
-            let known = context.turn.session.agent_session_id.clone();
-            tokio::spawn(async move {
-                let mut known = known;
-                let mut hint = None;
-                while let Some(piece) = received.recv().await {
-                    if let Some(profile) = &profile
-                        && hint.is_none()
-                    {
-                        hint = profile
-                            .failure_hint(&String::from_utf8_lossy(&piece.bytes))
-                            .cloned();
-                    }
-                    if let Some(profile) = &profile
-                        && piece.stream == Stream::Stdout
-                        && let Some(id) =
-                            profile.agent_session_id(&String::from_utf8_lossy(&piece.bytes))
-                        && known.as_deref() != Some(id.as_str())
-                    {
-                        if let Err(e) = store.set_agent_session_id(&session_id, &id).await {
-                            tracing::warn!(session = %session_id, error = %e, "could not record the agent's session id");
-                        }
-                        known = Some(id);
-                    }
-                    let event = LogEvent::Output {
-                        process_id: process_id.clone(),
-                        kind,
-                        piece,
-                    };
-                    if events.send(event).await.is_err() {
-                        break;
-                    }
-                }
-                hint
-            })
-        };
+        let (output, received) = mpsc::channel::<Output>(256);
+        let forward = tokio::spawn(forward_output(
+            Forward {
+                events: context.log.events.clone(),
+                process_id: process_id.clone(),
+                kind,
+                profile: agent.cloned(),
+                store: store.clone(),
+                session_id: session_id.clone(),
+            },
+            context.turn.session.agent_session_id.clone(),
+            received,
+        ));
         let pid_store = store.clone();
         let pid_process = process_id.clone();
         let ending = supervisor::run(spec, output, context.stop.clone(), move |pid| {
@@ -537,15 +508,7 @@ impl Sessions {
         })
         .await;
         let hint = forward.await.ok().flatten();
-        let (status, code, error) = match &ending {
-            Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
-            Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
-            Ending::Signaled(_) | Ending::SpawnFailed(_) => {
-                (ProcessStatus::Failed, None, Some(describe(&ending)))
-            }
-            Ending::Stopped(stop) => (ProcessStatus::Killed, stop.code, Some(describe(&ending))),
-            Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(&ending))),
-        };
+        let (status, code, error) = process_end(&ending);
         if let Err(e) = store
             .finish_process(&process_id, status, code, error.as_deref())
             .await
@@ -557,6 +520,67 @@ impl Sessions {
             .note(&format!("--- {} {} ---", kind.as_str(), describe(&ending)))
             .await;
         Ok((ending, hint))
+    }
+}
+
+/// Where one process's output goes: the turn's log writer, and for a
+/// coding agent its profile (failure hints, the agent's session id).
+struct Forward {
+    events: mpsc::Sender<LogEvent>,
+    process_id: String,
+    kind: ProcessKind,
+    profile: Option<ExecutorProfile>,
+    store: crate::store::Store,
+    session_id: String,
+}
+
+/// Passes a process's output to the log writer until it ends; records the
+/// agent's session id when it first prints a new one. Returns the first
+/// failure hint the output matched.
+async fn forward_output(
+    to: Forward,
+    mut known: Option<String>,
+    mut received: mpsc::Receiver<Output>,
+) -> Option<FailureHint> {
+    let mut hint = None;
+    while let Some(piece) = received.recv().await {
+        if let Some(profile) = &to.profile {
+            let text = String::from_utf8_lossy(&piece.bytes);
+            if hint.is_none() {
+                hint = profile.failure_hint(&text).cloned();
+            }
+            if piece.stream == Stream::Stdout
+                && let Some(id) = profile.agent_session_id(&text)
+                && known.as_deref() != Some(id.as_str())
+            {
+                if let Err(e) = to.store.set_agent_session_id(&to.session_id, &id).await {
+                    tracing::warn!(session = %to.session_id, error = %e, "could not record the agent's session id");
+                }
+                known = Some(id);
+            }
+        }
+        let event = LogEvent::Output {
+            process_id: to.process_id.clone(),
+            kind: to.kind,
+            piece,
+        };
+        if to.events.send(event).await.is_err() {
+            break;
+        }
+    }
+    hint
+}
+
+/// A process row's status, exit code and error for how it ended.
+fn process_end(ending: &Ending) -> (ProcessStatus, Option<i32>, Option<String>) {
+    match ending {
+        Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
+        Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
+        Ending::Signaled(_) | Ending::SpawnFailed(_) => {
+            (ProcessStatus::Failed, None, Some(describe(ending)))
+        }
+        Ending::Stopped(stop) => (ProcessStatus::Killed, stop.code, Some(describe(ending))),
+        Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(ending))),
     }
 }
 
@@ -679,7 +703,7 @@ async fn check_version(
     let (Some(command), Some(_)) = (&profile.version_command, &profile.min_version) else {
         return Ok(None);
     };
-    let Some((program, args)) = command.split_first() else {
+    let Some(program) = command.first() else {
         return Ok(None);
     };
     let install = profile
@@ -702,6 +726,31 @@ async fn check_version(
             .map(Some)
             .map_err(|e| VersionCheck::Failed(e.into()));
     }
+    let text = print_version(command, name, &install, agent, stop).await?;
+    let found = profile
+        .check_version(name, &text)
+        .map_err(|e| VersionCheck::Failed(e.into()))?;
+    if let Some(key) = key {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, found.clone());
+    }
+    Ok(Some(found))
+}
+
+/// Runs `version_command` with the agent's environment, in its working
+/// directory: what it printed (stdout, then stderr), or why that failed.
+async fn print_version(
+    command: &[String],
+    name: &str,
+    install: &str,
+    agent: &Spec,
+    stop: &CancellationToken,
+) -> Result<String, VersionCheck> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(String::new());
+    };
     let mut check = tokio::process::Command::new(program);
     check
         .args(args)
@@ -715,13 +764,11 @@ async fn check_version(
         () = stop.cancelled() => return Err(VersionCheck::Stopped),
     };
     let output = match output {
-        Err(_) => {
-            return Err(VersionCheck::Failed(VersionError::Silent { shown }));
-        }
+        Err(_) => return Err(VersionCheck::Failed(VersionError::Silent { shown })),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(VersionCheck::Failed(VersionError::NotInstalled {
                 program: program.clone(),
-                install,
+                install: install.to_owned(),
                 name: name.to_owned(),
             }));
         }
@@ -743,19 +790,10 @@ async fn check_version(
             shown,
             status: output.status,
             output: text.trim().to_owned(),
-            install,
+            install: install.to_owned(),
         }));
     }
-    let found = profile
-        .check_version(name, &text)
-        .map_err(|e| VersionCheck::Failed(e.into()))?;
-    if let Some(key) = key {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, found.clone());
-    }
-    Ok(Some(found))
+    Ok(text)
 }
 
 struct RunContext<'a> {
@@ -935,6 +973,39 @@ impl TurnLog {
     }
 }
 
+/// Appends one event to the logs it belongs in: a note to `execution.log`;
+/// output also to the session's stream log, the process's logs and, for a
+/// coding agent's stdout, `agent_output.log`.
+async fn write_event(
+    writer: &mut logs::LogWriter,
+    session_id: &str,
+    event: LogEvent,
+) -> Result<(), logs::LogError> {
+    let execution = logs::session_key(session_id, logs::EXECUTION_LOG);
+    let (process_id, kind, piece) = match event {
+        LogEvent::Note(text) => return writer.append(&execution, text.as_bytes()).await,
+        LogEvent::Output {
+            process_id,
+            kind,
+            piece,
+        } => (process_id, kind, piece),
+    };
+    let stream = piece.stream.as_str();
+    let mut keys = vec![
+        execution,
+        logs::session_key(session_id, &format!("{stream}.log")),
+        logs::process_key(session_id, &process_id, "output"),
+        logs::process_key(session_id, &process_id, stream),
+    ];
+    if kind == ProcessKind::CodingAgent && piece.stream == Stream::Stdout {
+        keys.push(logs::session_key(session_id, logs::AGENT_OUTPUT_LOG));
+    }
+    for key in &keys {
+        writer.append(key, &piece.bytes).await?;
+    }
+    Ok(())
+}
+
 /// Writes a turn's output to every log it belongs in, flushing often so
 /// readers see it live.
 async fn write_logs(
@@ -943,8 +1014,6 @@ async fn write_logs(
     mut events: mpsc::Receiver<LogEvent>,
 ) -> Result<(), logs::LogError> {
     let mut writer = logs.writer().await?;
-    let execution = logs::session_key(&session_id, logs::EXECUTION_LOG);
-    let agent_output = logs::session_key(&session_id, logs::AGENT_OUTPUT_LOG);
     let mut tick = tokio::time::interval(LOG_FLUSH);
     let mut failure = None;
     loop {
@@ -958,42 +1027,7 @@ async fn write_logs(
             }
         };
         let Some(event) = event else { break };
-        let result = async {
-            match event {
-                LogEvent::Note(text) => writer.append(&execution, text.as_bytes()).await,
-                LogEvent::Output {
-                    process_id,
-                    kind,
-                    piece,
-                } => {
-                    let stream = piece.stream.as_str();
-                    writer.append(&execution, &piece.bytes).await?;
-                    writer
-                        .append(
-                            &logs::session_key(&session_id, &format!("{stream}.log")),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    writer
-                        .append(
-                            &logs::process_key(&session_id, &process_id, "output"),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    writer
-                        .append(
-                            &logs::process_key(&session_id, &process_id, stream),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    if kind == ProcessKind::CodingAgent && piece.stream == Stream::Stdout {
-                        writer.append(&agent_output, &piece.bytes).await?;
-                    }
-                    Ok(())
-                }
-            }
-        }
-        .await;
+        let result = write_event(&mut writer, &session_id, event).await;
         if let Err(e) = result {
             // Keep draining so the processes never block on a full channel.
             failure.get_or_insert(e);

@@ -28,6 +28,8 @@ const MAX_LOG_BYTES: u64 = crate::logs::MAX_READ_BYTES;
 /// Most lines `tail` may ask for.
 const MAX_TAIL: usize = 10_000;
 
+/// The session tools. Long because it is their registry: a name, title,
+/// description and handler per tool, and no logic.
 pub(super) fn tools() -> Vec<ToolDef> {
     vec![
         tool(
