@@ -195,14 +195,7 @@ impl Sessions {
         };
         let mut outcome = self.execute(&turn, &stop, &log).await;
         if outcome.status == SessionStatus::Stopped && shutdown.is_cancelled() {
-            outcome = TurnOutcome {
-                status: SessionStatus::Interrupted,
-                reason: Some(
-                    "interrupted: the runner shut down while the session ran; a follow-up turn continues in \
-                     the same worktree"
-                        .to_owned(),
-                ),
-            };
+            outcome = interrupted_by_shutdown();
         }
         log.note(&format!(
             "=== session {}{} ===",
@@ -223,11 +216,19 @@ impl Sessions {
             }
             Err(e) => tracing::error!(session = %session_id, error = %e, "log writer stopped"),
         }
+        self.record_end(&session_id, runner_id, &outcome).await;
+        self.unregister(&session_id);
+        tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
+    }
+
+    /// Records the end of a turn, trying a few times: the session must not
+    /// stay running because the store was briefly unreachable.
+    async fn record_end(&self, session_id: &str, runner_id: &str, outcome: &TurnOutcome) {
         let mut attempt = 0;
         while let Err(e) = self
             .inner
             .store
-            .finish_turn(&session_id, runner_id, &outcome)
+            .finish_turn(session_id, runner_id, outcome)
             .await
         {
             attempt += 1;
@@ -237,8 +238,6 @@ impl Sessions {
             }
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        self.unregister(&session_id);
-        tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
     }
 
     /// Worktree, setup, coding agent, cleanup: the outcome of one turn.
@@ -877,6 +876,18 @@ fn script_outcome(what: &str, ending: Ending) -> TurnOutcome {
             status: SessionStatus::Failed,
             reason: Some(format!("the {what} {}", describe(&other))),
         },
+    }
+}
+
+/// A turn stopped because its runner shut down, not on request.
+fn interrupted_by_shutdown() -> TurnOutcome {
+    TurnOutcome {
+        status: SessionStatus::Interrupted,
+        reason: Some(
+            "interrupted: the runner shut down while the session ran; a follow-up turn continues in \
+             the same worktree"
+                .to_owned(),
+        ),
     }
 }
 
