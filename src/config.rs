@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::{
@@ -15,6 +14,53 @@ use crate::{
     sessions::{ExecutorProfile, SessionsConfig},
     store::d1::{ApiToken, D1Settings},
 };
+
+/// Why the configuration cannot be used. Variants that wrap an I/O or TOML
+/// failure keep it as their source (`{:#}` prints both).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot make the data directory {} private (0700)", .dir.display())]
+    PrivateDataDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the data directory {}", .dir.display())]
+    CreateDataDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the configuration file {}", .path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {}", .path.display())]
+    ParseFile {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("unknown store '{0}'; use `sqlite` or `d1`")]
+    UnknownStore(String),
+    #[error(
+        "the D1 store (--store d1) needs {} in the environment; missing: {}",
+        .required.join(", "),
+        .missing.join(", ")
+    )]
+    D1Missing {
+        required: Vec<&'static str>,
+        missing: Vec<&'static str>,
+    },
+    #[error("{name}='{value}' must be a number of seconds between 0 and 600")]
+    Seconds { name: &'static str, value: String },
+    #[error("{ENV_MAX_ATTEMPTS}='{0}' must be a whole number from 1 to 20")]
+    MaxAttempts(String),
+    #[error("{ENV_API_BASE}='{0}' must be an http(s) URL, e.g. {default}", default = D1Settings::DEFAULT_API_BASE)]
+    ApiBase(String),
+}
 
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "kanban.db";
@@ -35,7 +81,7 @@ pub fn default_data_dir() -> PathBuf {
 /// exists keeps its permissions: the user chose it and may share it on
 /// purpose; the database files inside are made 0600 whatever the directory
 /// allows (see [`crate::store::sqlite`]).
-pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     if dir.is_dir() {
         #[cfg(unix)]
         {
@@ -44,13 +90,12 @@ pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
                 && meta.permissions().mode() & 0o077 != 0
             {
                 if dir == default_data_dir() {
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                        .with_context(|| {
-                            format!(
-                                "cannot make the data directory {} private (0700)",
-                                dir.display()
-                            )
-                        })?;
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                        |source| ConfigError::PrivateDataDir {
+                            dir: dir.to_owned(),
+                            source,
+                        },
+                    )?;
                     return Ok(());
                 }
                 tracing::info!(
@@ -68,7 +113,10 @@ pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+        .map_err(|source| ConfigError::CreateDataDir {
+            dir: dir.to_owned(),
+            source,
+        })
 }
 
 /// The SQLite file inside `data_dir`.
@@ -99,14 +147,18 @@ pub struct FileConfig {
 
 impl FileConfig {
     /// Reads and validates the file; no file means defaults.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let Some(path) = path else {
             return Ok(FileConfig::default());
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("invalid configuration file {}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 
@@ -121,13 +173,13 @@ pub enum StoreKind {
 }
 
 impl FromStr for StoreKind {
-    type Err = String;
+    type Err = ConfigError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().to_ascii_lowercase().as_str() {
             "sqlite" => Ok(StoreKind::Sqlite),
             "d1" => Ok(StoreKind::D1),
-            other => Err(format!("unknown store '{other}'; use `sqlite` or `d1`")),
+            other => Err(ConfigError::UnknownStore(other.to_owned())),
         }
     }
 }
@@ -155,7 +207,7 @@ impl StoreConfig {
         kind: StoreKind,
         data_dir: PathBuf,
         env: impl Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ConfigError> {
         let var = |name: &str| {
             env(name)
                 .map(|v| v.trim().to_owned())
@@ -171,41 +223,31 @@ impl StoreConfig {
                     .filter(|name| var(name).is_none())
                     .collect();
                 if !missing.is_empty() {
-                    bail!(
-                        "the D1 store (--store d1) needs {} in the environment; missing: {}",
-                        required.join(", "),
-                        missing.join(", ")
-                    );
+                    return Err(ConfigError::D1Missing {
+                        required: required.to_vec(),
+                        missing,
+                    });
                 }
-                let seconds = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-                    match var(name) {
-                        None => Ok(default),
-                        Some(text) => match text.parse::<f64>() {
-                            Ok(secs) if secs > 0.0 && secs <= 600.0 => {
-                                Ok(Duration::from_secs_f64(secs))
-                            }
-                            _ => bail!(
-                                "{name}='{text}' must be a number of seconds between 0 and 600"
-                            ),
-                        },
-                    }
+                let seconds = |name: &'static str, default: Duration| match var(name) {
+                    None => Ok(default),
+                    Some(text) => match text.parse::<f64>() {
+                        Ok(secs) if secs > 0.0 && secs <= 600.0 => {
+                            Ok(Duration::from_secs_f64(secs))
+                        }
+                        _ => Err(ConfigError::Seconds { name, value: text }),
+                    },
                 };
                 let max_attempts = match var(ENV_MAX_ATTEMPTS) {
                     None => D1Settings::DEFAULT_MAX_ATTEMPTS,
                     Some(text) => match text.parse::<u32>() {
                         Ok(n) if (1..=20).contains(&n) => n,
-                        _ => {
-                            bail!("{ENV_MAX_ATTEMPTS}='{text}' must be a whole number from 1 to 20")
-                        }
+                        _ => return Err(ConfigError::MaxAttempts(text)),
                     },
                 };
                 let api_base =
                     var(ENV_API_BASE).unwrap_or_else(|| D1Settings::DEFAULT_API_BASE.to_owned());
                 if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-                    bail!(
-                        "{ENV_API_BASE}='{api_base}' must be an http(s) URL, e.g. {}",
-                        D1Settings::DEFAULT_API_BASE
-                    );
+                    return Err(ConfigError::ApiBase(api_base));
                 }
                 Ok(StoreConfig::D1(D1Settings {
                     api_base,
@@ -312,7 +354,7 @@ mod tests {
 
     #[test]
     fn store_kinds_parse() {
-        assert_eq!("D1".parse::<StoreKind>(), Ok(StoreKind::D1));
+        assert!(matches!("D1".parse::<StoreKind>(), Ok(StoreKind::D1)));
         assert!("postgres".parse::<StoreKind>().is_err());
     }
 }

@@ -9,23 +9,18 @@
 use serde_json::json;
 
 use super::{
-    config::{ProviderKind, ProviderSettings},
+    config::ProviderKind,
     messages,
     provider::{
-        BoxFuture, Completed, EnhanceRequest, Provider, ProviderError, bad_reply, classify, send,
-        tokens,
+        ApiError, BoxFuture, Completed, EnhanceRequest, HttpProvider, Provider, ProviderError,
+        Reply, bad_reply,
     },
 };
 
 /// The API version this client speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-pub struct Anthropic {
-    pub settings: ProviderSettings,
-    pub http: reqwest::Client,
-    pub timeout: std::time::Duration,
-    pub max_tokens: u32,
-}
+pub struct Anthropic(pub HttpProvider);
 
 impl Provider for Anthropic {
     fn kind(&self) -> ProviderKind {
@@ -38,41 +33,22 @@ impl Provider for Anthropic {
         model: &'a str,
     ) -> BoxFuture<'a, Result<Completed, ProviderError>> {
         Box::pin(async move {
-            let kind = self.kind();
-            let Some(key) = &self.settings.secret else {
-                return Err(ProviderError::NotConfigured {
-                    provider: kind,
-                    missing: self.settings.missing.clone().unwrap_or_default(),
-                });
+            let (kind, base) = (self.kind(), &self.0);
+            let Some(key) = &base.settings.secret else {
+                return Err(base.not_configured(kind));
             };
             let body = json!({
                 "model": model,
-                "max_tokens": self.max_tokens,
+                "max_tokens": base.max_tokens,
                 "system": messages::SYSTEM,
                 "messages": [{"role": "user", "content": messages::user(request)}],
             });
-            let http = self
-                .http
-                .post(format!("{}/v1/messages", self.settings.base_url))
-                .header("x-api-key", key)
-                .header("anthropic-version", ANTHROPIC_VERSION)
-                .json(&body);
-            let reply = send(kind, http, self.timeout, Some(key)).await?;
-            if !reply.status.is_success() {
-                let error = &reply.body["error"];
-                let message = match (error["type"].as_str(), error["message"].as_str()) {
-                    (Some(t), Some(m)) => format!("{t}: {m}"),
-                    _ => reply.raw.clone(),
-                };
-                return Err(classify(
-                    kind,
-                    &self.settings,
-                    model,
-                    &reply,
-                    message,
-                    false,
-                ));
-            }
+            let url = format!("{}/v1/messages", base.settings.base_url);
+            let headers = |http: reqwest::RequestBuilder| {
+                http.header("x-api-key", key)
+                    .header("anthropic-version", ANTHROPIC_VERSION)
+            };
+            let reply = base.post(kind, model, url, &body, headers, failure).await?;
             let text: Vec<&str> = reply.body["content"]
                 .as_array()
                 .map(|blocks| {
@@ -87,12 +63,28 @@ impl Provider for Anthropic {
             if text.trim().is_empty() {
                 return Err(bad_reply(kind, &reply, "`content` with a text block"));
             }
-            let usage = &reply.body["usage"];
-            Ok(Completed {
-                text: text.trim().to_owned(),
-                input_tokens: tokens(&usage["input_tokens"]),
-                output_tokens: tokens(&usage["output_tokens"]),
-            })
+            Ok(Completed::from_reply(
+                &text,
+                &reply.body["usage"],
+                "input_tokens",
+                "output_tokens",
+            ))
         })
     }
+}
+
+/// `{"error": {"type", "message"}}` of a non-success reply.
+fn failure(reply: &Reply) -> Option<ApiError> {
+    if reply.status.is_success() {
+        return None;
+    }
+    let error = &reply.body["error"];
+    let message = match (error["type"].as_str(), error["message"].as_str()) {
+        (Some(t), Some(m)) => format!("{t}: {m}"),
+        _ => reply.raw.clone(),
+    };
+    Some(ApiError {
+        message,
+        model_missing: false,
+    })
 }

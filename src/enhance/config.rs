@@ -207,20 +207,7 @@ impl EnhanceSettings {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
         let env = |name: &str| non_empty(env(name));
-        let primary = match env("VK_ENHANCE_PROVIDER") {
-            Some(name) => ProviderKind::parse(&name).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "VK_ENHANCE_PROVIDER='{name}' is not a provider; use one of offline, workers-ai, openai, anthropic"
-                )
-            })?,
-            None => config.provider,
-        };
-        let mut chain = vec![primary];
-        for kind in &config.fallback {
-            if !chain.contains(kind) {
-                chain.push(*kind);
-            }
-        }
+        let chain = chain(config, &env)?;
         if config.timeout_secs == 0 || config.timeout_secs > 600 {
             bail!(
                 "[enhance] timeout_secs = {} is out of range; use 1 to 600 seconds",
@@ -233,71 +220,24 @@ impl EnhanceSettings {
                 config.max_tokens
             );
         }
-
-        let account_id = non_empty(config.workers_ai.account_id.clone())
-            .or_else(|| env("CLOUDFLARE_ACCOUNT_ID"));
-        let token = env("CLOUDFLARE_API_TOKEN");
-        let workers_missing = match (&account_id, &token) {
-            (Some(_), Some(_)) => None,
-            (None, Some(_)) => Some(
-                "a Cloudflare account id: set CLOUDFLARE_ACCOUNT_ID or [enhance.workers_ai] account_id"
-                    .to_owned(),
-            ),
-            (Some(_), None) => Some("an API token: set CLOUDFLARE_API_TOKEN".to_owned()),
-            (None, None) => Some(
-                "credentials: set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN".to_owned(),
-            ),
-        };
-        let workers_ai = ProviderSettings {
-            base_url: trim_url(&config.workers_ai.api_base),
-            model: config.workers_ai.model.trim().to_owned(),
-            secret: token,
-            account_id,
-            missing: workers_missing,
-        };
-
-        let openai_base = non_empty(config.openai.base_url.clone())
-            .or_else(|| env("OPENAI_BASE_URL"))
-            .unwrap_or_else(|| DEFAULT_OPENAI_BASE.to_owned());
-        let openai_key = env("OPENAI_API_KEY");
-        // Local OpenAI-compatible servers (Ollama, llama.cpp) need no key;
-        // OpenAI itself does.
-        let openai_missing =
-            (openai_key.is_none() && trim_url(&openai_base) == DEFAULT_OPENAI_BASE).then(|| {
-                "an API key: set OPENAI_API_KEY (or point OPENAI_BASE_URL at a local server)"
-                    .to_owned()
-            });
-        let openai = ProviderSettings {
-            base_url: trim_url(&openai_base),
-            model: non_empty(config.openai.model.clone())
-                .unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
-            secret: openai_key,
-            account_id: None,
-            missing: openai_missing,
-        };
-
-        let anthropic_key = env("ANTHROPIC_API_KEY");
-        let anthropic = ProviderSettings {
-            base_url: trim_url(&config.anthropic.base_url),
-            model: config.anthropic.model.trim().to_owned(),
-            missing: anthropic_key
-                .is_none()
-                .then(|| "an API key: set ANTHROPIC_API_KEY".to_owned()),
-            secret: anthropic_key,
-            account_id: None,
-        };
-
         let settings = EnhanceSettings {
             chain,
             timeout: Duration::from_secs(config.timeout_secs),
             cache_ttl: Duration::from_secs(config.cache_ttl_secs),
             max_tokens: config.max_tokens,
-            workers_ai,
-            openai,
-            anthropic,
+            workers_ai: workers_ai(&config.workers_ai, &env),
+            openai: openai(&config.openai, &env),
+            anthropic: anthropic(&config.anthropic, &env),
         };
-        for kind in &settings.chain {
-            if let Some(provider) = settings.provider(*kind) {
+        settings.check_chain()?;
+        Ok(settings)
+    }
+
+    /// Every provider of the chain has its credentials, a model and an
+    /// http(s) base URL.
+    fn check_chain(&self) -> anyhow::Result<()> {
+        for kind in &self.chain {
+            if let Some(provider) = self.provider(*kind) {
                 if let Some(missing) = &provider.missing {
                     bail!("prompt enhancement provider {kind} is configured but needs {missing}");
                 }
@@ -314,7 +254,7 @@ impl EnhanceSettings {
                 }
             }
         }
-        Ok(settings)
+        Ok(())
     }
 
     /// The settings of a model provider (`None` for offline).
@@ -325,6 +265,84 @@ impl EnhanceSettings {
             ProviderKind::Openai => Some(&self.openai),
             ProviderKind::Anthropic => Some(&self.anthropic),
         }
+    }
+}
+
+/// A variable of the environment, trimmed; empty counts as unset.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The default provider (`VK_ENHANCE_PROVIDER` wins over the file) and its
+/// fallbacks, without repeats.
+fn chain(config: &EnhanceConfig, env: Env<'_>) -> anyhow::Result<Vec<ProviderKind>> {
+    let primary = match env("VK_ENHANCE_PROVIDER") {
+        Some(name) => ProviderKind::parse(&name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "VK_ENHANCE_PROVIDER='{name}' is not a provider; use one of offline, workers-ai, openai, anthropic"
+            )
+        })?,
+        None => config.provider,
+    };
+    let mut chain = vec![primary];
+    for kind in &config.fallback {
+        if !chain.contains(kind) {
+            chain.push(*kind);
+        }
+    }
+    Ok(chain)
+}
+
+fn workers_ai(config: &WorkersAiConfig, env: Env<'_>) -> ProviderSettings {
+    let account_id = non_empty(config.account_id.clone()).or_else(|| env("CLOUDFLARE_ACCOUNT_ID"));
+    let token = env("CLOUDFLARE_API_TOKEN");
+    let missing = match (&account_id, &token) {
+        (Some(_), Some(_)) => None,
+        (None, Some(_)) => Some(
+            "a Cloudflare account id: set CLOUDFLARE_ACCOUNT_ID or [enhance.workers_ai] account_id"
+                .to_owned(),
+        ),
+        (Some(_), None) => Some("an API token: set CLOUDFLARE_API_TOKEN".to_owned()),
+        (None, None) => {
+            Some("credentials: set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN".to_owned())
+        }
+    };
+    ProviderSettings {
+        base_url: trim_url(&config.api_base),
+        model: config.model.trim().to_owned(),
+        secret: token,
+        account_id,
+        missing,
+    }
+}
+
+fn openai(config: &OpenAiConfig, env: Env<'_>) -> ProviderSettings {
+    let base = non_empty(config.base_url.clone())
+        .or_else(|| env("OPENAI_BASE_URL"))
+        .unwrap_or_else(|| DEFAULT_OPENAI_BASE.to_owned());
+    let key = env("OPENAI_API_KEY");
+    // Local OpenAI-compatible servers (Ollama, llama.cpp) need no key;
+    // OpenAI itself does.
+    let missing = (key.is_none() && trim_url(&base) == DEFAULT_OPENAI_BASE).then(|| {
+        "an API key: set OPENAI_API_KEY (or point OPENAI_BASE_URL at a local server)".to_owned()
+    });
+    ProviderSettings {
+        base_url: trim_url(&base),
+        model: non_empty(config.model.clone()).unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
+        secret: key,
+        account_id: None,
+        missing,
+    }
+}
+
+fn anthropic(config: &AnthropicConfig, env: Env<'_>) -> ProviderSettings {
+    let key = env("ANTHROPIC_API_KEY");
+    ProviderSettings {
+        base_url: trim_url(&config.base_url),
+        model: config.model.trim().to_owned(),
+        missing: key
+            .is_none()
+            .then(|| "an API key: set ANTHROPIC_API_KEY".to_owned()),
+        secret: key,
+        account_id: None,
     }
 }
 

@@ -35,10 +35,10 @@ use sha2::{Digest, Sha256};
 use self::{
     catalog::CatalogError,
     config::{EnhanceSettings, ProviderKind},
-    provider::{Completed, EnhanceRequest, Provider, ProviderError},
+    provider::{Completed, EnhanceRequest, HttpProvider, Provider, ProviderError},
     templates::{TASK_ID, TemplateError},
 };
-use crate::store::{Actor, CacheEntry, Store, StoreError, Usage};
+use crate::store::{Actor, CacheEntry, PromptInputs, Store, StoreError, Usage};
 
 /// Longest rough prompt, in characters.
 pub const MAX_PROMPT: usize = 50_000;
@@ -146,26 +146,17 @@ impl Enhancer {
     /// Builds the providers from settings resolved at start.
     pub fn new(settings: EnhanceSettings) -> anyhow::Result<Self> {
         let http = provider::http_client(settings.timeout)?;
+        let base = |settings_of: &config::ProviderSettings| HttpProvider {
+            settings: settings_of.clone(),
+            http: http.clone(),
+            timeout: settings.timeout,
+            max_tokens: settings.max_tokens,
+        };
         let providers: Vec<Arc<dyn Provider>> = vec![
             Arc::new(offline::Offline),
-            Arc::new(workers_ai::WorkersAi {
-                settings: settings.workers_ai.clone(),
-                http: http.clone(),
-                timeout: settings.timeout,
-                max_tokens: settings.max_tokens,
-            }),
-            Arc::new(openai::OpenAi {
-                settings: settings.openai.clone(),
-                http: http.clone(),
-                timeout: settings.timeout,
-                max_tokens: settings.max_tokens,
-            }),
-            Arc::new(anthropic::Anthropic {
-                settings: settings.anthropic.clone(),
-                http,
-                timeout: settings.timeout,
-                max_tokens: settings.max_tokens,
-            }),
+            Arc::new(workers_ai::WorkersAi(base(&settings.workers_ai))),
+            Arc::new(openai::OpenAi(base(&settings.openai))),
+            Arc::new(anthropic::Anthropic(base(&settings.anthropic))),
         ];
         Ok(Enhancer {
             settings,
@@ -189,14 +180,69 @@ impl Enhancer {
             .map_or_else(|| offline::MODEL.to_owned(), |p| p.model.clone())
     }
 
-    /// Enhances a prompt: one read, then (unless the cache answered) the
-    /// providers of the chain in turn, then one write.
+    /// Enhances a prompt: the input is checked and planned, one read, then
+    /// (unless the cache answered) the providers of the chain in turn, then
+    /// one write.
     pub async fn enhance(
         &self,
         store: &Store,
         actor: &Actor,
         input: EnhanceInput,
     ) -> Result<Enhanced, EnhanceError> {
+        let plan = Plan::new(self, actor, &input)?;
+        let first_key = (plan.use_cache && !input.refresh).then(|| plan.key_for(plan.first));
+        let inputs = store
+            .prompt_inputs(
+                actor,
+                first_key.as_deref(),
+                input.task_id.as_deref(),
+                plan.template_name.filter(|_| plan.builtin.is_none()),
+            )
+            .await?;
+        if let Some(task_id) = &input.task_id
+            && inputs.task.is_none()
+        {
+            return Err(StoreError::NotFound {
+                kind: "task",
+                id: task_id.clone(),
+            }
+            .into());
+        }
+        let cached = inputs.cached.clone();
+        let request = plan.request(inputs)?;
+        let fingerprint = fingerprint(&request);
+        if let Some(hit) = plan.cache_hit(cached.as_deref(), &fingerprint) {
+            return Ok(hit);
+        }
+        plan.run_chain(store, &request, &fingerprint).await
+    }
+}
+
+/// One enhancement, decided before anything is read: the checked input, the
+/// chain to try and the model and cache key of each of its providers.
+struct Plan<'a> {
+    enhancer: &'a Enhancer,
+    actor: &'a Actor,
+    input: &'a EnhanceInput,
+    /// The rough prompt, trimmed (may be empty).
+    prompt: &'a str,
+    chain: Vec<ProviderKind>,
+    first: ProviderKind,
+    /// The caller's `model`, which applies to the first provider only.
+    model_override: Option<&'a str>,
+    template_name: Option<&'a str>,
+    /// The built-in template of that name (others come from the store).
+    builtin: Option<templates::PromptTemplate>,
+    use_cache: bool,
+}
+
+impl<'a> Plan<'a> {
+    /// Checks the input and picks the chain; errors are invalid params.
+    fn new(
+        enhancer: &'a Enhancer,
+        actor: &'a Actor,
+        input: &'a EnhanceInput,
+    ) -> Result<Self, EnhanceError> {
         let prompt = input.prompt.as_deref().map(str::trim).unwrap_or_default();
         if prompt.chars().count() > MAX_PROMPT {
             return Err(EnhanceError::Invalid(format!(
@@ -212,7 +258,7 @@ impl Enhancer {
         }
         let chain: Vec<ProviderKind> = match input.provider {
             Some(kind) => vec![kind],
-            None => self.settings.chain.clone(),
+            None => enhancer.settings.chain.clone(),
         };
         let first = chain.first().copied().unwrap_or(ProviderKind::Offline);
         let model_override = input
@@ -221,138 +267,126 @@ impl Enhancer {
             .map(str::trim)
             .filter(|m| !m.is_empty());
         if let Some(model) = model_override {
-            if model.chars().count() > 200 {
-                return Err(EnhanceError::Invalid(
-                    "field `model` is longer than 200 characters".to_owned(),
-                ));
-            }
-            if first == ProviderKind::Offline && model != offline::MODEL {
-                return Err(EnhanceError::Invalid(format!(
-                    "the offline enhancer has no models (its rules version is {}); leave out `model` or choose a `provider`",
-                    offline::MODEL
-                )));
-            }
+            check_model(first, model)?;
         }
-        let model_for = |kind: ProviderKind| match model_override {
-            Some(model) if kind == first => model.to_owned(),
-            _ => self.default_model(kind),
-        };
-
         let template_name = input.template.as_deref().map(str::trim);
-        let builtin = template_name.and_then(templates::builtin);
-        let use_cache = !self.settings.cache_ttl.is_zero();
-        let key_for = |kind: ProviderKind| {
-            cache_key(actor, kind, &model_for(kind), template_name, prompt, &input)
-        };
-        let first_key = (use_cache && !input.refresh).then(|| key_for(first));
-        let inputs = store
-            .prompt_inputs(
-                actor,
-                first_key.as_deref(),
-                input.task_id.as_deref(),
-                template_name.filter(|_| builtin.is_none()),
-            )
-            .await?;
-        if let Some(task_id) = &input.task_id
-            && inputs.task.is_none()
-        {
-            return Err(StoreError::NotFound {
-                kind: "task",
-                id: task_id.clone(),
-            }
-            .into());
-        }
+        Ok(Plan {
+            enhancer,
+            actor,
+            input,
+            prompt,
+            chain,
+            first,
+            model_override,
+            template_name,
+            builtin: template_name.and_then(templates::builtin),
+            use_cache: !enhancer.settings.cache_ttl.is_zero(),
+        })
+    }
 
+    fn model_for(&self, kind: ProviderKind) -> String {
+        match self.model_override {
+            Some(model) if kind == self.first => model.to_owned(),
+            _ => self.enhancer.default_model(kind),
+        }
+    }
+
+    fn key_for(&self, kind: ProviderKind) -> String {
+        cache_key(
+            self.actor,
+            kind,
+            &self.model_for(kind),
+            self.template_name,
+            self.prompt,
+            self.input,
+        )
+    }
+
+    /// What the providers are given: the rough prompt, the task, and the
+    /// template rendered with its arguments.
+    fn request(&self, inputs: PromptInputs) -> Result<EnhanceRequest, EnhanceError> {
         let mut request = EnhanceRequest {
-            text: prompt.to_owned(),
+            text: self.prompt.to_owned(),
             context: inputs.task,
             ..EnhanceRequest::default()
         };
-        if let Some(name) = template_name {
-            let template = match builtin {
-                Some(t) => t,
-                None => inputs
-                    .template
-                    .map(catalog::from_record)
-                    .ok_or_else(|| CatalogError::UnknownTemplate(name.to_owned()))?,
-            };
-            let values = template_values(&template, &input, prompt);
-            templates::check_arguments(&template, &values)?;
-            request.template = Some(templates::render(
-                &template,
-                &values,
-                request.context.as_ref(),
-            ));
-            // Without a rough prompt, the template's main argument says what
-            // to do (the offline enhancer's goal).
-            let main = template
+        let Some(name) = self.template_name else {
+            return Ok(request);
+        };
+        let template = match &self.builtin {
+            Some(t) => t.clone(),
+            None => inputs
+                .template
+                .map(catalog::from_record)
+                .ok_or_else(|| CatalogError::UnknownTemplate(name.to_owned()))?,
+        };
+        let values = template_values(&template, self.input, self.prompt);
+        templates::check_arguments(&template, &values)?;
+        request.template = Some(templates::render(
+            &template,
+            &values,
+            request.context.as_ref(),
+        ));
+        // Without a rough prompt, the template's main argument says what
+        // to do (the offline enhancer's goal).
+        let main = template
+            .arguments
+            .iter()
+            .find(|a| a.required && a.name != TASK_ID)
+            .map(|a| a.name.clone());
+        if request.text.is_empty()
+            && let Some(value) = main.as_ref().and_then(|m| values.get(m))
+        {
+            request.text = value.trim().to_owned();
+        }
+        if template.kind().is_some() {
+            request.details = template
                 .arguments
                 .iter()
-                .find(|a| a.required && a.name != TASK_ID)
-                .map(|a| a.name.clone());
-            if request.text.is_empty()
-                && let Some(value) = main.as_ref().and_then(|m| values.get(m))
-            {
-                request.text = value.trim().to_owned();
-            }
-            if template.kind().is_some() {
-                request.details = template
-                    .arguments
-                    .iter()
-                    .filter(|a| a.name != TASK_ID && Some(&a.name) != main.as_ref())
-                    .filter_map(|a| {
-                        let value = values.get(&a.name)?.trim();
-                        (!value.is_empty()).then(|| format!("{}: {value}", label(&a.name)))
-                    })
-                    .collect();
-            }
-            request.kind = template.kind();
+                .filter(|a| a.name != TASK_ID && Some(&a.name) != main.as_ref())
+                .filter_map(|a| {
+                    let value = values.get(&a.name)?.trim();
+                    (!value.is_empty()).then(|| format!("{}: {value}", label(&a.name)))
+                })
+                .collect();
         }
-        let fingerprint = fingerprint(&request);
+        request.kind = template.kind();
+        Ok(request)
+    }
 
-        if let Some(raw) = &inputs.cached
-            && let Ok(hit) = serde_json::from_str::<CachedValue>(raw)
-            && hit.fingerprint == fingerprint
-        {
-            return Ok(Enhanced {
-                enhanced_prompt: hit.text,
-                provider: first,
-                model: model_for(first),
-                cached: true,
-                input_tokens: hit.input_tokens,
-                output_tokens: hit.output_tokens,
-                template: template_name.map(str::to_owned),
-                task_id: input.task_id.clone(),
-                fallback_from: Vec::new(),
-            });
-        }
+    /// The cached result, when the cache row was made from the same input.
+    fn cache_hit(&self, raw: Option<&str>, fingerprint: &str) -> Option<Enhanced> {
+        let hit = serde_json::from_str::<CachedValue>(raw?).ok()?;
+        (hit.fingerprint == fingerprint).then(|| Enhanced {
+            enhanced_prompt: hit.text,
+            provider: self.first,
+            model: self.model_for(self.first),
+            cached: true,
+            input_tokens: hit.input_tokens,
+            output_tokens: hit.output_tokens,
+            template: self.template_name.map(str::to_owned),
+            task_id: self.input.task_id.clone(),
+            fallback_from: Vec::new(),
+        })
+    }
 
+    /// Asks the providers of the chain in turn; the first answer is written
+    /// (cache row and usage record) and returned with the failures before it.
+    async fn run_chain(
+        &self,
+        store: &Store,
+        request: &EnhanceRequest,
+        fingerprint: &str,
+    ) -> Result<Enhanced, EnhanceError> {
         let mut failed = Vec::new();
-        for (index, kind) in chain.iter().copied().enumerate() {
-            let model = model_for(kind);
-            let Some(provider) = self.provider(kind) else {
+        for (index, kind) in self.chain.iter().copied().enumerate() {
+            let model = self.model_for(kind);
+            let Some(provider) = self.enhancer.provider(kind) else {
                 continue;
             };
-            match provider.enhance(&request, &model).await {
+            match provider.enhance(request, &model).await {
                 Ok(done) => {
-                    let cache = use_cache.then(|| CacheEntry {
-                        key: key_for(kind),
-                        value: cache_value(&done, &fingerprint),
-                        expires_at: expiry(self.settings.cache_ttl),
-                    });
-                    store
-                        .record_enhancement(
-                            actor,
-                            cache,
-                            Usage {
-                                kind: USAGE_KIND,
-                                provider: kind.to_string(),
-                                model: Some(model.clone()),
-                                input_tokens: done.input_tokens,
-                                output_tokens: done.output_tokens,
-                            },
-                        )
-                        .await?;
+                    self.record(store, kind, &model, &done, fingerprint).await?;
                     return Ok(Enhanced {
                         enhanced_prompt: done.text,
                         provider: kind,
@@ -360,21 +394,21 @@ impl Enhancer {
                         cached: false,
                         input_tokens: done.input_tokens,
                         output_tokens: done.output_tokens,
-                        template: template_name.map(str::to_owned),
-                        task_id: input.task_id.clone(),
+                        template: self.template_name.map(str::to_owned),
+                        task_id: self.input.task_id.clone(),
                         fallback_from: failed,
                     });
                 }
                 Err(err) => {
                     tracing::warn!(provider = %kind, model = %model, error = %err, "prompt enhancement failed");
-                    if chain.len() == 1 {
+                    if self.chain.len() == 1 {
                         return Err(EnhanceError::Provider(err));
                     }
                     failed.push(FailedAttempt {
                         provider: kind,
                         error: err.to_string(),
                     });
-                    if index + 1 == chain.len() {
+                    if index + 1 == self.chain.len() {
                         return Err(EnhanceError::AllFailed(failed));
                     }
                 }
@@ -382,6 +416,47 @@ impl Enhancer {
         }
         Err(EnhanceError::AllFailed(failed))
     }
+
+    /// The one write: the cache row (when caching is on) and the usage record.
+    async fn record(
+        &self,
+        store: &Store,
+        kind: ProviderKind,
+        model: &str,
+        done: &Completed,
+        fingerprint: &str,
+    ) -> Result<(), EnhanceError> {
+        let cache = self.use_cache.then(|| CacheEntry {
+            key: self.key_for(kind),
+            value: cache_value(done, fingerprint),
+            expires_at: expiry(self.enhancer.settings.cache_ttl),
+        });
+        let usage = Usage {
+            kind: USAGE_KIND,
+            provider: kind.to_string(),
+            model: Some(model.to_owned()),
+            input_tokens: done.input_tokens,
+            output_tokens: done.output_tokens,
+        };
+        store.record_enhancement(self.actor, cache, usage).await?;
+        Ok(())
+    }
+}
+
+/// A caller's `model` for the first provider of the chain.
+fn check_model(first: ProviderKind, model: &str) -> Result<(), EnhanceError> {
+    if model.chars().count() > 200 {
+        return Err(EnhanceError::Invalid(
+            "field `model` is longer than 200 characters".to_owned(),
+        ));
+    }
+    if first == ProviderKind::Offline && model != offline::MODEL {
+        return Err(EnhanceError::Invalid(format!(
+            "the offline enhancer has no models (its rules version is {}); leave out `model` or choose a `provider`",
+            offline::MODEL
+        )));
+    }
+    Ok(())
 }
 
 /// The template's argument values: the caller's, plus `task_id`, plus the

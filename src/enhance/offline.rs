@@ -213,20 +213,7 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
     }
 
     out.push_str("\n## Context\n");
-    let mut context_lines = Vec::new();
-    if let Some(ctx) = context {
-        context_lines.extend(task_lines(ctx));
-    }
-    for detail in request.details.iter().chain(&details) {
-        context_lines.push(format!("- {detail}"));
-    }
-    if context_lines.is_empty() {
-        context_lines.push(
-            "- No task, project or repository was given: find the relevant code first, and state any assumption you make."
-                .to_owned(),
-        );
-    }
-    out.push_str(&context_lines.join("\n"));
+    out.push_str(&context_lines(request, &details).join("\n"));
     out.push('\n');
 
     for default in default_constraints(kind, context, urgent) {
@@ -235,18 +222,7 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
     out.push_str("\n## Constraints\n");
     out.push_str(&bullets(&constraints));
 
-    if let Some(ctx) = context {
-        for sub in ctx
-            .subtasks
-            .iter()
-            .filter(|s| !matches!(s.status, TaskStatus::Done | TaskStatus::Cancelled))
-        {
-            push_unique(&mut acceptance, format!("Subtask done: {}", sub.title));
-        }
-    }
-    for default in default_acceptance(kind, context) {
-        push_unique(&mut acceptance, default);
-    }
+    add_acceptance(&mut acceptance, kind, context);
     out.push_str("\n## Acceptance criteria\n");
     out.push_str(&bullets(&acceptance));
 
@@ -256,6 +232,42 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
         out.push_str("- Answer these from the code and the task first; ask only what the code cannot tell you.\n");
     }
     out.trim_end().to_owned()
+}
+
+/// The Context section: the task and its project, the template's details
+/// and the prompt's, or a note that nothing was given.
+fn context_lines(request: &EnhanceRequest, details: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(ctx) = &request.context {
+        lines.extend(task_lines(ctx));
+    }
+    for detail in request.details.iter().chain(details) {
+        lines.push(format!("- {detail}"));
+    }
+    if lines.is_empty() {
+        lines.push(
+            "- No task, project or repository was given: find the relevant code first, and state any assumption you make."
+                .to_owned(),
+        );
+    }
+    lines
+}
+
+/// The task's open subtasks and the kind's default criteria, after the
+/// prompt's own.
+fn add_acceptance(acceptance: &mut Vec<String>, kind: WorkKind, context: Option<&TaskContext>) {
+    if let Some(ctx) = context {
+        for sub in ctx
+            .subtasks
+            .iter()
+            .filter(|s| !matches!(s.status, TaskStatus::Done | TaskStatus::Cancelled))
+        {
+            push_unique(acceptance, format!("Subtask done: {}", sub.title));
+        }
+    }
+    for default in default_acceptance(kind, context) {
+        push_unique(acceptance, default);
+    }
 }
 
 fn bullets(lines: &[String]) -> String {
@@ -437,7 +449,8 @@ fn is_urgent(text: &str) -> bool {
 }
 
 /// What kind of work the text asks for: the goal's first verb decides, else
-/// the words used anywhere.
+/// the words used anywhere. Long because it is the rules' word table (one
+/// word a line); the logic is the few `starts`/`has` checks.
 fn detect_kind(goal: &str, all: &str) -> WorkKind {
     let goal = goal.to_lowercase();
     let starts = |words: &[&str]| words.iter().any(|w| goal.starts_with(w));

@@ -8,20 +8,15 @@
 use serde_json::json;
 
 use super::{
-    config::{ProviderKind, ProviderSettings},
+    config::ProviderKind,
     messages,
     provider::{
-        BoxFuture, Completed, EnhanceRequest, Provider, ProviderError, bad_reply, classify, send,
-        tokens,
+        ApiError, BoxFuture, Completed, EnhanceRequest, HttpProvider, Provider, ProviderError,
+        Reply, bad_reply,
     },
 };
 
-pub struct OpenAi {
-    pub settings: ProviderSettings,
-    pub http: reqwest::Client,
-    pub timeout: std::time::Duration,
-    pub max_tokens: u32,
-}
+pub struct OpenAi(pub HttpProvider);
 
 impl Provider for OpenAi {
     fn kind(&self) -> ProviderKind {
@@ -34,12 +29,9 @@ impl Provider for OpenAi {
         model: &'a str,
     ) -> BoxFuture<'a, Result<Completed, ProviderError>> {
         Box::pin(async move {
-            let kind = self.kind();
-            if let Some(missing) = &self.settings.missing {
-                return Err(ProviderError::NotConfigured {
-                    provider: kind,
-                    missing: missing.clone(),
-                });
+            let (kind, base) = (self.kind(), &self.0);
+            if base.settings.missing.is_some() {
+                return Err(base.not_configured(kind));
             }
             let body = json!({
                 "model": model,
@@ -47,34 +39,16 @@ impl Provider for OpenAi {
                     {"role": "system", "content": messages::SYSTEM},
                     {"role": "user", "content": messages::user(request)},
                 ],
-                "max_tokens": self.max_tokens,
+                "max_tokens": base.max_tokens,
                 "temperature": 0.2,
             });
-            let mut http = self
-                .http
-                .post(format!("{}/chat/completions", self.settings.base_url))
-                .json(&body);
-            if let Some(key) = &self.settings.secret {
-                http = http.bearer_auth(key);
-            }
-            let secret = self.settings.secret.as_deref();
-            let reply = send(kind, http, self.timeout, secret).await?;
-            if !reply.status.is_success() {
-                let error = &reply.body["error"];
-                let message = error["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| reply.raw.clone());
-                let model_missing = error["code"].as_str() == Some("model_not_found");
-                return Err(classify(
-                    kind,
-                    &self.settings,
-                    model,
-                    &reply,
-                    message,
-                    model_missing,
-                ));
-            }
+            let url = format!("{}/chat/completions", base.settings.base_url);
+            let secret = base.settings.secret.as_deref();
+            let headers = |http: reqwest::RequestBuilder| match secret {
+                Some(key) => http.bearer_auth(key),
+                None => http,
+            };
+            let reply = base.post(kind, model, url, &body, headers, failure).await?;
             let Some(text) = reply.body["choices"][0]["message"]["content"]
                 .as_str()
                 .filter(|t| !t.trim().is_empty())
@@ -85,12 +59,27 @@ impl Provider for OpenAi {
                     "`choices[0].message.content` with text",
                 ));
             };
-            let usage = &reply.body["usage"];
-            Ok(Completed {
-                text: text.trim().to_owned(),
-                input_tokens: tokens(&usage["prompt_tokens"]),
-                output_tokens: tokens(&usage["completion_tokens"]),
-            })
+            Ok(Completed::from_reply(
+                text,
+                &reply.body["usage"],
+                "prompt_tokens",
+                "completion_tokens",
+            ))
         })
     }
+}
+
+/// `{"error": {"message", "code"}}` of a non-success reply.
+fn failure(reply: &Reply) -> Option<ApiError> {
+    if reply.status.is_success() {
+        return None;
+    }
+    let error = &reply.body["error"];
+    Some(ApiError {
+        message: error["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| reply.raw.clone()),
+        model_missing: error["code"].as_str() == Some("model_not_found"),
+    })
 }

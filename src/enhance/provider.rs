@@ -1,7 +1,8 @@
 //! The provider boundary: every way of enhancing a prompt (a model behind an
 //! HTTP API, or the offline rewriter) implements [`Provider`], and every
 //! failure becomes a [`ProviderError`] whose message says what to do. Also the
-//! HTTP plumbing the model providers share: timeouts, status classification,
+//! HTTP plumbing the model providers share ([`HttpProvider::post`]): the
+//! client, timeouts, headers, status and error-body classification,
 //! `retry-after`, and keeping secrets out of messages.
 
 use std::time::Duration;
@@ -9,10 +10,10 @@ use std::time::Duration;
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::Value;
 
+pub use futures::future::BoxFuture;
+
 use super::config::{ProviderKind, ProviderSettings, section};
 use crate::store::TaskContext;
-
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// What to enhance: the rough text and what is known around it.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +125,74 @@ pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .user_agent(concat!("vibe-kanban-mcp/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for prompt enhancement: {e}"))
+}
+
+/// What the three HTTP providers share: their settings, the client, the
+/// timeout and the cap on output tokens. Each provider adds only its URL,
+/// headers, body and the shape of its replies.
+pub struct HttpProvider {
+    pub settings: ProviderSettings,
+    pub http: reqwest::Client,
+    pub timeout: Duration,
+    pub max_tokens: u32,
+}
+
+/// What a provider's error body says: its message, and whether it means
+/// "unknown model".
+pub struct ApiError {
+    pub message: String,
+    pub model_missing: bool,
+}
+
+impl HttpProvider {
+    /// The error for a provider whose settings lack a credential.
+    pub fn not_configured(&self, provider: ProviderKind) -> ProviderError {
+        ProviderError::NotConfigured {
+            provider,
+            missing: self.settings.missing.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Posts `body` as JSON to `url` with the headers `headers` adds (the
+    /// bearer token or API key), reads the whole reply and turns a reply
+    /// that `failure` reads as an error into a [`ProviderError`]. The
+    /// configured secret is redacted from every message.
+    pub async fn post(
+        &self,
+        provider: ProviderKind,
+        model: &str,
+        url: String,
+        body: &Value,
+        headers: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        failure: impl FnOnce(&Reply) -> Option<ApiError>,
+    ) -> Result<Reply, ProviderError> {
+        let builder = headers(self.http.post(url).json(body));
+        let secret = self.settings.secret.as_deref();
+        let reply = send(provider, builder, self.timeout, secret).await?;
+        match failure(&reply) {
+            Some(error) => Err(classify(
+                provider,
+                &self.settings,
+                model,
+                &reply,
+                error.message,
+                error.model_missing,
+            )),
+            None => Ok(reply),
+        }
+    }
+}
+
+impl Completed {
+    /// A reply's text (trimmed) and the token counts in `usage` under the
+    /// provider's names for them.
+    pub fn from_reply(text: &str, usage: &Value, input: &str, output: &str) -> Self {
+        Completed {
+            text: text.trim().to_owned(),
+            input_tokens: tokens(&usage[input]),
+            output_tokens: tokens(&usage[output]),
+        }
+    }
 }
 
 /// A reply: status, headers and the body as JSON (`Null` when it is not JSON).

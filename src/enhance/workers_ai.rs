@@ -8,23 +8,18 @@
 use serde_json::json;
 
 use super::{
-    config::{ProviderKind, ProviderSettings},
+    config::ProviderKind,
     messages,
     provider::{
-        BoxFuture, Completed, EnhanceRequest, Provider, ProviderError, bad_reply, classify, send,
-        tokens,
+        ApiError, BoxFuture, Completed, EnhanceRequest, HttpProvider, Provider, ProviderError,
+        Reply, bad_reply,
     },
 };
 
 /// Workers AI error codes that mean "no such model".
 const UNKNOWN_MODEL_CODES: [i64; 2] = [5007, 3042];
 
-pub struct WorkersAi {
-    pub settings: ProviderSettings,
-    pub http: reqwest::Client,
-    pub timeout: std::time::Duration,
-    pub max_tokens: u32,
-}
+pub struct WorkersAi(pub HttpProvider);
 
 impl Provider for WorkersAi {
     fn kind(&self) -> ProviderKind {
@@ -37,64 +32,24 @@ impl Provider for WorkersAi {
         model: &'a str,
     ) -> BoxFuture<'a, Result<Completed, ProviderError>> {
         Box::pin(async move {
-            let kind = self.kind();
-            let (Some(account), Some(token)) = (&self.settings.account_id, &self.settings.secret)
+            let (kind, base) = (self.kind(), &self.0);
+            let (Some(account), Some(token)) = (&base.settings.account_id, &base.settings.secret)
             else {
-                return Err(ProviderError::NotConfigured {
-                    provider: kind,
-                    missing: self.settings.missing.clone().unwrap_or_default(),
-                });
+                return Err(base.not_configured(kind));
             };
             let url = format!(
                 "{}/accounts/{account}/ai/run/{model}",
-                self.settings.base_url
+                base.settings.base_url
             );
             let body = json!({
                 "messages": [
                     {"role": "system", "content": messages::SYSTEM},
                     {"role": "user", "content": messages::user(request)},
                 ],
-                "max_tokens": self.max_tokens,
+                "max_tokens": base.max_tokens,
             });
-            let reply = send(
-                kind,
-                self.http.post(url).bearer_auth(token).json(&body),
-                self.timeout,
-                Some(token),
-            )
-            .await?;
-            let success = reply.body["success"].as_bool();
-            if !reply.status.is_success() || success == Some(false) {
-                let errors = reply.body["errors"].as_array().cloned().unwrap_or_default();
-                let model_missing = errors.iter().any(|e| {
-                    e["code"]
-                        .as_i64()
-                        .is_some_and(|c| UNKNOWN_MODEL_CODES.contains(&c))
-                });
-                let message = if errors.is_empty() {
-                    reply.raw.clone()
-                } else {
-                    errors
-                        .iter()
-                        .map(|e| {
-                            format!(
-                                "{} (code {})",
-                                e["message"].as_str().unwrap_or("error"),
-                                e["code"]
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                };
-                return Err(classify(
-                    kind,
-                    &self.settings,
-                    model,
-                    &reply,
-                    message,
-                    model_missing,
-                ));
-            }
+            let headers = |http: reqwest::RequestBuilder| http.bearer_auth(token);
+            let reply = base.post(kind, model, url, &body, headers, failure).await?;
             let result = &reply.body["result"];
             // Most text models answer in `result.response`; some newer ones
             // answer in the OpenAI shape inside `result`.
@@ -105,12 +60,45 @@ impl Provider for WorkersAi {
             let Some(text) = text else {
                 return Err(bad_reply(kind, &reply, "`result.response` with text"));
             };
-            let usage = &result["usage"];
-            Ok(Completed {
-                text: text.trim().to_owned(),
-                input_tokens: tokens(&usage["prompt_tokens"]),
-                output_tokens: tokens(&usage["completion_tokens"]),
-            })
+            Ok(Completed::from_reply(
+                text,
+                &result["usage"],
+                "prompt_tokens",
+                "completion_tokens",
+            ))
         })
     }
+}
+
+/// The Cloudflare envelope's `errors` of a non-success reply or of one that
+/// says `"success": false`.
+fn failure(reply: &Reply) -> Option<ApiError> {
+    if reply.status.is_success() && reply.body["success"].as_bool() != Some(false) {
+        return None;
+    }
+    let errors = reply.body["errors"].as_array().cloned().unwrap_or_default();
+    let model_missing = errors.iter().any(|e| {
+        e["code"]
+            .as_i64()
+            .is_some_and(|c| UNKNOWN_MODEL_CODES.contains(&c))
+    });
+    let message = if errors.is_empty() {
+        reply.raw.clone()
+    } else {
+        errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} (code {})",
+                    e["message"].as_str().unwrap_or("error"),
+                    e["code"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Some(ApiError {
+        message,
+        model_missing,
+    })
 }

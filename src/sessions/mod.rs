@@ -35,7 +35,8 @@ use crate::{
     },
 };
 
-pub use profiles::{ExecutorProfile, Profiles};
+pub use profiles::{ExecutorProfile, ProfileError, Profiles};
+pub use worktree::WorktreeError;
 
 /// How often a watched session log is checked for new output: updates are
 /// sent at most this often, however fast the agent prints.
@@ -129,16 +130,52 @@ impl SessionsConfig {
     }
 }
 
-/// What went wrong in the session service.
+/// What went wrong in the session service. Messages say why and what to
+/// change, without naming tools: the tool layer adds which tool helps.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Logs(#[from] LogError),
-    /// The request cannot be done as asked; the message says why and what to do.
-    #[error("{0}")]
-    Refused(String),
+    /// The executor asked for is not a profile.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The project's repository cannot be used as asked.
+    #[error(transparent)]
+    Repository(#[from] WorktreeError),
+    #[error("base_branch '{0}' is not a valid git branch name")]
+    InvalidBranch(String),
+    #[error("prompt is empty; say what the agent should do next")]
+    EmptyPrompt,
+    #[error("process {process_id} is not part of session {session_id}")]
+    ForeignProcess {
+        process_id: String,
+        session_id: String,
+    },
+    #[error("stream agent_output is session-wide; leave out `process` or use stream stdout")]
+    AgentOutputOfProcess,
+    /// Local logs of a session another machine ran.
+    #[error(
+        "session {session_id} ran on host '{host}', and its logs are on that machine's disk \
+         ([logs] backend = \"local\"); read them there, or set [logs] backend = \"r2\" on every \
+         machine so all of them share the logs"
+    )]
+    LogsElsewhere { session_id: String, host: String },
+}
+
+/// Why the session service cannot start with this configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("[sessions] max_concurrent must be at least 1")]
+    NoSlots,
+    #[error(
+        "[sessions] allowed_repo_roots must list absolute directories; '{}' is relative",
+        .0.display()
+    )]
+    RelativeRoot(PathBuf),
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -184,6 +221,51 @@ pub struct LogPage {
     pub session_status: SessionStatus,
 }
 
+/// The log a query reads, and whether its writer (the process, or without
+/// one the session) may still add to it.
+fn log_key(
+    session_id: &str,
+    session: &Session,
+    processes: &[ExecutionProcess],
+    query: &LogQuery,
+) -> Result<(String, bool)> {
+    Ok(match &query.process_id {
+        Some(process_id) => {
+            let process = processes
+                .iter()
+                .find(|p| &p.id == process_id)
+                .ok_or_else(|| SessionError::ForeignProcess {
+                    process_id: process_id.clone(),
+                    session_id: session_id.to_owned(),
+                })?;
+            let stream = match query.stream {
+                LogStream::All => "output",
+                LogStream::Stdout => "stdout",
+                LogStream::Stderr => "stderr",
+                LogStream::AgentOutput => {
+                    return Err(SessionError::AgentOutputOfProcess);
+                }
+            };
+            (
+                logs::process_key(session_id, process_id, stream),
+                process.status == ProcessStatus::Running,
+            )
+        }
+        None => {
+            let file = match query.stream {
+                LogStream::All => logs::EXECUTION_LOG,
+                LogStream::Stdout => "stdout.log",
+                LogStream::Stderr => "stderr.log",
+                LogStream::AgentOutput => logs::AGENT_OUTPUT_LOG,
+            };
+            (
+                logs::session_key(session_id, file),
+                session.status.is_active(),
+            )
+        }
+    })
+}
+
 /// Lines of `execution.log` shown by `get_session`.
 const LAST_LINES: usize = 20;
 const LAST_BYTES: u64 = 16 * 1024;
@@ -221,10 +303,10 @@ impl Sessions {
         executors: &BTreeMap<String, ExecutorProfile>,
         config: SessionsConfig,
         data_dir: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SetupError> {
         let profiles = Profiles::new(executors, config.default_executor.as_deref())?;
         if config.max_concurrent == 0 {
-            return Err("[sessions] max_concurrent must be at least 1".to_owned());
+            return Err(SetupError::NoSlots);
         }
         if let Some(relative) = config
             .allowed_repo_roots
@@ -232,10 +314,7 @@ impl Sessions {
             .flatten()
             .find(|root| !root.is_absolute())
         {
-            return Err(format!(
-                "[sessions] allowed_repo_roots must list absolute directories; '{}' is relative",
-                relative.display()
-            ));
+            return Err(SetupError::RelativeRoot(relative.clone()));
         }
         let worktree_root = config
             .worktree_dir
@@ -268,28 +347,21 @@ impl Sessions {
         base_branch: Option<&str>,
     ) -> Result<Session> {
         let executor = executor.unwrap_or(self.inner.profiles.default_name());
-        self.inner
-            .profiles
-            .get(executor)
-            .map_err(SessionError::Refused)?;
+        self.inner.profiles.get(executor)?;
         // One read for both; the write that queues the session is the other
         // round trip.
         let (task, project) = self.inner.store.task_and_project(actor, task_id).await?;
         if let Some(base) = base_branch
             && !worktree::valid_branch_name(base)
         {
-            return Err(SessionError::Refused(format!(
-                "base_branch '{base}' is not a valid git branch name"
-            )));
+            return Err(SessionError::InvalidBranch(base.to_owned()));
         }
         // Check the repository now when it is on this machine, so a wrong
         // path or branch is an answer, not a failed session later.
         if let Some(repo) = project.repo_path.as_deref() {
             let repo = Path::new(repo);
             if repo.exists() {
-                worktree::resolve_base(repo, base_branch)
-                    .await
-                    .map_err(SessionError::Refused)?;
+                worktree::resolve_base(repo, base_branch).await?;
             }
         }
         let prompt = match prompt.map(str::trim).filter(|p| !p.is_empty()) {
@@ -384,9 +456,7 @@ impl Sessions {
     ) -> Result<Session> {
         let prompt = prompt.trim();
         if prompt.is_empty() {
-            return Err(SessionError::Refused(
-                "prompt is empty; say what the agent should do next".to_owned(),
-            ));
+            return Err(SessionError::EmptyPrompt);
         }
         // One round trip: the store queues the turn only when the session's
         // executor is one this server knows.
@@ -408,44 +478,7 @@ impl Sessions {
         query: &LogQuery,
     ) -> Result<LogPage> {
         let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
-        let (key, running) = match &query.process_id {
-            Some(process_id) => {
-                let process = processes
-                    .iter()
-                    .find(|p| &p.id == process_id)
-                    .ok_or_else(|| {
-                        SessionError::Refused(format!(
-                            "process {process_id} is not part of session {session_id}; get_session lists its processes"
-                        ))
-                    })?;
-                let stream = match query.stream {
-                    LogStream::All => "output",
-                    LogStream::Stdout => "stdout",
-                    LogStream::Stderr => "stderr",
-                    LogStream::AgentOutput => {
-                        return Err(SessionError::Refused(
-                            "stream agent_output is session-wide; leave out `process` or use stream stdout".to_owned(),
-                        ));
-                    }
-                };
-                (
-                    logs::process_key(session_id, process_id, stream),
-                    process.status == ProcessStatus::Running,
-                )
-            }
-            None => {
-                let file = match query.stream {
-                    LogStream::All => logs::EXECUTION_LOG,
-                    LogStream::Stdout => "stdout.log",
-                    LogStream::Stderr => "stderr.log",
-                    LogStream::AgentOutput => logs::AGENT_OUTPUT_LOG,
-                };
-                (
-                    logs::session_key(session_id, file),
-                    session.status.is_active(),
-                )
-            }
-        };
+        let (key, running) = log_key(session_id, &session, &processes, query)?;
         let slice = match query.tail {
             Some(lines) => {
                 self.inner
@@ -467,11 +500,10 @@ impl Sessions {
                 .as_deref()
                 .filter(|host| *host != runner::host_name())
             {
-                return Err(SessionError::Refused(format!(
-                    "session {session_id} ran on host '{host}', and its logs are on that machine's disk \
-                     ([logs] backend = \"local\"); read them there, or set [logs] backend = \"r2\" on every \
-                     machine so all of them share the logs"
-                )));
+                return Err(SessionError::LogsElsewhere {
+                    session_id: session_id.to_owned(),
+                    host: host.to_owned(),
+                });
             }
         }
         Ok(LogPage {
@@ -594,13 +626,13 @@ impl Sessions {
             let reason = if process_gone {
                 format!(
                     "interrupted: its runner (process {} on {host}) is no longer running; the logs stay readable, \
-                     send_follow_up continues in the same worktree",
+                     and a follow-up turn continues in the same worktree",
                     owner.runner_pid.unwrap_or_default()
                 )
             } else {
                 format!(
                     "interrupted: its runner stopped reporting for more than {} s; the logs stay readable, \
-                     send_follow_up continues in the same worktree",
+                     and a follow-up turn continues in the same worktree",
                     self.inner.config.stale_after_secs
                 )
             };

@@ -169,7 +169,7 @@ impl ExecutorProfile {
 
     /// Checks what `version_command` printed against `min_version`: the
     /// version found, or why the turn cannot start.
-    pub fn check_version(&self, name: &str, output: &str) -> Result<String, String> {
+    pub fn check_version(&self, name: &str, output: &str) -> Result<String, ProfileError> {
         // The line with the version (CLIs may print warnings around it).
         let mut lines = output.lines().map(str::trim).filter(|l| !l.is_empty());
         let found = lines
@@ -185,23 +185,29 @@ impl ExecutorProfile {
             .as_deref()
             .map(|hint| format!("; install a newer one: {hint}"))
             .unwrap_or_default();
-        let needed = parse_version(minimum).ok_or_else(|| {
-            format!("[executors.{name}] min_version {minimum:?} is not a version like 1.2.3")
+        let needed = parse_version(minimum).ok_or_else(|| ProfileError::BadMinVersion {
+            name: name.to_owned(),
+            minimum: minimum.to_owned(),
         })?;
         match parse_version(found) {
             Some(version) if version >= needed => Ok(found.to_owned()),
-            Some(_) => Err(format!(
-                "{found} is too old for {} (needs >= {minimum}){install}",
-                self.label(name)
-            )),
-            None => Err(format!(
-                "could not read a version from the output of `{}` ({found:?}); {} needs >= {minimum}{install}",
-                self.version_command
+            Some(_) => Err(ProfileError::TooOld {
+                found: found.to_owned(),
+                profile: self.label(name),
+                minimum: minimum.to_owned(),
+                install,
+            }),
+            None => Err(ProfileError::NoVersion {
+                output: found.to_owned(),
+                command: self
+                    .version_command
                     .as_deref()
                     .unwrap_or_default()
                     .join(" "),
-                self.label(name)
-            )),
+                profile: self.label(name),
+                minimum: minimum.to_owned(),
+                install,
+            }),
         }
     }
 
@@ -241,7 +247,8 @@ fn hint(output: &str, reason: &str) -> FailureHint {
 /// The profiles that ship with the server, tested with the CLI versions
 /// pinned in `tests/agents/package.json` (see tests/agent_clis.rs). Flags
 /// with a value are written `--flag=value`, so that test can check every
-/// flag and value against the CLI's `--help`.
+/// flag and value against the CLI's `--help`. Long because it is the table
+/// of the four profiles, one field a line; there is no logic to split off.
 pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
     let mut profiles = BTreeMap::new();
     // Claude Code in print mode, streaming JSON events (`system`/`init`
@@ -387,6 +394,43 @@ pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
         })
 }
 
+/// Why a profile is refused or an agent CLI cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("[executors.{name}] timeout_secs must be at least 1")]
+    ZeroTimeout { name: String },
+    #[error("[executors.{name}] min_version {minimum:?} is not a version like \"1.2.3\"")]
+    BadMinVersion { name: String, minimum: String },
+    #[error(
+        "[executors.{name}] command must name a program, e.g. command = [\"my-agent\", \"--flag\"] \
+         (only a section named after a built-in profile — {builtins} — may leave it out to keep the \
+         built-in's command)"
+    )]
+    NoCommand { name: String, builtins: String },
+    /// The configured `default_executor` is not a profile.
+    #[error("default_executor: {0}")]
+    Default(Box<ProfileError>),
+    #[error("unknown executor '{name}'; the executors are: {known}")]
+    Unknown { name: String, known: String },
+    #[error("{found} is too old for {profile} (needs >= {minimum}){install}")]
+    TooOld {
+        found: String,
+        profile: String,
+        minimum: String,
+        install: String,
+    },
+    #[error(
+        "could not read a version from the output of `{command}` ({output:?}); {profile} needs >= {minimum}{install}"
+    )]
+    NoVersion {
+        output: String,
+        command: String,
+        profile: String,
+        minimum: String,
+        install: String,
+    },
+}
+
 /// Built-in profiles overlaid with the configured ones.
 #[derive(Debug, Clone)]
 pub struct Profiles {
@@ -399,32 +443,29 @@ impl Profiles {
     pub fn new(
         configured: &BTreeMap<String, ExecutorProfile>,
         default_executor: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProfileError> {
         let mut profiles = builtin();
         for (name, profile) in configured {
             if profile.timeout_secs == Some(0) {
-                return Err(format!(
-                    "[executors.{name}] timeout_secs must be at least 1"
-                ));
+                return Err(ProfileError::ZeroTimeout { name: name.clone() });
             }
             if let Some(minimum) = profile.min_version.as_deref()
                 && parse_version(minimum).is_none()
             {
-                return Err(format!(
-                    "[executors.{name}] min_version {minimum:?} is not a version like \"1.2.3\""
-                ));
+                return Err(ProfileError::BadMinVersion {
+                    name: name.clone(),
+                    minimum: minimum.to_owned(),
+                });
             }
             let merged = match profiles.remove(name) {
                 Some(base) if profile.command.is_empty() => extend(base, profile),
                 _ => profile.clone(),
             };
             if merged.command.first().is_none_or(|p| p.trim().is_empty()) {
-                return Err(format!(
-                    "[executors.{name}] command must name a program, e.g. command = [\"my-agent\", \"--flag\"] \
-                     (only a section named after a built-in profile — {} — may leave it out to keep the \
-                     built-in's command)",
-                    builtin().keys().cloned().collect::<Vec<_>>().join(", ")
-                ));
+                return Err(ProfileError::NoCommand {
+                    name: name.clone(),
+                    builtins: builtin().keys().cloned().collect::<Vec<_>>().join(", "),
+                });
             }
             profiles.insert(name.clone(), merged);
         }
@@ -432,7 +473,7 @@ impl Profiles {
         let profiles = Profiles { profiles, default };
         profiles
             .get(&profiles.default)
-            .map_err(|e| format!("default_executor: {e}"))?;
+            .map_err(|e| ProfileError::Default(Box::new(e)))?;
         Ok(profiles)
     }
 
@@ -444,13 +485,13 @@ impl Profiles {
         self.profiles.keys().map(String::as_str).collect()
     }
 
-    pub fn get(&self, name: &str) -> Result<&ExecutorProfile, String> {
-        self.profiles.get(name).ok_or_else(|| {
-            format!(
-                "unknown executor '{name}'; the executors are: {}",
-                self.names().join(", ")
-            )
-        })
+    pub fn get(&self, name: &str) -> Result<&ExecutorProfile, ProfileError> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| ProfileError::Unknown {
+                name: name.to_owned(),
+                known: self.names().join(", "),
+            })
     }
 }
 
@@ -532,6 +573,7 @@ mod tests {
         assert!(
             Profiles::new(&configured, Some("nope"))
                 .expect_err("unknown default")
+                .to_string()
                 .contains("claude-code, codex, gemini")
         );
         configured.insert(
@@ -569,7 +611,9 @@ mod tests {
         assert!(codex.builtin);
         // Under a new name, a section without a command is an error that says why.
         configured.insert("mine".to_owned(), section);
-        let error = Profiles::new(&configured, None).expect_err("no command");
+        let error = Profiles::new(&configured, None)
+            .expect_err("no command")
+            .to_string();
         assert!(
             error.contains("[executors.mine] command must name a program"),
             "{error}"
@@ -589,7 +633,8 @@ mod tests {
         );
         let old = codex
             .check_version("codex", "codex-cli 0.50.0")
-            .expect_err("too old");
+            .expect_err("too old")
+            .to_string();
         assert!(
             old.starts_with(
                 "codex-cli 0.50.0 is too old for the built-in codex profile (needs >= 0.169.0)"

@@ -13,15 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
-    profiles::{ExecutorProfile, FailureHint},
+    profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
-    worktree,
+    worktree::{self, WorktreeError},
 };
 use crate::{
     logs::{self, LogStore},
     store::{
         ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionStatus,
-        TurnOutcome,
+        StoreError, TurnOutcome,
     },
 };
 
@@ -195,14 +195,7 @@ impl Sessions {
         };
         let mut outcome = self.execute(&turn, &stop, &log).await;
         if outcome.status == SessionStatus::Stopped && shutdown.is_cancelled() {
-            outcome = TurnOutcome {
-                status: SessionStatus::Interrupted,
-                reason: Some(
-                    "interrupted: the runner shut down while the session ran; send_follow_up continues in the \
-                     same worktree"
-                        .to_owned(),
-                ),
-            };
+            outcome = interrupted_by_shutdown();
         }
         log.note(&format!(
             "=== session {}{} ===",
@@ -223,11 +216,19 @@ impl Sessions {
             }
             Err(e) => tracing::error!(session = %session_id, error = %e, "log writer stopped"),
         }
+        self.record_end(&session_id, runner_id, &outcome).await;
+        self.unregister(&session_id);
+        tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
+    }
+
+    /// Records the end of a turn, trying a few times: the session must not
+    /// stay running because the store was briefly unreachable.
+    async fn record_end(&self, session_id: &str, runner_id: &str, outcome: &TurnOutcome) {
         let mut attempt = 0;
         while let Err(e) = self
             .inner
             .store
-            .finish_turn(&session_id, runner_id, &outcome)
+            .finish_turn(session_id, runner_id, outcome)
             .await
         {
             attempt += 1;
@@ -237,8 +238,6 @@ impl Sessions {
             }
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        self.unregister(&session_id);
-        tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
     }
 
     /// Worktree, setup, coding agent, cleanup: the outcome of one turn.
@@ -254,18 +253,65 @@ impl Sessions {
             turn.turn, session.id, session.executor
         ))
         .await;
+        match self.steps(turn, stop, log).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    /// The steps of a turn in order; `Err` is a turn that ends early with
+    /// that outcome.
+    async fn steps(
+        &self,
+        turn: &ClaimedTurn,
+        stop: &CancellationToken,
+        log: &TurnLog,
+    ) -> Result<TurnOutcome, TurnOutcome> {
+        let workspace = self.workspace(turn, log).await?;
+        let context = RunContext {
+            turn,
+            cwd: &workspace.path,
+            stop,
+            log,
+        };
+        if turn.turn == 1
+            && let Some(script) = script_text(turn.setup_script.as_deref())
+        {
+            match self.script(&context, ProcessKind::Setup, script).await {
+                Ok(Ending::Exited(0)) => {}
+                Ok(ending) => return Err(script_outcome("setup script", ending)),
+                Err(e) => return Err(failed(log, e).await),
+            }
+        }
+        if stop.is_cancelled() {
+            return Err(stopped());
+        }
+        let outcome = self.agent(&context).await?;
+        match script_text(turn.cleanup_script.as_deref()) {
+            Some(script) => self.cleanup(&context, script, outcome).await,
+            None => Ok(outcome),
+        }
+    }
+
+    /// The turn's working directory: the repository checked against the
+    /// allowed roots, then the worktree made (or found again) and recorded.
+    async fn workspace(
+        &self,
+        turn: &ClaimedTurn,
+        log: &TurnLog,
+    ) -> Result<worktree::Workspace, TurnOutcome> {
+        let session = &turn.session;
+        let repo_path = turn.repo_path.as_deref().map(Path::new);
+        let allowed_roots = self.inner.config.allowed_repo_roots.as_deref();
+        if let Err(e) = worktree::check_repo_root(repo_path, allowed_roots) {
+            return Err(failed(log, e.into()).await);
+        }
         let existing = session
             .worktree_path
             .as_deref()
             .map(|p| (Path::new(p), session.branch.as_deref()));
-        let repo_path = turn.repo_path.as_deref().map(Path::new);
-        let allowed_roots = self.inner.config.allowed_repo_roots.as_deref();
-        if let Err(message) = worktree::check_repo_root(repo_path, allowed_roots) {
-            return failed(log, message).await;
-        }
         let workspace = match worktree::prepare(
             &self.inner.worktree_root,
-            turn.repo_path.as_deref().map(Path::new),
+            repo_path,
             &session.id,
             &turn.task_title,
             session.base_branch.as_deref(),
@@ -274,63 +320,72 @@ impl Sessions {
         .await
         {
             Ok(workspace) => workspace,
-            Err(message) => {
-                return failed(log, format!("could not prepare the worktree: {message}")).await;
-            }
+            Err(e) => return Err(failed(log, TurnError::Worktree(e)).await),
         };
         let path_text = workspace.path.to_string_lossy().into_owned();
-        if session.worktree_path.as_deref() != Some(path_text.as_str()) {
-            if let Err(e) = self
-                .inner
-                .store
-                .set_session_worktree(
-                    &session.id,
-                    workspace.base_branch.as_deref(),
-                    workspace.branch.as_deref(),
-                    &path_text,
-                )
-                .await
-            {
-                return failed(log, format!("could not record the worktree: {e}")).await;
-            }
-            log.note(&format!(
-                "worktree {}{}",
-                path_text,
-                workspace
-                    .branch
-                    .as_deref()
-                    .map(|b| format!(" on branch {b}"))
-                    .unwrap_or_default()
-            ))
-            .await;
+        if session.worktree_path.as_deref() == Some(path_text.as_str()) {
+            return Ok(workspace);
         }
-        let context = RunContext {
-            turn,
-            cwd: &workspace.path,
-            stop,
-            log,
-        };
-
-        if turn.turn == 1
-            && let Some(script) = turn
-                .setup_script
-                .as_deref()
-                .filter(|s| !s.trim().is_empty())
+        if let Err(e) = self
+            .inner
+            .store
+            .set_session_worktree(
+                &session.id,
+                workspace.base_branch.as_deref(),
+                workspace.branch.as_deref(),
+                &path_text,
+            )
+            .await
         {
-            match self.script(&context, ProcessKind::Setup, script).await {
-                Ok(Ending::Exited(0)) => {}
-                Ok(ending) => return script_outcome("setup script", ending),
-                Err(message) => return failed(log, message).await,
-            }
+            return Err(failed(log, TurnError::RecordWorktree(e)).await);
         }
-        if stop.is_cancelled() {
-            return stopped();
-        }
+        log.note(&format!(
+            "worktree {}{}",
+            path_text,
+            workspace
+                .branch
+                .as_deref()
+                .map(|b| format!(" on branch {b}"))
+                .unwrap_or_default()
+        ))
+        .await;
+        Ok(workspace)
+    }
 
+    /// Checks the agent CLI's version and runs the coding agent: the turn's
+    /// outcome before cleanup.
+    async fn agent(&self, context: &RunContext<'_>) -> Result<TurnOutcome, TurnOutcome> {
+        let (session, log) = (&context.turn.session, context.log);
         let profile = match self.inner.profiles.get(&session.executor) {
             Ok(profile) => profile.clone(),
-            Err(message) => return failed(log, message).await,
+            Err(e) => return Err(failed(log, e.into()).await),
         };
+        let (spec, display) = self.agent_spec(context, &profile);
+        match check_version(&profile, &session.executor, &spec, context.stop).await {
+            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
+            Ok(None) => {}
+            Err(VersionCheck::Stopped) => return Err(stopped()),
+            Err(VersionCheck::Failed(check)) => {
+                let executor = session.executor.clone();
+                return Err(failed(log, TurnError::Version { executor, check }).await);
+            }
+        }
+        let kind = ProcessKind::CodingAgent;
+        match self
+            .process(context, kind, spec, &display, Some(&profile))
+            .await
+        {
+            Ok((ending, hint)) => agent_outcome(&session.executor, &profile, ending, hint),
+            Err(e) => Err(failed(log, e).await),
+        }
+    }
+
+    /// The coding agent's process: its command line for this turn (resuming
+    /// the agent's conversation after the first), environment and limits,
+    /// and the command as the logs show it.
+    fn agent_spec(&self, context: &RunContext<'_>, profile: &ExecutorProfile) -> (Spec, String) {
+        let turn = context.turn;
+        let session = &turn.session;
         let resume = (turn.turn > 1)
             .then_some(session.agent_session_id.as_deref())
             .flatten();
@@ -342,83 +397,37 @@ impl Sessions {
         let spec = Spec {
             program: command.program.clone(),
             args: command.args.clone(),
-            cwd: workspace.path.clone(),
+            cwd: context.cwd.to_owned(),
             env,
             stdin: command.stdin.clone(),
             timeout: profile.timeout_secs.map(Duration::from_secs),
             grace: self.inner.config.grace(),
         };
-        match check_version(&profile, &session.executor, &spec, stop).await {
-            Ok(Some(found)) => log.note(&format!("agent CLI version: {found}")).await,
-            Ok(None) => {}
-            Err(VersionCheck::Stopped) => return stopped(),
-            Err(VersionCheck::Failed(message)) => {
-                return failed(log, format!("executor '{}': {message}", session.executor)).await;
-            }
-        }
-        let display = command.display(&turn.prompt);
-        let (agent, hint) = match self
-            .process(
-                &context,
-                ProcessKind::CodingAgent,
-                spec,
-                &display,
-                Some(&profile),
-            )
-            .await
-        {
-            Ok(ended) => ended,
-            Err(message) => return failed(log, message).await,
-        };
-        let outcome = match agent {
-            Ending::Exited(0) => TurnOutcome {
-                status: SessionStatus::Completed,
-                reason: None,
-            },
-            Ending::Stopped(_) => return stopped(),
-            Ending::SpawnFailed(message) => TurnOutcome {
-                status: SessionStatus::Failed,
-                reason: Some(format!(
-                    "executor '{}': {message}{}",
-                    session.executor,
-                    profile
-                        .install_hint
-                        .as_deref()
-                        .map(|hint| format!(" (to install it: {hint})"))
-                        .unwrap_or_default()
-                )),
-            },
-            other => TurnOutcome {
-                status: SessionStatus::Failed,
-                reason: Some(match hint {
-                    Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
-                    None => format!("the coding agent {}", describe(&other)),
-                }),
-            },
-        };
+        (spec, command.display(&turn.prompt))
+    }
 
-        if let Some(script) = turn
-            .cleanup_script
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            match self.script(&context, ProcessKind::Cleanup, script).await {
-                Ok(Ending::Exited(0)) => {}
-                Ok(Ending::Stopped(_)) => return stopped(),
-                Ok(ending) => {
-                    let note = format!("the cleanup script {}", describe(&ending));
-                    return TurnOutcome {
-                        reason: Some(match outcome.reason {
-                            Some(reason) => format!("{reason}; {note}"),
-                            None => note,
-                        }),
-                        ..outcome
-                    };
-                }
-                Err(message) => return failed(log, message).await,
+    /// Runs the cleanup script; a failure is added to the agent's outcome.
+    async fn cleanup(
+        &self,
+        context: &RunContext<'_>,
+        script: &str,
+        outcome: TurnOutcome,
+    ) -> Result<TurnOutcome, TurnOutcome> {
+        match self.script(context, ProcessKind::Cleanup, script).await {
+            Ok(Ending::Exited(0)) => Ok(outcome),
+            Ok(Ending::Stopped(_)) => Err(stopped()),
+            Ok(ending) => {
+                let note = format!("the cleanup script {}", describe(&ending));
+                Ok(TurnOutcome {
+                    reason: Some(match outcome.reason {
+                        Some(reason) => format!("{reason}; {note}"),
+                        None => note,
+                    }),
+                    ..outcome
+                })
             }
+            Err(e) => Err(failed(context.log, e).await),
         }
-        outcome
     }
 
     async fn script(
@@ -426,7 +435,7 @@ impl Sessions {
         context: &RunContext<'_>,
         kind: ProcessKind,
         script: &str,
-    ) -> Result<Ending, String> {
+    ) -> Result<Ending, TurnError> {
         let spec = Spec {
             program: "sh".to_owned(),
             args: vec!["-c".to_owned(), script.to_owned()],
@@ -459,60 +468,34 @@ impl Sessions {
         spec: Spec,
         display: &str,
         agent: Option<&ExecutorProfile>,
-    ) -> Result<(Ending, Option<FailureHint>), String> {
+    ) -> Result<(Ending, Option<FailureHint>), TurnError> {
         let store = &self.inner.store;
         let session_id = &context.turn.session.id;
         let prefix = format!("logs/{session_id}/processes");
         let process_id = store
             .start_process(session_id, kind, context.turn.turn, display, &prefix)
             .await
-            .map_err(|e| format!("could not record the {} process: {e}", kind.as_str()))?;
+            .map_err(|source| TurnError::RecordProcess {
+                kind: kind.as_str(),
+                source,
+            })?;
         context
             .log
             .note(&format!("--- {} started: {display} ---", kind.as_str()))
             .await;
-        let (output, mut received) = mpsc::channel::<Output>(256);
-        let forward = {
-            let events = context.log.events.clone();
-            let process_id = process_id.clone();
-            let profile = agent.cloned();
-            let store = store.clone();
-            let session_id = session_id.clone();
-            let known = context.turn.session.agent_session_id.clone();
-            tokio::spawn(async move {
-                let mut known = known;
-                let mut hint = None;
-                while let Some(piece) = received.recv().await {
-                    if let Some(profile) = &profile
-                        && hint.is_none()
-                    {
-                        hint = profile
-                            .failure_hint(&String::from_utf8_lossy(&piece.bytes))
-                            .cloned();
-                    }
-                    if let Some(profile) = &profile
-                        && piece.stream == Stream::Stdout
-                        && let Some(id) =
-                            profile.agent_session_id(&String::from_utf8_lossy(&piece.bytes))
-                        && known.as_deref() != Some(id.as_str())
-                    {
-                        if let Err(e) = store.set_agent_session_id(&session_id, &id).await {
-                            tracing::warn!(session = %session_id, error = %e, "could not record the agent's session id");
-                        }
-                        known = Some(id);
-                    }
-                    let event = LogEvent::Output {
-                        process_id: process_id.clone(),
-                        kind,
-                        piece,
-                    };
-                    if events.send(event).await.is_err() {
-                        break;
-                    }
-                }
-                hint
-            })
-        };
+        let (output, received) = mpsc::channel::<Output>(256);
+        let forward = tokio::spawn(forward_output(
+            Forward {
+                events: context.log.events.clone(),
+                process_id: process_id.clone(),
+                kind,
+                profile: agent.cloned(),
+                store: store.clone(),
+                session_id: session_id.clone(),
+            },
+            context.turn.session.agent_session_id.clone(),
+            received,
+        ));
         let pid_store = store.clone();
         let pid_process = process_id.clone();
         let ending = supervisor::run(spec, output, context.stop.clone(), move |pid| {
@@ -524,15 +507,7 @@ impl Sessions {
         })
         .await;
         let hint = forward.await.ok().flatten();
-        let (status, code, error) = match &ending {
-            Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
-            Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
-            Ending::Signaled(_) | Ending::SpawnFailed(_) => {
-                (ProcessStatus::Failed, None, Some(describe(&ending)))
-            }
-            Ending::Stopped(stop) => (ProcessStatus::Killed, stop.code, Some(describe(&ending))),
-            Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(&ending))),
-        };
+        let (status, code, error) = process_end(&ending);
         if let Err(e) = store
             .finish_process(&process_id, status, code, error.as_deref())
             .await
@@ -544,6 +519,67 @@ impl Sessions {
             .note(&format!("--- {} {} ---", kind.as_str(), describe(&ending)))
             .await;
         Ok((ending, hint))
+    }
+}
+
+/// Where one process's output goes: the turn's log writer, and for a
+/// coding agent its profile (failure hints, the agent's session id).
+struct Forward {
+    events: mpsc::Sender<LogEvent>,
+    process_id: String,
+    kind: ProcessKind,
+    profile: Option<ExecutorProfile>,
+    store: crate::store::Store,
+    session_id: String,
+}
+
+/// Passes a process's output to the log writer until it ends; records the
+/// agent's session id when it first prints a new one. Returns the first
+/// failure hint the output matched.
+async fn forward_output(
+    to: Forward,
+    mut known: Option<String>,
+    mut received: mpsc::Receiver<Output>,
+) -> Option<FailureHint> {
+    let mut hint = None;
+    while let Some(piece) = received.recv().await {
+        if let Some(profile) = &to.profile {
+            let text = String::from_utf8_lossy(&piece.bytes);
+            if hint.is_none() {
+                hint = profile.failure_hint(&text).cloned();
+            }
+            if piece.stream == Stream::Stdout
+                && let Some(id) = profile.agent_session_id(&text)
+                && known.as_deref() != Some(id.as_str())
+            {
+                if let Err(e) = to.store.set_agent_session_id(&to.session_id, &id).await {
+                    tracing::warn!(session = %to.session_id, error = %e, "could not record the agent's session id");
+                }
+                known = Some(id);
+            }
+        }
+        let event = LogEvent::Output {
+            process_id: to.process_id.clone(),
+            kind: to.kind,
+            piece,
+        };
+        if to.events.send(event).await.is_err() {
+            break;
+        }
+    }
+    hint
+}
+
+/// A process row's status, exit code and error for how it ended.
+fn process_end(ending: &Ending) -> (ProcessStatus, Option<i32>, Option<String>) {
+    match ending {
+        Ending::Exited(0) => (ProcessStatus::Completed, Some(0), None),
+        Ending::Exited(code) => (ProcessStatus::Failed, Some(*code), None),
+        Ending::Signaled(_) | Ending::SpawnFailed(_) => {
+            (ProcessStatus::Failed, None, Some(describe(ending)))
+        }
+        Ending::Stopped(stop) => (ProcessStatus::Killed, stop.code, Some(describe(ending))),
+        Ending::TimedOut(_) => (ProcessStatus::Killed, None, Some(describe(ending))),
     }
 }
 
@@ -592,7 +628,65 @@ fn find_executable(program: &str, agent: &Spec) -> Option<Executable> {
 /// Why a turn does not start after the version check.
 enum VersionCheck {
     Stopped,
-    Failed(String),
+    Failed(VersionError),
+}
+
+/// Why an agent CLI's version is not good enough to start a turn.
+#[derive(Debug, thiserror::Error)]
+enum VersionError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("`{shown}` printed no version within {} s", VERSION_TIMEOUT.as_secs())]
+    Silent { shown: String },
+    #[error(
+        "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
+         [executors.{name}] env"
+    )]
+    NotInstalled {
+        program: String,
+        install: String,
+        name: String,
+    },
+    #[error("cannot run `{shown}`: {source}")]
+    CannotRun {
+        shown: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{shown}` failed ({status}): {output}{install}")]
+    Failed {
+        shown: String,
+        status: std::process::ExitStatus,
+        output: String,
+        install: String,
+    },
+}
+
+/// Why a turn ends before its coding agent has run; the message is the
+/// session's reason and the log's last note.
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The repository is outside the runner's allowed roots.
+    #[error(transparent)]
+    Repository(#[from] WorktreeError),
+    #[error("could not prepare the worktree: {0}")]
+    Worktree(#[source] WorktreeError),
+    #[error("could not record the worktree: {0}")]
+    RecordWorktree(#[source] StoreError),
+    #[error("could not record the {kind} process: {source}")]
+    RecordProcess {
+        kind: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    #[error("executor '{executor}': {check}")]
+    Version {
+        executor: String,
+        #[source]
+        check: VersionError,
+    },
 }
 
 /// Runs the profile's `version_command` (with the agent's environment, in
@@ -608,7 +702,7 @@ async fn check_version(
     let (Some(command), Some(_)) = (&profile.version_command, &profile.min_version) else {
         return Ok(None);
     };
-    let Some((program, args)) = command.split_first() else {
+    let Some(program) = command.first() else {
         return Ok(None);
     };
     let install = profile
@@ -629,8 +723,33 @@ async fn check_version(
         return profile
             .check_version(name, &found)
             .map(Some)
-            .map_err(VersionCheck::Failed);
+            .map_err(|e| VersionCheck::Failed(e.into()));
     }
+    let text = print_version(command, name, &install, agent, stop).await?;
+    let found = profile
+        .check_version(name, &text)
+        .map_err(|e| VersionCheck::Failed(e.into()))?;
+    if let Some(key) = key {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, found.clone());
+    }
+    Ok(Some(found))
+}
+
+/// Runs `version_command` with the agent's environment, in its working
+/// directory: what it printed (stdout, then stderr), or why that failed.
+async fn print_version(
+    command: &[String],
+    name: &str,
+    install: &str,
+    agent: &Spec,
+    stop: &CancellationToken,
+) -> Result<String, VersionCheck> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(String::new());
+    };
     let mut check = tokio::process::Command::new(program);
     check
         .args(args)
@@ -644,19 +763,20 @@ async fn check_version(
         () = stop.cancelled() => return Err(VersionCheck::Stopped),
     };
     let output = match output {
-        Err(_) => {
-            return Err(VersionCheck::Failed(format!(
-                "`{shown}` printed no version within {} s",
-                VERSION_TIMEOUT.as_secs()
-            )));
-        }
+        Err(_) => return Err(VersionCheck::Failed(VersionError::Silent { shown })),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(VersionCheck::Failed(format!(
-                "`{program}` is not installed (not found on PATH){install}, or put it on the PATH of \
-                 [executors.{name}] env"
-            )));
+            return Err(VersionCheck::Failed(VersionError::NotInstalled {
+                program: program.clone(),
+                install: install.to_owned(),
+                name: name.to_owned(),
+            }));
         }
-        Ok(Err(e)) => return Err(VersionCheck::Failed(format!("cannot run `{shown}`: {e}"))),
+        Ok(Err(source)) => {
+            return Err(VersionCheck::Failed(VersionError::CannotRun {
+                shown,
+                source,
+            }));
+        }
         Ok(Ok(output)) => output,
     };
     let text = format!(
@@ -665,22 +785,14 @@ async fn check_version(
         String::from_utf8_lossy(&output.stderr)
     );
     if !output.status.success() {
-        return Err(VersionCheck::Failed(format!(
-            "`{shown}` failed ({}): {}{install}",
-            output.status,
-            text.trim()
-        )));
+        return Err(VersionCheck::Failed(VersionError::Failed {
+            shown,
+            status: output.status,
+            output: text.trim().to_owned(),
+            install: install.to_owned(),
+        }));
     }
-    let found = profile
-        .check_version(name, &text)
-        .map_err(VersionCheck::Failed)?;
-    if let Some(key) = key {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, found.clone());
-    }
-    Ok(Some(found))
+    Ok(text)
 }
 
 struct RunContext<'a> {
@@ -717,6 +829,46 @@ fn describe(ending: &Ending) -> String {
     }
 }
 
+/// The turn's outcome from how its coding agent ended; `Err` when it was
+/// stopped (cleanup does not run then).
+fn agent_outcome(
+    executor: &str,
+    profile: &ExecutorProfile,
+    ending: Ending,
+    hint: Option<FailureHint>,
+) -> Result<TurnOutcome, TurnOutcome> {
+    Ok(match ending {
+        Ending::Exited(0) => TurnOutcome {
+            status: SessionStatus::Completed,
+            reason: None,
+        },
+        Ending::Stopped(_) => return Err(stopped()),
+        Ending::SpawnFailed(message) => TurnOutcome {
+            status: SessionStatus::Failed,
+            reason: Some(format!(
+                "executor '{executor}': {message}{}",
+                profile
+                    .install_hint
+                    .as_deref()
+                    .map(|hint| format!(" (to install it: {hint})"))
+                    .unwrap_or_default()
+            )),
+        },
+        other => TurnOutcome {
+            status: SessionStatus::Failed,
+            reason: Some(match hint {
+                Some(hint) => format!("the coding agent {}: {}", describe(&other), hint.reason),
+                None => format!("the coding agent {}", describe(&other)),
+            }),
+        },
+    })
+}
+
+/// A setup or cleanup script worth running (set and not blank).
+fn script_text(script: Option<&str>) -> Option<&str> {
+    script.filter(|s| !s.trim().is_empty())
+}
+
 fn script_outcome(what: &str, ending: Ending) -> TurnOutcome {
     match ending {
         Ending::Stopped(_) => stopped(),
@@ -727,6 +879,18 @@ fn script_outcome(what: &str, ending: Ending) -> TurnOutcome {
     }
 }
 
+/// A turn stopped because its runner shut down, not on request.
+fn interrupted_by_shutdown() -> TurnOutcome {
+    TurnOutcome {
+        status: SessionStatus::Interrupted,
+        reason: Some(
+            "interrupted: the runner shut down while the session ran; a follow-up turn continues in \
+             the same worktree"
+                .to_owned(),
+        ),
+    }
+}
+
 fn stopped() -> TurnOutcome {
     TurnOutcome {
         status: SessionStatus::Stopped,
@@ -734,7 +898,8 @@ fn stopped() -> TurnOutcome {
     }
 }
 
-async fn failed(log: &TurnLog, message: String) -> TurnOutcome {
+async fn failed(log: &TurnLog, error: TurnError) -> TurnOutcome {
+    let message = error.to_string();
     log.note(&message).await;
     TurnOutcome {
         status: SessionStatus::Failed,
@@ -819,6 +984,39 @@ impl TurnLog {
     }
 }
 
+/// Appends one event to the logs it belongs in: a note to `execution.log`;
+/// output also to the session's stream log, the process's logs and, for a
+/// coding agent's stdout, `agent_output.log`.
+async fn write_event(
+    writer: &mut logs::LogWriter,
+    session_id: &str,
+    event: LogEvent,
+) -> Result<(), logs::LogError> {
+    let execution = logs::session_key(session_id, logs::EXECUTION_LOG);
+    let (process_id, kind, piece) = match event {
+        LogEvent::Note(text) => return writer.append(&execution, text.as_bytes()).await,
+        LogEvent::Output {
+            process_id,
+            kind,
+            piece,
+        } => (process_id, kind, piece),
+    };
+    let stream = piece.stream.as_str();
+    let mut keys = vec![
+        execution,
+        logs::session_key(session_id, &format!("{stream}.log")),
+        logs::process_key(session_id, &process_id, "output"),
+        logs::process_key(session_id, &process_id, stream),
+    ];
+    if kind == ProcessKind::CodingAgent && piece.stream == Stream::Stdout {
+        keys.push(logs::session_key(session_id, logs::AGENT_OUTPUT_LOG));
+    }
+    for key in &keys {
+        writer.append(key, &piece.bytes).await?;
+    }
+    Ok(())
+}
+
 /// Writes a turn's output to every log it belongs in, flushing often so
 /// readers see it live.
 async fn write_logs(
@@ -827,8 +1025,6 @@ async fn write_logs(
     mut events: mpsc::Receiver<LogEvent>,
 ) -> Result<(), logs::LogError> {
     let mut writer = logs.writer().await?;
-    let execution = logs::session_key(&session_id, logs::EXECUTION_LOG);
-    let agent_output = logs::session_key(&session_id, logs::AGENT_OUTPUT_LOG);
     let mut tick = tokio::time::interval(LOG_FLUSH);
     let mut failure = None;
     loop {
@@ -842,42 +1038,7 @@ async fn write_logs(
             }
         };
         let Some(event) = event else { break };
-        let result = async {
-            match event {
-                LogEvent::Note(text) => writer.append(&execution, text.as_bytes()).await,
-                LogEvent::Output {
-                    process_id,
-                    kind,
-                    piece,
-                } => {
-                    let stream = piece.stream.as_str();
-                    writer.append(&execution, &piece.bytes).await?;
-                    writer
-                        .append(
-                            &logs::session_key(&session_id, &format!("{stream}.log")),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    writer
-                        .append(
-                            &logs::process_key(&session_id, &process_id, "output"),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    writer
-                        .append(
-                            &logs::process_key(&session_id, &process_id, stream),
-                            &piece.bytes,
-                        )
-                        .await?;
-                    if kind == ProcessKind::CodingAgent && piece.stream == Stream::Stdout {
-                        writer.append(&agent_output, &piece.bytes).await?;
-                    }
-                    Ok(())
-                }
-            }
-        }
-        .await;
+        let result = write_event(&mut writer, &session_id, event).await;
         if let Err(e) = result {
             // Keep draining so the processes never block on a full channel.
             failure.get_or_insert(e);

@@ -57,7 +57,77 @@ pub fn valid_branch_name(name: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
 }
 
-async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+/// Why a session's repository or worktree cannot be used. The messages
+/// name the project's `repo_path` and the configuration, never a tool: the
+/// tool layer adds how to change the project.
+#[derive(Debug, thiserror::Error)]
+pub enum WorktreeError {
+    #[error("git was not found on PATH; install git to run sessions on a repository")]
+    GitMissing,
+    #[error("could not run git: {0}")]
+    GitSpawn(#[source] std::io::Error),
+    #[error("`git {command}` failed: {stderr}")]
+    Git { command: String, stderr: String },
+    #[error("the project's repo_path {} is not a directory on this machine", .repo.display())]
+    NotADirectory { repo: PathBuf },
+    #[error("the project's repo_path {} is not a git repository; run `git init` there", .repo.display())]
+    NotARepository { repo: PathBuf },
+    #[error(
+        "the repository {} has no current branch (detached HEAD); pass base_branch",
+        .repo.display()
+    )]
+    DetachedHead { repo: PathBuf },
+    #[error(
+        "base branch '{base}' does not exist in {} (or has no commits yet); pass an existing base_branch",
+        .repo.display()
+    )]
+    NoBase { base: String, repo: PathBuf },
+    #[error(
+        "the project's repo_path {} cannot be resolved on this runner ({source}), so it cannot be checked \
+         against [sessions] allowed_repo_roots ({roots}); fix the project's repo_path",
+        .repo.display()
+    )]
+    Unresolvable {
+        repo: PathBuf,
+        roots: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the project's repo_path {}{through} is outside the repository roots this runner accepts \
+         ([sessions] allowed_repo_roots: {roots}); move the repository under one of them, point the \
+         project's repo_path there, or add its directory to allowed_repo_roots in the runner's configuration",
+        .repo.display()
+    )]
+    OutsideRoots {
+        repo: PathBuf,
+        /// " (it resolves to …)" when a symlink or `..` moved it.
+        through: String,
+        roots: String,
+    },
+    #[error("cannot create {what} {}: {source}", .path.display())]
+    CreateDir {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl WorktreeError {
+    /// Whether changing the project's `repo_path` is a way out.
+    pub fn is_about_repo_path(&self) -> bool {
+        matches!(
+            self,
+            WorktreeError::NotADirectory { .. }
+                | WorktreeError::NotARepository { .. }
+                | WorktreeError::Unresolvable { .. }
+                | WorktreeError::OutsideRoots { .. }
+        )
+    }
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -67,63 +137,61 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
         .await
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                "git was not found on PATH; install git to run sessions on a repository".to_owned()
+                WorktreeError::GitMissing
             } else {
-                format!("could not run git: {e}")
+                WorktreeError::GitSpawn(e)
             }
         })?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     } else {
-        Err(format!(
-            "`git {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(WorktreeError::Git {
+            command: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
     }
 }
 
 /// Checks that `repo` is a git repository and `base` (or its current
 /// branch) names a commit; returns the base branch to use.
-pub async fn resolve_base(repo: &Path, base: Option<&str>) -> Result<String, String> {
+pub async fn resolve_base(repo: &Path, base: Option<&str>) -> Result<String, WorktreeError> {
+    let repo_buf = || repo.to_owned();
     if !repo.is_dir() {
-        return Err(format!(
-            "the project's repo_path {} is not a directory on this machine; fix it with update_project",
-            repo.display()
-        ));
+        return Err(WorktreeError::NotADirectory { repo: repo_buf() });
     }
-    git(repo, &["rev-parse", "--git-dir"]).await.map_err(|_| {
-        format!(
-            "the project's repo_path {} is not a git repository; run `git init` there or fix it with update_project",
-            repo.display()
-        )
-    })?;
+    git(repo, &["rev-parse", "--git-dir"])
+        .await
+        .map_err(|_| WorktreeError::NotARepository { repo: repo_buf() })?;
     let base = match base {
         Some(base) => base.to_owned(),
         None => git(repo, &["symbolic-ref", "--short", "HEAD"])
             .await
-            .map_err(|_| {
-                format!(
-                    "the repository {} has no current branch (detached HEAD); pass base_branch",
-                    repo.display()
-                )
-            })?,
+            .map_err(|_| WorktreeError::DetachedHead { repo: repo_buf() })?,
     };
-    git(repo, &["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")])
-        .await
-        .map_err(|_| {
-            format!(
-                "base branch '{base}' does not exist in {} (or has no commits yet); pass an existing base_branch",
-                repo.display()
-            )
-        })?;
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{base}^{{commit}}"),
+        ],
+    )
+    .await
+    .map_err(|_| WorktreeError::NoBase {
+        base: base.clone(),
+        repo: repo_buf(),
+    })?;
     Ok(base)
 }
 
 /// Refuses a repository outside the runner's `allowed_repo_roots` (when
 /// set). Both sides are canonicalised first, so neither a symlink nor `..`
 /// leads out of an allowed root; a path that cannot be resolved is refused.
-pub fn check_repo_root(repo: Option<&Path>, allowed: Option<&[PathBuf]>) -> Result<(), String> {
+pub fn check_repo_root(
+    repo: Option<&Path>,
+    allowed: Option<&[PathBuf]>,
+) -> Result<(), WorktreeError> {
     let (Some(repo), Some(allowed)) = (repo, allowed) else {
         return Ok(());
     };
@@ -135,13 +203,10 @@ pub fn check_repo_root(repo: Option<&Path>, allowed: Option<&[PathBuf]>) -> Resu
             roots.join(", ")
         }
     };
-    let resolved = std::fs::canonicalize(repo).map_err(|e| {
-        format!(
-            "the project's repo_path {} cannot be resolved on this runner ({e}), so it cannot be checked \
-             against [sessions] allowed_repo_roots ({}); fix repo_path with update_project",
-            repo.display(),
-            listed()
-        )
+    let resolved = std::fs::canonicalize(repo).map_err(|source| WorktreeError::Unresolvable {
+        repo: repo.to_owned(),
+        roots: listed(),
+        source,
     })?;
     let inside = allowed
         .iter()
@@ -154,13 +219,11 @@ pub fn check_repo_root(repo: Option<&Path>, allowed: Option<&[PathBuf]>) -> Resu
     } else {
         format!(" (it resolves to {})", resolved.display())
     };
-    Err(format!(
-        "the project's repo_path {}{through} is outside the repository roots this runner accepts \
-         ([sessions] allowed_repo_roots: {}); move the repository under one of them, point repo_path \
-         there with update_project, or add its directory to allowed_repo_roots in the runner's configuration",
-        repo.display(),
-        listed()
-    ))
+    Err(WorktreeError::OutsideRoots {
+        repo: repo.to_owned(),
+        through,
+        roots: listed(),
+    })
 }
 
 /// Makes (or finds again, on a follow-up) the directory a session works in.
@@ -173,7 +236,7 @@ pub async fn prepare(
     task_title: &str,
     base_branch: Option<&str>,
     existing: Option<(&Path, Option<&str>)>,
-) -> Result<Workspace, String> {
+) -> Result<Workspace, WorktreeError> {
     if let Some((path, branch)) = existing
         && path.is_dir()
     {
@@ -185,16 +248,21 @@ pub async fn prepare(
     }
     let name = format!("{}-{}", short_id(session_id), slug(task_title));
     let path = existing.map_or_else(|| root.join(&name), |(p, _)| p.to_owned());
-    tokio::fs::create_dir_all(root).await.map_err(|e| {
-        format!(
-            "cannot create the worktree directory {}: {e}",
-            root.display()
-        )
-    })?;
+    tokio::fs::create_dir_all(root)
+        .await
+        .map_err(|source| WorktreeError::CreateDir {
+            what: "the worktree directory",
+            path: root.to_owned(),
+            source,
+        })?;
     let Some(repo) = repo else {
         tokio::fs::create_dir_all(&path)
             .await
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            .map_err(|source| WorktreeError::CreateDir {
+                what: "the session directory",
+                path: path.clone(),
+                source,
+            })?;
         return Ok(Workspace {
             path,
             branch: None,

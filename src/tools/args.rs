@@ -33,6 +33,19 @@ pub fn parse_arguments<A: DeserializeOwned>(
     })
 }
 
+/// Refuses an update that would change nothing: `fields` are the names of
+/// the fields the tool can change, each with whether the call gave it.
+pub fn something_to_update(fields: &[(&str, bool)]) -> Result<(), ToolError> {
+    if fields.iter().any(|(_, given)| *given) {
+        return Ok(());
+    }
+    let names: Vec<String> = fields.iter().map(|(name, _)| format!("`{name}`")).collect();
+    Err(ToolError::InvalidParams(format!(
+        "nothing to update: give at least one of {}",
+        names.join(", ")
+    )))
+}
+
 /// The JSON types a property's schema admits ("type" may be a string or a list;
 /// an `anyOf` of simple types counts too, which is how schemars writes Option).
 fn admitted_types(property: &Value) -> Vec<&str> {

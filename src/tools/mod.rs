@@ -126,6 +126,34 @@ impl ToolDef {
     }
 }
 
+/// The MCP annotations an [`Effect`] stands for: the one place that turns
+/// it into read-only, destructive, idempotent and open-world hints.
+fn annotations(effect: Effect, title: &str) -> ToolAnnotations {
+    match effect {
+        Effect::Read => ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true),
+        Effect::Create => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false),
+        Effect::Update => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true),
+        Effect::Delete => ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true),
+        Effect::Generate => ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(false),
+    }
+    .open_world(matches!(effect, Effect::Generate))
+}
+
 /// Builds a tool from a typed async fn.
 fn tool<A, O, F, Fut>(
     name: &'static str,
@@ -152,29 +180,7 @@ where
         .entry("properties")
         .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
     let input_schema = Arc::new(input_schema);
-    let annotations = match effect {
-        Effect::Read => ToolAnnotations::with_title(title)
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true),
-        Effect::Create => ToolAnnotations::with_title(title)
-            .read_only(false)
-            .destructive(false)
-            .idempotent(false),
-        Effect::Update => ToolAnnotations::with_title(title)
-            .read_only(false)
-            .destructive(false)
-            .idempotent(true),
-        Effect::Delete => ToolAnnotations::with_title(title)
-            .read_only(false)
-            .destructive(true)
-            .idempotent(true),
-        Effect::Generate => ToolAnnotations::with_title(title)
-            .read_only(true)
-            .destructive(false)
-            .idempotent(false),
-    }
-    .open_world(matches!(effect, Effect::Generate));
+    let annotations = annotations(effect, title);
     let tool = Tool::new(name, description, input_schema.clone())
         .with_title(title)
         .with_raw_output_schema(schema_for_output::<O>())

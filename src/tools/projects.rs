@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     Effect, ToolContext, ToolDef, ToolError, Toolset,
-    args::{checked_count, checked_cursor, checked_text, double_option},
+    args::{checked_count, checked_cursor, checked_text, double_option, something_to_update},
     tool,
 };
 use crate::{
@@ -280,18 +280,13 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
             .map(|s| script("cleanup_script", s.as_deref()))
             .transpose()?,
     };
-    if changes.name.is_none()
-        && changes.description.is_none()
-        && changes.repo_path.is_none()
-        && changes.setup_script.is_none()
-        && changes.cleanup_script.is_none()
-    {
-        return Err(ToolError::InvalidParams(
-            "nothing to update: give at least one of `name`, `description`, `repo_path`, `setup_script`, \
-             `cleanup_script`"
-                .to_owned(),
-        ));
-    }
+    something_to_update(&[
+        ("name", changes.name.is_some()),
+        ("description", changes.description.is_some()),
+        ("repo_path", changes.repo_path.is_some()),
+        ("setup_script", changes.setup_script.is_some()),
+        ("cleanup_script", changes.cleanup_script.is_some()),
+    ])?;
     // Clearing a script or the path is a change too: it alters what the
     // next session runs, and where.
     let privileged: Vec<&str> = [

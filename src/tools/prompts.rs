@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Effect, ToolContext, ToolDef, ToolError, Toolset, args::checked_text, projects::NoArgs, tool,
+    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    args::{checked_text, something_to_update},
+    projects::NoArgs,
+    tool,
 };
 use crate::enhance::{
     EnhanceError, EnhanceInput, Enhanced,
@@ -212,16 +215,12 @@ async fn update_prompt_template(
     ctx: ToolContext,
     args: UpdateTemplateArgs,
 ) -> Result<PromptTemplate, ToolError> {
-    if args.new_name.is_none()
-        && args.description.is_none()
-        && args.template.is_none()
-        && args.arguments.is_none()
-    {
-        return Err(ToolError::InvalidParams(
-            "nothing to update: give at least one of `new_name`, `description`, `template`, `arguments`"
-                .to_owned(),
-        ));
-    }
+    something_to_update(&[
+        ("new_name", args.new_name.is_some()),
+        ("description", args.description.is_some()),
+        ("template", args.template.is_some()),
+        ("arguments", args.arguments.is_some()),
+    ])?;
     let edit = Edit {
         name: args.new_name.map(|n| n.trim().to_owned()),
         description: args

@@ -28,6 +28,8 @@ const MAX_LOG_BYTES: u64 = crate::logs::MAX_READ_BYTES;
 /// Most lines `tail` may ask for.
 const MAX_TAIL: usize = 10_000;
 
+/// The session tools. Long because it is their registry: a name, title,
+/// description and handler per tool, and no logic.
 pub(super) fn tools() -> Vec<ToolDef> {
     vec![
         tool(
@@ -104,15 +106,22 @@ fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
     })
 }
 
+/// The session layer says what is wrong; this adds which tool helps.
 impl From<SessionError> for ToolError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::Store(e) => ToolError::Store(e),
-            SessionError::Refused(message) => ToolError::Failed(message),
             SessionError::Logs(e) => {
                 tracing::error!(error = %e, "log storage failed");
                 ToolError::Failed(format!("{e}; try again shortly"))
             }
+            SessionError::Repository(e) if e.is_about_repo_path() => ToolError::Failed(format!(
+                "{e}; update_project changes the project's repo_path"
+            )),
+            SessionError::ForeignProcess { .. } => {
+                ToolError::Failed(format!("{err}; get_session lists its processes"))
+            }
+            other => ToolError::Failed(other.to_string()),
         }
     }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Effect, ToolContext, ToolDef, ToolError, Toolset,
-    args::{checked_count, checked_cursor, checked_text, double_option},
+    args::{checked_count, checked_cursor, checked_text, double_option, something_to_update},
     projects::MAX_DESCRIPTION,
     tool,
 };
@@ -235,12 +235,13 @@ async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, Too
         parent_task_id: args.parent_task_id.map(|p| p.map(|u| u.to_string())),
         position: args.position,
     };
-    if changes.fields().is_empty() {
-        return Err(ToolError::InvalidParams(
-            "nothing to update: give at least one of `title`, `description`, `status`, `parent_task_id`, `position`"
-                .to_owned(),
-        ));
-    }
+    something_to_update(&[
+        ("title", changes.title.is_some()),
+        ("description", changes.description.is_some()),
+        ("status", changes.status.is_some()),
+        ("parent_task_id", changes.parent_task_id.is_some()),
+        ("position", changes.position.is_some()),
+    ])?;
     // Cloudflare D1 hands numbers back as doubles: beyond 2^53 they would
     // come back changed, so every store keeps positions in that range.
     if changes
