@@ -47,7 +47,7 @@ struct Cli {
     log: String,
 
     /// Log line format on stderr: text, or json (one object per line, with the request id)
-    #[arg(long, global = true, help_heading = GLOBAL, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     log_format: LogFormat,
 
     /// Where the data lives: `sqlite` (a local file in the data directory) or
