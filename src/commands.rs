@@ -485,47 +485,83 @@ pub async fn keys_revoke(
 }
 
 /// `board`: a project's board as columns in the terminal. `project` is an id
-/// or a name.
+/// or a name; without one, the workspace's only project (with several, an
+/// error lists them and says how to pick one).
 pub async fn board(
     config: &StoreConfig,
     api_key: Option<&str>,
-    project: &str,
+    project: Option<&str>,
     width: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     require_key_on_shared_store(config, api_key)?;
     let store = open_store(config).await?;
     let principal = principal(config, &store, api_key).await?;
-    let project_id = match uuid::Uuid::parse_str(project) {
-        Ok(id) => id.to_string(),
-        Err(_) => {
-            let projects = store.list_projects(&principal.actor).await?;
-            let found = projects
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case(project));
-            match found {
-                Some(p) => p.id.clone(),
-                None => {
-                    let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
-                    bail!(
-                        "no project named '{project}' in workspace '{}'; projects: {}",
-                        principal.workspace_name,
-                        if names.is_empty() {
-                            "none yet".to_owned()
-                        } else {
-                            names.join(", ")
-                        }
-                    );
-                }
-            }
-        }
+    let project_id = match project {
+        Some(project) => board_project(&store, &principal, project).await?,
+        None => only_project(&store, &principal).await?,
     };
     let board = store
         .board(&principal.actor, &project_id)
         .await
-        .with_context(|| format!("cannot show the board of project {project}"))?;
+        .with_context(|| format!("cannot show the board of project {project_id}"))?;
     write!(out, "{}", board::columns(&board, width))?;
     Ok(())
+}
+
+/// The id of the project `project` (an id or a name) names.
+async fn board_project(
+    store: &Store,
+    principal: &Principal,
+    project: &str,
+) -> anyhow::Result<String> {
+    if let Ok(id) = uuid::Uuid::parse_str(project) {
+        return Ok(id.to_string());
+    }
+    let projects = store.list_projects(&principal.actor).await?;
+    match projects
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(project))
+    {
+        Some(p) => Ok(p.id.clone()),
+        None => {
+            let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "no project named '{project}' in workspace '{}'; projects: {}",
+                principal.workspace_name,
+                if names.is_empty() {
+                    "none yet".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+    }
+}
+
+/// The id of the caller's workspace's only project, for `board` without one.
+async fn only_project(store: &Store, principal: &Principal) -> anyhow::Result<String> {
+    let mut projects = store.list_projects(&principal.actor).await?;
+    let workspace = &principal.workspace_name;
+    match projects.len() {
+        0 => bail!(
+            "workspace '{workspace}' has no projects yet; create one with the create_project tool from \
+             an MCP client (e.g. one running `vibe-kanban-mcp serve`), then run `vibe-kanban-mcp board` again"
+        ),
+        1 => Ok(projects.remove(0).id),
+        n => {
+            let width = projects.iter().map(|p| p.name.len()).max().unwrap_or(0);
+            let list: String = projects
+                .iter()
+                .map(|p| format!("\n  {:<width$}  {}", p.name, p.id))
+                .collect();
+            bail!(
+                "workspace '{workspace}' has {n} projects; pick one by name or id, e.g. \
+                 `vibe-kanban-mcp board '{}'`:{list}",
+                projects[0].name
+            )
+        }
+    }
 }
 
 /// `workspaces create`: a new workspace (team) owned by `owner_email`.

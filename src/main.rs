@@ -13,6 +13,10 @@ use vibe_kanban_mcp::{
     transport::http::{ConnectionLimits, HttpOptions, RateLimit},
 };
 
+/// The help heading of the options every subcommand takes, so a
+/// subcommand's `--help` shows its own options apart from them.
+const GLOBAL: &str = "Global options";
+
 /// An MCP server that gives AI tools a kanban board: projects, tasks,
 /// subtasks, assignment and coding-agent sessions, on a local SQLite file by
 /// default.
@@ -24,6 +28,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VK_DATA_DIR",
         hide_env = true,
         value_name = "DIR"
@@ -34,6 +39,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VK_LOG",
         default_value = "info,rmcp=error",
         value_name = "FILTER"
@@ -41,7 +47,7 @@ struct Cli {
     log: String,
 
     /// Log line format on stderr: text, or json (one object per line, with the request id)
-    #[arg(long, global = true, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     log_format: LogFormat,
 
     /// Where the data lives: `sqlite` (a local file in the data directory) or
@@ -50,6 +56,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VK_STORE",
         hide_env = true,
         default_value = "sqlite",
@@ -61,6 +68,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VK_CONFIG",
         hide_env = true,
         value_name = "FILE"
@@ -194,8 +202,15 @@ struct ServeArgs {
     /// owner. Only allowed on a loopback address; for local tools and tests
     #[arg(long)]
     no_auth: bool,
+    #[command(flatten)]
+    key: ApiKeyArgs,
+}
+
+/// `--api-key`, for every subcommand that acts for a caller.
+#[derive(Args)]
+struct ApiKeyArgs {
     /// Act as this API key's principal (its workspace and scopes) instead of
-    /// the local owner (stdio).
+    /// the local owner; needed on a shared D1 store
     #[arg(
         long = "api-key",
         env = "VK_API_KEY",
@@ -240,19 +255,14 @@ enum KeysCommand {
 
 #[derive(Args)]
 struct BoardArgs {
-    /// Project id or name.
-    project: String,
+    /// Project id or name [default: the workspace's only project; with
+    /// several, they are listed]
+    project: Option<String>,
     /// Width of each column in characters.
     #[arg(long, default_value_t = 28)]
     width: usize,
-    /// Read as this API key's principal instead of the local owner.
-    #[arg(
-        long = "api-key",
-        env = "VK_API_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    api_key: Option<String>,
+    #[command(flatten)]
+    key: ApiKeyArgs,
 }
 
 #[derive(Subcommand)]
@@ -325,7 +335,7 @@ async fn main() -> std::process::ExitCode {
                 data_dir,
                 config: cli.config,
                 http,
-                api_key: args.api_key,
+                api_key: args.key.api_key,
                 tools: ToolFilter {
                     toolsets: args.toolsets,
                     read_only: args.read_only,
@@ -367,8 +377,8 @@ async fn main() -> std::process::ExitCode {
         Command::Board(args) => {
             commands::board(
                 &store,
-                args.api_key.as_deref(),
-                &args.project,
+                args.key.api_key.as_deref(),
+                args.project.as_deref(),
                 args.width,
                 &mut out,
             )

@@ -35,18 +35,75 @@ use crate::{
     tools::{Registry, ToolContext, ToolFilter},
 };
 
-const INSTRUCTIONS: &str = "A kanban board for coding work. Start with list_projects (or create_project), then \
-list_tasks / create_task. Statuses are todo, inprogress, inreview, done, cancelled; move a task with update_task. \
-The board of a project is the resource kanban://projects/{project_id}/board. enhance_prompt turns a rough prompt \
-or a task into a clear prompt for a coding agent; the prompt templates are MCP prompts. start_session runs a \
-coding agent on a task; follow it with get_session, read_execution_log or the resource \
-kanban://sessions/{session_id}/log.";
+/// The server's instructions, built from the tools it offers (after
+/// `--toolsets` and `--read-only`): each sentence names only tools in the
+/// list, so a `--toolsets tasks` server says nothing of sessions. Resources
+/// and prompts are offered whatever the toolsets, so they are always named.
+fn instructions(offers: impl Fn(&str) -> bool) -> String {
+    // The names of `tools` this server offers, in order.
+    let offered = |tools: &[&'static str]| -> Vec<&'static str> {
+        tools.iter().copied().filter(|tool| offers(tool)).collect()
+    };
+    let mut text = vec!["A kanban board for coding work.".to_owned()];
+    let projects = offered(&["list_projects", "create_project"]);
+    let tasks = offered(&["list_tasks", "create_task"]).join(" / ");
+    let start = match projects.as_slice() {
+        [list, create] => Some(format!("{list} (or {create})")),
+        [one] => Some((*one).to_owned()),
+        _ => None,
+    };
+    match (start, tasks.is_empty()) {
+        (Some(start), false) => text.push(format!("Start with {start}, then {tasks}.")),
+        (Some(start), true) => text.push(format!("Start with {start}.")),
+        (None, false) => text.push(format!(
+            "Start with {tasks} on a project id (the project boards are listed as resources)."
+        )),
+        (None, true) => {}
+    }
+    text.push(format!(
+        "Statuses are todo, inprogress, inreview, done, cancelled{}.",
+        if offers("update_task") {
+            "; move a task with update_task"
+        } else {
+            ""
+        }
+    ));
+    let board = "The board of a project is the resource kanban://projects/{project_id}/board.";
+    if offers("enhance_prompt") {
+        text.push(format!(
+            "{board} enhance_prompt turns a rough prompt or a task into a clear prompt for a coding \
+             agent; the prompt templates are MCP prompts."
+        ));
+    } else {
+        text.push(format!("{board} The prompt templates are MCP prompts."));
+    }
+    let log = "the resource kanban://sessions/{session_id}/log";
+    let follow = offered(&["get_session", "read_execution_log"]);
+    if offers("start_session") {
+        text.push(format!(
+            "start_session runs a coding agent on a task; follow it with {}{}{log}.",
+            follow.join(", "),
+            if follow.is_empty() { "" } else { " or " }
+        ));
+    } else {
+        let tools = offered(&["list_sessions", "get_session", "read_execution_log"]);
+        if !tools.is_empty() {
+            text.push(format!(
+                "Coding-agent sessions run on tasks; follow them with {} or {log}.",
+                tools.join(", ")
+            ));
+        }
+    }
+    text.join(" ")
+}
 
 /// The MCP server: cheap to clone, shared by every connection of a process.
 #[derive(Clone)]
 pub struct KanbanServer {
     store: Store,
     registry: Arc<Registry>,
+    /// What `initialize` tells the model, built from the tools offered.
+    instructions: Arc<str>,
     enhancer: Arc<Enhancer>,
     /// Who a connection acts as when the request does not say (stdio: the
     /// key's principal or the local owner, fixed at start).
@@ -62,9 +119,11 @@ pub struct KanbanServer {
 
 impl KanbanServer {
     pub fn new(store: Store, filter: &ToolFilter, enhancer: Arc<Enhancer>) -> Self {
+        let registry = Registry::new(filter);
         KanbanServer {
             store,
-            registry: Arc::new(Registry::new(filter)),
+            instructions: instructions(|tool| registry.get(tool).is_some()).into(),
+            registry: Arc::new(registry),
             enhancer,
             principal: None,
             metrics: None,
@@ -156,7 +215,7 @@ impl ServerHandler for KanbanServer {
                 Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title("Vibe Kanban"),
             )
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(self.instructions.as_ref())
     }
 
     /// Accepted for older clients; this server's log lines go to stderr.
