@@ -433,6 +433,29 @@ async fn gemini_writes_a_file_and_resumes_its_conversation() {
     a_real_session("gemini").await;
 }
 
+/// A directory for a file the sandbox must refuse: not under `/tmp` or
+/// `$TMPDIR`, which `workspace-write` leaves writable. The build's temp
+/// directory where the checkout is not under /tmp (a clone in /tmp puts it
+/// there), else the home directory.
+fn outside_temp_dirs() -> PathBuf {
+    let temp_roots: Vec<PathBuf> = std::iter::once(PathBuf::from("/tmp"))
+        .chain(std::env::var_os("TMPDIR").map(PathBuf::from))
+        .collect();
+    let writable = |dir: &Path| temp_roots.iter().any(|root| dir.starts_with(root));
+    [
+        Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))),
+        std::env::var_os("HOME").map(PathBuf::from),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|dir| dir.is_dir() && !writable(dir))
+    .unwrap_or_else(|| {
+        panic!(
+            "no directory outside /tmp and $TMPDIR to test Codex's sandbox with: set HOME to one"
+        )
+    })
+}
+
 /// The built-in codex profile's `--sandbox=workspace-write`: a command the
 /// model runs may not write outside the worktree (and temp dirs); on Linux
 /// Codex runs it in bubblewrap.
@@ -445,8 +468,7 @@ async fn codex_runs_the_models_commands_in_its_sandbox() {
     let server = start_server(&data, &config).await;
     let (project, _repo) = repo_project(&server, &data).await;
     let task = server.task(&project, "Touch a file", json!({})).await;
-    // Not under /tmp, which workspace-write leaves writable.
-    let outside_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let outside_dir = tempfile::tempdir_in(outside_temp_dirs()).expect("dir");
     let outside = outside_dir.path().join("outside-the-worktree.txt");
     let prompt = format!("{}={}", apis.text("touch_marker"), outside.display());
     let session_id = common::id(
