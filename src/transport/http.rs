@@ -472,15 +472,21 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Principa
     }
 }
 
-/// The tool names a POST body calls (a single message or a batch).
-fn called_tools(body: &Value) -> Vec<(String, Value)> {
-    let messages = match body {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
+/// The messages of a parsed POST body (a single message or a batch) that
+/// call `method`.
+fn messages_calling<'a>(body: &'a Value, method: &'a str) -> impl Iterator<Item = &'a Value> {
+    let messages: &[Value] = match body {
+        Value::Array(items) => items,
+        other => std::slice::from_ref(other),
     };
     messages
-        .into_iter()
-        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/call"))
+        .iter()
+        .filter(move |m| m.get("method").and_then(Value::as_str) == Some(method))
+}
+
+/// The tool names a POST body calls, with their request ids.
+fn called_tools(body: &Value) -> Vec<(String, Value)> {
+    messages_calling(body, "tools/call")
         .filter_map(|m| {
             let name = m.pointer("/params/name")?.as_str()?.to_owned();
             Some((name, m.get("id").cloned().unwrap_or(Value::Null)))
@@ -501,17 +507,8 @@ fn body_timed_out(error: &axum::Error) -> bool {
 }
 
 /// The `subscriptions/listen` requests of a POST body, with their filters.
-fn listen_filters(body: &[u8]) -> Vec<(Value, rmcp::model::SubscriptionFilter)> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
-    };
-    let messages = match value {
-        Value::Array(items) => items,
-        other => vec![other],
-    };
-    messages
-        .into_iter()
-        .filter(|m| m.get("method").and_then(Value::as_str) == Some("subscriptions/listen"))
+fn listen_filters(body: &Value) -> Vec<(Value, rmcp::model::SubscriptionFilter)> {
+    messages_calling(body, "subscriptions/listen")
         .filter_map(|m| {
             let filter =
                 serde_json::from_value(m.pointer("/params/notifications")?.clone()).ok()?;
@@ -619,7 +616,7 @@ async fn guard(State(state): State<Arc<HttpState>>, request: Request, next: Next
         }
         // A listen for another workspace's session log is refused before
         // rmcp acknowledges it (rmcp's filter hook cannot see the caller).
-        for (id, filter) in listen_filters(&bytes) {
+        for (id, filter) in listen_filters(&body) {
             if let Err(refused) = state.server.check_listen(&principal, &filter).await {
                 let body = json!({"jsonrpc": "2.0", "id": id, "error": refused});
                 return (StatusCode::OK, Json(body)).into_response();
