@@ -142,20 +142,7 @@ async fn auth_failures_are_401_with_a_challenge_and_403_for_scope() {
     data.sql()
         .execute("UPDATE mcp_api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE name = 'expired'", [])
         .expect("expire");
-    let owner_id: String = data
-        .sql()
-        .query_row("SELECT user_id FROM workspace_members LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .expect("owner");
-    let workspace_id: String = data
-        .sql()
-        .query_row(
-            "SELECT id FROM workspace_teams WHERE slug = 'default'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("workspace");
+    let (owner_id, workspace_id) = owner_and_default_workspace(&data);
     let server = HttpServer::start(data.path(), &[], &[("JWT_SECRET", JWT_SECRET)]);
 
     let post = |token: Option<String>| {
@@ -842,20 +829,7 @@ async fn an_expiring_key_ends_its_open_get_stream() {
 async fn an_expiring_jwt_ends_its_open_get_stream() {
     let data = DataDir::new();
     data.create_key("default", "unused", "read");
-    let owner_id: String = data
-        .sql()
-        .query_row("SELECT user_id FROM workspace_members LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .expect("owner");
-    let workspace_id: String = data
-        .sql()
-        .query_row(
-            "SELECT id FROM workspace_teams WHERE slug = 'default'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("workspace");
+    let (owner_id, workspace_id) = owner_and_default_workspace(&data);
     let server = HttpServer::start(data.path(), &[], &[("JWT_SECRET", JWT_SECRET)]);
     let token = jwt(
         json!({"sub": owner_id, "workspace": workspace_id, "scopes": "read",
@@ -1247,4 +1221,23 @@ async fn stateless_calls_are_answered_with_plain_json() {
         reply["result"]["structuredContent"]["projects"].is_array(),
         "{reply}"
     );
+}
+
+/// The local owner's user id and the default workspace's id, for JWTs.
+fn owner_and_default_workspace(data: &DataDir) -> (String, String) {
+    let owner_id: String = data
+        .sql()
+        .query_row("SELECT user_id FROM workspace_members LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("owner");
+    let workspace_id: String = data
+        .sql()
+        .query_row(
+            "SELECT id FROM workspace_teams WHERE slug = 'default'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("workspace");
+    (owner_id, workspace_id)
 }
