@@ -124,8 +124,39 @@ pub fn sessions(store: &Store, config: &FileConfig, data_dir: &Path) -> anyhow::
     .map_err(|e| anyhow::anyhow!("invalid session configuration: {e}"))
 }
 
-/// `serve`: MCP over stdio, with a session runner unless `no_runner`.
-pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+/// Resolves on SIGINT or SIGTERM. The one place signals are handled: the
+/// binary passes this to [`serve`] and [`runner`]; the library's servers
+/// and runner only take a shutdown future, so tests run them in-process.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down on signal");
+}
+
+/// `serve`: MCP over stdio (or HTTP), with a session runner unless
+/// `no_runner`, until the client leaves or `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let config = FileConfig::load(options.config.as_deref())?;
     let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
         .context("invalid [enhance] configuration")?;
@@ -148,6 +179,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             enhancer,
             no_runner,
             http,
+            shutdown,
         )
         .await;
     }
@@ -185,7 +217,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(check) = key_check {
         server = server.with_key_check(check);
     }
-    let served = transport::stdio::serve(server).await;
+    let served = transport::stdio::serve(server, shutdown).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
     }
@@ -210,12 +242,13 @@ async fn start_runner(
 }
 
 /// `runner`: claims and runs queued sessions (of every workspace, or of
-/// `workspace` only) until SIGINT/SIGTERM.
+/// `workspace` only) until `shutdown` resolves.
 pub async fn runner(
     store_config: &StoreConfig,
     data_dir: &Path,
     config: Option<&Path>,
     workspace: Option<&str>,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let config = FileConfig::load(config)?;
     let store = open_store(store_config).await?;
@@ -235,14 +268,14 @@ pub async fn runner(
         max_concurrent = config.sessions.max_concurrent,
         "runner waiting for queued sessions"
     );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let run = sessions.run_runner(scope, shutdown.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = sessions.run_runner(scope, stop.clone());
     tokio::pin!(run);
     tokio::select! {
         () = &mut run => {}
-        () = transport::stdio::shutdown_signal() => {
-            tracing::info!("runner shutting down on signal");
-            shutdown.cancel();
+        () = shutdown => {
+            tracing::info!("runner shutting down");
+            stop.cancel();
             run.await;
         }
     }
@@ -259,6 +292,7 @@ async fn serve_http(
     enhancer: Arc<Enhancer>,
     no_runner: bool,
     settings: HttpSettings,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let options = settings.options;
     if options.no_auth && !options.addr.ip().is_loopback() {
@@ -312,7 +346,7 @@ async fn serve_http(
         runner = !no_runner,
         "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
     );
-    let served = transport::http::serve(listener, state).await;
+    let served = transport::http::serve(listener, state, shutdown).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
     }

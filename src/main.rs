@@ -330,18 +330,21 @@ async fn main() -> std::process::ExitCode {
                 },
                 jwt_secret: args.jwt_secret,
             });
-            commands::serve(ServeOptions {
-                store,
-                data_dir,
-                config: cli.config,
-                http,
-                api_key: args.key.api_key,
-                tools: ToolFilter {
-                    toolsets: args.toolsets,
-                    read_only: args.read_only,
+            commands::serve(
+                ServeOptions {
+                    store,
+                    data_dir,
+                    config: cli.config,
+                    http,
+                    api_key: args.key.api_key,
+                    tools: ToolFilter {
+                        toolsets: args.toolsets,
+                        read_only: args.read_only,
+                    },
+                    no_runner: args.no_runner,
                 },
-                no_runner: args.no_runner,
-            })
+                commands::shutdown_signal(),
+            )
             .await
         }
         Command::Runner { workspace } => {
@@ -350,6 +353,7 @@ async fn main() -> std::process::ExitCode {
                 &data_dir,
                 cli.config.as_deref(),
                 workspace.as_deref(),
+                commands::shutdown_signal(),
             )
             .await
         }

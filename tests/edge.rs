@@ -590,3 +590,86 @@ async fn another_key_on_a_streamable_http_session_is_403() {
     let text = served.text().await.expect("text");
     assert!(text.contains("\"projects\""), "{text}");
 }
+
+/// The seam for in-process tests: `transport::http::serve` on port 0 with a
+/// shutdown future the test owns. Triggering it ends an open legacy SSE
+/// stream and makes `serve` return, with no signal involved.
+#[tokio::test]
+async fn http_serve_in_process_stops_when_its_shutdown_future_resolves() {
+    use vibe_kanban_mcp::{
+        auth::{self, Authenticator},
+        enhance::{Enhancer, config::EnhanceSettings},
+        metrics::Metrics,
+        server::KanbanServer,
+        store::Store,
+        tools::ToolFilter,
+        transport::http::{ConnectionLimits, HttpOptions, HttpState, serve},
+    };
+
+    let data = DataDir::new();
+    let store = Store::open_sqlite(&data.db()).await.expect("store");
+    let owner = auth::local_owner(&store).await.expect("local owner");
+    let enhancer = Enhancer::new(EnhanceSettings::default()).expect("enhancer");
+    let server = KanbanServer::new(store.clone(), &ToolFilter::default(), Arc::new(enhancer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let options = HttpOptions {
+        addr,
+        allowed_hosts: Vec::new(),
+        allowed_origins: Vec::new(),
+        max_body_bytes: 1 << 20,
+        request_timeout: Duration::from_secs(30),
+        connections: ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 16,
+        },
+        rate_limit: None,
+        no_auth: true,
+    };
+    let authenticator = Authenticator::new(store.clone(), None);
+    let metrics = Arc::new(Metrics::default());
+    let state = HttpState::new(store, server, authenticator, Some(owner), metrics, options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve(listener, Arc::new(state), async {
+        let _ = stopped.await;
+    }));
+
+    let healthz = http()
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let sse = http()
+        .get(format!("http://{addr}/sse"))
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(sse.status(), 200);
+    let mut events = sse.bytes_stream();
+    let first = events.next().await.expect("an event").expect("bytes");
+    assert!(
+        String::from_utf8_lossy(&first).contains("event: endpoint"),
+        "{first:?}"
+    );
+
+    stop.send(()).expect("the server is running");
+    // The open stream ends (no more events, no error), then serve returns.
+    while let Some(chunk) = events.next().await {
+        let chunk = chunk.expect("the stream ends cleanly");
+        assert!(
+            !String::from_utf8_lossy(&chunk).contains("event: message"),
+            "{chunk:?}"
+        );
+    }
+    serving
+        .await
+        .expect("serve did not panic")
+        .expect("serve returns Ok");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed after serve returns"
+    );
+}

@@ -234,15 +234,20 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until SIGINT/SIGTERM, then stops accepting, closes streams and
-/// lets in-flight calls finish. Every write is committed before its reply,
-/// so nothing acknowledged is lost.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>) -> anyhow::Result<()> {
+/// Serves until `shutdown` resolves (the binary passes SIGINT/SIGTERM; the
+/// library installs no signal handler), then stops accepting, closes
+/// streams and lets in-flight calls finish. Every write is committed before
+/// its reply, so nothing acknowledged is lost.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     tokio::spawn(super::revocation::watch(Arc::clone(&state)));
     let app = router(Arc::clone(&state));
     let shutdown_state = Arc::clone(&state);
     super::listener::serve(listener, app, state.options.connections, async move {
-        super::stdio::shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         shutdown_state.shutdown.cancel();
         shutdown_state.sse.close_all();

@@ -37,18 +37,21 @@ const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Messages buffered between the reader, rmcp and the writer.
 const CHANNEL_CAPACITY: usize = 64;
 
-/// Serves `server` on stdin/stdout until the client closes stdin or the
-/// process gets SIGINT/SIGTERM. Each store write is committed before its
+/// Serves `server` on stdin/stdout until the client closes stdin or
+/// `shutdown` resolves (the binary passes SIGINT/SIGTERM; the library
+/// installs no signal handler). Each store write is committed before its
 /// reply is sent, so stopping between calls loses nothing acknowledged.
-pub async fn serve(server: KanbanServer) -> anyhow::Result<()> {
-    serve_on(server, tokio::io::stdin(), tokio::io::stdout()).await
+pub async fn serve(server: KanbanServer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    serve_on(server, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
 }
 
-/// Serves `server` on any pair of byte streams, one message a line.
+/// Serves `server` on any pair of byte streams, one message a line, until
+/// the input ends or `shutdown` resolves.
 pub async fn serve_on(
     server: KanbanServer,
     input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     output: impl AsyncWrite + Unpin + Send + 'static,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (lines_tx, lines_rx) = mpsc::channel::<Vec<u8>>(CHANNEL_CAPACITY);
     let writer = tokio::spawn(write_lines(output, lines_rx));
@@ -85,8 +88,8 @@ pub async fn serve_on(
                     quit?;
                     tracing::info!("client closed the connection");
                 }
-                () = shutdown_signal() => {
-                    tracing::info!("shutting down on signal");
+                () = shutdown => {
+                    tracing::info!("shutting down");
                 }
             }
             Ok(())
@@ -258,30 +261,6 @@ fn split_messages(line: &[u8]) -> Vec<Result<Value, Value>> {
         }
     }
     out
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 #[cfg(test)]
