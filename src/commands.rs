@@ -393,7 +393,7 @@ pub async fn keys_create(
     out: &mut impl Write,
     note: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let scopes = Scopes::parse(&options.scopes).map_err(anyhow::Error::msg)?;
+    let scopes = Scopes::parse(&options.scopes)?;
     let name = options.name.trim();
     if name.is_empty() {
         bail!("--name must not be empty");

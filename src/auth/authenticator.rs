@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{AuthError, Principal, authenticate_key, hash_key, jwt};
+use super::{AuthError, Principal, TokenError, authenticate_key, hash_key, jwt};
 use crate::store::{Actor, Store};
 
 /// How long a successful authentication is reused.
@@ -63,28 +63,23 @@ impl Authenticator {
     }
 
     async fn authenticate_jwt(&self, token: &str) -> Result<Principal, AuthError> {
-        let verifier = self.jwt.as_ref().ok_or_else(|| {
-            AuthError::InvalidToken(
-                "JWTs are not accepted by this server (no JWT_SECRET is configured)".to_owned(),
-            )
-        })?;
-        let subject = verifier.verify(token).map_err(AuthError::InvalidToken)?;
+        let verifier = self.jwt.as_ref().ok_or(TokenError::NotAccepted)?;
+        let subject = verifier.verify(token)?;
         let actor = Actor {
             user_id: subject.user_id,
             workspace_id: subject.workspace_id,
             api_key_id: None,
             request_id: None,
         };
-        let not_member = || {
-            AuthError::InvalidToken("the token's user is not a member of its workspace".to_owned())
-        };
         let workspace = match self.store.workspace(&actor).await {
             Ok(workspace) => workspace,
-            Err(crate::store::StoreError::NotFound { .. }) => return Err(not_member()),
+            Err(crate::store::StoreError::NotFound { .. }) => {
+                return Err(TokenError::NotAMember.into());
+            }
             Err(e) => return Err(e.into()),
         };
         if !workspace.members.iter().any(|m| m.user_id == actor.user_id) {
-            return Err(not_member());
+            return Err(TokenError::NotAMember.into());
         }
         Ok(Principal {
             actor,

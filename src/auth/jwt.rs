@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
 
-use super::Scopes;
+use super::{ScopeError, Scopes};
 
 /// Seconds of clock difference allowed on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 5;
@@ -41,6 +41,41 @@ pub struct JwtSubject {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Why a JWT is refused. The text is what the client sees in the 401.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error(
+        "the token is not valid yet (its `nbf` is in the future); check the clocks of this server and \
+         the app that issued it"
+    )]
+    NotYetValid,
+    #[error("the token's signature is not valid")]
+    BadSignature,
+    /// Anything else the decoder refused (format, algorithm, claims).
+    #[error("the token is not valid ({0})")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+    #[error("the token's scopes are not valid: {0}")]
+    Scopes(#[source] ScopeError),
+    #[error("JWTs are not accepted by this server (no JWT_SECRET is configured)")]
+    NotAccepted,
+    #[error("the token's user is not a member of its workspace")]
+    NotAMember,
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(error: jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match error.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            _ => TokenError::Invalid(error),
+        }
+    }
+}
+
 /// Verifies HS256 tokens with one shared secret.
 pub struct JwtVerifier {
     key: DecodingKey,
@@ -61,27 +96,13 @@ impl JwtVerifier {
     }
 
     /// Checks signature, algorithm and expiry; returns why a token is refused.
-    pub fn verify(&self, token: &str) -> Result<JwtSubject, String> {
-        let data =
-            decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    "the token has expired".to_owned()
-                }
-                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
-                    "the token is not valid yet (its `nbf` is in the future); check the clocks of this server and \
-                     the app that issued it"
-                        .to_owned()
-                }
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                    "the token's signature is not valid".to_owned()
-                }
-                _ => format!("the token is not valid ({e})"),
-            })?;
+    pub fn verify(&self, token: &str) -> Result<JwtSubject, TokenError> {
+        let data = decode::<Claims>(token, &self.key, &self.validation)?;
         let scopes = match data.claims.scopes {
             ScopesClaim::Text(text) => Scopes::parse(&text),
             ScopesClaim::List(list) => Scopes::parse(&list.join(",")),
         }
-        .map_err(|e| format!("the token's scopes are not valid: {e}"))?;
+        .map_err(TokenError::Scopes)?;
         Ok(JwtSubject {
             user_id: data.claims.sub,
             workspace_id: data.claims.workspace,
@@ -139,22 +160,16 @@ mod tests {
             "wrong",
             json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": exp}),
         );
-        assert!(
-            verifier
-                .verify(&forged)
-                .expect_err("forged")
-                .contains("signature")
-        );
+        let refused = verifier.verify(&forged).expect_err("forged");
+        assert!(matches!(refused, TokenError::BadSignature), "{refused:?}");
+        assert!(refused.to_string().contains("signature"));
         let expired = token(
             "s3cret",
             json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": exp - 3600}),
         );
-        assert!(
-            verifier
-                .verify(&expired)
-                .expect_err("expired")
-                .contains("expired")
-        );
+        let refused = verifier.verify(&expired).expect_err("expired");
+        assert!(matches!(refused, TokenError::Expired), "{refused:?}");
+        assert!(refused.to_string().contains("expired"));
         let no_exp = token(
             "s3cret",
             json!({"sub": "u1", "workspace": "w1", "scopes": "read"}),
@@ -170,7 +185,8 @@ mod tests {
         let claims = |nbf: i64| json!({"sub": "u1", "workspace": "w1", "scopes": "read", "exp": now + 3600, "nbf": nbf});
         let early = token("s3cret", claims(now + 600));
         let refused = verifier.verify(&early).expect_err("not valid yet");
-        assert!(refused.contains("not valid yet"), "{refused}");
+        assert!(matches!(refused, TokenError::NotYetValid), "{refused:?}");
+        assert!(refused.to_string().contains("not valid yet"), "{refused}");
         // Within the leeway (a clock a little behind the issuer's): accepted.
         let skewed = token("s3cret", claims(now + 2));
         assert!(verifier.verify(&skewed).is_ok());

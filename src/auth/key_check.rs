@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{AuthError, CACHE_TTL, Principal, hash_key};
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// How often open streams look for revoked keys on the local SQLite file:
 /// a local read, cheap enough to make revocation take effect within a second.
@@ -26,10 +26,9 @@ pub const D1_REVOCATION_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often open streams of `store` look for revoked keys.
 pub fn revocation_interval(store: &Store) -> Duration {
-    if store.backend() == "d1" {
-        D1_REVOCATION_INTERVAL
-    } else {
-        SQLITE_REVOCATION_INTERVAL
+    match store.kind() {
+        Backend::D1 => D1_REVOCATION_INTERVAL,
+        Backend::Sqlite => SQLITE_REVOCATION_INTERVAL,
     }
 }
 

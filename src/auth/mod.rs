@@ -9,6 +9,7 @@ mod keys;
 pub use authenticator::{Authenticator, CACHE_TTL};
 pub use key_check::{KeyCheck, revocation_interval};
 
+pub use jwt::TokenError;
 pub use keys::{GeneratedKey, KEY_PREFIX, generate_key, hash_key};
 
 use std::fmt;
@@ -50,6 +51,15 @@ impl Scope {
     }
 }
 
+/// Why a list of scopes cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("unknown scope '{0}'; scopes are read, write, sessions, admin")]
+    Unknown(String),
+    #[error("no scopes given; use one or more of read, write, sessions, admin")]
+    Empty,
+}
+
 /// A set of scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Scopes(u8);
@@ -60,21 +70,17 @@ impl Scopes {
     }
 
     /// Parses a comma-separated list such as `read,write`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ScopeError> {
         let mut bits = 0;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let scope = Scope::ALL
                 .into_iter()
                 .find(|s| s.as_str().eq_ignore_ascii_case(part))
-                .ok_or_else(|| {
-                    format!("unknown scope '{part}'; scopes are read, write, sessions, admin")
-                })?;
+                .ok_or_else(|| ScopeError::Unknown(part.to_owned()))?;
             bits |= scope.bit();
         }
         if bits == 0 {
-            return Err(
-                "no scopes given; use one or more of read, write, sessions, admin".to_owned(),
-            );
+            return Err(ScopeError::Empty);
         }
         Ok(Scopes(bits))
     }
@@ -127,12 +133,15 @@ impl Principal {
     }
 }
 
+/// Why credentials were refused (or could not be checked).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the API key is not valid: it is unknown, revoked or expired")]
     InvalidKey,
-    #[error("{0}")]
-    InvalidToken(String),
+    /// A JWT that is refused, and why.
+    #[error(transparent)]
+    InvalidToken(#[from] TokenError),
+    /// The store could not be asked; nothing is known about the credentials.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -197,8 +206,15 @@ mod tests {
                 .allows(Scope::Sessions)
         );
         assert!(!Scopes::parse("read").expect("valid").allows(Scope::Write));
-        assert!(Scopes::parse("read,fly").is_err());
-        assert!(Scopes::parse(" , ").is_err());
+        assert_eq!(
+            Scopes::parse("read,fly"),
+            Err(ScopeError::Unknown("fly".to_owned()))
+        );
+        assert_eq!(Scopes::parse(" , "), Err(ScopeError::Empty));
+        assert_eq!(
+            ScopeError::Unknown("fly".to_owned()).to_string(),
+            "unknown scope 'fly'; scopes are read, write, sessions, admin"
+        );
         assert_eq!(rw.to_string(), "read,write");
     }
 }

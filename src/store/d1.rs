@@ -478,8 +478,8 @@ impl Executor for D1Executor {
         })
     }
 
-    fn kind(&self) -> &'static str {
-        "d1"
+    fn kind(&self) -> super::exec::Backend {
+        super::exec::Backend::D1
     }
 }
 

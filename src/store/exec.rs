@@ -229,6 +229,26 @@ pub trait Executor: Send + Sync + 'static {
     /// the statements that follow it (the bookkeeping row).
     fn script(&self, sql: String, then: Vec<Stmt>) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Which backend this is.
+    fn kind(&self) -> Backend;
+}
+
+/// The executor behind a store: decisions that depend on the cost of a
+/// round trip (poll intervals) match on this, never on its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A local SQLite file.
+    Sqlite,
+    /// Cloudflare D1 over its HTTP API.
+    D1,
+}
+
+impl Backend {
     /// A short name for logs and errors ("sqlite", "d1").
-    fn kind(&self) -> &'static str;
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::D1 => "d1",
+        }
+    }
 }

@@ -35,7 +35,9 @@ use std::sync::Arc;
 use chrono::{SecondsFormat, Utc};
 
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
-pub use exec::{Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult};
+pub use exec::{
+    Backend, Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult,
+};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use page::{Offset, Page, ProjectKey, SessionKey, TaskKey};
@@ -115,6 +117,11 @@ impl Store {
     }
 
     pub fn backend(&self) -> &'static str {
+        self.exec.kind().as_str()
+    }
+
+    /// Which executor runs this store's SQL.
+    pub fn kind(&self) -> Backend {
         self.exec.kind()
     }
 

@@ -251,8 +251,8 @@ impl Executor for SqliteExecutor {
         }))
     }
 
-    fn kind(&self) -> &'static str {
-        "sqlite"
+    fn kind(&self) -> super::exec::Backend {
+        super::exec::Backend::Sqlite
     }
 }
 

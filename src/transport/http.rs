@@ -466,7 +466,9 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Principa
             headers,
             Some("the API key is unknown, revoked or expired"),
         )),
-        Err(AuthError::InvalidToken(problem)) => Err(unauthorized(headers, Some(&problem))),
+        Err(AuthError::InvalidToken(problem)) => {
+            Err(unauthorized(headers, Some(&problem.to_string())))
+        }
         Err(AuthError::Store(error)) => {
             tracing::error!(%error, "could not check credentials");
             Err(refuse(
