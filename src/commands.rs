@@ -283,7 +283,9 @@ pub async fn runner(
 }
 
 /// `serve --http`: Streamable HTTP and legacy SSE with auth, with a session
-/// runner unless `no_runner`.
+/// runner unless `no_runner`, until `shutdown` resolves.
+// The parts of `ServeOptions` it needs, already taken apart by `serve`.
+#[allow(clippy::too_many_arguments)]
 async fn serve_http(
     store_config: &StoreConfig,
     data_dir: &Path,

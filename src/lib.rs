@@ -8,12 +8,18 @@
 //! - [`commands`] — what each subcommand does (serve, runner, migrate, keys,
 //!   board, workspaces).
 //! - [`transport`] — how clients reach the server: [`transport::stdio`]
-//!   (our own line reader), [`transport::http`] (Streamable HTTP and its
-//!   edge checks), [`transport::listener`] (the accept loop: header timeout,
-//!   connection cap), [`transport::sse`] (the legacy HTTP+SSE transport) and
-//!   [`transport::revocation`] (open streams end when their key is revoked
-//!   or expires); `jsonrpc_errors` answers malformed messages on stdio and
-//!   HTTP alike.
+//!   (our own line reader), [`transport::listener`] (the accept loop: header
+//!   timeout, connection cap) and [`transport::http`], one module per edge
+//!   concern: `mod.rs` (router, state, `serve`), `edge` (request id,
+//!   Host/Origin, CORS, metrics), `auth` (bearer auth, the
+//!   `WWW-Authenticate` challenge), `calls` (the body parsed once: scopes,
+//!   rate limit, timeout), `owners` (who owns each session of both
+//!   transports), [`transport::http::revocation`] (open streams end when
+//!   their key is revoked or expires), [`transport::http::sse`] (the legacy
+//!   HTTP+SSE transport) and `error` ([`transport::http::EdgeError`], every
+//!   refusal); `jsonrpc_errors` answers malformed messages on stdio and
+//!   HTTP alike. Servers take a shutdown future; only the binary's
+//!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //! - [`tools`] — MCP tools, one file per area, and the tool registry
 //!   (schemas, annotations, argument parsing, error mapping).

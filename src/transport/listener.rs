@@ -34,7 +34,10 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -92,6 +95,14 @@ struct Connections {
 }
 
 impl Connections {
+    /// Adds a connection just accepted; returns its id.
+    fn register(&mut self, active: Arc<AtomicUsize>, close: CancellationToken) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.open.insert(id, Open { active, close });
+        id
+    }
+
     /// Closes the oldest connection without a request in flight.
     fn close_oldest_idle(&mut self) -> bool {
         let oldest = self
@@ -143,59 +154,15 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                // Full: make room by closing the oldest idle connection, or
-                // wait for a busy one to end.
-                if !lock(&connections).close_oldest_idle() {
-                    tracing::warn!(
-                        max_connections = max,
-                        "every connection is serving a request; new clients wait"
-                    );
-                }
-                tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
+        let Some(slot) = free_slot(&slots, &connections, max, shutdown.as_mut()).await else {
+            break;
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    if !is_connection_error(&error) {
-                        // Most likely out of descriptors (EMFILE): free one.
-                        let closed = lock(&connections).close_oldest_idle();
-                        tracing::warn!(%error, closed_idle = closed, "accept failed; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(ACCEPT_RETRY) => {}
-                            () = &mut shutdown => break,
-                        }
-                    }
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let Some((stream, peer)) = accept(&listener, &connections, shutdown.as_mut()).await else {
+            break;
         };
         let active = Arc::new(AtomicUsize::new(0));
         let close = CancellationToken::new();
-        let id = {
-            let mut connections = lock(&connections);
-            let id = connections.next;
-            connections.next += 1;
-            connections.open.insert(
-                id,
-                Open {
-                    active: Arc::clone(&active),
-                    close: close.clone(),
-                },
-            );
-            id
-        };
+        let id = lock(&connections).register(Arc::clone(&active), close.clone());
         let service = ConnectionService {
             app: app.clone(),
             peer,
@@ -228,6 +195,56 @@ pub async fn serve(
     stopping.cancel();
     // Every connection holds a slot until it has closed.
     let _ = slots.acquire_many(max as u32).await;
+}
+
+/// A slot for the next connection; `None` on shutdown. When all are taken,
+/// makes room by closing the oldest idle connection, or waits for a busy
+/// one to end.
+async fn free_slot(
+    slots: &Arc<Semaphore>,
+    connections: &Mutex<Connections>,
+    max: usize,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Some(slot);
+    }
+    if !lock(connections).close_oldest_idle() {
+        tracing::warn!(
+            max_connections = max,
+            "every connection is serving a request; new clients wait"
+        );
+    }
+    tokio::select! {
+        slot = Arc::clone(slots).acquire_owned() => slot.ok(),
+        () = shutdown => None,
+    }
+}
+
+/// The next client; `None` on shutdown. Retries failed accepts.
+async fn accept(
+    listener: &TcpListener,
+    connections: &Mutex<Connections>,
+    mut shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let error = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(error) => error,
+            },
+            () = shutdown.as_mut() => return None,
+        };
+        if !is_connection_error(&error) {
+            // Most likely out of descriptors (EMFILE): free one.
+            let closed = lock(connections).close_oldest_idle();
+            tracing::warn!(%error, closed_idle = closed, "accept failed; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(ACCEPT_RETRY) => {}
+                () = shutdown.as_mut() => return None,
+            }
+        }
+    }
 }
 
 fn is_connection_error(error: &std::io::Error) -> bool {

@@ -6,6 +6,4 @@ pub mod http;
 mod jsonrpc_errors;
 pub mod listener;
 mod ratelimit;
-pub mod revocation;
-pub mod sse;
 pub mod stdio;

@@ -20,13 +20,22 @@ use std::{
     time::Duration,
 };
 
-use axum::body::Body;
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::header,
+    middleware::Next,
+    response::Response,
+};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::http::HttpState;
-use crate::auth::{Principal, revocation_interval};
+use super::owners::Owners;
+use crate::{
+    auth::{Authenticator, Principal, revocation_interval},
+    store::Store,
+};
 
 /// Event streams open right now, by key.
 pub struct OpenStreams {
@@ -139,9 +148,43 @@ impl Drop for Registration {
     }
 }
 
+/// Every event stream (legacy SSE, a session's GET, a POST that streams)
+/// ends when its key is revoked or expires. Needs the [`Principal`] of
+/// `auth`.
+pub async fn end_streams(
+    State(streams): State<Arc<OpenStreams>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let principal = request.extensions().get::<Principal>().cloned();
+    let response = next.run(request).await;
+    let is_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    match principal {
+        Some(principal) if is_stream => {
+            let (head, body) = response.into_parts();
+            Response::from_parts(head, streams.guard(&principal, body))
+        }
+        _ => response,
+    }
+}
+
+/// What the revocation watcher closes, and where it looks.
+pub struct Watcher {
+    pub store: Store,
+    /// Its cache forgets revoked keys at once.
+    pub auth: Arc<Authenticator>,
+    pub streams: Arc<OpenStreams>,
+    pub owners: Arc<Owners>,
+    pub shutdown: CancellationToken,
+}
+
 /// Closes the streams and sessions of keys revoked while they are open: looks
 /// every [`revocation_interval`] while a stream is open, never otherwise.
-pub async fn watch(state: Arc<HttpState>) {
+pub async fn watch(state: Watcher) {
     let interval = revocation_interval(&state.store);
     let mut open = state.streams.open.subscribe();
     let mut since = crate::store::now();
@@ -180,8 +223,7 @@ pub async fn watch(state: Arc<HttpState>) {
         }
         state.auth.forget_keys(&fresh);
         let streams = state.streams.close_keys(&fresh);
-        let sse = state.sse.close_for_keys(&fresh);
-        let sessions = state.close_sessions_of_keys(&fresh).await;
+        let (sessions, sse) = state.owners.close_keys(&fresh).await;
         tracing::info!(
             keys = fresh.len(),
             streams,

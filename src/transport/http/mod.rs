@@ -1,0 +1,281 @@
+//! MCP over HTTP: Streamable HTTP at `/mcp` (rmcp's service; every protocol
+//! version from 2024-11-05 to 2026-07-28 — 2026-07-28 requests are served
+//! statelessly, older clients get sessions), the legacy HTTP+SSE transport at
+//! `/sse` + `/messages` ([`sse`]), `/healthz`, `/metrics` and the OAuth
+//! protected resource metadata. All MCP endpoints serve the same
+//! [`KanbanServer`]. This file is the router and its state; each concern of
+//! the edge is its own module, in the order a request meets them:
+//!
+//! 1. tower-http's body deadline and request id (`X-Request-Id`), then
+//!    [`edge`]: log span and metrics, Host and Origin checks, CORS.
+//! 2. MCP endpoints only: the body limit (tower-http), [`auth`] (bearer
+//!    token → `Principal`, `WWW-Authenticate` challenges), [`owners`]
+//!    (who owns each session, both transports), [`revocation`] (streams end
+//!    with their key), [`calls`] (the body parsed once: scopes, rate limit,
+//!    listen checks, the request timeout).
+//!
+//! Every refusal is an [`EdgeError`]. Below it all, the accept loop of
+//! [`listener`](super::listener) (header read timeout, connection cap).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{FromRef, State},
+    http::{StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::RequestBodyDeadlineLayer,
+};
+
+use super::ratelimit::RateLimiter;
+use crate::{
+    auth::{Authenticator, Principal},
+    metrics::Metrics,
+    server::KanbanServer,
+    store::Store,
+};
+
+mod auth;
+mod calls;
+mod edge;
+mod error;
+mod owners;
+pub mod revocation;
+pub mod sse;
+
+pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
+pub use edge::origin_allowed;
+pub use error::EdgeError;
+use owners::Owners;
+use revocation::OpenStreams;
+
+/// How the HTTP server is exposed and protected.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// Host names (or host:port) accepted in the `Host` header, besides
+    /// loopback names and the address bound.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call (and for CORS); any other `Origin` is 403.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    /// Longest a request may take, from its head to its answer — reading
+    /// the body included (408 when the body is not in by then, 504 when
+    /// the answer is not).
+    pub request_timeout: Duration,
+    /// Open connections and how long a request head may take.
+    pub connections: ConnectionLimits,
+    pub rate_limit: Option<RateLimit>,
+    /// Loopback-only mode without credentials: every request acts as the
+    /// local owner. For local tools such as the conformance suite.
+    pub no_auth: bool,
+}
+
+/// Everything the HTTP layer shares.
+pub struct HttpState {
+    pub store: Store,
+    pub server: KanbanServer,
+    pub auth: Arc<Authenticator>,
+    /// The principal of `--no-auth` mode.
+    pub local_owner: Option<Principal>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: RateLimiter,
+    pub options: HttpOptions,
+    /// Open MCP sessions of both transports and who owns each.
+    owners: Arc<Owners>,
+    /// Open event streams, closed when their key is revoked or expires.
+    streams: Arc<OpenStreams>,
+    mcp_sessions: Arc<LocalSessionManager>,
+    pub shutdown: CancellationToken,
+}
+
+impl HttpState {
+    pub fn new(
+        store: Store,
+        server: KanbanServer,
+        auth: Authenticator,
+        local_owner: Option<Principal>,
+        metrics: Arc<Metrics>,
+        options: HttpOptions,
+    ) -> Self {
+        let mcp_sessions = Arc::new(LocalSessionManager::default());
+        HttpState {
+            store,
+            server,
+            auth: Arc::new(auth),
+            local_owner,
+            metrics,
+            limiter: RateLimiter::new(options.rate_limit),
+            options,
+            owners: Arc::new(Owners::new(Arc::clone(&mcp_sessions))),
+            streams: Arc::default(),
+            mcp_sessions,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+impl FromRef<Arc<HttpState>> for sse::Legacy {
+    fn from_ref(state: &Arc<HttpState>) -> Self {
+        sse::Legacy {
+            server: state.server.clone(),
+            owners: Arc::clone(&state.owners),
+            metrics: Arc::clone(&state.metrics),
+            shutdown: state.shutdown.clone(),
+        }
+    }
+}
+
+/// rmcp's Streamable HTTP service. Its Host check is off: [`edge`] checks
+/// the Host of every request, once.
+fn streamable(state: &HttpState) -> StreamableHttpService<KanbanServer, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(state.options.max_body_bytes)
+        .with_cancellation_token(state.shutdown.child_token())
+        .with_legacy_session_mode(true)
+        // A stateless (2026-07-28) call that only answers gets a plain JSON
+        // reply instead of a one-event SSE stream; one that sends
+        // notifications first still streams.
+        .with_json_response(true);
+    let server = state.server.clone();
+    StreamableHttpService::new(
+        move || Ok(server.for_connection()),
+        Arc::clone(&state.mcp_sessions),
+        config,
+    )
+}
+
+/// The MCP endpoints and their guards. `Router::layer` wraps what is
+/// already there, so the last layer listed is the first a request meets:
+/// the 413 rewrite, auth, body limit, session ownership, stream
+/// revocation, call checks.
+fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
+    Router::new()
+        .nest_service("/mcp", streamable(state))
+        .route("/sse", get(sse::connect))
+        .route("/messages", post(sse::message))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state),
+            calls::check,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.streams),
+            revocation::end_streams,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.owners),
+            owners::guard,
+        ))
+        // Inside auth, so credentials are checked before the body's size.
+        .layer(RequestBodyLimitLayer::new(state.options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state),
+            auth::authenticate,
+        ))
+        .layer(middleware::map_response_with_state(
+            Arc::clone(state),
+            calls::too_large_as_json_rpc,
+        ))
+}
+
+/// The whole HTTP application. As above, the last layer listed is the
+/// outermost: the whole body must be in within the request timeout, however
+/// slowly it trickles (`calls` answers 408); the request id is set before
+/// anything logs and echoed on every answer, refusals included.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .merge(mcp_routes(&state))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(auth::resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(auth::resource_metadata),
+        )
+        .layer(edge::cors(&state.options))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            edge::check_host_and_origin,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            edge::observe,
+        ))
+        .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            edge::REQUEST_ID,
+            edge::MakeRequestUuidV7,
+        ))
+        .layer(middleware::map_request(edge::drop_unusable_request_id))
+        .layer(RequestBodyDeadlineLayer::new(state.options.request_timeout))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves (the binary passes SIGINT/SIGTERM; the
+/// library installs no signal handler), then stops accepting, closes
+/// streams and lets in-flight calls finish. Every write is committed before
+/// its reply, so nothing acknowledged is lost.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::spawn(revocation::watch(revocation::Watcher {
+        store: state.store.clone(),
+        auth: Arc::clone(&state.auth),
+        streams: Arc::clone(&state.streams),
+        owners: Arc::clone(&state.owners),
+        shutdown: state.shutdown.clone(),
+    }));
+    let app = router(Arc::clone(&state));
+    let shutdown_state = Arc::clone(&state);
+    super::listener::serve(listener, app, state.options.connections, async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown_state.shutdown.cancel();
+        shutdown_state.owners.close_all_sse();
+    })
+    .await;
+    Ok(())
+}
+
+async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "store": state.store.backend()})).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": state.store.backend(), "error": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        format!(
+            "{}# HELP vk_ratelimit_buckets Rate-limit buckets held (bounded: one per key and offered tool).\n# TYPE vk_ratelimit_buckets gauge\nvk_ratelimit_buckets {}\n",
+            state.metrics.render(),
+            state.limiter.buckets()
+        ),
+    )
+        .into_response()
+}
