@@ -384,6 +384,12 @@ async fn origin_host_and_body_size_are_checked() {
     huge["params"]["clientInfo"]["name"] = json!("x".repeat(100_000));
     let oversize = post(None, None, huge).await.expect("post");
     assert_eq!(oversize.status(), 413);
+    // The body limit's refusal is JSON-RPC like every other, with the limit.
+    let refused: Value = oversize.json().await.expect("a JSON-RPC body");
+    assert_eq!(
+        refused["error"]["message"],
+        "the request body is larger than 65536 bytes"
+    );
     // Chunked bodies without a length are cut off at the limit too.
     let chunks = futures::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b' '; 8192])));
     let chunked = http()
