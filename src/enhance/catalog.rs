@@ -251,7 +251,7 @@ pub async fn render(
         && inputs.task.is_none()
     {
         return Err(CatalogError::Store(StoreError::NotFound {
-            kind: "task",
+            entity: crate::store::Entity::Task,
             id: id.clone(),
         }));
     }

@@ -203,7 +203,7 @@ impl Enhancer {
             && inputs.task.is_none()
         {
             return Err(StoreError::NotFound {
-                kind: "task",
+                entity: crate::store::Entity::Task,
                 id: task_id.clone(),
             }
             .into());

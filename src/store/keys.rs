@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::{Batch, Result, Stmt, Store, StoreError, audit::Audit, new_id, now};
+use super::{Batch, Entity, Result, Stmt, Store, StoreError, audit::Audit, new_id, now};
 
 /// A stored key, as `keys list` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -130,7 +130,7 @@ impl Store {
         let key = match matches.as_slice() {
             [] => {
                 return Err(StoreError::NotFound {
-                    kind: "API key",
+                    entity: Entity::Key,
                     id: id_or_prefix.to_owned(),
                 });
             }
@@ -158,7 +158,7 @@ impl Store {
         let select = batch.push(Stmt::new(SELECT_KEY).bind(&key.id));
         let results = self.write(batch).await?;
         results.first(select)?.ok_or_else(|| StoreError::NotFound {
-            kind: "API key",
+            entity: Entity::Key,
             id: id_or_prefix.to_owned(),
         })
     }

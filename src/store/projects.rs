@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{
-    Actor, Batch, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store,
-    StoreError, Task, TaskCounts,
+    Actor, Batch, Entity, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult,
+    Store, StoreError, Task, TaskCounts,
     audit::{Audit, changed_fields},
     new_id, now,
     page::{Page, ProjectKey},
@@ -153,7 +153,7 @@ impl Store {
     pub async fn get_project(&self, actor: &Actor, project_id: &str) -> Result<Project> {
         let row = self.read_one(select_project(actor, project_id)).await?;
         decode_project(&row)?.ok_or_else(|| StoreError::NotFound {
-            kind: "project",
+            entity: Entity::Project,
             id: project_id.to_owned(),
         })
     }
@@ -182,7 +182,7 @@ impl Store {
         );
         let results = self.read(batch).await?;
         let not_found = || StoreError::NotFound {
-            kind: "task",
+            entity: Entity::Task,
             id: task_id.to_owned(),
         };
         let task: Task = results.first(task)?.ok_or_else(not_found)?;
@@ -287,7 +287,7 @@ impl Store {
         let select = batch.push(select_project(actor, project_id));
         let results = self.write(batch).await?;
         let project = decode_project(results.get(select))?.ok_or_else(|| StoreError::NotFound {
-            kind: "project",
+            entity: Entity::Project,
             id: project_id.to_owned(),
         })?;
         if results.changes(updated) == 0 {

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{
-    Actor, Batch, Board, BoardColumn, Deleted, NewTask, Result, Stmt, Store, StoreError, Task,
-    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus,
+    Actor, Batch, Board, BoardColumn, Deleted, Entity, NewTask, Result, Stmt, Store, StoreError,
+    Task, TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus,
     audit::{Audit, changed_fields},
     like_contains, new_id, now,
     page::{Page, TaskKey},
@@ -27,14 +27,14 @@ fn select_task(actor: &Actor, task_id: &str) -> Stmt {
 
 fn task_not_found(task_id: &str) -> StoreError {
     StoreError::NotFound {
-        kind: "task",
+        entity: Entity::Task,
         id: task_id.to_owned(),
     }
 }
 
 fn project_not_found(project_id: &str) -> StoreError {
     StoreError::NotFound {
-        kind: "project",
+        entity: Entity::Project,
         id: project_id.to_owned(),
     }
 }
@@ -74,7 +74,7 @@ impl TaskFilter {
         } else {
             Some(
                 serde_json::to_string(&statuses)
-                    .map_err(|e| StoreError::Decode(format!("cannot encode the statuses: {e}")))?,
+                    .map_err(|e| StoreError::decode_by("cannot encode the statuses", e))?,
             )
         };
         Ok(stmt
@@ -426,7 +426,7 @@ impl Store {
             return Err(task_not_found(task_id));
         };
         let ids: DeletedIds = serde_json::from_str(&row.details)
-            .map_err(|e| StoreError::Decode(format!("audit details of a delete: {e}")))?;
+            .map_err(|e| StoreError::decode_by("audit details of a delete", e))?;
         Ok(Deleted {
             deleted_ids: ids.deleted_ids,
         })

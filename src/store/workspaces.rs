@@ -1,7 +1,9 @@
 //! Workspaces, their members, and the local owner used when the server runs
 //! on a local SQLite file without an API key.
 
-use super::{Actor, Batch, Member, Result, Stmt, Store, StoreError, Workspace, new_id, now};
+use super::{
+    Actor, Batch, Entity, Member, Result, Stmt, Store, StoreError, Workspace, new_id, now,
+};
 
 /// Email of the user the local SQLite default runs as.
 pub const LOCAL_OWNER_EMAIL: &str = "owner@localhost";
@@ -45,9 +47,9 @@ impl Store {
             user_id: String,
             workspace_id: String,
         }
-        let ids: Ids = results.first(select)?.ok_or_else(|| {
-            StoreError::Decode("the default workspace could not be created".into())
-        })?;
+        let ids: Ids = results
+            .first(select)?
+            .ok_or_else(|| StoreError::decode("the default workspace could not be created"))?;
         Ok(Actor {
             user_id: ids.user_id,
             workspace_id: ids.workspace_id,
@@ -81,7 +83,7 @@ impl Store {
         let results = self.read(batch).await?;
         let mut workspace: Workspace =
             results.first(team)?.ok_or_else(|| StoreError::NotFound {
-                kind: "workspace",
+                entity: Entity::Workspace,
                 id: workspace_id.to_owned(),
             })?;
         workspace.members = results.all::<Member>(members)?;
@@ -97,7 +99,7 @@ impl Store {
             )
             .await?;
         let id = found.text("id").ok_or_else(|| StoreError::NotFound {
-            kind: "workspace",
+            entity: Entity::Workspace,
             id: id_or_slug.to_owned(),
         })?;
         self.workspace_by_id(&id).await

@@ -16,7 +16,7 @@ pub use types::{
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 
-use super::{Actor, Stmt, StoreError};
+use super::{Actor, Entity, Stmt, StoreError};
 
 /// The columns of a [`Session`].
 macro_rules! session_columns {
@@ -40,7 +40,7 @@ fn select_session(actor: &Actor, session_id: &str) -> Stmt {
 
 fn session_not_found(session_id: &str) -> StoreError {
     StoreError::NotFound {
-        kind: "session",
+        entity: Entity::Session,
         id: session_id.to_owned(),
     }
 }

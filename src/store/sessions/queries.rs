@@ -9,7 +9,7 @@ use super::{
     session_columns, session_not_found, task_back_to_todo,
 };
 use crate::store::{
-    Actor, Batch, Result, Stmt, Store, StoreError,
+    Actor, Batch, Entity, Result, Stmt, Store, StoreError,
     audit::Audit,
     new_id, now,
     page::{Page, SessionKey},
@@ -71,7 +71,7 @@ impl Store {
         let created = batch.push(select_session(actor, &id));
         let results = self.write(batch).await?;
         results.first(created)?.ok_or_else(|| StoreError::NotFound {
-            kind: "task",
+            entity: Entity::Task,
             id: new.task_id.clone(),
         })
     }
@@ -114,7 +114,7 @@ impl Store {
             let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
             Some(
                 serde_json::to_string(&names)
-                    .map_err(|e| StoreError::Decode(format!("cannot encode the statuses: {e}")))?,
+                    .map_err(|e| StoreError::decode_by("cannot encode the statuses", e))?,
             )
         };
         let (created_at, id) = filter.after.as_ref().map_or((AFTER_NEWEST, ""), |k| {
@@ -150,7 +150,7 @@ impl Store {
             && results.int(task, "n") == 0
         {
             return Err(StoreError::NotFound {
-                kind: "task",
+                entity: Entity::Task,
                 id: task_id.clone(),
             });
         }
@@ -216,7 +216,7 @@ impl Store {
     ) -> Result<Session> {
         let at = now();
         let known = serde_json::to_string(executors)
-            .map_err(|e| StoreError::Decode(format!("cannot encode the executor names: {e}")))?;
+            .map_err(|e| StoreError::decode_by("cannot encode the executor names", e))?;
         let update = Stmt::new(
             "UPDATE workspace_sessions SET status = 'queued', pending_prompt = ?, status_reason = NULL, \
                  stop_requested_at = NULL, finished_at = NULL, updated_at = ? \
