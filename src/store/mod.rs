@@ -19,6 +19,7 @@ mod audit;
 pub mod d1;
 mod enhance;
 pub mod exec;
+mod ids;
 mod keys;
 pub mod migrate;
 mod model;
@@ -36,6 +37,7 @@ use chrono::{SecondsFormat, Utc};
 
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use exec::{Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult};
+pub use ids::{KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use page::{Offset, Page, ProjectKey, SessionKey, TaskKey};
@@ -188,9 +190,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Who is acting: the scope of every query and the author of every audit row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub user_id: String,
-    pub workspace_id: String,
-    pub api_key_id: Option<String>,
+    pub user_id: UserId,
+    pub workspace_id: WorkspaceId,
+    pub api_key_id: Option<KeyId>,
     pub request_id: Option<String>,
 }
 

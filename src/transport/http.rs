@@ -53,7 +53,7 @@ use crate::{
     auth::{AuthError, Authenticator, Principal, Scope},
     metrics::Metrics,
     server::KanbanServer,
-    store::Store,
+    store::{KeyId, Store},
 };
 
 pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
@@ -101,7 +101,7 @@ pub struct HttpState {
     /// Open event streams, closed when their key is revoked or expires.
     pub streams: Arc<OpenStreams>,
     /// Streamable HTTP session id → (identity, API key id) of its owner.
-    bindings: Mutex<HashMap<String, (String, Option<String>)>>,
+    bindings: Mutex<HashMap<String, (String, Option<KeyId>)>>,
     mcp_sessions: Arc<LocalSessionManager>,
     pub shutdown: CancellationToken,
 }
@@ -131,7 +131,7 @@ impl HttpState {
         }
     }
 
-    fn bindings(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Option<String>)>> {
+    fn bindings(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Option<KeyId>)>> {
         self.bindings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -139,7 +139,7 @@ impl HttpState {
 
     /// Closes the Streamable HTTP sessions of these (revoked) keys; returns
     /// how many.
-    pub(super) async fn close_sessions_of_keys(&self, key_ids: &[String]) -> usize {
+    pub(super) async fn close_sessions_of_keys(&self, key_ids: &[KeyId]) -> usize {
         let sessions: Vec<String> = self
             .bindings()
             .iter()

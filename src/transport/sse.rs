@@ -38,7 +38,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 struct Session {
     identity: String,
-    api_key_id: Option<String>,
+    api_key_id: Option<crate::store::KeyId>,
     to_server: mpsc::Sender<ClientJsonRpcMessage>,
     closed: CancellationToken,
 }
@@ -57,7 +57,7 @@ impl SseSessions {
     }
 
     /// Closes every session opened with one of these (revoked) keys.
-    pub fn close_for_keys(&self, key_ids: &[String]) -> usize {
+    pub fn close_for_keys(&self, key_ids: &[crate::store::KeyId]) -> usize {
         let mut sessions = self.lock();
         let before = sessions.len();
         sessions.retain(|_, s| {

@@ -9,9 +9,9 @@ use super::{
     session_columns, session_not_found, task_back_to_todo,
 };
 use crate::store::{
-    Actor, Batch, Entity, Result, Stmt, Store, StoreError,
+    Actor, Batch, Entity, Result, SessionId, Stmt, Store, StoreError,
     audit::Audit,
-    new_id, now,
+    now,
     page::{Page, SessionKey},
 };
 
@@ -22,7 +22,7 @@ const AFTER_NEWEST: &str = "9999";
 impl Store {
     /// Queues a new session on a task and moves the task to `inprogress`.
     pub async fn create_session(&self, actor: &Actor, new: NewSession) -> Result<Session> {
-        let id = new_id();
+        let id = SessionId::generate();
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO workspace_sessions (id, workspace_id, task_id, executor, prompt, pending_prompt, status, \
@@ -72,7 +72,7 @@ impl Store {
         let results = self.write(batch).await?;
         results.first(created)?.ok_or_else(|| StoreError::NotFound {
             entity: Entity::Task,
-            id: new.task_id.clone(),
+            id: new.task_id.to_string(),
         })
     }
 
@@ -80,7 +80,7 @@ impl Store {
     pub async fn get_session(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<(Session, Vec<ExecutionProcess>)> {
         let mut batch = Batch::new();
         let session = batch.push(select_session(actor, session_id));
@@ -151,7 +151,7 @@ impl Store {
         {
             return Err(StoreError::NotFound {
                 entity: Entity::Task,
-                id: task_id.clone(),
+                id: task_id.to_string(),
             });
         }
         Ok(Page::from_rows(
@@ -159,14 +159,14 @@ impl Store {
             filter.limit as usize,
             |s| SessionKey {
                 created_at: s.created_at.clone(),
-                id: s.id.clone(),
+                id: s.id.to_string(),
             },
         ))
     }
 
     /// Asks a session to stop. A queued session stops at once; a running one
     /// is stopped by its runner, which sees `stop_requested_at`.
-    pub async fn request_stop(&self, actor: &Actor, session_id: &str) -> Result<Session> {
+    pub async fn request_stop(&self, actor: &Actor, session_id: &SessionId) -> Result<Session> {
         let at = now();
         let update = Stmt::new(
             "UPDATE workspace_sessions SET stop_requested_at = COALESCE(stop_requested_at, ?1), updated_at = ?1, \
@@ -210,7 +210,7 @@ impl Store {
     pub async fn queue_follow_up(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
         prompt: &str,
         executors: &[&str],
     ) -> Result<Session> {
