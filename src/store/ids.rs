@@ -2,7 +2,7 @@
 //! where a project id belongs. On the wire (JSON, tool schemas, SQL
 //! parameters) each is exactly the text UUID it wraps.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! use vibe_kanban_mcp::store::{ProjectId, TaskId};
 //! fn takes_a_task(_: &TaskId) {}
 //! let project = ProjectId::from("0193a000-0000-7000-8000-000000000000");
