@@ -20,7 +20,7 @@ use crate::{
     metrics::Metrics,
     server::KanbanServer,
     sessions::{Sessions, runner::RunnerHandle},
-    store::{NewApiKey, RunnerScope, Store},
+    store::{NewApiKey, ProjectId, RunnerScope, Store},
     tools::ToolFilter,
     transport,
     transport::http::{HttpOptions, HttpState},
@@ -458,7 +458,7 @@ pub async fn keys_list(
         ),
         None => None,
     };
-    let keys = store.list_api_keys(workspace_id.as_deref()).await?;
+    let keys = store.list_api_keys(workspace_id.as_ref()).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&keys)?)?;
         return Ok(());
@@ -550,9 +550,9 @@ async fn board_project(
     store: &Store,
     principal: &Principal,
     project: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<ProjectId> {
     if let Ok(id) = uuid::Uuid::parse_str(project) {
-        return Ok(id.to_string());
+        return Ok(id.into());
     }
     let projects = store.list_projects(&principal.actor).await?;
     match projects
@@ -576,7 +576,7 @@ async fn board_project(
 }
 
 /// The id of the caller's workspace's only project, for `board` without one.
-async fn only_project(store: &Store, principal: &Principal) -> anyhow::Result<String> {
+async fn only_project(store: &Store, principal: &Principal) -> anyhow::Result<ProjectId> {
     let mut projects = store.list_projects(&principal.actor).await?;
     let workspace = &principal.workspace_name;
     match projects.len() {

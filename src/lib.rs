@@ -41,6 +41,10 @@
 //!   requests, finishing a turn). `audit.rs` builds every audit row;
 //!   [`store::page`] is the one [`store::Page`] and cursor codec of every
 //!   list; [`store::migrate`] applies `migrations/` like wrangler does.
+//!   `ids.rs` holds the typed ids ([`store::TaskId`], [`store::ProjectId`],
+//!   …) that every layer passes from the tool arguments down; a
+//!   [`store::StoreError`] names an [`store::Entity`] and keeps the SQLite,
+//!   D1, I/O or JSON failure under it as its source.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees,
 //!   supervised processes, the runner that claims queued sessions.
 //! - [`logs`] — execution logs on local disk or in R2, read by range.

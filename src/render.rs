@@ -164,7 +164,11 @@ impl Render for Deleted {
         format!(
             "Deleted {} task(s): {}",
             self.deleted_ids.len(),
-            self.deleted_ids.join(", ")
+            self.deleted_ids
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }

@@ -66,8 +66,8 @@ impl Authenticator {
         let verifier = self.jwt.as_ref().ok_or(TokenError::NotAccepted)?;
         let subject = verifier.verify(token)?;
         let actor = Actor {
-            user_id: subject.user_id,
-            workspace_id: subject.workspace_id,
+            user_id: subject.user_id.into(),
+            workspace_id: subject.workspace_id.into(),
             api_key_id: None,
             request_id: None,
         };
@@ -90,7 +90,7 @@ impl Authenticator {
     }
 
     /// Forgets cached authentications of these keys (they were revoked).
-    pub fn forget_keys(&self, key_ids: &[String]) {
+    pub fn forget_keys(&self, key_ids: &[crate::store::KeyId]) {
         self.cache().retain(|_, (p, _)| {
             !p.actor
                 .api_key_id

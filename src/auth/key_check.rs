@@ -55,7 +55,12 @@ impl KeyCheck {
         KeyCheck {
             store,
             key_hash: hash_key(raw_key.trim()),
-            key_id: principal.actor.api_key_id.clone().unwrap_or_default(),
+            key_id: principal
+                .actor
+                .api_key_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
             expires_at: principal.expires_at,
             seen: tokio::sync::Mutex::new(Seen::Live(Instant::now())),
         }

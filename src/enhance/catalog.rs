@@ -10,7 +10,8 @@ use super::templates::{
     self, PromptTemplate, TASK_ID, TemplateArgument, TemplateError, TemplateSource,
 };
 use crate::store::{
-    Actor, NewTemplate, Store, StoreError, TaskContext, TaskStatus, TemplateChanges, TemplateRecord,
+    Actor, NewTemplate, Store, StoreError, TaskContext, TaskId, TaskStatus, TemplateChanges,
+    TemplateRecord,
 };
 
 /// Most values one completion returns (the MCP limit is 100).
@@ -224,7 +225,7 @@ pub async fn render(
         .filter(|v| !v.is_empty());
     let task_id = task_id
         .map(|id| {
-            uuid::Uuid::parse_str(&id).map(|u| u.to_string()).map_err(|_| {
+            uuid::Uuid::parse_str(&id).map(TaskId::from).map_err(|_| {
                 TemplateError::Invalid(format!(
                     "argument `task_id` must be a task id (a UUID), got '{id}'; completion suggests your tasks' ids"
                 ))
@@ -235,7 +236,7 @@ pub async fn render(
         .prompt_inputs(
             actor,
             None,
-            task_id.as_deref(),
+            task_id.as_ref(),
             builtin.is_none().then_some(name),
         )
         .await?;
@@ -251,8 +252,8 @@ pub async fn render(
         && inputs.task.is_none()
     {
         return Err(CatalogError::Store(StoreError::NotFound {
-            kind: "task",
-            id: id.clone(),
+            entity: crate::store::Entity::Task,
+            id: id.to_string(),
         }));
     }
     let text = templates::render(&template, values, inputs.task.as_ref());

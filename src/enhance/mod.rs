@@ -38,7 +38,7 @@ use self::{
     provider::{Completed, EnhanceRequest, HttpProvider, Provider, ProviderError},
     templates::{TASK_ID, TemplateError},
 };
-use crate::store::{Actor, CacheEntry, PromptInputs, Store, StoreError, Usage};
+use crate::store::{Actor, CacheEntry, PromptInputs, Store, StoreError, TaskId, Usage};
 
 /// Longest rough prompt, in characters.
 pub const MAX_PROMPT: usize = 50_000;
@@ -49,7 +49,7 @@ pub const USAGE_KIND: &str = "enhance_prompt";
 #[derive(Debug, Clone, Default)]
 pub struct EnhanceInput {
     pub prompt: Option<String>,
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     pub template: Option<String>,
     pub arguments: BTreeMap<String, String>,
     pub provider: Option<ProviderKind>,
@@ -87,7 +87,7 @@ pub struct Enhanced {
     pub template: Option<String>,
     /// The task whose context was used, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     /// Providers of the fallback chain that failed before this one answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallback_from: Vec<FailedAttempt>,
@@ -195,7 +195,7 @@ impl Enhancer {
             .prompt_inputs(
                 actor,
                 first_key.as_deref(),
-                input.task_id.as_deref(),
+                input.task_id.as_ref(),
                 plan.template_name.filter(|_| plan.builtin.is_none()),
             )
             .await?;
@@ -203,8 +203,8 @@ impl Enhancer {
             && inputs.task.is_none()
         {
             return Err(StoreError::NotFound {
-                kind: "task",
-                id: task_id.clone(),
+                entity: crate::store::Entity::Task,
+                id: task_id.to_string(),
             }
             .into());
         }
@@ -471,7 +471,7 @@ fn template_values(
     if let Some(task_id) = &input.task_id
         && template.arguments.iter().any(|a| a.name == TASK_ID)
     {
-        values.insert(TASK_ID.to_owned(), task_id.clone());
+        values.insert(TASK_ID.to_owned(), task_id.to_string());
     }
     if !prompt.is_empty()
         && let Some(slot) = template.arguments.iter().find(|a| {

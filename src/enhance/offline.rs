@@ -780,8 +780,8 @@ mod tests {
 
     fn task(title: &str, description: &str, status: TaskStatus) -> Task {
         Task {
-            id: "0193aaaa-0000-7000-8000-000000000001".to_owned(),
-            project_id: "0193aaaa-0000-7000-8000-0000000000ff".to_owned(),
+            id: "0193aaaa-0000-7000-8000-000000000001".into(),
+            project_id: "0193aaaa-0000-7000-8000-0000000000ff".into(),
             parent_task_id: None,
             title: title.to_owned(),
             description: description.to_owned(),

@@ -16,7 +16,7 @@ use crate::{
     render::Render,
     sessions::Sessions,
     store::{
-        Offset, Page, ProjectKey, Store,
+        Offset, Page, ProjectId, ProjectKey, SessionId, Store, TaskId,
         page::{self, PageKey},
     },
     tools::store_message,
@@ -35,13 +35,13 @@ const SESSION_LOG_BYTES: u64 = 256 * 1024;
 /// A resource URI this server understands.
 #[derive(Debug, PartialEq, Eq)]
 enum Uri {
-    Board(String),
-    Task(String),
-    SessionLog(String),
+    Board(ProjectId),
+    Task(TaskId),
+    SessionLog(SessionId),
 }
 
 /// The session id of a `kanban://sessions/{id}/log` URI.
-pub fn session_log_id(uri: &str) -> Option<String> {
+pub fn session_log_id(uri: &str) -> Option<SessionId> {
     match parse_uri(uri)? {
         Uri::SessionLog(id) => Some(id),
         _ => None,
@@ -51,11 +51,11 @@ pub fn session_log_id(uri: &str) -> Option<String> {
 fn parse_uri(uri: &str) -> Option<Uri> {
     let rest = uri.strip_prefix("kanban://")?;
     let parts: Vec<&str> = rest.split('/').collect();
-    let id = |s: &str| uuid::Uuid::parse_str(s).ok().map(|u| u.to_string());
+    let id = |s: &str| uuid::Uuid::parse_str(s).ok();
     match parts.as_slice() {
-        ["projects", project, "board"] => id(project).map(Uri::Board),
-        ["tasks", task] => id(task).map(Uri::Task),
-        ["sessions", session, "log"] => id(session).map(Uri::SessionLog),
+        ["projects", project, "board"] => id(project).map(|u| Uri::Board(u.into())),
+        ["tasks", task] => id(task).map(|u| Uri::Task(u.into())),
+        ["sessions", session, "log"] => id(session).map(|u| Uri::SessionLog(u.into())),
         _ => None,
     }
 }
@@ -215,16 +215,16 @@ mod tests {
         let id = "0193a000-0000-7000-8000-000000000001";
         assert_eq!(
             parse_uri(&format!("kanban://projects/{id}/board")),
-            Some(Uri::Board(id.to_owned()))
+            Some(Uri::Board(id.into()))
         );
         assert_eq!(
             parse_uri(&format!("kanban://tasks/{id}")),
-            Some(Uri::Task(id.to_owned()))
+            Some(Uri::Task(id.into()))
         );
         assert_eq!(parse_uri("kanban://tasks/not-a-uuid"), None);
         assert_eq!(
             session_log_id(&format!("kanban://sessions/{id}/log")),
-            Some(id.to_owned())
+            Some(id.into())
         );
         assert_eq!(session_log_id(&format!("kanban://tasks/{id}")), None);
         assert_eq!(parse_uri(&format!("kanban://projects/{id}")), None);

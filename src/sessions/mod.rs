@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, ExecutionProcess, NewSession, Page, ProcessStatus, Session, SessionFilter,
-        SessionStatus, Store, StoreError,
+        Actor, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
+        SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
     },
 };
 
@@ -150,8 +150,8 @@ pub enum SessionError {
     EmptyPrompt,
     #[error("process {process_id} is not part of session {session_id}")]
     ForeignProcess {
-        process_id: String,
-        session_id: String,
+        process_id: ProcessId,
+        session_id: SessionId,
     },
     #[error("stream agent_output is session-wide; leave out `process` or use stream stdout")]
     AgentOutputOfProcess,
@@ -161,7 +161,7 @@ pub enum SessionError {
          ([logs] backend = \"local\"); read them there, or set [logs] backend = \"r2\" on every \
          machine so all of them share the logs"
     )]
-    LogsElsewhere { session_id: String, host: String },
+    LogsElsewhere { session_id: SessionId, host: String },
 }
 
 /// Why the session service cannot start with this configuration.
@@ -205,7 +205,7 @@ pub enum LogStream {
 /// How to read a log: a page from a cursor, or the last lines.
 #[derive(Debug, Clone)]
 pub struct LogQuery {
-    pub process_id: Option<String>,
+    pub process_id: Option<ProcessId>,
     pub stream: LogStream,
     pub cursor: u64,
     pub limit: u64,
@@ -224,7 +224,7 @@ pub struct LogPage {
 /// The log a query reads, and whether its writer (the process, or without
 /// one the session) may still add to it.
 fn log_key(
-    session_id: &str,
+    session_id: &SessionId,
     session: &Session,
     processes: &[ExecutionProcess],
     query: &LogQuery,
@@ -276,7 +276,7 @@ const LAST_BYTES: u64 = 16 * 1024;
 struct Local {
     wake: Notify,
     /// Stop tokens of the sessions this process runs.
-    active: Mutex<HashMap<String, CancellationToken>>,
+    active: Mutex<HashMap<SessionId, CancellationToken>>,
     /// Woken whenever a turn run here has recorded its end.
     finished: Notify,
 }
@@ -341,7 +341,7 @@ impl Sessions {
     pub async fn start(
         &self,
         actor: &Actor,
-        task_id: &str,
+        task_id: &TaskId,
         executor: Option<&str>,
         prompt: Option<&str>,
         base_branch: Option<&str>,
@@ -386,7 +386,7 @@ impl Sessions {
         Ok(session)
     }
 
-    pub async fn get(&self, actor: &Actor, session_id: &str) -> Result<SessionDetail> {
+    pub async fn get(&self, actor: &Actor, session_id: &SessionId) -> Result<SessionDetail> {
         let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
         let key = logs::session_key(&session.id, logs::EXECUTION_LOG);
         let last_output = self
@@ -409,7 +409,7 @@ impl Sessions {
     /// Stops a session: a queued one at once; a running one through its
     /// runner (SIGINT, grace, SIGTERM, SIGKILL). Waits, within reason, until
     /// it has stopped.
-    pub async fn stop(&self, actor: &Actor, session_id: &str) -> Result<Session> {
+    pub async fn stop(&self, actor: &Actor, session_id: &SessionId) -> Result<Session> {
         let session = self.inner.store.request_stop(actor, session_id).await?;
         if session.status != SessionStatus::Running {
             return Ok(session);
@@ -451,7 +451,7 @@ impl Sessions {
     pub async fn follow_up(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
         prompt: &str,
     ) -> Result<Session> {
         let prompt = prompt.trim();
@@ -474,7 +474,7 @@ impl Sessions {
     pub async fn read_log(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
         query: &LogQuery,
     ) -> Result<LogPage> {
         let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
@@ -522,7 +522,7 @@ impl Sessions {
     /// the client is gone, and when the session is not the caller's (another
     /// workspace's, deleted or made up): nothing is ever sent for it. A store
     /// that does not answer for a moment is not a reason to stop.
-    pub async fn watch_log<F, Fut>(&self, actor: &Actor, session_id: &str, notify: F)
+    pub async fn watch_log<F, Fut>(&self, actor: &Actor, session_id: &SessionId, notify: F)
     where
         F: Fn() -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
@@ -581,13 +581,13 @@ impl Sessions {
     pub async fn status_of(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<SessionStatus, StoreError> {
         let (session, _) = self.inner.store.get_session(actor, session_id).await?;
         Ok(session.status)
     }
 
-    fn local_token(&self, session_id: &str) -> Option<CancellationToken> {
+    fn local_token(&self, session_id: &SessionId) -> Option<CancellationToken> {
         self.inner
             .local
             .active

@@ -20,8 +20,8 @@ use super::{
 use crate::{
     logs::{self, LogStore},
     store::{
-        ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionStatus,
-        StoreError, TurnOutcome,
+        ClaimedTurn, ProcessId, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionId,
+        SessionStatus, StoreError, TurnOutcome,
     },
 };
 
@@ -156,16 +156,16 @@ impl Sessions {
         tracing::info!(runner = %identity.id, "runner stopped");
     }
 
-    fn register(&self, session_id: &str, token: CancellationToken) {
+    fn register(&self, session_id: &SessionId, token: CancellationToken) {
         self.inner
             .local
             .active
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(session_id.to_owned(), token);
+            .insert(session_id.clone(), token);
     }
 
-    fn unregister(&self, session_id: &str) {
+    fn unregister(&self, session_id: &SessionId) {
         self.inner
             .local
             .active
@@ -223,7 +223,7 @@ impl Sessions {
 
     /// Records the end of a turn, trying a few times: the session must not
     /// stay running because the store was briefly unreachable.
-    async fn record_end(&self, session_id: &str, runner_id: &str, outcome: &TurnOutcome) {
+    async fn record_end(&self, session_id: &SessionId, runner_id: &str, outcome: &TurnOutcome) {
         let mut attempt = 0;
         while let Err(e) = self
             .inner
@@ -391,8 +391,8 @@ impl Sessions {
             .flatten();
         let command = profile.command_line(&turn.prompt, resume);
         let mut env = command.env.clone();
-        env.insert("VK_SESSION_ID".to_owned(), session.id.clone());
-        env.insert("VK_TASK_ID".to_owned(), session.task_id.clone());
+        env.insert("VK_SESSION_ID".to_owned(), session.id.to_string());
+        env.insert("VK_TASK_ID".to_owned(), session.task_id.to_string());
         env.insert("VK_TURN".to_owned(), turn.turn.to_string());
         let spec = Spec {
             program: command.program.clone(),
@@ -441,10 +441,13 @@ impl Sessions {
             args: vec!["-c".to_owned(), script.to_owned()],
             cwd: context.cwd.to_owned(),
             env: [
-                ("VK_SESSION_ID".to_owned(), context.turn.session.id.clone()),
+                (
+                    "VK_SESSION_ID".to_owned(),
+                    context.turn.session.id.to_string(),
+                ),
                 (
                     "VK_TASK_ID".to_owned(),
-                    context.turn.session.task_id.clone(),
+                    context.turn.session.task_id.to_string(),
                 ),
             ]
             .into_iter()
@@ -526,11 +529,11 @@ impl Sessions {
 /// coding agent its profile (failure hints, the agent's session id).
 struct Forward {
     events: mpsc::Sender<LogEvent>,
-    process_id: String,
+    process_id: ProcessId,
     kind: ProcessKind,
     profile: Option<ExecutorProfile>,
     store: crate::store::Store,
-    session_id: String,
+    session_id: SessionId,
 }
 
 /// Passes a process's output to the log writer until it ends; records the
@@ -965,7 +968,7 @@ enum LogEvent {
     /// A line of our own (process started/ended) for `execution.log`.
     Note(String),
     Output {
-        process_id: String,
+        process_id: ProcessId,
         kind: ProcessKind,
         piece: Output,
     },
@@ -974,7 +977,7 @@ enum LogEvent {
 /// The sending side of a turn's log writer.
 struct TurnLog {
     events: mpsc::Sender<LogEvent>,
-    session_id: String,
+    session_id: SessionId,
 }
 
 impl TurnLog {
@@ -1021,7 +1024,7 @@ async fn write_event(
 /// readers see it live.
 async fn write_logs(
     logs: LogStore,
-    session_id: String,
+    session_id: SessionId,
     mut events: mpsc::Receiver<LogEvent>,
 ) -> Result<(), logs::LogError> {
     let mut writer = logs.writer().await?;

@@ -10,7 +10,7 @@
 
 use serde_json::Value as Json;
 
-use super::{Actor, Batch, ResultHandle, Stmt, new_id, now};
+use super::{Actor, Batch, KeyId, ResultHandle, SessionId, Stmt, WorkspaceId, new_id, now};
 
 impl Batch {
     /// Appends a mutation and, right after it, its audit row (which is
@@ -54,18 +54,18 @@ impl<'a> Audit<'a> {
         actor: &'a Actor,
         action: &'a str,
         entity_type: &'a str,
-        entity_id: &'a str,
+        entity_id: &'a (impl AsRef<str> + ?Sized),
         details: Json,
     ) -> Self {
         Audit {
-            workspace_id: Some(&actor.workspace_id),
-            user_id: Some(&actor.user_id),
-            api_key_id: actor.api_key_id.as_deref(),
+            workspace_id: Some(actor.workspace_id.as_str()),
+            user_id: Some(actor.user_id.as_str()),
+            api_key_id: actor.api_key_id.as_ref().map(KeyId::as_str),
             request_id: actor.request_id.as_deref(),
             session_id: None,
             action,
             entity_type,
-            entity_id: Some(entity_id),
+            entity_id: Some(entity_id.as_ref()),
             details,
         }
     }
@@ -73,7 +73,7 @@ impl<'a> Audit<'a> {
     /// What a runner did to a session it owns (`entity_type` "session" or
     /// "task"), in the name of the session's creator.
     pub(super) fn by_session_owner(
-        session_id: &'a str,
+        session_id: &'a SessionId,
         action: &'a str,
         entity_type: &'a str,
         details: Json,
@@ -83,7 +83,7 @@ impl<'a> Audit<'a> {
             user_id: None,
             api_key_id: None,
             request_id: None,
-            session_id: Some(session_id),
+            session_id: Some(session_id.as_str()),
             action,
             entity_type,
             entity_id: None,
@@ -94,20 +94,20 @@ impl<'a> Audit<'a> {
     /// An operator's action on a key (no acting user: the operator works on
     /// the database directly).
     pub(super) fn by_key(
-        workspace_id: &'a str,
-        key_id: &'a str,
+        workspace_id: &'a WorkspaceId,
+        key_id: &'a KeyId,
         action: &'a str,
         details: Json,
     ) -> Self {
         Audit {
-            workspace_id: Some(workspace_id),
+            workspace_id: Some(workspace_id.as_str()),
             user_id: None,
-            api_key_id: Some(key_id),
+            api_key_id: Some(key_id.as_str()),
             request_id: None,
             session_id: None,
             action,
             entity_type: "api_key",
-            entity_id: Some(key_id),
+            entity_id: Some(key_id.as_str()),
             details,
         }
     }

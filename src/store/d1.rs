@@ -94,7 +94,7 @@ impl D1Executor {
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("vibe-kanban-mcp/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| StoreError::Unavailable(format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| StoreError::unavailable_by("cannot set up the HTTP client", e))?;
         let url = format!(
             "{}/accounts/{}/d1/database/{}/query",
             settings.api_base.trim_end_matches('/'),
@@ -122,7 +122,7 @@ impl D1Executor {
                 "params": s.params.iter().map(param_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>()
         }))
-        .map_err(|e| StoreError::Decode(format!("cannot encode the batch: {e}")))?;
+        .map_err(|e| StoreError::decode_by("cannot encode the batch", e))?;
 
         let attempts = self.settings.max_attempts.max(1);
         let mut attempt = 1;
@@ -134,7 +134,7 @@ impl D1Executor {
             };
             if attempt >= attempts {
                 let plural = if attempts == 1 { "" } else { "s" };
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::unavailable(format!(
                     "Cloudflare D1 did not answer after {attempts} attempt{plural} (last: {reason}); \
                      check https://www.cloudflarestatus.com and try again"
                 )));
@@ -194,7 +194,7 @@ impl D1Executor {
             return Attempt::retry(format!("HTTP {} {detail}", status.as_u16()), None);
         }
         if status.as_u16() == 401 || status.as_u16() == 403 {
-            return Attempt::Done(Err(StoreError::Unavailable(format!(
+            return Attempt::Done(Err(StoreError::unavailable(format!(
                 "Cloudflare refused the API token (HTTP {}{}): it lacks permission for D1 database {} in account {}. \
                  Give CLOUDFLARE_API_TOKEN the 'D1 Edit' permission on that account, or check the token is current.",
                 status.as_u16(),
@@ -211,7 +211,7 @@ impl D1Executor {
                 Attempt::Done(decode_results(envelope, expected))
             }
             Some(_) => Attempt::Done(Err(self.api_error(status, first_error))),
-            None => Attempt::Done(Err(StoreError::Unavailable(format!(
+            None => Attempt::Done(Err(StoreError::unavailable(format!(
                 "Cloudflare D1 answered HTTP {} with a body that is not its API envelope: {}",
                 status.as_u16(),
                 text.chars().take(200).collect::<String>()
@@ -223,17 +223,17 @@ impl D1Executor {
         let (code, message) = error.unwrap_or((0, "no error details".to_owned()));
         match code {
             7500 if is_constraint(&message) => StoreError::Constraint(message),
-            7500 => StoreError::Sql(message),
-            7400 => StoreError::Sql(format!("D1 refused the request as malformed: {message}")),
-            7404 => StoreError::Unavailable(format!(
+            7500 => StoreError::sql(message),
+            7400 => StoreError::sql(format!("D1 refused the request as malformed: {message}")),
+            7404 => StoreError::unavailable(format!(
                 "D1 database {} not found in account {} ({message}); check VK_D1_DATABASE_ID and CLOUDFLARE_ACCOUNT_ID",
                 self.settings.database_id, self.settings.account_id
             )),
-            _ if status.as_u16() == 404 => StoreError::Unavailable(format!(
+            _ if status.as_u16() == 404 => StoreError::unavailable(format!(
                 "the D1 API path was not found (HTTP 404, code {code}: {message}); check CLOUDFLARE_API_BASE, \
                  CLOUDFLARE_ACCOUNT_ID and VK_D1_DATABASE_ID"
             )),
-            _ => StoreError::Unavailable(format!(
+            _ => StoreError::unavailable(format!(
                 "Cloudflare D1 refused the request (HTTP {}, code {code}): {message}",
                 status.as_u16()
             )),
@@ -307,7 +307,7 @@ struct ApiMessage {
 fn decode_results(envelope: Envelope, expected: usize) -> Result<Vec<StmtResult>, StoreError> {
     let results = envelope.result.unwrap_or_default();
     if results.len() != expected {
-        return Err(StoreError::Decode(format!(
+        return Err(StoreError::decode(format!(
             "D1 answered {} results for a batch of {expected} statements",
             results.len()
         )));

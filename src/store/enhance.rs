@@ -6,7 +6,7 @@
 //! usage record and the removal of expired cache rows).
 
 use super::{
-    Actor, Batch, Result, Stmt, Store, Task, new_id, now,
+    Actor, Batch, Result, Stmt, Store, Task, TaskId, new_id, now,
     templates::{TemplateRecord, select_template},
 };
 
@@ -66,7 +66,7 @@ impl Store {
         &self,
         actor: &Actor,
         cache_key: Option<&str>,
-        task_id: Option<&str>,
+        task_id: Option<&TaskId>,
         template: Option<&str>,
     ) -> Result<PromptInputs> {
         let at = now();
@@ -85,7 +85,7 @@ impl Store {
                 task_columns!(),
                 " FROM tasks WHERE id = ? AND workspace_id = ?"
             ))
-            .bind(task_id.unwrap_or(""))
+            .bind(task_id.map_or("", TaskId::as_str))
             .bind(&actor.workspace_id),
         );
         let subtasks = batch.push(
@@ -94,7 +94,7 @@ impl Store {
                 task_columns!(),
                 " FROM tasks WHERE parent_task_id = ? AND workspace_id = ? ORDER BY position, id"
             ))
-            .bind(task_id.unwrap_or(""))
+            .bind(task_id.map_or("", TaskId::as_str))
             .bind(&actor.workspace_id),
         );
         let project_row = batch.push(
@@ -102,7 +102,7 @@ impl Store {
                 "SELECT p.name, p.description, p.repo_path FROM projects p JOIN tasks t ON t.project_id = p.id \
                  WHERE t.id = ?1 AND t.workspace_id = ?2 AND p.workspace_id = ?2",
             )
-            .bind(task_id.unwrap_or(""))
+            .bind(task_id.map_or("", TaskId::as_str))
             .bind(&actor.workspace_id),
         );
         let template_row = batch.push(select_template(actor, template.unwrap_or("")));

@@ -117,7 +117,10 @@ impl StmtResult {
 }
 
 fn decode_row<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
-    serde_json::from_value(Json::Object(row.clone())).map_err(|e| StoreError::Decode(e.to_string()))
+    serde_json::from_value(Json::Object(row.clone())).map_err(|e| StoreError::Decode {
+        message: "unexpected data from the database".to_owned(),
+        source: Some(e.into()),
+    })
 }
 
 /// Where one statement's result is in its batch's [`Results`]: handed out by

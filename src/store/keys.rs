@@ -6,14 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::{Batch, Result, Stmt, Store, StoreError, audit::Audit, new_id, now};
+use super::{
+    Batch, Entity, KeyId, Result, Stmt, Store, StoreError, UserId, WorkspaceId, audit::Audit, now,
+};
 
 /// A stored key, as `keys list` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKeyRecord {
-    pub id: String,
-    pub workspace_id: String,
-    pub user_id: String,
+    pub id: KeyId,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
     pub name: String,
     /// The first characters of the key, enough to recognise it.
     pub key_prefix: String,
@@ -28,8 +30,8 @@ pub struct ApiKeyRecord {
 /// A key to store: everything but the key itself.
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
-    pub workspace_id: String,
-    pub user_id: String,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
     pub name: String,
     pub key_prefix: String,
     pub key_hash: String,
@@ -56,8 +58,8 @@ const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM mcp_api_keys 
 /// The audit row for an operator's action on a key.
 fn key_audit<'a>(
     action: &'a str,
-    workspace_id: &'a str,
-    key_id: &'a str,
+    workspace_id: &'a WorkspaceId,
+    key_id: &'a KeyId,
     name: &str,
     prefix: &str,
 ) -> Audit<'a> {
@@ -71,7 +73,7 @@ fn key_audit<'a>(
 
 impl Store {
     pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKeyRecord> {
-        let id = new_id();
+        let id = KeyId::generate();
         let insert = Stmt::new(
             "INSERT INTO mcp_api_keys (id, workspace_id, user_id, name, key_prefix, key_hash, scopes, created_at, expires_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS \
@@ -103,7 +105,10 @@ impl Store {
     }
 
     /// Keys of one workspace, or of every workspace when `workspace_id` is None.
-    pub async fn list_api_keys(&self, workspace_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
+    pub async fn list_api_keys(
+        &self,
+        workspace_id: Option<&WorkspaceId>,
+    ) -> Result<Vec<ApiKeyRecord>> {
         let stmt = Stmt::new(concat!(
             "SELECT ",
             key_columns!(),
@@ -130,7 +135,7 @@ impl Store {
         let key = match matches.as_slice() {
             [] => {
                 return Err(StoreError::NotFound {
-                    kind: "API key",
+                    entity: Entity::Key,
                     id: id_or_prefix.to_owned(),
                 });
             }
@@ -158,7 +163,7 @@ impl Store {
         let select = batch.push(Stmt::new(SELECT_KEY).bind(&key.id));
         let results = self.write(batch).await?;
         results.first(select)?.ok_or_else(|| StoreError::NotFound {
-            kind: "API key",
+            entity: Entity::Key,
             id: id_or_prefix.to_owned(),
         })
     }
@@ -196,10 +201,10 @@ impl Store {
 
     /// Ids of keys revoked at or after `since` (a timestamp), with the latest
     /// revocation time seen, so a watcher can close their open sessions.
-    pub async fn keys_revoked_since(&self, since: &str) -> Result<Vec<(String, String)>> {
+    pub async fn keys_revoked_since(&self, since: &str) -> Result<Vec<(KeyId, String)>> {
         #[derive(Deserialize)]
         struct Revoked {
-            id: String,
+            id: KeyId,
             revoked_at: String,
         }
         let revoked = self

@@ -107,8 +107,9 @@ pub async fn apply(exec: &dyn Executor) -> Result<Vec<&'static str>, StoreError>
                 continue;
             }
             return Err(StoreError::Migration(format!(
-                "migration {} failed: {err}",
-                migration.name
+                "migration {} failed: {}",
+                migration.name,
+                err.full_message()
             )));
         }
         tracing::info!(migration = migration.name, "applied migration");

@@ -5,6 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{ProjectId, TaskId, UserId, WorkspaceId};
+
 /// A task's place on the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -58,7 +60,7 @@ impl std::fmt::Display for TaskStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Member {
     /// User id; pass it to `assign_task`.
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     /// owner, admin, member or viewer.
@@ -68,7 +70,7 @@ pub struct Member {
 /// A workspace (team) and its members.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Workspace {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
     pub slug: String,
     pub created_at: String,
@@ -90,8 +92,8 @@ pub struct TaskCounts {
 /// A project: a board of tasks, optionally tied to a local git repository.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Project {
-    pub id: String,
-    pub workspace_id: String,
+    pub id: ProjectId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub description: String,
     /// Local path of the project's git repository, if any.
@@ -112,20 +114,20 @@ pub struct Project {
 /// A task on a project's board.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Task {
-    pub id: String,
-    pub project_id: String,
+    pub id: TaskId,
+    pub project_id: ProjectId,
     /// The parent task when this is a subtask.
-    pub parent_task_id: Option<String>,
+    pub parent_task_id: Option<TaskId>,
     pub title: String,
     pub description: String,
     pub status: TaskStatus,
     /// Order on the board (ascending).
     pub position: i64,
     /// User id of the assignee, if any.
-    pub assignee: Option<String>,
+    pub assignee: Option<UserId>,
     pub assigned_at: Option<String>,
-    pub assigned_by: Option<String>,
-    pub created_by: Option<String>,
+    pub assigned_by: Option<UserId>,
+    pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -156,8 +158,8 @@ pub struct TaskPage {
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
     pub statuses: Vec<TaskStatus>,
-    pub assignee: Option<String>,
-    pub parent_task_id: Option<String>,
+    pub assignee: Option<UserId>,
+    pub parent_task_id: Option<TaskId>,
     pub query: Option<String>,
     pub limit: u32,
     pub after: Option<super::page::TaskKey>,
@@ -189,12 +191,12 @@ pub struct ProjectChanges {
 /// A task as created by a caller.
 #[derive(Debug, Clone)]
 pub struct NewTask {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub title: String,
     pub description: String,
     pub status: TaskStatus,
-    pub parent_task_id: Option<String>,
-    pub assignee: Option<String>,
+    pub parent_task_id: Option<TaskId>,
+    pub assignee: Option<UserId>,
 }
 
 /// Changes to a task; `None` leaves a field as it is.
@@ -204,7 +206,7 @@ pub struct TaskChanges {
     pub description: Option<String>,
     pub status: Option<TaskStatus>,
     /// `Some(None)` makes the task top-level again.
-    pub parent_task_id: Option<Option<String>>,
+    pub parent_task_id: Option<Option<TaskId>>,
     pub position: Option<i64>,
 }
 
@@ -235,7 +237,7 @@ impl TaskChanges {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Deleted {
     /// Ids of every task removed: the task and all its subtasks.
-    pub deleted_ids: Vec<String>,
+    pub deleted_ids: Vec<TaskId>,
 }
 
 /// A project's tasks grouped by status (board columns, in order).

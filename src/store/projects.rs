@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{
-    Actor, Batch, NewProject, Param, Project, ProjectChanges, Result, Stmt, StmtResult, Store,
-    StoreError, Task, TaskCounts,
+    Actor, Batch, Entity, NewProject, Param, Project, ProjectChanges, ProjectId, Result, Stmt,
+    StmtResult, Store, StoreError, Task, TaskCounts, TaskId,
     audit::{Audit, changed_fields},
     new_id, now,
     page::{Page, ProjectKey},
@@ -53,7 +53,7 @@ pub(super) fn decode_project(result: &StmtResult) -> Result<Option<Project>> {
     Ok(result.first::<ProjectRow>()?.map(Project::from))
 }
 
-pub(super) fn select_project(actor: &Actor, project_id: &str) -> Stmt {
+pub(super) fn select_project(actor: &Actor, project_id: &ProjectId) -> Stmt {
     Stmt::new(concat!(
         project_select!(),
         " WHERE p.id = ? AND p.workspace_id = ?"
@@ -131,7 +131,7 @@ impl Store {
             limit as usize,
             |p| ProjectKey {
                 name: p.name.clone(),
-                id: p.id.clone(),
+                id: p.id.to_string(),
             },
         ))
     }
@@ -150,17 +150,21 @@ impl Store {
         decode_projects(&rows)
     }
 
-    pub async fn get_project(&self, actor: &Actor, project_id: &str) -> Result<Project> {
+    pub async fn get_project(&self, actor: &Actor, project_id: &ProjectId) -> Result<Project> {
         let row = self.read_one(select_project(actor, project_id)).await?;
         decode_project(&row)?.ok_or_else(|| StoreError::NotFound {
-            kind: "project",
-            id: project_id.to_owned(),
+            entity: Entity::Project,
+            id: project_id.to_string(),
         })
     }
 
     /// A task and its project, in one round trip (what a session start
     /// checks before it queues).
-    pub async fn task_and_project(&self, actor: &Actor, task_id: &str) -> Result<(Task, Project)> {
+    pub async fn task_and_project(
+        &self,
+        actor: &Actor,
+        task_id: &TaskId,
+    ) -> Result<(Task, Project)> {
         let mut batch = Batch::new();
         let task = batch.push(
             Stmt::new(concat!(
@@ -182,8 +186,8 @@ impl Store {
         );
         let results = self.read(batch).await?;
         let not_found = || StoreError::NotFound {
-            kind: "task",
-            id: task_id.to_owned(),
+            entity: Entity::Task,
+            id: task_id.to_string(),
         };
         let task: Task = results.first(task)?.ok_or_else(not_found)?;
         let project = decode_project(results.get(project))?.ok_or_else(not_found)?;
@@ -191,7 +195,7 @@ impl Store {
     }
 
     pub async fn create_project(&self, actor: &Actor, new: NewProject) -> Result<Project> {
-        let id = new_id();
+        let id = ProjectId::generate();
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO projects (id, workspace_id, name, description, repo_path, setup_script, cleanup_script, \
@@ -241,7 +245,7 @@ impl Store {
     pub async fn update_project(
         &self,
         actor: &Actor,
-        project_id: &str,
+        project_id: &ProjectId,
         changes: ProjectChanges,
     ) -> Result<Project> {
         let fields: Vec<&str> = [
@@ -287,8 +291,8 @@ impl Store {
         let select = batch.push(select_project(actor, project_id));
         let results = self.write(batch).await?;
         let project = decode_project(results.get(select))?.ok_or_else(|| StoreError::NotFound {
-            kind: "project",
-            id: project_id.to_owned(),
+            entity: Entity::Project,
+            id: project_id.to_string(),
         })?;
         if results.changes(updated) == 0 {
             // The project exists, so the only reason the update did nothing is

@@ -67,10 +67,13 @@ fn make_private(path: &Path, create: bool) -> Result<(), StoreError> {
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let failed = |e: std::io::Error| {
-            StoreError::Unavailable(format!(
-                "cannot make SQLite database file {} private to this user: {e}",
-                path.display()
-            ))
+            StoreError::unavailable_by(
+                format!(
+                    "cannot make SQLite database file {} private to this user",
+                    path.display()
+                ),
+                e,
+            )
         };
         match std::fs::metadata(path) {
             Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
@@ -109,10 +112,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        StoreError::Unavailable(format!(
-            "cannot open SQLite database {}: {e}",
-            path.display()
-        ))
+        StoreError::unavailable_by(format!("cannot open SQLite database {}", path.display()), e)
     })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
     // WAL lets readers run beside the writer; synchronous=FULL makes every
@@ -146,10 +146,13 @@ pub(crate) fn db_error(err: rusqlite::Error) -> StoreError {
             code.code,
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
         ) {
-            return StoreError::Unavailable(format!("database is busy: {err}"));
+            return StoreError::unavailable_by("database is busy", err);
         }
     }
-    StoreError::Sql(err.to_string())
+    StoreError::Sql {
+        message: "SQL error".to_owned(),
+        source: Some(err.into()),
+    }
 }
 
 fn run_batch(
@@ -261,5 +264,57 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("database worker stopped: {e}")))?
+        .map_err(|e| StoreError::unavailable_by("database worker stopped", e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_statement_keeps_the_sqlite_error_as_its_source() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exec = SqliteExecutor::open(&dir.path().join("t.db")).expect("open");
+        let err = exec
+            .batch(Mode::Read, vec![Stmt::new("SELECT * FROM no_such_table")])
+            .await
+            .expect_err("an unknown table is refused");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            matches!(
+                source.downcast_ref::<super::super::Cause>(),
+                Some(super::super::Cause::Sqlite(_))
+            ),
+            "{source:?}"
+        );
+        assert_eq!(
+            err.full_message(),
+            "SQL error: no such table: no_such_table"
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_keeps_the_io_error_as_its_source() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let err = match SqliteExecutor::open(&dir.path().join("missing/dir/t.db")) {
+            Ok(_) => panic!("a database in a missing directory cannot be opened"),
+            Err(err) => err,
+        };
+        assert!(
+            matches!(
+                err,
+                StoreError::Unavailable {
+                    source: Some(super::super::Cause::Io(_)),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.full_message()
+                .starts_with("cannot make SQLite database file "),
+            "{}",
+            err.full_message()
+        );
+    }
 }

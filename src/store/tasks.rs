@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{
-    Actor, Batch, Board, BoardColumn, Deleted, NewTask, Result, Stmt, Store, StoreError, Task,
-    TaskChanges, TaskDetail, TaskFilter, TaskPage, TaskStatus,
+    Actor, Batch, Board, BoardColumn, Deleted, Entity, NewTask, ProjectId, Result, Stmt, Store,
+    StoreError, Task, TaskChanges, TaskDetail, TaskFilter, TaskId, TaskPage, TaskStatus, UserId,
     audit::{Audit, changed_fields},
     like_contains, new_id, now,
     page::{Page, TaskKey},
@@ -19,23 +19,23 @@ const SELECT_TASK: &str = concat!(
     " FROM tasks WHERE id = ? AND workspace_id = ?"
 );
 
-fn select_task(actor: &Actor, task_id: &str) -> Stmt {
+fn select_task(actor: &Actor, task_id: &TaskId) -> Stmt {
     Stmt::new(SELECT_TASK)
         .bind(task_id)
         .bind(&actor.workspace_id)
 }
 
-fn task_not_found(task_id: &str) -> StoreError {
+fn task_not_found(task_id: &TaskId) -> StoreError {
     StoreError::NotFound {
-        kind: "task",
-        id: task_id.to_owned(),
+        entity: Entity::Task,
+        id: task_id.to_string(),
     }
 }
 
-fn project_not_found(project_id: &str) -> StoreError {
+fn project_not_found(project_id: &ProjectId) -> StoreError {
     StoreError::NotFound {
-        kind: "project",
-        id: project_id.to_owned(),
+        entity: Entity::Project,
+        id: project_id.to_string(),
     }
 }
 
@@ -62,7 +62,7 @@ const BEFORE_FIRST_POSITION: i64 = -(1 << 53);
 
 impl TaskFilter {
     /// Binds ?1–?6 of [`task_filter!`].
-    fn bind(&self, actor: &Actor, project_id: &str, stmt: Stmt) -> Result<Stmt> {
+    fn bind(&self, actor: &Actor, project_id: &ProjectId, stmt: Stmt) -> Result<Stmt> {
         // Each status once: a long list of repeats adds nothing.
         let statuses: Vec<&str> = TaskStatus::ALL
             .iter()
@@ -74,7 +74,7 @@ impl TaskFilter {
         } else {
             Some(
                 serde_json::to_string(&statuses)
-                    .map_err(|e| StoreError::Decode(format!("cannot encode the statuses: {e}")))?,
+                    .map_err(|e| StoreError::decode_by("cannot encode the statuses", e))?,
             )
         };
         Ok(stmt
@@ -91,7 +91,7 @@ impl Store {
     pub async fn list_tasks(
         &self,
         actor: &Actor,
-        project_id: &str,
+        project_id: &ProjectId,
         filter: &TaskFilter,
     ) -> Result<TaskPage> {
         let mut batch = Batch::new();
@@ -139,7 +139,7 @@ impl Store {
         let page = Page::from_rows(results.all::<Task>(page)?, filter.limit as usize, |t| {
             TaskKey {
                 position: t.position,
-                id: t.id.clone(),
+                id: t.id.to_string(),
             }
         });
         Ok(TaskPage {
@@ -151,7 +151,7 @@ impl Store {
 
     /// A task with its first [`SUBTASK_LIMIT`] direct subtasks and how many
     /// it has, in one round trip.
-    pub async fn get_task(&self, actor: &Actor, task_id: &str) -> Result<TaskDetail> {
+    pub async fn get_task(&self, actor: &Actor, task_id: &TaskId) -> Result<TaskDetail> {
         let mut batch = Batch::new();
         let task = batch.push(select_task(actor, task_id));
         let subtasks = batch.push(
@@ -183,7 +183,7 @@ impl Store {
     }
 
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> Result<Task> {
-        let id = new_id();
+        let id = TaskId::generate();
         let at = now();
         let (assigned_at, assigned_by) = match &new.assignee {
             Some(_) => (Some(at.clone()), Some(actor.user_id.clone())),
@@ -259,7 +259,7 @@ impl Store {
     pub async fn update_task(
         &self,
         actor: &Actor,
-        task_id: &str,
+        task_id: &TaskId,
         changes: TaskChanges,
     ) -> Result<Task> {
         let fields = changes.fields();
@@ -316,7 +316,7 @@ impl Store {
         if results.changes(updated) > 0 {
             return Ok(task);
         }
-        let parent = new_parent.unwrap_or_default();
+        let parent = new_parent.as_ref().map(TaskId::as_str).unwrap_or_default();
         if results.int(diagnosis, "parent_ok") == 0 {
             return Err(StoreError::Invalid(format!(
                 "parent task {parent} not found in project {}; a subtask's parent must be a task of the same project",
@@ -332,7 +332,7 @@ impl Store {
     /// deleted and the result is read back from that row, so a batch retried
     /// after it committed (the reply was lost) reports the same deletion
     /// instead of "not found".
-    pub async fn delete_task(&self, actor: &Actor, task_id: &str) -> Result<Deleted> {
+    pub async fn delete_task(&self, actor: &Actor, task_id: &TaskId) -> Result<Deleted> {
         // The task ?1 (in workspace ?2) and its subtasks, at any depth.
         macro_rules! subtree {
             () => {
@@ -400,10 +400,10 @@ impl Store {
         struct Busy {
             id: String,
             status: String,
-            task_id: String,
+            task_id: TaskId,
         }
         if let Some(busy) = results.first::<Busy>(busy)? {
-            let on = if busy.task_id == task_id {
+            let on = if &busy.task_id == task_id {
                 "it".to_owned()
             } else {
                 format!("its subtask {}", busy.task_id)
@@ -420,13 +420,13 @@ impl Store {
         }
         #[derive(serde::Deserialize)]
         struct DeletedIds {
-            deleted_ids: Vec<String>,
+            deleted_ids: Vec<TaskId>,
         }
         let Some(row) = results.first::<Details>(recorded)? else {
             return Err(task_not_found(task_id));
         };
         let ids: DeletedIds = serde_json::from_str(&row.details)
-            .map_err(|e| StoreError::Decode(format!("audit details of a delete: {e}")))?;
+            .map_err(|e| StoreError::decode_by("audit details of a delete", e))?;
         Ok(Deleted {
             deleted_ids: ids.deleted_ids,
         })
@@ -436,8 +436,8 @@ impl Store {
     pub async fn assign_task(
         &self,
         actor: &Actor,
-        task_id: &str,
-        user_id: Option<&str>,
+        task_id: &TaskId,
+        user_id: Option<&UserId>,
     ) -> Result<Task> {
         let at = now();
         let (assigned_at, assigned_by) = match user_id {
@@ -477,14 +477,16 @@ impl Store {
             .first(select)?
             .ok_or_else(|| task_not_found(task_id))?;
         if results.changes(updated) == 0 {
-            return Err(not_a_member(user_id.unwrap_or_default()));
+            return Err(not_a_member(
+                user_id.map(UserId::as_str).unwrap_or_default(),
+            ));
         }
         Ok(task)
     }
 
     /// A project's board: tasks grouped by status, at most
     /// [`BOARD_COLUMN_LIMIT`] per column (the project's counts tell the rest).
-    pub async fn board(&self, actor: &Actor, project_id: &str) -> Result<Board> {
+    pub async fn board(&self, actor: &Actor, project_id: &ProjectId) -> Result<Board> {
         let mut batch = Batch::new();
         let project = batch.push(super::projects::select_project(actor, project_id));
         let tasks = batch.push(

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{
-    Actor, Batch, Result, Stmt, StmtResult, Store, StoreError,
+    Actor, Batch, Entity, Result, Stmt, StmtResult, Store, StoreError,
     audit::{Audit, changed_fields},
     like_contains, new_id, now,
 };
@@ -89,7 +89,7 @@ fn select_own(actor: &Actor, id: &str) -> Stmt {
 
 fn template_not_found(name: &str) -> StoreError {
     StoreError::NotFound {
-        kind: "prompt template",
+        entity: Entity::Template,
         id: format!("'{name}'"),
     }
 }

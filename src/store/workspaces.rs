@@ -1,7 +1,10 @@
 //! Workspaces, their members, and the local owner used when the server runs
 //! on a local SQLite file without an API key.
 
-use super::{Actor, Batch, Member, Result, Stmt, Store, StoreError, Workspace, new_id, now};
+use super::{
+    Actor, Batch, Entity, Member, Result, Stmt, Store, StoreError, UserId, Workspace, WorkspaceId,
+    new_id, now,
+};
 
 /// Email of the user the local SQLite default runs as.
 pub const LOCAL_OWNER_EMAIL: &str = "owner@localhost";
@@ -42,12 +45,12 @@ impl Store {
         let results = self.write(batch).await?;
         #[derive(serde::Deserialize)]
         struct Ids {
-            user_id: String,
-            workspace_id: String,
+            user_id: UserId,
+            workspace_id: WorkspaceId,
         }
-        let ids: Ids = results.first(select)?.ok_or_else(|| {
-            StoreError::Decode("the default workspace could not be created".into())
-        })?;
+        let ids: Ids = results
+            .first(select)?
+            .ok_or_else(|| StoreError::decode("the default workspace could not be created"))?;
         Ok(Actor {
             user_id: ids.user_id,
             workspace_id: ids.workspace_id,
@@ -61,7 +64,7 @@ impl Store {
         self.workspace_by_id(&actor.workspace_id).await
     }
 
-    async fn workspace_by_id(&self, workspace_id: &str) -> Result<Workspace> {
+    async fn workspace_by_id(&self, workspace_id: &WorkspaceId) -> Result<Workspace> {
         let mut batch = Batch::new();
         let team = batch.push(
             Stmt::new(concat!(
@@ -81,8 +84,8 @@ impl Store {
         let results = self.read(batch).await?;
         let mut workspace: Workspace =
             results.first(team)?.ok_or_else(|| StoreError::NotFound {
-                kind: "workspace",
-                id: workspace_id.to_owned(),
+                entity: Entity::Workspace,
+                id: workspace_id.to_string(),
             })?;
         workspace.members = results.all::<Member>(members)?;
         Ok(workspace)
@@ -97,10 +100,10 @@ impl Store {
             )
             .await?;
         let id = found.text("id").ok_or_else(|| StoreError::NotFound {
-            kind: "workspace",
+            entity: Entity::Workspace,
             id: id_or_slug.to_owned(),
         })?;
-        self.workspace_by_id(&id).await
+        self.workspace_by_id(&WorkspaceId::from(id)).await
     }
 
     /// Every workspace in the database (for the operator).
@@ -115,7 +118,7 @@ impl Store {
     }
 
     /// The workspace's owner (the user a new key acts as unless told otherwise).
-    pub async fn workspace_owner(&self, workspace_id: &str) -> Result<String> {
+    pub async fn workspace_owner(&self, workspace_id: &WorkspaceId) -> Result<UserId> {
         self.read_one(
             Stmt::new(
                 "SELECT user_id FROM workspace_members WHERE workspace_id = ? \
@@ -125,6 +128,7 @@ impl Store {
         )
         .await?
         .text("user_id")
+            .map(UserId::from)
             .ok_or_else(|| StoreError::Invalid(format!("workspace {workspace_id} has no members")))
     }
 
@@ -138,7 +142,7 @@ impl Store {
         owner_name: &str,
     ) -> Result<Actor> {
         let at = now();
-        let workspace_id = new_id();
+        let workspace_id = WorkspaceId::generate();
         let mut batch = Batch::new();
         batch.push(
             Stmt::new("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (email) DO NOTHING")
@@ -162,8 +166,8 @@ impl Store {
         let results = self.write(batch).await?;
         #[derive(serde::Deserialize)]
         struct Ids {
-            user_id: String,
-            workspace_id: String,
+            user_id: UserId,
+            workspace_id: WorkspaceId,
         }
         let ids: Ids = results.first(select)?.ok_or_else(|| {
             StoreError::Conflict(format!("a workspace with slug '{slug}' already exists"))

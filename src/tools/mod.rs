@@ -25,7 +25,7 @@ use crate::{
     auth::{Principal, Scope},
     enhance::Enhancer,
     render::Render,
-    store::{Store, StoreError},
+    store::{Entity, Store, StoreError},
 };
 
 pub use args::parse_arguments;
@@ -305,27 +305,29 @@ impl Registry {
 pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> String {
     let workspace = &principal.workspace_name;
     match err {
-        StoreError::NotFound { kind, id } => {
-            let hint = match *kind {
-                "project" => "list_projects shows this workspace's projects.",
-                "task" => "list_tasks with a project_id shows that project's task ids.",
-                "session" => "list_sessions shows this workspace's sessions.",
-                "prompt template" => "list_prompt_templates shows the templates you can use.",
+        StoreError::NotFound { entity, id } => {
+            let hint = match entity {
+                Entity::Project => "list_projects shows this workspace's projects.",
+                Entity::Task => "list_tasks with a project_id shows that project's task ids.",
+                Entity::Session => "list_sessions shows this workspace's sessions.",
+                Entity::Template => "list_prompt_templates shows the templates you can use.",
                 _ => "check the id.",
             };
-            format!("{kind} {id} not found in workspace '{workspace}'; {hint}")
+            format!("{entity} {id} not found in workspace '{workspace}'; {hint}")
         }
         StoreError::Conflict(message) | StoreError::Invalid(message) => message.clone(),
         StoreError::Constraint(message) => {
             format!("{tool} was refused by the database ({message}); nothing was changed")
         }
-        StoreError::Unavailable(message) => {
+        StoreError::Unavailable { .. } => {
+            let message = err.full_message();
             tracing::warn!(tool, error = %message, "store unavailable");
             format!(
                 "the database is unavailable right now ({message}); nothing was changed, try again shortly"
             )
         }
-        StoreError::Sql(_) | StoreError::Decode(_) | StoreError::Migration(_) => {
+        StoreError::Sql { .. } | StoreError::Decode { .. } | StoreError::Migration(_) => {
+            let err = err.full_message();
             tracing::error!(tool, error = %err, "internal store error");
             format!("{tool} failed with an internal error ({err}); nothing was changed")
         }

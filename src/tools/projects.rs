@@ -140,7 +140,7 @@ pub struct GetProjectArgs {
 async fn get_project(ctx: ToolContext, args: GetProjectArgs) -> Result<Project, ToolError> {
     Ok(ctx
         .store
-        .get_project(&ctx.principal.actor, &args.project_id.to_string())
+        .get_project(&ctx.principal.actor, &args.project_id.into())
         .await?)
 }
 
@@ -304,6 +304,6 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
     )?;
     Ok(ctx
         .store
-        .update_project(&ctx.principal.actor, &args.project_id.to_string(), changes)
+        .update_project(&ctx.principal.actor, &args.project_id.into(), changes)
         .await?)
 }

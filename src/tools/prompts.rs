@@ -120,7 +120,7 @@ pub struct EnhancePromptArgs {
 async fn enhance_prompt(ctx: ToolContext, args: EnhancePromptArgs) -> Result<Enhanced, ToolError> {
     let input = EnhanceInput {
         prompt: args.prompt,
-        task_id: args.task_id.map(|id| id.to_string()),
+        task_id: args.task_id.map(Into::into),
         template: args.template,
         arguments: args.arguments.unwrap_or_default(),
         provider: args.provider,

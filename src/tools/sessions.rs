@@ -14,7 +14,10 @@ use super::{
 use crate::{
     auth::Scope,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
-    store::{ExecutionProcess, Session, SessionFilter, SessionKey, SessionStatus, page},
+    store::{
+        ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
+        page,
+    },
 };
 
 /// Longest prompt, in characters.
@@ -162,7 +165,7 @@ async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Sessi
     Ok(service(&ctx)?
         .start(
             &ctx.principal.actor,
-            &args.task_id.to_string(),
+            &args.task_id.into(),
             executor,
             prompt.as_deref(),
             base,
@@ -190,7 +193,7 @@ pub struct SessionDetailOut {
 
 async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
     let detail = service(&ctx)?
-        .get(&ctx.principal.actor, &args.session_id.to_string())
+        .get(&ctx.principal.actor, &args.session_id.into())
         .await?;
     Ok(SessionDetailOut {
         session: detail.session,
@@ -228,7 +231,7 @@ pub struct SessionList {
 async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<SessionList, ToolError> {
     let limit = checked_count("limit", args.limit, DEFAULT_LIST, MAX_LIST, "")?;
     let filter = SessionFilter {
-        task_id: args.task_id.map(|t| t.to_string()),
+        task_id: args.task_id.map(Into::into),
         statuses: args.status.unwrap_or_default(),
         limit,
         after: checked_cursor(
@@ -246,7 +249,7 @@ async fn list_sessions(ctx: ToolContext, args: ListSessionsArgs) -> Result<Sessi
 
 async fn stop_session(ctx: ToolContext, args: SessionIdArgs) -> Result<Session, ToolError> {
     Ok(service(&ctx)?
-        .stop(&ctx.principal.actor, &args.session_id.to_string())
+        .stop(&ctx.principal.actor, &args.session_id.into())
         .await?)
 }
 
@@ -262,7 +265,7 @@ pub struct FollowUpArgs {
 async fn send_follow_up(ctx: ToolContext, args: FollowUpArgs) -> Result<Session, ToolError> {
     let prompt = checked_text("prompt", &args.prompt, MAX_PROMPT, true)?;
     Ok(service(&ctx)?
-        .follow_up(&ctx.principal.actor, &args.session_id.to_string(), &prompt)
+        .follow_up(&ctx.principal.actor, &args.session_id.into(), &prompt)
         .await?)
 }
 
@@ -293,9 +296,9 @@ pub struct ReadLogArgs {
 /// A page of an execution log.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LogPageOut {
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The process read, when one was asked for.
-    pub process_id: Option<String>,
+    pub process_id: Option<ProcessId>,
     pub stream: LogStream,
     /// The output, as UTF-8 text. Sent once, as the result's first content
     /// block, not in the structured result: a page can be a megabyte.
@@ -331,13 +334,13 @@ async fn read_execution_log(ctx: ToolContext, args: ReadLogArgs) -> Result<LogPa
     }
     let stream = args.stream.unwrap_or(LogStream::All);
     let query = LogQuery {
-        process_id: args.process.map(|p| p.to_string()),
+        process_id: args.process.map(Into::into),
         stream,
         cursor: args.cursor.unwrap_or(0),
         limit,
         tail: args.tail,
     };
-    let session_id = args.session_id.to_string();
+    let session_id = SessionId::from(args.session_id);
     let page = service(&ctx)?
         .read_log(&ctx.principal.actor, &session_id, &query)
         .await?;

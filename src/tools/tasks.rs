@@ -12,8 +12,8 @@ use super::{
     tool,
 };
 use crate::store::{
-    Deleted, NewTask, Task, TaskChanges, TaskDetail, TaskFilter, TaskKey, TaskPage, TaskStatus,
-    page,
+    Deleted, NewTask, Task, TaskChanges, TaskDetail, TaskFilter, TaskId, TaskKey, TaskPage,
+    TaskStatus, UserId, page,
 };
 
 /// Longest task title, in characters.
@@ -114,8 +114,8 @@ async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, T
     )?;
     let filter = TaskFilter {
         statuses: args.status.unwrap_or_default(),
-        assignee: args.assignee.map(|u| u.to_string()),
-        parent_task_id: args.parent_task_id.map(|u| u.to_string()),
+        assignee: args.assignee.map(UserId::from),
+        parent_task_id: args.parent_task_id.map(TaskId::from),
         query: args
             .query
             .as_deref()
@@ -127,7 +127,7 @@ async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, T
     };
     Ok(ctx
         .store
-        .list_tasks(&ctx.principal.actor, &args.project_id.to_string(), &filter)
+        .list_tasks(&ctx.principal.actor, &args.project_id.into(), &filter)
         .await?)
 }
 
@@ -141,14 +141,14 @@ pub struct TaskIdArgs {
 async fn get_task(ctx: ToolContext, args: TaskIdArgs) -> Result<TaskDetail, ToolError> {
     Ok(ctx
         .store
-        .get_task(&ctx.principal.actor, &args.task_id.to_string())
+        .get_task(&ctx.principal.actor, &args.task_id.into())
         .await?)
 }
 
 async fn delete_task(ctx: ToolContext, args: TaskIdArgs) -> Result<Deleted, ToolError> {
     Ok(ctx
         .store
-        .delete_task(&ctx.principal.actor, &args.task_id.to_string())
+        .delete_task(&ctx.principal.actor, &args.task_id.into())
         .await?)
 }
 
@@ -175,7 +175,7 @@ pub struct CreateTaskArgs {
 
 async fn create_task(ctx: ToolContext, args: CreateTaskArgs) -> Result<Task, ToolError> {
     let new = NewTask {
-        project_id: args.project_id.to_string(),
+        project_id: args.project_id.into(),
         title: checked_text("title", &args.title, MAX_TITLE, true)?,
         description: checked_text(
             "description",
@@ -184,8 +184,8 @@ async fn create_task(ctx: ToolContext, args: CreateTaskArgs) -> Result<Task, Too
             false,
         )?,
         status: args.status.unwrap_or(TaskStatus::Todo),
-        parent_task_id: args.parent_task_id.map(|u| u.to_string()),
-        assignee: args.assignee.map(|u| u.to_string()),
+        parent_task_id: args.parent_task_id.map(TaskId::from),
+        assignee: args.assignee.map(UserId::from),
     };
     Ok(ctx.store.create_task(&ctx.principal.actor, new).await?)
 }
@@ -219,7 +219,7 @@ pub struct UpdateTaskArgs {
 const MAX_POSITION: i64 = 9_007_199_254_740_991;
 
 async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, ToolError> {
-    let task_id = args.task_id.to_string();
+    let task_id = TaskId::from(args.task_id);
     let changes = TaskChanges {
         title: args
             .title
@@ -232,7 +232,7 @@ async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, Too
             .map(|d| checked_text("description", d, MAX_DESCRIPTION, false))
             .transpose()?,
         status: args.status,
-        parent_task_id: args.parent_task_id.map(|p| p.map(|u| u.to_string())),
+        parent_task_id: args.parent_task_id.map(|p| p.map(TaskId::from)),
         position: args.position,
     };
     something_to_update(&[
@@ -275,13 +275,9 @@ pub struct AssignTaskArgs {
 }
 
 async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, ToolError> {
-    let user_id = args.user_id.flatten().map(|u| u.to_string());
+    let user_id = args.user_id.flatten().map(UserId::from);
     Ok(ctx
         .store
-        .assign_task(
-            &ctx.principal.actor,
-            &args.task_id.to_string(),
-            user_id.as_deref(),
-        )
+        .assign_task(&ctx.principal.actor, &args.task_id.into(), user_id.as_ref())
         .await?)
 }

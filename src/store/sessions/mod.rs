@@ -16,7 +16,7 @@ pub use types::{
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 
-use super::{Actor, Stmt, StoreError};
+use super::{Actor, Entity, SessionId, Stmt, StoreError};
 
 /// The columns of a [`Session`].
 macro_rules! session_columns {
@@ -28,7 +28,7 @@ macro_rules! session_columns {
 }
 pub(super) use session_columns;
 
-fn select_session(actor: &Actor, session_id: &str) -> Stmt {
+fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     Stmt::new(concat!(
         "SELECT ",
         session_columns!(),
@@ -38,10 +38,10 @@ fn select_session(actor: &Actor, session_id: &str) -> Stmt {
     .bind(&actor.workspace_id)
 }
 
-fn session_not_found(session_id: &str) -> StoreError {
+fn session_not_found(session_id: &SessionId) -> StoreError {
     StoreError::NotFound {
-        kind: "session",
-        id: session_id.to_owned(),
+        entity: Entity::Session,
+        id: session_id.to_string(),
     }
 }
 
@@ -51,7 +51,7 @@ fn session_not_found(session_id: &str) -> StoreError {
 /// moves: a person who moved it meanwhile wins. The one statement that does
 /// this, for a stop, a failed turn and an interrupted one.
 fn task_back_to_todo(
-    session_id: &str,
+    session_id: &SessionId,
     at: &str,
     ended: SessionStatus,
     runner_id: Option<&str>,

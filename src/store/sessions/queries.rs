@@ -9,9 +9,9 @@ use super::{
     session_columns, session_not_found, task_back_to_todo,
 };
 use crate::store::{
-    Actor, Batch, Result, Stmt, Store, StoreError,
+    Actor, Batch, Entity, Result, SessionId, Stmt, Store, StoreError,
     audit::Audit,
-    new_id, now,
+    now,
     page::{Page, SessionKey},
 };
 
@@ -22,7 +22,7 @@ const AFTER_NEWEST: &str = "9999";
 impl Store {
     /// Queues a new session on a task and moves the task to `inprogress`.
     pub async fn create_session(&self, actor: &Actor, new: NewSession) -> Result<Session> {
-        let id = new_id();
+        let id = SessionId::generate();
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO workspace_sessions (id, workspace_id, task_id, executor, prompt, pending_prompt, status, \
@@ -71,8 +71,8 @@ impl Store {
         let created = batch.push(select_session(actor, &id));
         let results = self.write(batch).await?;
         results.first(created)?.ok_or_else(|| StoreError::NotFound {
-            kind: "task",
-            id: new.task_id.clone(),
+            entity: Entity::Task,
+            id: new.task_id.to_string(),
         })
     }
 
@@ -80,7 +80,7 @@ impl Store {
     pub async fn get_session(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<(Session, Vec<ExecutionProcess>)> {
         let mut batch = Batch::new();
         let session = batch.push(select_session(actor, session_id));
@@ -114,7 +114,7 @@ impl Store {
             let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
             Some(
                 serde_json::to_string(&names)
-                    .map_err(|e| StoreError::Decode(format!("cannot encode the statuses: {e}")))?,
+                    .map_err(|e| StoreError::decode_by("cannot encode the statuses", e))?,
             )
         };
         let (created_at, id) = filter.after.as_ref().map_or((AFTER_NEWEST, ""), |k| {
@@ -150,8 +150,8 @@ impl Store {
             && results.int(task, "n") == 0
         {
             return Err(StoreError::NotFound {
-                kind: "task",
-                id: task_id.clone(),
+                entity: Entity::Task,
+                id: task_id.to_string(),
             });
         }
         Ok(Page::from_rows(
@@ -159,14 +159,14 @@ impl Store {
             filter.limit as usize,
             |s| SessionKey {
                 created_at: s.created_at.clone(),
-                id: s.id.clone(),
+                id: s.id.to_string(),
             },
         ))
     }
 
     /// Asks a session to stop. A queued session stops at once; a running one
     /// is stopped by its runner, which sees `stop_requested_at`.
-    pub async fn request_stop(&self, actor: &Actor, session_id: &str) -> Result<Session> {
+    pub async fn request_stop(&self, actor: &Actor, session_id: &SessionId) -> Result<Session> {
         let at = now();
         let update = Stmt::new(
             "UPDATE workspace_sessions SET stop_requested_at = COALESCE(stop_requested_at, ?1), updated_at = ?1, \
@@ -210,13 +210,13 @@ impl Store {
     pub async fn queue_follow_up(
         &self,
         actor: &Actor,
-        session_id: &str,
+        session_id: &SessionId,
         prompt: &str,
         executors: &[&str],
     ) -> Result<Session> {
         let at = now();
         let known = serde_json::to_string(executors)
-            .map_err(|e| StoreError::Decode(format!("cannot encode the executor names: {e}")))?;
+            .map_err(|e| StoreError::decode_by("cannot encode the executor names", e))?;
         let update = Stmt::new(
             "UPDATE workspace_sessions SET status = 'queued', pending_prompt = ?, status_reason = NULL, \
                  stop_requested_at = NULL, finished_at = NULL, updated_at = ? \

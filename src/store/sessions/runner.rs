@@ -12,7 +12,7 @@ use super::{
     ClaimedTurn, ProcessKind, ProcessStatus, RunnerIdentity, RunningOwner, Session, SessionStatus,
     TurnOutcome, session_columns, session_not_found, task_back_to_todo, types::TurnContext,
 };
-use crate::store::{Batch, Result, Stmt, Store, audit::Audit, new_id, now};
+use crate::store::{Batch, ProcessId, Result, SessionId, Stmt, Store, audit::Audit, now};
 
 impl Store {
     /// Claims the oldest queued turn for `runner`, if there is one. One
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// What a runner needs to know about a session's task and project.
-    async fn turn_context(&self, session_id: &str) -> Result<TurnContext> {
+    async fn turn_context(&self, session_id: &SessionId) -> Result<TurnContext> {
         self.read_one(
             Stmt::new(
                 "SELECT s.workspace_id, p.name AS project_name, t.title AS task_title, p.repo_path, \
@@ -91,7 +91,7 @@ impl Store {
     /// Records where the session's worktree is.
     pub async fn set_session_worktree(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         base_branch: Option<&str>,
         branch: Option<&str>,
         worktree_path: &str,
@@ -114,7 +114,7 @@ impl Store {
     /// Records the agent's own conversation id (for resuming on follow-ups).
     pub async fn set_agent_session_id(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         agent_session_id: &str,
     ) -> Result<()> {
         self.write_one(
@@ -132,13 +132,13 @@ impl Store {
     /// Adds a running process to a session; returns its id.
     pub async fn start_process(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         kind: ProcessKind,
         turn: i64,
         command: &str,
         log_key: &str,
-    ) -> Result<String> {
-        let id = new_id();
+    ) -> Result<ProcessId> {
+        let id = ProcessId::generate();
         self.write_one(
             Stmt::new(
                 "INSERT INTO execution_processes (id, session_id, kind, turn, status, command, log_key, started_at) \
@@ -156,7 +156,7 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn set_process_pid(&self, process_id: &str, pid: u32) -> Result<()> {
+    pub async fn set_process_pid(&self, process_id: &ProcessId, pid: u32) -> Result<()> {
         self.write_one(
             Stmt::new("UPDATE execution_processes SET pid = ? WHERE id = ?")
                 .bind(i64::from(pid))
@@ -168,7 +168,7 @@ impl Store {
 
     pub async fn finish_process(
         &self,
-        process_id: &str,
+        process_id: &ProcessId,
         status: ProcessStatus,
         exit_code: Option<i32>,
         error: Option<&str>,
@@ -193,7 +193,7 @@ impl Store {
     /// `inprogress` and nothing else runs on it).
     pub async fn finish_turn(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         runner_id: &str,
         outcome: &TurnOutcome,
     ) -> Result<()> {
@@ -249,10 +249,10 @@ impl Store {
 
     /// Refreshes the heartbeat of `runner`'s running sessions; returns the
     /// ids of those asked to stop.
-    pub async fn heartbeat(&self, runner_id: &str) -> Result<Vec<String>> {
+    pub async fn heartbeat(&self, runner_id: &str) -> Result<Vec<SessionId>> {
         #[derive(Deserialize)]
         struct Beat {
-            id: String,
+            id: SessionId,
             stop_requested_at: Option<String>,
         }
         let beats = self
@@ -287,7 +287,7 @@ impl Store {
     /// still owns it), with its running processes; its logs stay readable.
     pub async fn interrupt_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         runner_id: Option<&str>,
         reason: &str,
     ) -> Result<bool> {

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::store::page::SessionKey;
+use crate::store::{ProcessId, SessionId, TaskId, UserId, WorkspaceId, page::SessionKey};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -51,8 +51,8 @@ impl std::fmt::Display for SessionStatus {
 /// A run of a coding agent on a task, possibly over several turns.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Session {
-    pub id: String,
-    pub task_id: String,
+    pub id: SessionId,
+    pub task_id: TaskId,
     /// The executor profile that runs the agent.
     pub executor: String,
     /// The first turn's prompt.
@@ -81,7 +81,7 @@ pub struct Session {
     pub stop_requested_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -135,8 +135,8 @@ impl ProcessStatus {
 /// One process of a session: setup script, coding agent or cleanup script.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ExecutionProcess {
-    pub id: String,
-    pub session_id: String,
+    pub id: ProcessId,
+    pub session_id: SessionId,
     pub kind: ProcessKind,
     /// The agent turn it belongs to (1-based).
     pub turn: i64,
@@ -155,7 +155,7 @@ pub struct ExecutionProcess {
 /// A session as created by `start_session`.
 #[derive(Debug, Clone)]
 pub struct NewSession {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub executor: String,
     pub prompt: String,
     pub base_branch: Option<String>,
@@ -178,9 +178,9 @@ pub struct RunnerIdentity {
 /// session (or one workspace's, with `--workspace`).
 #[derive(Debug, Clone, Default)]
 pub struct RunnerScope {
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     /// The user who started the session (`workspace_sessions.created_by`).
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
 }
 
 /// A session a runner has just claimed, with what it needs to run the turn.
@@ -191,7 +191,7 @@ pub struct ClaimedTurn {
     pub prompt: String,
     /// 1 for the first turn.
     pub turn: i64,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub project_name: String,
     pub task_title: String,
     pub repo_path: Option<String>,
@@ -202,7 +202,7 @@ pub struct ClaimedTurn {
 /// What a runner needs to know about a session's task and project.
 #[derive(Deserialize)]
 pub(super) struct TurnContext {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub project_name: String,
     pub task_title: String,
     pub repo_path: Option<String>,
@@ -213,7 +213,7 @@ pub(super) struct TurnContext {
 /// A running session whose owner may be gone, as seen at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunningOwner {
-    pub id: String,
+    pub id: SessionId,
     pub runner_id: Option<String>,
     pub runner_host: Option<String>,
     pub runner_pid: Option<i64>,
@@ -230,7 +230,7 @@ pub struct TurnOutcome {
 /// Filters and paging of `list_sessions`.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     pub statuses: Vec<SessionStatus>,
     pub limit: u32,
     /// Where the page starts (the cursor of the previous page).

@@ -32,7 +32,7 @@ struct Owner {
     /// [`Principal::identity`].
     identity: String,
     /// The API key, when the session was opened with one (revocable).
-    api_key_id: Option<String>,
+    api_key_id: Option<crate::store::KeyId>,
 }
 
 impl Owner {
@@ -157,7 +157,7 @@ impl Owners {
 
     /// Closes every session opened with one of these (revoked) keys; returns
     /// how many of each transport (Streamable HTTP, SSE).
-    pub async fn close_keys(&self, key_ids: &[String]) -> (usize, usize) {
+    pub async fn close_keys(&self, key_ids: &[crate::store::KeyId]) -> (usize, usize) {
         let revoked = |entry: &Entry| {
             entry
                 .owner

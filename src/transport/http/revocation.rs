@@ -46,7 +46,7 @@ pub struct OpenStreams {
 }
 
 struct Open {
-    key_id: String,
+    key_id: crate::store::KeyId,
     closed: CancellationToken,
 }
 
@@ -112,7 +112,7 @@ impl OpenStreams {
     }
 
     /// Ends the streams of these keys; returns how many.
-    pub fn close_keys(&self, key_ids: &[String]) -> usize {
+    pub fn close_keys(&self, key_ids: &[crate::store::KeyId]) -> usize {
         let streams = self.lock();
         let mut closed = 0;
         for open in streams.values() {
@@ -188,7 +188,7 @@ pub async fn watch(state: Watcher) {
     let interval = revocation_interval(&state.store);
     let mut open = state.streams.open.subscribe();
     let mut since = crate::store::now();
-    let mut handled: HashSet<String> = HashSet::new();
+    let mut handled: HashSet<crate::store::KeyId> = HashSet::new();
     loop {
         tokio::select! {
             waited = open.wait_for(|n| *n > 0) => if waited.is_err() { return },
@@ -213,7 +213,7 @@ pub async fn watch(state: Watcher) {
         if let Some((_, latest)) = revoked.last() {
             since.clone_from(latest);
         }
-        let fresh: Vec<String> = revoked
+        let fresh: Vec<crate::store::KeyId> = revoked
             .into_iter()
             .map(|(id, _)| id)
             .filter(|id| !handled.contains(id))
