@@ -127,6 +127,32 @@ pub fn session_log_error(
     }
 }
 
+/// The refusal of a `resources/subscribe` for `uri`: only the logs of the
+/// caller's sessions change over time.
+pub fn not_subscribable(workspace: &str, uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!(
+            "cannot subscribe to {uri}: only session logs (kanban://sessions/{{session_id}}/log) of workspace \
+             '{workspace}' change over time"
+        ),
+        None,
+    )
+}
+
+/// The refusal of a `subscriptions/listen` for the log of a session that is
+/// not the caller's. Protocol 2026-07-28 reports an unknown resource as
+/// invalid params (rmcp maps resources/read the same way).
+pub fn not_listenable(workspace: &str, uri: &str, session_id: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_PARAMS,
+        format!(
+            "cannot listen to {uri}: session {session_id} not found in workspace '{workspace}'; \
+             only the logs of this workspace's sessions can be listened to (list_sessions shows them)"
+        ),
+        None,
+    )
+}
+
 /// The refusal of a request made with a revoked or expired connection key.
 pub fn key_refused(key_id: &str) -> ErrorData {
     ErrorData::new(

@@ -414,16 +414,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let principal = self.principal(&context)?;
-        let not_found = || {
-            ErrorData::resource_not_found(
-                format!(
-                    "cannot subscribe to {}: only session logs (kanban://sessions/{{session_id}}/log) of workspace \
-                     '{}' change over time",
-                    request.uri, principal.workspace_name
-                ),
-                None,
-            )
-        };
+        let not_found = || mcp_error::not_subscribable(&principal.workspace_name, &request.uri);
         let (Some(sessions), Some(session_id)) = (
             self.sessions.clone(),
             resources::session_log_id(&request.uri),
@@ -528,18 +519,9 @@ impl KanbanServer {
             };
             match sessions.status_of(&principal.actor, &session_id).await {
                 Ok(_) => {}
-                // 2026-07-28 reports an unknown resource as invalid params
-                // (rmcp maps resources/read the same way).
                 Err(StoreError::NotFound { .. }) => {
-                    return Err(ErrorData::new(
-                        ErrorCode::INVALID_PARAMS,
-                        format!(
-                            "cannot listen to {uri}: session {session_id} not found in workspace '{}'; \
-                             only the logs of this workspace's sessions can be listened to (list_sessions shows them)",
-                            principal.workspace_name
-                        ),
-                        None,
-                    ));
+                    let workspace = &principal.workspace_name;
+                    return Err(mcp_error::not_listenable(workspace, uri, &session_id));
                 }
                 Err(error) => {
                     let workspace = &principal.workspace_name;
