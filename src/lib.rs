@@ -14,9 +14,9 @@
 //!   [`transport::revocation`] (open streams end when their key is revoked
 //!   or expires); `jsonrpc_errors` answers malformed messages on stdio and
 //!   HTTP alike.
-//! - [`server`] — the one MCP handler all transports serve; resolves the
-//!   caller. `server/checked.rs` adds stdio's per-request key and listen
-//!   checks ([`server::Checked`]); `server/params.rs` words malformed params.
+//! - [`server`] — the one MCP handler all transports serve; resolves the caller.
+//!   `server/checked.rs` adds stdio's per-request key and listen checks
+//!   ([`server::Checked`]); `server/params.rs` words malformed params.
 //! - [`tools`] — MCP tools, one file per area, each output type with its
 //!   readable text ([`tools::Render`]) beside it; `registry.rs` offers and
 //!   runs them (schemas, annotations, argument parsing, scopes).
