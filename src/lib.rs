@@ -21,14 +21,21 @@
 //!   HTTP alike. Servers take a shutdown future; only the binary's
 //!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
-//! - [`tools`] — MCP tools, one file per area, and the tool registry
-//!   (schemas, annotations, argument parsing, error mapping).
+//!   `server/checked.rs` adds stdio's per-request key and listen checks
+//!   ([`server::Checked`]); `server/params.rs` words malformed params.
+//! - [`tools`] — MCP tools, one file per area, each output type with its
+//!   readable text ([`tools::Render`]) beside it; `registry.rs` offers and
+//!   runs them (schemas, annotations, argument parsing, scopes).
 //! - [`resources`] — MCP resources: project boards, tasks and live session logs.
 //! - [`prompts`] — MCP prompts (the prompt templates) and argument
 //!   completion.
+//! - [`mcp_error`] — the one mapping of store, session and key errors to
+//!   tool error text and JSON-RPC errors, shared by tools, resources,
+//!   prompts and the server; the hints that name tools are worded there.
 //! - [`enhance`] — prompt enhancement: providers (offline, Workers AI,
 //!   OpenAI-compatible, Anthropic), the cache, prompt templates.
-//! - [`render`], [`board`] — text for people: tool result copies, boards.
+//! - [`board`] — a project's board drawn for people: markdown (the board
+//!   resource) and terminal columns.
 //! - [`auth`] — API keys, scopes, and the [`auth::Principal`] a call runs as.
 //! - [`store`] — the SQL layer: store methods build a [`store::Batch`] of
 //!   fixed SQL texts (values bound once, by number) that an executor
@@ -58,9 +65,9 @@ pub mod commands;
 pub mod config;
 pub mod enhance;
 pub mod logs;
+pub mod mcp_error;
 pub mod metrics;
 pub mod prompts;
-pub mod render;
 pub mod resources;
 pub mod server;
 pub mod sessions;

@@ -21,9 +21,9 @@ use crate::{
         catalog::{self, CatalogError},
         templates::PromptTemplate,
     },
+    mcp_error,
     resources::checked_cursor,
     store::{Offset, Page, Store, StoreError},
-    tools::store_message,
 };
 
 /// Prompts per page of `prompts/list`.
@@ -150,11 +150,5 @@ fn catalog_error(principal: &Principal, err: CatalogError) -> ErrorData {
 }
 
 fn store_error(principal: &Principal, err: &StoreError) -> ErrorData {
-    let message = store_message(principal, "prompts", err);
-    match err {
-        StoreError::NotFound { .. } | StoreError::Invalid(_) | StoreError::Conflict(_) => {
-            ErrorData::invalid_params(message, None)
-        }
-        _ => ErrorData::internal_error(message, None),
-    }
+    mcp_error::store_error(&principal.workspace_name, "prompts", err)
 }

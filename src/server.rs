@@ -1,6 +1,13 @@
 //! The one MCP handler every transport serves: tools, resources and server
 //! info. It resolves who is calling and hands the work to `tools` and
-//! `resources`; it knows nothing of stdio or HTTP.
+//! `resources`; it knows nothing of stdio or HTTP. [`Checked`] (`checked.rs`)
+//! adds the per-request checks of stdio; `params.rs` says what is wrong with
+//! the params of a request rmcp could not read.
+
+mod checked;
+mod params;
+
+pub use checked::Checked;
 
 use std::{
     collections::HashMap,
@@ -8,17 +15,16 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler, Service,
+    ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, ClientNotification, ClientRequest,
-        CompleteRequestParams, CompleteResult, CustomRequest, CustomResult, ErrorCode,
-        GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-        ResourceUpdatedNotificationParam, ServerCapabilities, ServerResult, SubscribeRequestParams,
-        SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+        Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::{NotificationContext, RequestContext, SubscriptionContext},
+    service::{RequestContext, SubscriptionContext},
 };
 
 // logging/setLevel is deprecated (SEP-2577) but 2025-11-25 clients still send it.
@@ -26,8 +32,9 @@ use rmcp::{
 use rmcp::model::SetLevelRequestParams;
 
 use crate::{
-    auth::{AuthError, KeyCheck, Principal},
+    auth::{KeyCheck, Principal},
     enhance::Enhancer,
+    mcp_error,
     metrics::Metrics,
     prompts, resources,
     sessions::Sessions,
@@ -146,12 +153,6 @@ impl KanbanServer {
             subscriptions: Arc::default(),
             ..self.clone()
         }
-    }
-
-    /// This server behind the per-request checks of [`Checked`], for a
-    /// transport that hands requests straight to rmcp (stdio).
-    pub fn checked(self) -> Checked {
-        Checked(self)
     }
 
     /// Acts as `principal` for every request (stdio).
@@ -397,7 +398,9 @@ impl ServerHandler for KanbanServer {
         };
         let outcome = tokio::select! {
             () = context.cancelled() => Ok(()),
-            () = key_ended => Err(key_refused(self.key_check.as_deref())),
+            () = key_ended => Err(mcp_error::key_refused(
+                self.key_check.as_deref().map(KeyCheck::key_id).unwrap_or_default()
+            )),
         };
         watchers.shutdown().await;
         outcome
@@ -411,16 +414,7 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let principal = self.principal(&context)?;
-        let not_found = || {
-            ErrorData::resource_not_found(
-                format!(
-                    "cannot subscribe to {}: only session logs (kanban://sessions/{{session_id}}/log) of workspace \
-                     '{}' change over time",
-                    request.uri, principal.workspace_name
-                ),
-                None,
-            )
-        };
+        let not_found = || mcp_error::not_subscribable(&principal.workspace_name, &request.uri);
         let (Some(sessions), Some(session_id)) = (
             self.sessions.clone(),
             resources::session_log_id(&request.uri),
@@ -431,7 +425,14 @@ impl ServerHandler for KanbanServer {
         match sessions.status_of(&principal.actor, &session_id).await {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => return Err(not_found()),
-            Err(error) => return Err(store_unavailable(&error)),
+            Err(error) => {
+                let workspace = &principal.workspace_name;
+                return Err(mcp_error::store_error(
+                    workspace,
+                    "resources/subscribe",
+                    &error,
+                ));
+            }
         }
         let peer = context.peer.clone();
         let uri = request.uri.clone();
@@ -485,7 +486,7 @@ impl ServerHandler for KanbanServer {
         request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
-        match malformed_params(&request.method, request.params.as_ref()) {
+        match params::malformed_params(&request.method, request.params.as_ref()) {
             Some(problem) => Err(ErrorData::invalid_params(
                 format!("invalid params for {}: {problem}", request.method),
                 None,
@@ -496,96 +497,6 @@ impl ServerHandler for KanbanServer {
                 None,
             )),
         }
-    }
-}
-
-/// What is wrong with the params of a protocol method that rmcp refused to
-/// read, or `None` if `method` is not one it knows or its params are fine.
-/// Only methods every protocol version has: `initialize`, `logging/setLevel`
-/// and `resources/(un)subscribe` were removed in 2026-07-28, whose clients
-/// must get "method not found" (HTTP 404) for them whatever the params.
-fn malformed_params(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
-    fn problem<T: serde::de::DeserializeOwned>(
-        params: Option<&serde_json::Value>,
-    ) -> Option<String> {
-        let params = params.cloned().unwrap_or(serde_json::Value::Null);
-        serde_json::from_value::<T>(params)
-            .err()
-            .map(|error| error.to_string())
-    }
-    match method {
-        "tools/call" => problem::<CallToolRequestParams>(params).map(|problem| {
-            format!(
-                "{problem}; send {{\"name\": \"<tool>\", \"arguments\": {{...}}}} (arguments may be left out)"
-            )
-        }),
-        "resources/read" => problem::<ReadResourceRequestParams>(params),
-        "prompts/get" => problem::<GetPromptRequestParams>(params),
-        "completion/complete" => problem::<CompleteRequestParams>(params),
-        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
-            problem::<PaginatedRequestParams>(params)
-        }
-        _ => None,
-    }
-}
-
-/// The handler behind the checks rmcp's dispatch has no hook for, for
-/// transports that hand requests straight to rmcp (stdio). Before each
-/// request the connection's API key is checked again, and a
-/// `subscriptions/listen` that names a session log which is not the caller's
-/// is refused before it is acknowledged, like `resources/subscribe`. Over
-/// HTTP the auth middleware does both (rmcp's HTTP service takes only a
-/// [`ServerHandler`]).
-pub struct Checked(KanbanServer);
-
-impl Checked {
-    async fn admit(
-        &self,
-        request: &ClientRequest,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        let server = &self.0;
-        if let Some(check) = &server.key_check {
-            match check.check().await {
-                Ok(()) => {}
-                Err(AuthError::Store(error)) => return Err(store_unavailable(&error)),
-                Err(_) => return Err(key_refused(Some(check))),
-            }
-        }
-        if let ClientRequest::SubscriptionsListenRequest(listen) = request {
-            let principal = server.principal(context)?;
-            server
-                .check_listen(&principal, &listen.params.notifications)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-impl Service<RoleServer> for Checked {
-    async fn handle_request(
-        &self,
-        request: ClientRequest,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ServerResult, ErrorData> {
-        self.admit(&request, &context).await?;
-        Service::handle_request(&self.0, request, context).await
-    }
-
-    async fn handle_notification(
-        &self,
-        notification: ClientNotification,
-        context: NotificationContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Service::handle_notification(&self.0, notification, context).await
-    }
-
-    fn get_info(&self) -> InitializeResult {
-        ServerHandler::get_info(&self.0)
-    }
-
-    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
-        ServerHandler::supported_protocol_versions(&self.0)
     }
 }
 
@@ -608,41 +519,20 @@ impl KanbanServer {
             };
             match sessions.status_of(&principal.actor, &session_id).await {
                 Ok(_) => {}
-                // 2026-07-28 reports an unknown resource as invalid params
-                // (rmcp maps resources/read the same way).
                 Err(StoreError::NotFound { .. }) => {
-                    return Err(ErrorData::new(
-                        ErrorCode::INVALID_PARAMS,
-                        format!(
-                            "cannot listen to {uri}: session {session_id} not found in workspace '{}'; \
-                             only the logs of this workspace's sessions can be listened to (list_sessions shows them)",
-                            principal.workspace_name
-                        ),
-                        None,
+                    let workspace = &principal.workspace_name;
+                    return Err(mcp_error::not_listenable(workspace, uri, &session_id));
+                }
+                Err(error) => {
+                    let workspace = &principal.workspace_name;
+                    return Err(mcp_error::store_error(
+                        workspace,
+                        "subscriptions/listen",
+                        &error,
                     ));
                 }
-                Err(error) => return Err(store_unavailable(&error)),
             }
         }
         Ok(())
     }
-}
-
-/// The refusal of a request made with a revoked or expired connection key.
-fn key_refused(check: Option<&KeyCheck>) -> ErrorData {
-    let key = check.map(KeyCheck::key_id).unwrap_or_default();
-    ErrorData::new(
-        ErrorCode(-32001),
-        format!(
-            "the API key this server acts as (key {key}, from VK_API_KEY or --api-key) is revoked or has expired; \
-             create a new one with `vibe-kanban-mcp keys create` and restart the server with it"
-        ),
-        None,
-    )
-}
-
-/// A store that does not answer right now: the caller may retry.
-fn store_unavailable(error: &StoreError) -> ErrorData {
-    tracing::error!(%error, "the store did not answer");
-    ErrorData::internal_error("the store cannot be reached right now; try again", None)
 }

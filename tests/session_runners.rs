@@ -336,5 +336,20 @@ async fn local_logs_of_a_session_run_elsewhere_say_where_they_are() {
         .await;
     assert!(message.contains("ran on host 'build-box-7'"), "{message}");
     assert!(message.contains("backend = \"r2\""), "{message}");
+    // The log resource says the same, as a resource that cannot be read
+    // here (-32002 with its URI), not as an internal error of the server.
+    let uri = format!("kanban://sessions/{session_id}/log");
+    let error = server.read(&uri).await.expect_err("the log is elsewhere");
+    assert_eq!(
+        error.code,
+        rmcp::model::ErrorCode::RESOURCE_NOT_FOUND,
+        "{error:?}"
+    );
+    assert!(
+        error.message.contains("ran on host 'build-box-7'")
+            && error.message.contains("backend = \"r2\""),
+        "{error:?}"
+    );
+    assert_eq!(error.data, Some(json!({ "uri": uri })), "{error:?}");
     server.stop().await;
 }

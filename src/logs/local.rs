@@ -11,7 +11,7 @@ use std::{
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::{LogError, Result};
+use super::error::{LogError, Result};
 
 #[derive(Clone)]
 pub struct LocalLogs {

@@ -14,6 +14,7 @@
 //! Reads go by byte range and tails read backwards in blocks, so no read ever
 //! loads a whole large log into memory. This module knows no SQL and no MCP.
 
+mod error;
 pub mod local;
 pub mod r2;
 
@@ -21,6 +22,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use serde::Deserialize;
+
+pub use error::{LogError, Result};
 
 /// The combined log of a session: every process, both streams.
 pub const EXECUTION_LOG: &str = "execution.log";
@@ -41,19 +44,6 @@ pub fn session_key(session_id: &str, file: &str) -> String {
 pub fn process_key(session_id: &str, process_id: &str, stream: &str) -> String {
     format!("logs/{session_id}/processes/{process_id}/{stream}.log")
 }
-
-/// What went wrong while storing or reading a log.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    #[error("log storage failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("R2 log storage failed: {0}")]
-    Remote(#[from] object_store::Error),
-    #[error("{0}")]
-    Config(String),
-}
-
-pub type Result<T, E = LogError> = std::result::Result<T, E>;
 
 /// The `[logs]` section of the configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]

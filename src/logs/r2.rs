@@ -24,7 +24,7 @@ use object_store::{
 };
 use serde::Deserialize;
 
-use super::{LogError, Result};
+use super::error::{LogError, Result};
 
 /// S3 (and R2) refuse multipart parts under 5 MiB, except the last.
 const PART_SIZE: usize = 5 * 1024 * 1024;

@@ -12,14 +12,13 @@ use rmcp::{
 
 use crate::{
     auth::Principal,
-    board,
-    render::Render,
+    board, mcp_error,
     sessions::Sessions,
     store::{
-        Offset, Page, ProjectId, ProjectKey, SessionId, Store, TaskId,
+        Offset, Page, ProjectId, ProjectKey, SessionId, Store, StoreError, TaskId,
         page::{self, PageKey},
     },
-    tools::store_message,
+    tools::Render,
 };
 
 /// Resources per page of `resources/list` and `resources/templates/list`.
@@ -119,9 +118,7 @@ pub async fn list(
     let page = store
         .list_projects_page(&principal.actor, after.as_ref(), PAGE_SIZE as u32)
         .await
-        .map_err(|e| {
-            ErrorData::internal_error(store_message(principal, "resources/list", &e), None)
-        })?;
+        .map_err(|e| mcp_error::store_error(&principal.workspace_name, "resources/list", &e))?;
     let resources: Vec<Resource> = page
         .items
         .iter()
@@ -145,13 +142,13 @@ pub async fn read(
     principal: &Principal,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
+    let workspace = &principal.workspace_name;
     let not_found = || {
-        ErrorData::resource_not_found(
+        mcp_error::resource_not_found(
+            uri,
             format!(
-                "resource {uri} not found in workspace '{}'; resources/templates/list shows the URI forms",
-                principal.workspace_name
+                "resource {uri} not found in workspace '{workspace}'; resources/templates/list shows the URI forms"
             ),
-            Some(serde_json::json!({ "uri": uri })),
         )
     };
     let parsed = parse_uri(uri).ok_or_else(not_found)?;
@@ -164,18 +161,10 @@ pub async fn read(
             limit: SESSION_LOG_BYTES,
             tail: Some(SESSION_LOG_LINES),
         };
-        let page = match sessions
+        let page = sessions
             .read_log(&principal.actor, session_id, &query)
             .await
-        {
-            Ok(page) => page,
-            Err(crate::sessions::SessionError::Store(crate::store::StoreError::NotFound {
-                ..
-            })) => {
-                return Err(not_found());
-            }
-            Err(e) => return Err(ErrorData::internal_error(e.to_string(), None)),
-        };
+            .map_err(|e| mcp_error::session_log_error(workspace, uri, e, not_found))?;
         return Ok(ReadResourceResult::new(vec![
             ResourceContents::text(page.slice.text, uri).with_mime_type("text/plain"),
         ]));
@@ -193,13 +182,8 @@ pub async fn read(
     };
     let text = match text {
         Ok(text) => text,
-        Err(crate::store::StoreError::NotFound { .. }) => return Err(not_found()),
-        Err(e) => {
-            return Err(ErrorData::internal_error(
-                store_message(principal, "resources/read", &e),
-                None,
-            ));
-        }
+        Err(StoreError::NotFound { .. }) => return Err(not_found()),
+        Err(e) => return Err(mcp_error::store_error(workspace, "resources/read", &e)),
     };
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type("text/markdown"),

@@ -6,11 +6,14 @@
 //!   escalation, output forwarding.
 //! - [`runner`]: claims queued turns from the store and runs them
 //!   (setup → coding agent → cleanup), writing the logs.
+//! - `host`: this machine's name and whether a process on it is alive, for
+//!   the runner's claims and for finding orphaned sessions.
 //!
 //! [`Sessions`] is what tools call: it queues, reads and stops sessions; the
 //! runner (in the server process, or `vibe-kanban-mcp runner` elsewhere) does
 //! the work. Nothing here knows MCP.
 
+mod host;
 pub mod profiles;
 pub mod runner;
 pub mod supervisor;
@@ -498,7 +501,7 @@ impl Sessions {
             if let Some(host) = session
                 .runner_host
                 .as_deref()
-                .filter(|host| *host != runner::host_name())
+                .filter(|host| *host != host::host_name())
             {
                 return Err(SessionError::LogsElsewhere {
                     session_id: session_id.to_owned(),
@@ -601,7 +604,7 @@ impl Sessions {
     /// A runner is gone when it ran on this host and its process no longer
     /// exists, or when its heartbeat is older than `stale_after_secs`.
     pub async fn recover_orphans(&self, except_runner: Option<&str>) -> Result<usize> {
-        let host = runner::host_name();
+        let host = host::host_name();
         let stale = chrono::Duration::seconds(
             i64::try_from(self.inner.config.stale_after_secs).unwrap_or(i64::MAX / 2),
         );
@@ -614,7 +617,7 @@ impl Sessions {
             let process_gone = owner.runner_host.as_deref() == Some(host.as_str())
                 && owner
                     .runner_pid
-                    .is_some_and(|pid| !runner::process_alive(pid));
+                    .is_some_and(|pid| !host::process_alive(pid));
             let silent = owner
                 .heartbeat_at
                 .as_deref()

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
+    host::host_name,
     profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
     worktree::{self, WorktreeError},
@@ -27,39 +28,6 @@ use crate::{
 
 /// How often buffered log output is made readable.
 const LOG_FLUSH: Duration = Duration::from_millis(200);
-
-/// This machine's name, recorded on claimed sessions.
-pub fn host_name() -> String {
-    #[cfg(unix)]
-    let name = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok());
-    #[cfg(not(unix))]
-    let name = std::env::var("COMPUTERNAME").ok();
-    name.filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
-/// Whether a process with this pid exists on this machine. Where that cannot
-/// be asked cheaply (not Unix), every pid counts as alive, and a dead
-/// runner's sessions are found by their stale heartbeat instead.
-pub fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(()) => true,
-            Err(errno) => errno != nix::errno::Errno::ESRCH,
-        }
-    }
-    #[cfg(not(unix))]
-    true
-}
 
 /// A runner started inside another command (`serve`).
 pub struct RunnerHandle {

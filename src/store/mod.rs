@@ -118,6 +118,8 @@ pub enum Entity {
     Template,
     Key,
     User,
+    /// A user who is not a member of the caller's workspace.
+    Member,
 }
 
 impl std::fmt::Display for Entity {
@@ -131,6 +133,7 @@ impl std::fmt::Display for Entity {
             Entity::Template => "prompt template",
             Entity::Key => "API key",
             Entity::User => "user",
+            Entity::Member => "member",
         })
     }
 }

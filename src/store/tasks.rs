@@ -409,9 +409,8 @@ impl Store {
                 format!("its subtask {}", busy.task_id)
             };
             return Err(StoreError::Conflict(format!(
-                "task {task_id} was not deleted: agent session {} is {} on {on}; stop it with stop_session \
-                 (session_id {}) first",
-                busy.id, busy.status, busy.id
+                "task {task_id} was not deleted: agent session {} is {} on {on}; stop it first",
+                busy.id, busy.status
             )));
         }
         #[derive(serde::Deserialize)]
@@ -522,7 +521,8 @@ impl Store {
 }
 
 fn not_a_member(user_id: &str) -> StoreError {
-    StoreError::Invalid(format!(
-        "user {user_id} is not a member of this workspace; list_workspaces shows the members you can assign"
-    ))
+    StoreError::NotFound {
+        entity: Entity::Member,
+        id: user_id.to_owned(),
+    }
 }

@@ -97,7 +97,7 @@ fn template_not_found(name: &str) -> StoreError {
 fn duplicate(name: &str) -> StoreError {
     StoreError::Conflict(format!(
         "a prompt template named '{name}' already exists in this workspace; \
-         choose another name or change that one with update_prompt_template"
+         choose another name or change that one"
     ))
 }
 

@@ -1,20 +1,22 @@
 //! MCP tools. Each area has a file (`projects.rs`, `tasks.rs`) whose tools
 //! all have the same shape: an argument struct (its doc comments are the
-//! schema the model reads), an output type, and a short async fn that checks
-//! input, calls the store and returns the output. This module turns those into
-//! MCP tools: schemas, annotations, argument parsing, scope checks, and the
-//! one place where errors become tool errors or JSON-RPC errors.
+//! schema the model reads), an output type with its readable text (a
+//! [`Render`] impl beside it), and a short async fn that checks input, calls
+//! the store and returns the output. This module turns those into MCP tools
+//! (schemas, annotations, argument parsing); [`Registry`] (`registry.rs`)
+//! offers and runs them, and [`crate::mcp_error`] words their errors.
 
 mod args;
+mod error;
 mod projects;
 mod prompts;
+mod registry;
 mod sessions;
 mod tasks;
 
 use std::{future::Future, sync::Arc};
 
 use rmcp::{
-    ErrorData,
     handler::server::common::{schema_for_input, schema_for_output},
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
 };
@@ -24,14 +26,29 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{
     auth::{Principal, Scope},
     enhance::Enhancer,
-    render::Render,
-    store::{Entity, Store, StoreError},
+    store::Store,
 };
 
 pub use args::parse_arguments;
-pub use projects::{ProjectList, WorkspaceList};
-pub use prompts::{TemplateList, TemplateRemoved};
-pub use sessions::{LogPageOut, SessionDetailOut, SessionList};
+pub use error::ToolError;
+pub use registry::Registry;
+
+/// A readable text copy of a tool's structured output: what a person (or a
+/// model that prefers prose) reads next to its JSON. Each output type has
+/// its impl beside it, in its tool's module.
+pub trait Render {
+    fn render(&self) -> String;
+
+    /// The content blocks of a tool result: by default, the rendering. An
+    /// output whose bulk is text that is not in its structured form (an
+    /// execution log page) puts that text here, so it is sent once.
+    fn into_content(self) -> Vec<ContentBlock>
+    where
+        Self: Sized,
+    {
+        vec![ContentBlock::text(self.render())]
+    }
+}
 
 /// Groups of tools that can be switched on with `--toolsets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,19 +81,6 @@ pub struct ToolContext {
     pub sessions: Option<crate::sessions::Sessions>,
     /// Prompt enhancement providers and settings.
     pub enhancer: Arc<Enhancer>,
-}
-
-/// How a tool can fail.
-#[derive(Debug, thiserror::Error)]
-pub enum ToolError {
-    /// The arguments are malformed: a JSON-RPC -32602 error naming the field.
-    #[error("{0}")]
-    InvalidParams(String),
-    /// The call was understood but cannot be done: a tool result with isError.
-    #[error("{0}")]
-    Failed(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What a tool does to the world, for the MCP annotations.
@@ -211,125 +215,5 @@ where
         },
         read_only: matches!(effect, Effect::Read | Effect::Generate),
         handler,
-    }
-}
-
-/// The tools this server offers, after `--toolsets` and `--read-only`.
-pub struct Registry {
-    tools: Vec<ToolDef>,
-}
-
-impl Registry {
-    pub fn new(filter: &ToolFilter) -> Self {
-        let tools = projects::tools()
-            .into_iter()
-            .chain(tasks::tools())
-            .chain(sessions::tools())
-            .chain(prompts::tools())
-            .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
-            .filter(|def| !filter.read_only || def.read_only)
-            .collect();
-        Registry { tools }
-    }
-
-    /// The tools `principal` may call.
-    pub fn list(&self, principal: &Principal) -> Vec<Tool> {
-        self.tools
-            .iter()
-            .filter(|def| principal.allows(def.scope))
-            .map(|def| def.tool.clone())
-            .collect()
-    }
-
-    /// The scope a tool needs, if this server offers it.
-    pub fn scope_of(&self, name: &str) -> Option<Scope> {
-        self.tools
-            .iter()
-            .find(|def| def.tool.name == name)
-            .map(|def| def.scope)
-    }
-
-    /// The registered name of a tool this server offers, if it does.
-    pub fn known_name(&self, name: &str) -> Option<&'static str> {
-        self.tools
-            .iter()
-            .find(|def| def.name == name)
-            .map(|def| def.name)
-    }
-
-    /// A tool's definition, whoever asks.
-    pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.tools
-            .iter()
-            .find(|def| def.tool.name == name)
-            .map(|def| &def.tool)
-    }
-
-    /// Runs a tool. Unknown (or hidden) tools and malformed arguments are
-    /// JSON-RPC errors; everything that went wrong while doing the work is a
-    /// tool result with `isError`, whose text says what to do next.
-    pub async fn call(
-        &self,
-        ctx: ToolContext,
-        name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let Some(def) = self
-            .tools
-            .iter()
-            .find(|def| def.tool.name == name && ctx.principal.allows(def.scope))
-        else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool '{name}'; call tools/list to see the tools available to you"),
-                None,
-            ));
-        };
-        let principal = ctx.principal.clone();
-        match (def.handler)(ctx, arguments.unwrap_or_default()).await {
-            Ok(result) => Ok(result),
-            Err(ToolError::InvalidParams(message)) => Err(ErrorData::invalid_params(
-                format!("invalid arguments for {name}: {message}"),
-                None,
-            )),
-            Err(ToolError::Failed(message)) => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
-            }
-            Err(ToolError::Store(err)) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                store_message(&principal, name, &err),
-            )])),
-        }
-    }
-}
-
-/// Words for a store error, for the model and the person behind it.
-pub fn store_message(principal: &Principal, tool: &str, err: &StoreError) -> String {
-    let workspace = &principal.workspace_name;
-    match err {
-        StoreError::NotFound { entity, id } => {
-            let hint = match entity {
-                Entity::Project => "list_projects shows this workspace's projects.",
-                Entity::Task => "list_tasks with a project_id shows that project's task ids.",
-                Entity::Session => "list_sessions shows this workspace's sessions.",
-                Entity::Template => "list_prompt_templates shows the templates you can use.",
-                _ => "check the id.",
-            };
-            format!("{entity} {id} not found in workspace '{workspace}'; {hint}")
-        }
-        StoreError::Conflict(message) | StoreError::Invalid(message) => message.clone(),
-        StoreError::Constraint(message) => {
-            format!("{tool} was refused by the database ({message}); nothing was changed")
-        }
-        StoreError::Unavailable { .. } => {
-            let message = err.full_message();
-            tracing::warn!(tool, error = %message, "store unavailable");
-            format!(
-                "the database is unavailable right now ({message}); nothing was changed, try again shortly"
-            )
-        }
-        StoreError::Sql { .. } | StoreError::Decode { .. } | StoreError::Migration(_) => {
-            let err = err.full_message();
-            tracing::error!(tool, error = %err, "internal store error");
-            format!("{tool} failed with an internal error ({err}); nothing was changed")
-        }
     }
 }

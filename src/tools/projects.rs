@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text, double_option, something_to_update},
     tool,
 };
@@ -306,4 +306,73 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
         .store
         .update_project(&ctx.principal.actor, &args.project_id.into(), changes)
         .await?)
+}
+
+// Readable text of this area's outputs (what the tool result's text block says).
+
+impl Render for WorkspaceList {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for ws in &self.workspaces {
+            out.push_str(&format!(
+                "Workspace {} ({}), slug {}\nMembers:\n",
+                ws.name, ws.id, ws.slug
+            ));
+            for m in &ws.members {
+                out.push_str(&format!(
+                    "- {} <{}> [{}] user_id {}\n",
+                    m.name, m.email, m.role, m.user_id
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl Render for ProjectList {
+    fn render(&self) -> String {
+        if self.projects.is_empty() && self.next_cursor.is_none() {
+            return "No projects yet; create_project makes one.".to_owned();
+        }
+        let mut out = self
+            .projects
+            .iter()
+            .map(|p| format!("- {} ({}): {}", p.name, p.id, counts_line(p)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(cursor) = &self.next_cursor {
+            out.push_str(&format!(
+                "\nMore projects follow: call list_projects with cursor {cursor}."
+            ));
+        }
+        out
+    }
+}
+
+fn counts_line(project: &Project) -> String {
+    let c = &project.task_counts;
+    format!(
+        "{} todo, {} in progress, {} in review, {} done, {} cancelled",
+        c.todo, c.inprogress, c.inreview, c.done, c.cancelled
+    )
+}
+
+impl Render for Project {
+    fn render(&self) -> String {
+        let mut out = format!("Project {} ({})\n", self.name, self.id);
+        if !self.description.is_empty() {
+            out.push_str(&format!("{}\n", self.description));
+        }
+        if let Some(repo) = &self.repo_path {
+            out.push_str(&format!("Repository: {repo}\n"));
+        }
+        if let Some(script) = &self.setup_script {
+            out.push_str(&format!("Setup script: {script}\n"));
+        }
+        if let Some(script) = &self.cleanup_script {
+            out.push_str(&format!("Cleanup script: {script}\n"));
+        }
+        out.push_str(&format!("Tasks: {}", counts_line(self)));
+        out
+    }
 }

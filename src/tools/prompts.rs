@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_text, something_to_update},
     projects::NoArgs,
     tool,
@@ -17,7 +17,7 @@ use crate::enhance::{
     EnhanceError, EnhanceInput, Enhanced,
     catalog::{self, CatalogError, Edit},
     config::ProviderKind,
-    templates::{PromptTemplate, TemplateArgument, TemplateError},
+    templates::{PromptTemplate, TemplateArgument, TemplateError, TemplateSource},
 };
 
 /// Longest template description, in characters.
@@ -263,4 +263,97 @@ async fn delete_prompt_template(
         name: removed.name,
         id: removed.id,
     })
+}
+
+// Readable text of this area's outputs (what the tool result's text block says).
+
+impl Render for Enhanced {
+    fn render(&self) -> String {
+        let mut out = self.enhanced_prompt.clone();
+        out.push_str(&format!(
+            "\n\n---\nProvider: {} (model {}){}",
+            self.provider,
+            self.model,
+            if self.cached { ", from the cache" } else { "" }
+        ));
+        if let (Some(input), Some(output)) = (self.input_tokens, self.output_tokens) {
+            out.push_str(&format!(", {input} input + {output} output tokens"));
+        }
+        for failed in &self.fallback_from {
+            out.push_str(&format!(
+                "\nFell back from {}: {}",
+                failed.provider, failed.error
+            ));
+        }
+        out
+    }
+}
+
+impl Render for PromptTemplate {
+    fn render(&self) -> String {
+        let mut out = format!("Prompt template {} [{}]", self.name, source_name(self));
+        if !self.description.is_empty() {
+            out.push_str(&format!(": {}", self.description));
+        }
+        out.push('\n');
+        for argument in &self.arguments {
+            out.push_str(&format!(
+                "- argument `{}`{}{}\n",
+                argument.name,
+                if argument.required {
+                    " (required)"
+                } else {
+                    " (optional)"
+                },
+                if argument.description.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", argument.description)
+                }
+            ));
+        }
+        out.push_str(&format!("\n{}", self.template));
+        out
+    }
+}
+
+fn source_name(template: &PromptTemplate) -> &'static str {
+    match template.source {
+        TemplateSource::Builtin => "built-in",
+        TemplateSource::Global => "global",
+        TemplateSource::Workspace => "workspace",
+    }
+}
+
+impl Render for TemplateList {
+    fn render(&self) -> String {
+        let mut out = format!("{} prompt templates:\n", self.templates.len());
+        for template in &self.templates {
+            let arguments: Vec<String> = template
+                .arguments
+                .iter()
+                .map(|a| {
+                    if a.required {
+                        a.name.clone()
+                    } else {
+                        format!("{}?", a.name)
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "- {} [{}]({}): {}\n",
+                template.name,
+                source_name(template),
+                arguments.join(", "),
+                template.description
+            ));
+        }
+        out
+    }
+}
+
+impl Render for TemplateRemoved {
+    fn render(&self) -> String {
+        format!("Deleted prompt template {}", self.name)
+    }
 }

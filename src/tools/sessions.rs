@@ -2,17 +2,19 @@
 //! execution log. Starting, stopping and following up need the `sessions`
 //! scope; the rest only `read`.
 
+use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text},
     tool,
 };
 use crate::{
     auth::Scope,
+    mcp_error,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
     store::{
         ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
@@ -109,22 +111,12 @@ fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
     })
 }
 
-/// The session layer says what is wrong; this adds which tool helps.
+/// The session layer says what is wrong; [`mcp_error`] adds which tool helps.
 impl From<SessionError> for ToolError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::Store(e) => ToolError::Store(e),
-            SessionError::Logs(e) => {
-                tracing::error!(error = %e, "log storage failed");
-                ToolError::Failed(format!("{e}; try again shortly"))
-            }
-            SessionError::Repository(e) if e.is_about_repo_path() => ToolError::Failed(format!(
-                "{e}; update_project changes the project's repo_path"
-            )),
-            SessionError::ForeignProcess { .. } => {
-                ToolError::Failed(format!("{err}; get_session lists its processes"))
-            }
-            other => ToolError::Failed(other.to_string()),
+            other => ToolError::Failed(mcp_error::session_message(&other)),
         }
     }
 }
@@ -355,4 +347,139 @@ async fn read_execution_log(ctx: ToolContext, args: ReadLogArgs) -> Result<LogPa
         running: page.running,
         session_status: page.session_status,
     })
+}
+
+// Readable text of this area's outputs (what the tool result's text block says).
+
+fn session_line(session: &Session) -> String {
+    let mut line = format!(
+        "- [{}] session {} on task {} (executor {}, turn {})",
+        session.status, session.id, session.task_id, session.executor, session.turns
+    );
+    if let Some(branch) = &session.branch {
+        line.push_str(&format!(", branch {branch}"));
+    }
+    if let Some(reason) = &session.status_reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}
+
+impl Render for Session {
+    fn render(&self) -> String {
+        let mut out = format!(
+            "Session {} [{}] on task {}\nExecutor: {} (turns so far: {})\n",
+            self.id, self.status, self.task_id, self.executor, self.turns
+        );
+        if let Some(reason) = &self.status_reason {
+            out.push_str(&format!("Reason: {reason}\n"));
+        }
+        if let Some(branch) = &self.branch {
+            out.push_str(&format!(
+                "Branch: {branch}{}\n",
+                self.base_branch
+                    .as_deref()
+                    .map(|b| format!(" (from {b})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(path) = &self.worktree_path {
+            match &self.runner_host {
+                Some(host) => out.push_str(&format!("Worktree: {path} (on {host})\n")),
+                None => out.push_str(&format!("Worktree: {path}\n")),
+            }
+        }
+        out.push_str(&format!("Created: {}", self.created_at));
+        if let Some(at) = &self.started_at {
+            out.push_str(&format!(", started: {at}"));
+        }
+        if let Some(at) = &self.finished_at {
+            out.push_str(&format!(", finished: {at}"));
+        }
+        out.push('\n');
+        if self.status.is_active() {
+            out.push_str(&format!(
+                "Follow it with get_session or read_execution_log (session_id {}), or the resource \
+                 kanban://sessions/{}/log.\n",
+                self.id, self.id
+            ));
+        }
+        out
+    }
+}
+
+impl Render for SessionDetailOut {
+    fn render(&self) -> String {
+        let mut out = self.session.render();
+        if !self.processes.is_empty() {
+            out.push_str("Processes:\n");
+            for p in &self.processes {
+                out.push_str(&format!(
+                    "- {} {} (turn {}) [{}]{}{} {}\n",
+                    p.kind.as_str(),
+                    p.id,
+                    p.turn,
+                    p.status.as_str(),
+                    p.exit_code
+                        .map(|c| format!(" exit code {c}"))
+                        .unwrap_or_default(),
+                    p.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default(),
+                    p.command
+                ));
+            }
+        }
+        if !self.last_output.is_empty() {
+            out.push_str("Last output:\n");
+            out.push_str(&self.last_output);
+            if !self.last_output.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Render for SessionList {
+    fn render(&self) -> String {
+        if self.sessions.is_empty() {
+            return "No sessions match; start_session starts one.".to_owned();
+        }
+        let mut out = format!("{} session(s), newest first:\n", self.sessions.len());
+        for session in &self.sessions {
+            out.push_str(&session_line(session));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl Render for LogPageOut {
+    /// The line that follows a page of log text: where it is and what next.
+    fn render(&self) -> String {
+        format!(
+            "[bytes {}-{} of {}; next_cursor {}; session {}{}]",
+            self.start,
+            self.next_cursor,
+            self.total_bytes,
+            self.next_cursor,
+            self.session_status,
+            if self.running {
+                ", still running: read again from next_cursor for more"
+            } else {
+                ", finished"
+            }
+        )
+    }
+
+    /// The log text as it is (first block), then where it is (second).
+    fn into_content(mut self) -> Vec<ContentBlock> {
+        let status = self.render();
+        vec![
+            ContentBlock::text(std::mem::take(&mut self.text)),
+            ContentBlock::text(status),
+        ]
+    }
 }

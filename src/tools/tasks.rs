@@ -6,7 +6,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    Effect, ToolContext, ToolDef, ToolError, Toolset,
+    Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text, double_option, something_to_update},
     projects::MAX_DESCRIPTION,
     tool,
@@ -280,4 +280,87 @@ async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, Too
         .store
         .assign_task(&ctx.principal.actor, &args.task_id.into(), user_id.as_ref())
         .await?)
+}
+
+// Readable text of this area's outputs (what the tool result's text block says).
+
+fn task_line(task: &Task) -> String {
+    let mut line = format!("- [{}] {} ({})", task.status, task.title, task.id);
+    if let Some(assignee) = &task.assignee {
+        line.push_str(&format!(" assigned to {assignee}"));
+    }
+    if let Some(parent) = &task.parent_task_id {
+        line.push_str(&format!(" subtask of {parent}"));
+    }
+    line
+}
+
+impl Render for Task {
+    fn render(&self) -> String {
+        let mut out = format!("Task {} [{}] {}\n", self.id, self.status, self.title);
+        out.push_str(&format!("Project: {}\n", self.project_id));
+        if let Some(parent) = &self.parent_task_id {
+            out.push_str(&format!("Subtask of: {parent}\n"));
+        }
+        if let Some(assignee) = &self.assignee {
+            out.push_str(&format!("Assigned to: {assignee}\n"));
+        }
+        if !self.description.is_empty() {
+            out.push_str(&format!("\n{}\n", self.description));
+        }
+        out
+    }
+}
+
+impl Render for TaskDetail {
+    fn render(&self) -> String {
+        let mut out = self.task.render();
+        if !self.subtasks.is_empty() {
+            if self.subtask_count > self.subtasks.len() as i64 {
+                out.push_str(&format!(
+                    "\nSubtasks ({} of {}; list_tasks with parent_task_id {} pages through all):\n",
+                    self.subtasks.len(),
+                    self.subtask_count,
+                    self.task.id
+                ));
+            } else {
+                out.push_str("\nSubtasks:\n");
+            }
+            for sub in &self.subtasks {
+                out.push_str(&task_line(sub));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Render for TaskPage {
+    fn render(&self) -> String {
+        let mut out = format!("{} of {} matching tasks:\n", self.tasks.len(), self.total);
+        for task in &self.tasks {
+            out.push_str(&task_line(task));
+            out.push('\n');
+        }
+        if let Some(cursor) = &self.next_cursor {
+            out.push_str(&format!(
+                "More: call list_tasks again with cursor \"{cursor}\".\n"
+            ));
+        }
+        out
+    }
+}
+
+impl Render for Deleted {
+    fn render(&self) -> String {
+        format!(
+            "Deleted {} task(s): {}",
+            self.deleted_ids.len(),
+            self.deleted_ids
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }

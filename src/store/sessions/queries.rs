@@ -259,8 +259,7 @@ impl Store {
                 )));
             }
             return Err(StoreError::Conflict(format!(
-                "session {session_id} is {}: a follow-up needs a finished session; wait for it (get_session) \
-                 or stop it (stop_session) first",
+                "session {session_id} is {}: a follow-up needs a finished session; wait for it or stop it first",
                 session.status
             )));
         }

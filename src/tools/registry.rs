@@ -1,0 +1,106 @@
+//! The tools this server offers: every area's tools, filtered by
+//! `--toolsets` and `--read-only`, listed by the caller's scopes, and run
+//! with their failures turned into tool errors or JSON-RPC errors.
+
+use rmcp::{
+    ErrorData,
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
+};
+
+use super::{ToolContext, ToolDef, ToolError, ToolFilter, projects, prompts, sessions, tasks};
+use crate::{
+    auth::{Principal, Scope},
+    mcp_error,
+};
+
+/// The tools this server offers, after `--toolsets` and `--read-only`.
+pub struct Registry {
+    tools: Vec<ToolDef>,
+}
+
+impl Registry {
+    pub fn new(filter: &ToolFilter) -> Self {
+        let tools = projects::tools()
+            .into_iter()
+            .chain(tasks::tools())
+            .chain(sessions::tools())
+            .chain(prompts::tools())
+            .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
+            .filter(|def| !filter.read_only || def.read_only)
+            .collect();
+        Registry { tools }
+    }
+
+    /// The tools `principal` may call.
+    pub fn list(&self, principal: &Principal) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .filter(|def| principal.allows(def.scope))
+            .map(|def| def.tool.clone())
+            .collect()
+    }
+
+    /// The scope a tool needs, if this server offers it.
+    pub fn scope_of(&self, name: &str) -> Option<Scope> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| def.scope)
+    }
+
+    /// The registered name of a tool this server offers, if it does.
+    pub fn known_name(&self, name: &str) -> Option<&'static str> {
+        self.tools
+            .iter()
+            .find(|def| def.name == name)
+            .map(|def| def.name)
+    }
+
+    /// The names of the tools this server offers, whoever asks.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tools.iter().map(|def| def.name)
+    }
+
+    /// A tool's definition, whoever asks.
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| &def.tool)
+    }
+
+    /// Runs a tool. Unknown (or hidden) tools and malformed arguments are
+    /// JSON-RPC errors; everything that went wrong while doing the work is a
+    /// tool result with `isError`, whose text says what to do next.
+    pub async fn call(
+        &self,
+        ctx: ToolContext,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(def) = self
+            .tools
+            .iter()
+            .find(|def| def.tool.name == name && ctx.principal.allows(def.scope))
+        else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool '{name}'; call tools/list to see the tools available to you"),
+                None,
+            ));
+        };
+        let principal = ctx.principal.clone();
+        match (def.handler)(ctx, arguments.unwrap_or_default()).await {
+            Ok(result) => Ok(result),
+            Err(ToolError::InvalidParams(message)) => Err(ErrorData::invalid_params(
+                format!("invalid arguments for {name}: {message}"),
+                None,
+            )),
+            Err(ToolError::Failed(message)) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
+            }
+            Err(ToolError::Store(err)) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                mcp_error::store_message(&principal.workspace_name, name, &err),
+            )])),
+        }
+    }
+}
