@@ -1,73 +1,35 @@
 //! Who is calling an MCP endpoint: bearer authentication (API key or JWT,
-//! or the local owner in `--no-auth` mode), the `WWW-Authenticate`
-//! [`Challenge`] of a refusal, and the RFC 9728 protected-resource metadata
-//! the challenge points at.
+//! or the local owner in `--no-auth` mode), refused with a
+//! `WWW-Authenticate` [`Challenge`](super::challenge::Challenge), and the
+//! RFC 9728 protected-resource metadata the challenge points at.
 
-use std::{fmt, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json,
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 use tower_http::request_id::RequestId;
 
-use super::{EdgeError, HttpState};
-use crate::auth::{AuthError, Principal};
+use super::error::EdgeError;
+use crate::auth::{AuthError, Authenticator, Principal};
 
-/// A `WWW-Authenticate: Bearer …` challenge (RFC 6750 §3) built from named
-/// parameters. Each value is written as an RFC 9110 quoted-string, `"` and
-/// `\` escaped, so a message can never break the header's syntax.
-#[derive(Debug, Clone)]
-pub struct Challenge {
-    params: Vec<(&'static str, String)>,
-}
-
-impl Challenge {
-    /// A bare `Bearer` challenge.
-    pub fn bearer() -> Self {
-        Challenge { params: Vec::new() }
-    }
-
-    /// Adds `name="value"`.
-    pub fn param(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.params.push((name, value.into()));
-        self
-    }
-
-    /// The header value. Characters a header cannot carry (controls,
-    /// non-ASCII) become `?`.
-    pub fn header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.to_string()).unwrap_or(HeaderValue::from_static("Bearer"))
-    }
-}
-
-impl fmt::Display for Challenge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Bearer")?;
-        for (i, (name, value)) in self.params.iter().enumerate() {
-            let separator = if i == 0 { " " } else { ", " };
-            write!(f, "{separator}{name}=\"")?;
-            for c in value.chars() {
-                match c {
-                    '"' | '\\' => write!(f, "\\{c}")?,
-                    ' '..='~' => write!(f, "{c}")?,
-                    _ => f.write_str("?")?,
-                }
-            }
-            f.write_str("\"")?;
-        }
-        Ok(())
-    }
+/// How requests are authenticated.
+pub struct Authentication {
+    pub authenticator: Arc<Authenticator>,
+    /// `--no-auth`: every request acts as `local_owner`.
+    pub no_auth: bool,
+    pub local_owner: Option<Principal>,
 }
 
 /// Authenticates the request and puts its [`Principal`] (with the request
 /// id) into the request's extensions for every later layer and the handler.
 pub async fn authenticate(
-    State(state): State<Arc<HttpState>>,
+    State(state): State<Arc<Authentication>>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, EdgeError> {
@@ -82,8 +44,8 @@ pub async fn authenticate(
 }
 
 /// The principal of the request's bearer token.
-async fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, EdgeError> {
-    if state.options.no_auth {
+async fn principal(state: &Authentication, headers: &HeaderMap) -> Result<Principal, EdgeError> {
+    if state.no_auth {
         return state.local_owner.clone().ok_or(EdgeError::NoLocalOwner);
     }
     let unauthenticated = |problem: Option<String>| EdgeError::Unauthenticated {
@@ -105,7 +67,7 @@ async fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, 
         )));
     };
     state
-        .auth
+        .authenticator
         .authenticate(token)
         .await
         .map_err(|error| match error {
@@ -139,27 +101,4 @@ pub async fn resource_metadata(headers: HeaderMap) -> Response {
         "resource_documentation": "Create an API key with `vibe-kanban-mcp keys create` and send it as `Authorization: Bearer <key>`."
     }))
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn challenge_parameters_are_quoted_and_escaped() {
-        let challenge = Challenge::bearer()
-            .param("error", "invalid_token")
-            .param("error_description", "the \"token\" is C:\\bad\nreally");
-        assert_eq!(
-            challenge.to_string(),
-            r#"Bearer error="invalid_token", error_description="the \"token\" is C:\\bad?really""#
-        );
-        assert_eq!(
-            challenge.header_value(),
-            HeaderValue::from_static(
-                r#"Bearer error="invalid_token", error_description="the \"token\" is C:\\bad?really""#
-            )
-        );
-        assert_eq!(Challenge::bearer().to_string(), "Bearer");
-    }
 }

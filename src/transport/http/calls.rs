@@ -5,7 +5,7 @@
 //! every `tools/call`, the rate limit per key and tool, the workspace of a
 //! `subscriptions/listen`, and the request timeout.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -16,11 +16,27 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::{EdgeError, HttpState};
+use super::error::EdgeError;
 use crate::{
     auth::Principal,
-    transport::{jsonrpc_errors, ratelimit::ToolKey},
+    metrics::Metrics,
+    server::KanbanServer,
+    transport::{
+        jsonrpc_errors,
+        ratelimit::{RateLimiter, ToolKey},
+    },
 };
+
+/// What the checks of a call need.
+pub struct CallChecks {
+    /// Which scope each tool needs, and which names are tools.
+    pub server: KanbanServer,
+    pub limiter: RateLimiter,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+    /// From the request head to its answer.
+    pub request_timeout: Duration,
+}
 
 /// A POST body, parsed once: a JSON-RPC message or a batch of them.
 #[derive(Debug, Clone)]
@@ -63,7 +79,7 @@ impl McpPost {
 /// Reads and checks a POST body, then answers within the request deadline.
 /// Other methods pass untouched (a GET is an event stream: no deadline).
 pub async fn check(
-    State(state): State<Arc<HttpState>>,
+    State(state): State<Arc<CallChecks>>,
     request: Request,
     next: Next,
 ) -> Result<Response, EdgeError> {
@@ -73,7 +89,7 @@ pub async fn check(
     // One deadline for reading the body and answering. (tower-http's
     // TimeoutLayer would start a second one after the body is in, and
     // answer without a body.)
-    let deadline = tokio::time::Instant::now() + state.options.request_timeout;
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
     let (mut parts, body) = request.into_parts();
     let principal = parts
         .extensions
@@ -91,23 +107,23 @@ pub async fn check(
     tokio::time::timeout_at(deadline, next.run(request))
         .await
         .map_err(|_| EdgeError::Timeout {
-            seconds: state.options.request_timeout.as_secs(),
+            seconds: state.request_timeout.as_secs(),
         })
 }
 
 /// The whole body. Its size is capped by the `RequestBodyLimitLayer`
 /// outside and its arrival by the request deadline.
-async fn read_body(state: &HttpState, body: Body) -> Result<Bytes, EdgeError> {
+async fn read_body(state: &CallChecks, body: Body) -> Result<Bytes, EdgeError> {
     axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|error| {
             if caused_by::<tower_http::timeout::TimeoutError>(&error) {
                 EdgeError::BodyTimeout {
-                    seconds: state.options.request_timeout.as_secs(),
+                    seconds: state.request_timeout.as_secs(),
                 }
             } else if caused_by::<http_body_util::LengthLimitError>(&error) {
                 EdgeError::TooLarge {
-                    limit: state.options.max_body_bytes,
+                    limit: state.max_body_bytes,
                 }
             } else {
                 EdgeError::UnreadableBody(error.to_string())
@@ -128,7 +144,7 @@ fn caused_by<E: std::error::Error + 'static>(error: &axum::Error) -> bool {
 }
 
 /// Scope and rate limit of every `tools/call`.
-fn admit(state: &HttpState, principal: &Principal, post: &McpPost) -> Result<(), EdgeError> {
+fn admit(state: &CallChecks, principal: &Principal, post: &McpPost) -> Result<(), EdgeError> {
     let identity = principal.identity();
     for (tool, id) in post.tool_calls() {
         if let Some(scope) = state.server.tool_scope(&tool)
@@ -157,7 +173,7 @@ fn admit(state: &HttpState, principal: &Principal, post: &McpPost) -> Result<(),
 /// A listen for another workspace's session log is refused before rmcp
 /// acknowledges it (rmcp's filter hook cannot see the caller).
 async fn check_listens(
-    state: &HttpState,
+    state: &CallChecks,
     principal: &Principal,
     post: &McpPost,
 ) -> Result<(), EdgeError> {
@@ -174,7 +190,7 @@ async fn check_listens(
 /// Answers a 413 of the body limit (whose own body is plain text) with the
 /// edge's JSON-RPC refusal, as for a body found too large while reading.
 pub async fn too_large_as_json_rpc(
-    State(state): State<Arc<HttpState>>,
+    State(state): State<Arc<CallChecks>>,
     response: Response,
 ) -> Response {
     let plain = response
@@ -184,7 +200,7 @@ pub async fn too_large_as_json_rpc(
         .is_none_or(|v| !v.starts_with("application/json"));
     if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
         return EdgeError::TooLarge {
-            limit: state.options.max_body_bytes,
+            limit: state.max_body_bytes,
         }
         .into_response();
     }

@@ -17,7 +17,17 @@ use tower_http::{
 };
 use tracing::Instrument;
 
-use super::{EdgeError, HttpOptions, HttpState};
+use super::error::EdgeError;
+use crate::metrics::Metrics;
+
+/// What the outer edge checks against and counts in.
+pub struct EdgeChecks {
+    /// Host names (or host:port) accepted in `Host`.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed besides the server's own.
+    pub allowed_origins: Vec<String>,
+    pub metrics: Arc<Metrics>,
+}
 
 /// The header that carries the request id, both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -62,7 +72,7 @@ fn endpoint_label(path: &str) -> &'static str {
 
 /// The request's log span (with its id) and its metrics, whatever answers.
 pub async fn observe(
-    State(state): State<Arc<HttpState>>,
+    State(state): State<Arc<EdgeChecks>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -93,22 +103,22 @@ pub async fn observe(
 
 /// Refuses a `Host` or an `Origin` that is not allowed.
 pub async fn check_host_and_origin(
-    State(state): State<Arc<HttpState>>,
+    State(state): State<Arc<EdgeChecks>>,
     request: Request,
     next: Next,
 ) -> Result<Response, EdgeError> {
-    check_host(&state.options, request.headers())?;
-    check_origin(&state.options, request.headers())?;
+    check_host(&state.allowed_hosts, request.headers())?;
+    check_origin(&state.allowed_origins, request.headers())?;
     Ok(next.run(request).await)
 }
 
-fn check_host(options: &HttpOptions, headers: &HeaderMap) -> Result<(), EdgeError> {
+fn check_host(allowed_hosts: &[String], headers: &HeaderMap) -> Result<(), EdgeError> {
     // Browsers always send `Host`: a request without one is no rebinding.
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return Ok(());
     };
     let name = host_name(host);
-    let allowed = allowed_hosts(options).iter().any(|allowed| {
+    let allowed = allowed_hosts.iter().any(|allowed| {
         allowed.eq_ignore_ascii_case(host)
             || allowed.trim_matches(['[', ']']).eq_ignore_ascii_case(name)
     });
@@ -120,7 +130,7 @@ fn check_host(options: &HttpOptions, headers: &HeaderMap) -> Result<(), EdgeErro
     }
 }
 
-fn check_origin(options: &HttpOptions, headers: &HeaderMap) -> Result<(), EdgeError> {
+fn check_origin(allowed_origins: &[String], headers: &HeaderMap) -> Result<(), EdgeError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -128,7 +138,7 @@ fn check_origin(options: &HttpOptions, headers: &HeaderMap) -> Result<(), EdgeEr
     // header) is always allowed; others must be configured.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let allowed = origin.to_str().is_ok_and(|o| {
-        host.is_some_and(|h| same_origin(h, o)) || origin_allowed(&options.allowed_origins, o)
+        host.is_some_and(|h| same_origin(h, o)) || origin_allowed(allowed_origins, o)
     });
     if allowed {
         Ok(())
@@ -138,18 +148,18 @@ fn check_origin(options: &HttpOptions, headers: &HeaderMap) -> Result<(), EdgeEr
     }
 }
 
-/// Host names accepted in `Host`: loopback names, the address bound and
-/// the configured ones.
-fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
+/// Host names accepted in `Host`: loopback names, the address bound
+/// (unless it is unspecified) and the configured ones.
+pub fn allowed_hosts(bound: std::net::IpAddr, configured: &[String]) -> Vec<String> {
     let mut hosts = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if !options.addr.ip().is_unspecified() {
-        hosts.push(options.addr.ip().to_string());
+    if !bound.is_unspecified() {
+        hosts.push(bound.to_string());
     }
-    hosts.extend(options.allowed_hosts.iter().cloned());
+    hosts.extend(configured.iter().cloned());
     hosts
 }
 
@@ -186,8 +196,8 @@ pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
 }
 
 /// CORS for the configured origins only.
-pub fn cors(options: &HttpOptions) -> CorsLayer {
-    let origins = options.allowed_origins.clone();
+pub fn cors(allowed_origins: &[String]) -> CorsLayer {
+    let origins = allowed_origins.to_vec();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
             origin.to_str().is_ok_and(|o| origin_allowed(&origins, o))

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::auth::Challenge;
+use super::challenge::Challenge;
 use crate::auth::Scope;
 
 /// JSON-RPC error code of a refusal for missing or insufficient credentials.

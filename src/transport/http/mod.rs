@@ -7,15 +7,18 @@
 //! the edge is its own module, in the order a request meets them:
 //!
 //! 1. tower-http's body deadline and request id (`X-Request-Id`), then
-//!    [`edge`]: log span and metrics, Host and Origin checks, CORS.
-//! 2. MCP endpoints only: the body limit (tower-http), [`auth`] (bearer
-//!    token → `Principal`, `WWW-Authenticate` challenges), [`owners`]
-//!    (who owns each session, both transports), [`revocation`] (streams end
-//!    with their key), [`calls`] (the body parsed once: scopes, rate limit,
-//!    listen checks, the request timeout).
+//!    `edge`: log span and metrics, Host and Origin checks, CORS.
+//! 2. MCP endpoints only: `auth` (bearer token → `Principal`; a refusal
+//!    carries a typed `WWW-Authenticate` `challenge`), the body limit
+//!    (tower-http), `owners` (who owns each session, both transports),
+//!    [`revocation`] (streams end with their key), `calls` (the body
+//!    parsed once: scopes, rate limit, listen checks, the request timeout).
 //!
-//! Every refusal is an [`EdgeError`]. Below it all, the accept loop of
-//! [`listener`](super::listener) (header read timeout, connection cap).
+//! Every refusal is an [`EdgeError`]. The modules import only each other's
+//! leaves (`error`, `challenge`, `owners`, `calls::McpPost`), never this
+//! router: each middleware gets its own part of [`HttpState`]. Below it
+//! all, the accept loop of [`listener`](super::listener) (header read
+//! timeout, connection cap).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -48,6 +51,7 @@ use crate::{
 
 mod auth;
 mod calls;
+mod challenge;
 mod edge;
 mod error;
 mod owners;
@@ -82,44 +86,61 @@ pub struct HttpOptions {
     pub no_auth: bool,
 }
 
-/// Everything the HTTP layer shares.
+/// Everything the HTTP layer shares. Each edge module gets its own part
+/// (none of them knows this type).
 pub struct HttpState {
-    pub store: Store,
-    pub server: KanbanServer,
-    pub auth: Arc<Authenticator>,
-    /// The principal of `--no-auth` mode.
-    pub local_owner: Option<Principal>,
-    pub metrics: Arc<Metrics>,
-    pub limiter: RateLimiter,
-    pub options: HttpOptions,
+    store: Store,
+    server: KanbanServer,
+    options: HttpOptions,
+    edge: Arc<edge::EdgeChecks>,
+    auth: Arc<auth::Authentication>,
+    calls: Arc<calls::CallChecks>,
     /// Open MCP sessions of both transports and who owns each.
     owners: Arc<Owners>,
     /// Open event streams, closed when their key is revoked or expires.
     streams: Arc<OpenStreams>,
+    metrics: Arc<Metrics>,
     mcp_sessions: Arc<LocalSessionManager>,
-    pub shutdown: CancellationToken,
+    shutdown: CancellationToken,
 }
 
 impl HttpState {
     pub fn new(
         store: Store,
         server: KanbanServer,
-        auth: Authenticator,
+        authenticator: Authenticator,
         local_owner: Option<Principal>,
         metrics: Arc<Metrics>,
         options: HttpOptions,
     ) -> Self {
         let mcp_sessions = Arc::new(LocalSessionManager::default());
+        let edge = edge::EdgeChecks {
+            allowed_hosts: edge::allowed_hosts(options.addr.ip(), &options.allowed_hosts),
+            allowed_origins: options.allowed_origins.clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        let auth = auth::Authentication {
+            authenticator: Arc::new(authenticator),
+            no_auth: options.no_auth,
+            local_owner,
+        };
+        let calls = calls::CallChecks {
+            server: server.clone(),
+            limiter: RateLimiter::new(options.rate_limit),
+            metrics: Arc::clone(&metrics),
+            max_body_bytes: options.max_body_bytes,
+            request_timeout: options.request_timeout,
+        };
         HttpState {
             store,
             server,
+            edge: Arc::new(edge),
             auth: Arc::new(auth),
-            local_owner,
-            metrics,
-            limiter: RateLimiter::new(options.rate_limit),
-            options,
+            calls: Arc::new(calls),
             owners: Arc::new(Owners::new(Arc::clone(&mcp_sessions))),
             streams: Arc::default(),
+            metrics,
+            options,
             mcp_sessions,
             shutdown: CancellationToken::new(),
         }
@@ -167,7 +188,7 @@ fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
         .route("/sse", get(sse::connect))
         .route("/messages", post(sse::message))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(state),
+            Arc::clone(&state.calls),
             calls::check,
         ))
         .layer(middleware::from_fn_with_state(
@@ -181,11 +202,11 @@ fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
         // Inside auth, so credentials are checked before the body's size.
         .layer(RequestBodyLimitLayer::new(state.options.max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(state),
+            Arc::clone(&state.auth),
             auth::authenticate,
         ))
         .layer(middleware::map_response_with_state(
-            Arc::clone(state),
+            Arc::clone(&state.calls),
             calls::too_large_as_json_rpc,
         ))
 }
@@ -207,13 +228,13 @@ pub fn router(state: Arc<HttpState>) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(auth::resource_metadata),
         )
-        .layer(edge::cors(&state.options))
+        .layer(edge::cors(&state.edge.allowed_origins))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
+            Arc::clone(&state.edge),
             edge::check_host_and_origin,
         ))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
+            Arc::clone(&state.edge),
             edge::observe,
         ))
         .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
@@ -237,7 +258,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tokio::spawn(revocation::watch(revocation::Watcher {
         store: state.store.clone(),
-        auth: Arc::clone(&state.auth),
+        auth: Arc::clone(&state.auth.authenticator),
         streams: Arc::clone(&state.streams),
         owners: Arc::clone(&state.owners),
         shutdown: state.shutdown.clone(),
@@ -274,7 +295,7 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         format!(
             "{}# HELP vk_ratelimit_buckets Rate-limit buckets held (bounded: one per key and offered tool).\n# TYPE vk_ratelimit_buckets gauge\nvk_ratelimit_buckets {}\n",
             state.metrics.render(),
-            state.limiter.buckets()
+            state.calls.limiter.buckets()
         ),
     )
         .into_response()

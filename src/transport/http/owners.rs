@@ -21,7 +21,7 @@ use rmcp::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::EdgeError;
+use super::error::EdgeError;
 use crate::auth::Principal;
 
 const SESSION_HEADER: &str = "mcp-session-id";

@@ -5,7 +5,7 @@
 //!
 //! Each stream is one MCP session served by the same [`KanbanServer`] as
 //! every other transport. A session belongs to the principal that opened it
-//! (its owner is kept in [`Owners`], with the Streamable HTTP sessions):
+//! (its owner is kept in `Owners`, with the Streamable HTTP sessions):
 //! `POST /messages` must carry the same credentials, and revoking that key
 //! closes the stream. What the router hands in is a [`Legacy`]; this module
 //! knows nothing of the rest of the HTTP server.
@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    EdgeError,
     calls::McpPost,
+    error::EdgeError,
     owners::{Owners, SseSession},
 };
 use crate::{auth::Principal, metrics::Metrics, server::KanbanServer};
@@ -182,7 +182,7 @@ pub struct MessageQuery {
 }
 
 /// `POST /messages?sessionId=…`: one client message for an open session.
-/// The body was read and checked once by [`calls`](super::calls).
+/// The body was read and checked once by `calls`.
 pub async fn message(
     State(state): State<Legacy>,
     Extension(principal): Extension<Principal>,
