@@ -15,7 +15,7 @@ use common::{
     DataDir, Server,
     sessions::{config, log_page, read_all, wait_finished, wait_for, wait_output},
 };
-use futures_util::TryStreamExt;
+use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
 use serde_json::{Value, json};
 

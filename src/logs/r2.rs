@@ -18,7 +18,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures::TryStreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder, path::Path,
 };
@@ -106,6 +106,9 @@ impl R2Logs {
                     .to_owned(),
             ));
         };
+        // reqwest is built without a bundled crypto provider; use ring, as the
+        // D1 and model clients do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::new()
             .with_endpoint(config.endpoint.trim_end_matches('/'))
             .with_bucket_name(&config.bucket)
