@@ -68,6 +68,9 @@ impl LocalR2 {
 
     /// A direct S3 client, to look at the objects themselves.
     fn objects(&self) -> impl ObjectStore {
+        // reqwest is built without a bundled crypto provider (the server
+        // installs ring; so does this test's own client).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name(&self.bucket)
