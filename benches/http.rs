@@ -77,6 +77,9 @@ const AIM_P99: Duration = Duration::from_millis(20);
 const AIM_STREAMS_RSS_MB: f64 = 100.0;
 
 fn main() -> anyhow::Result<()> {
+    // reqwest is built without a bundled crypto provider; use ring, as the
+    // server does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let bin = server_binary()?;
     let settings = Settings::from_env()?;
     eprintln!("benchmarking {} ({settings:?})", bin.display());

@@ -69,9 +69,31 @@ pub const DATABASE_FILE: &str = "kanban.db";
 /// `~/.local/share/vibe-kanban-mcp` on Linux), or `./.vibe-kanban-mcp` when
 /// the platform has none.
 pub fn default_data_dir() -> PathBuf {
-    directories::ProjectDirs::from("dev", "vibe-kanban", "vibe-kanban-mcp")
-        .map(|dirs| dirs.data_dir().to_owned())
-        .unwrap_or_else(|| PathBuf::from(".vibe-kanban-mcp"))
+    platform_data_dir().unwrap_or_else(|| PathBuf::from(".vibe-kanban-mcp"))
+}
+
+/// Where the platform keeps per-user program data (the rules of the XDG base
+/// directory spec, macOS and Windows): an unset, empty or relative variable
+/// counts as missing.
+fn platform_data_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if cfg!(target_os = "macos") {
+        Some(var("HOME")?.join("Library/Application Support/dev.vibe-kanban.vibe-kanban-mcp"))
+    } else if cfg!(windows) {
+        Some(
+            var("APPDATA")?
+                .join("vibe-kanban")
+                .join("vibe-kanban-mcp")
+                .join("data"),
+        )
+    } else {
+        let base = var("XDG_DATA_HOME").or_else(|| Some(var("HOME")?.join(".local/share")))?;
+        Some(base.join("vibe-kanban-mcp"))
+    }
 }
 
 /// Creates the data directory (and missing parents) readable by this OS user

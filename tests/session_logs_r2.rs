@@ -15,7 +15,7 @@ use common::{
     DataDir, Server,
     sessions::{config, log_page, read_all, wait_finished, wait_for, wait_output},
 };
-use futures_util::TryStreamExt;
+use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
 use serde_json::{Value, json};
 
@@ -68,6 +68,9 @@ impl LocalR2 {
 
     /// A direct S3 client, to look at the objects themselves.
     fn objects(&self) -> impl ObjectStore {
+        // reqwest is built without a bundled crypto provider (the server
+        // installs ring; so does this test's own client).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name(&self.bucket)

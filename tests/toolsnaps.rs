@@ -174,6 +174,56 @@ async fn every_tool_matches_its_snapshot() {
     );
 }
 
+/// The most `tools/list` may cost a conversation's context, in bytes a tool
+/// on average (compact JSON as sent, every toolset on). Tools added later
+/// share it: make room by keeping descriptions short.
+const BYTES_PER_TOOL: usize = 1_100;
+
+/// The size of each tool as sent (compact JSON), largest first, and of the
+/// whole `tools/list` result.
+fn sizes_on_the_wire(tools: &[Tool]) -> (Vec<(usize, String)>, usize) {
+    let mut sizes: Vec<(usize, String)> = tools
+        .iter()
+        .map(|tool| {
+            let bytes = serde_json::to_vec(tool).expect("tool as JSON").len();
+            (bytes, tool.name.to_string())
+        })
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let result = rmcp::model::ListToolsResult {
+        tools: tools.to_vec(),
+        ..Default::default()
+    };
+    let total = serde_json::to_vec(&result).expect("result as JSON").len();
+    (sizes, total)
+}
+
+/// Also the figure for BENCHMARKS.md:
+/// `cargo test --test toolsnaps tools_list_fits -- --nocapture`.
+#[tokio::test]
+async fn tools_list_fits_the_context_budget() {
+    let (_, tools) = what_the_model_sees(ToolFilter::default()).await;
+    let (sizes, total) = sizes_on_the_wire(&tools);
+    let average = total / tools.len().max(1);
+    let table: Vec<String> = sizes
+        .iter()
+        .map(|(bytes, name)| format!("  {bytes:>6} B  {name}"))
+        .collect();
+    eprintln!(
+        "tools/list: {total} B for {} tools, {average} B a tool (budget {BYTES_PER_TOOL})\n{}",
+        tools.len(),
+        table.join("\n")
+    );
+    assert!(
+        average <= BYTES_PER_TOOL,
+        "tools/list is {total} B for {} tools, {average} B a tool on average: over the budget of \
+         {BYTES_PER_TOOL} B. The five largest:\n{}\nShorten their descriptions (the tool's and its \
+         arguments'), or see src/tools/schema.rs for how schemas are compacted.",
+        tools.len(),
+        table[..table.len().min(5)].join("\n")
+    );
+}
+
 #[test]
 fn the_diff_shows_only_the_changed_lines() {
     let old = "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3,\n  \"d\": 4,\n  \"e\": 5,\n  \"f\": 6\n}\n";

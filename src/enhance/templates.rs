@@ -42,15 +42,15 @@ pub const TASK_ID: &str = "task_id";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateArgument {
-    /// The placeholder's name, as written between `{{` and `}}`.
+    /// As written between `{{` and `}}`.
     pub name: String,
-    /// What the value should be; shown to people filling in the prompt.
+    /// What the value should be.
     #[serde(default)]
     pub description: String,
-    /// Whether the prompt can be used without it (default: required).
+    /// False: the prompt can be used without it.
     #[serde(default = "yes")]
     pub required: bool,
-    /// Values offered by `completion/complete` for this argument.
+    /// Values `completion/complete` offers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<String>,
 }

@@ -18,7 +18,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures::TryStreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder, path::Path,
 };
@@ -106,6 +106,9 @@ impl R2Logs {
                     .to_owned(),
             ));
         };
+        // reqwest is built without a bundled crypto provider; use ring, as the
+        // D1 and model clients do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::new()
             .with_endpoint(config.endpoint.trim_end_matches('/'))
             .with_bucket_name(&config.bucket)
@@ -321,5 +324,39 @@ impl R2Writer {
             self.logs.join(key).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every HTTP client here (D1, R2, model providers, rmcp's client in
+    /// tests) uses rustls with ring. A second provider is a long C build and
+    /// megabytes of binary, and creeps back in through a dependency's feature
+    /// (object_store's "aws" pulls aws-lc-rs): the lock file must not list one.
+    #[test]
+    fn one_tls_crypto_provider_is_linked() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock");
+        let lock = std::fs::read_to_string(path).expect("Cargo.lock");
+        let packages: Vec<&str> = lock
+            .lines()
+            .filter_map(|line| line.strip_prefix("name = \""))
+            .filter_map(|rest| rest.strip_suffix('"'))
+            .collect();
+        assert!(packages.contains(&"ring"), "ring is the crypto provider");
+        let others: Vec<&&str> = packages
+            .iter()
+            .filter(|name| {
+                matches!(
+                    **name,
+                    "aws-lc-rs" | "aws-lc-sys" | "aws-lc-fips-sys" | "openssl-sys" | "native-tls"
+                )
+            })
+            .collect();
+        assert!(
+            others.is_empty(),
+            "a second TLS crypto provider is in Cargo.lock: {others:?}. Find what pulls it in with \
+             `cargo tree -e features -i <name>` and turn that feature off (object_store: \
+             \"aws-base\" + \"reqwest\" + \"ring\", not \"aws\"; reqwest: \"rustls-no-provider\")"
+        );
     }
 }

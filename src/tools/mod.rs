@@ -11,6 +11,7 @@ mod error;
 mod projects;
 mod prompts;
 mod registry;
+mod schema;
 mod sessions;
 mod tasks;
 
@@ -131,26 +132,27 @@ impl ToolDef {
 }
 
 /// The MCP annotations an [`Effect`] stands for: the one place that turns
-/// it into read-only, destructive, idempotent and open-world hints.
-fn annotations(effect: Effect, title: &str) -> ToolAnnotations {
+/// it into read-only, destructive, idempotent and open-world hints. The
+/// title is the tool's own `title`, not repeated here.
+fn annotations(effect: Effect) -> ToolAnnotations {
     match effect {
-        Effect::Read => ToolAnnotations::with_title(title)
+        Effect::Read => ToolAnnotations::new()
             .read_only(true)
             .destructive(false)
             .idempotent(true),
-        Effect::Create => ToolAnnotations::with_title(title)
+        Effect::Create => ToolAnnotations::new()
             .read_only(false)
             .destructive(false)
             .idempotent(false),
-        Effect::Update => ToolAnnotations::with_title(title)
+        Effect::Update => ToolAnnotations::new()
             .read_only(false)
             .destructive(false)
             .idempotent(true),
-        Effect::Delete => ToolAnnotations::with_title(title)
+        Effect::Delete => ToolAnnotations::new()
             .read_only(false)
             .destructive(true)
             .idempotent(true),
-        Effect::Generate => ToolAnnotations::with_title(title)
+        Effect::Generate => ToolAnnotations::new()
             .read_only(true)
             .destructive(false)
             .idempotent(false),
@@ -176,7 +178,7 @@ where
     // A schema that is not an object is a programming error caught by the
     // tests that list every tool; fall back to an empty object meanwhile.
     let mut input_schema = schema_for_input::<A>()
-        .map(|s| s.as_ref().clone())
+        .map(|s| schema::compact_input(&s))
         .unwrap_or_default();
     // Tools without arguments still get `"properties": {}`: some clients
     // expect the key to be there.
@@ -184,10 +186,10 @@ where
         .entry("properties")
         .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
     let input_schema = Arc::new(input_schema);
-    let annotations = annotations(effect, title);
+    let annotations = annotations(effect);
     let tool = Tool::new(name, description, input_schema.clone())
         .with_title(title)
-        .with_raw_output_schema(schema_for_output::<O>())
+        .with_raw_output_schema(Arc::new(schema::compact_output(&schema_for_output::<O>())))
         .with_annotations(annotations);
     let run = Arc::new(run);
     let handler: Handler = Arc::new(move |ctx, arguments| {

@@ -26,7 +26,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_workspaces",
             "List workspaces",
-            "List the workspace you are working in, with its members (their user ids are what assign_task takes).",
+            "Your workspace and its members, whose user ids assign_task takes.",
             Toolset::Projects,
             Effect::Read,
             list_workspaces,
@@ -34,8 +34,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_projects",
             "List projects",
-            "List the projects of your workspace in name order, each with how many tasks it has in each status. \
-             Returns up to `limit` (default 100, at most 200) and `next_cursor` when more follow.",
+            "The workspace's projects by name, with task counts per status.",
             Toolset::Projects,
             Effect::Read,
             list_projects,
@@ -43,7 +42,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "get_project",
             "Get project",
-            "Get one project by id, with its task counts per status.",
+            "One project with its task counts per status.",
             Toolset::Projects,
             Effect::Read,
             get_project,
@@ -51,10 +50,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "create_project",
             "Create project",
-            "Create a project (a board of tasks). Names are unique within the workspace. \
-             Give repo_path when the project's code is in a local git repository, so agent sessions can work in it. \
-             repo_path, setup_script and cleanup_script decide what sessions run on the runner's machine: \
-             setting them needs the admin scope.",
+            "Create a project (a board of tasks). repo_path, the local git repository agent sessions work in, \
+             and the scripts need the admin scope.",
             Toolset::Projects,
             Effect::Create,
             create_project,
@@ -62,8 +59,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "update_project",
             "Update project",
-            "Change a project's name, description, repository path or scripts. Only the fields you give change; \
-             set repo_path to null to remove it. Changing repo_path, setup_script or cleanup_script needs the admin scope.",
+            "Change a project; fields left out stay. repo_path and the scripts need the admin scope.",
             Toolset::Projects,
             Effect::Update,
             update_project,
@@ -96,10 +92,11 @@ const MAX_PROJECTS: u32 = 200;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListProjectsArgs {
-    /// Page size: default 100, at most 200.
+    /// Default 100.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_PROJECTS))]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The last page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -133,7 +130,7 @@ async fn list_projects(ctx: ToolContext, args: ListProjectsArgs) -> Result<Proje
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetProjectArgs {
-    /// The project's id (a UUID, from list_projects).
+    /// From list_projects.
     pub project_id: Uuid,
 }
 
@@ -147,18 +144,18 @@ async fn get_project(ctx: ToolContext, args: GetProjectArgs) -> Result<Project, 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectArgs {
-    /// Project name, unique in the workspace (at most 200 characters).
+    /// Unique in the workspace, at most 200 characters.
     pub name: String,
-    /// What the project is about (optional).
+    /// What the project is about.
     #[serde(default)]
     pub description: Option<String>,
-    /// Absolute path of the project's local git repository (optional).
+    /// Absolute path of its local git repository.
     #[serde(default)]
     pub repo_path: Option<String>,
-    /// Shell script run in each agent session's worktree before the coding agent (optional).
+    /// Shell script run in a session's worktree before the agent.
     #[serde(default)]
     pub setup_script: Option<String>,
-    /// Shell script run in the worktree after each coding-agent turn (optional).
+    /// Shell script run in the worktree after each agent turn.
     #[serde(default)]
     pub cleanup_script: Option<String>,
 }
@@ -195,24 +192,27 @@ async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Pro
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectArgs {
-    /// The project to change.
+    /// From list_projects.
     pub project_id: Uuid,
-    /// New name (unique in the workspace).
+    /// Unique in the workspace.
     #[serde(default)]
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
     pub description: Option<String>,
-    /// New repository path; null removes it.
+    /// Absolute path; null removes it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<String>")]
     pub repo_path: Option<Option<String>>,
-    /// New setup script for agent sessions; null removes it.
+    /// Null removes it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<String>")]
     pub setup_script: Option<Option<String>>,
-    /// New cleanup script for agent sessions; null removes it.
+    /// Null removes it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<String>")]
     pub cleanup_script: Option<Option<String>>,
 }

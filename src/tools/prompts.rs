@@ -28,10 +28,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "enhance_prompt",
             "Enhance prompt",
-            "Turn a rough prompt, or a task from the board, into a clear prompt for a coding agent: goal, context \
-             (task, project, repository, subtasks), constraints and acceptance criteria. Uses the server's configured \
-             provider (the offline enhancer by default, or a model) and caches results. Optionally start from a prompt \
-             template (see list_prompt_templates).",
+            "Turn a rough prompt or a task into a clear prompt for a coding agent (goal, context, constraints, \
+             acceptance criteria).",
             Toolset::Prompts,
             Effect::Generate,
             enhance_prompt,
@@ -39,8 +37,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_prompt_templates",
             "List prompt templates",
-            "List the prompt templates you can use: the built-ins (implement-task, write-tests, review-change, fix-bug) \
-             and your workspace's own, with their text and arguments. Each is also an MCP prompt of the same name.",
+            "The prompt templates you can use, built-in and the workspace's, with text and arguments; each is \
+             also an MCP prompt.",
             Toolset::Prompts,
             Effect::Read,
             list_prompt_templates,
@@ -48,9 +46,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "create_prompt_template",
             "Create prompt template",
-            "Create a workspace prompt template: text with {{name}} placeholders. {{task}}, {{task_title}}, {{project}} \
-             and {{repository}} are filled from the task given as the task_id argument. The template becomes an MCP \
-             prompt and can be used with enhance_prompt.",
+            "Create a workspace prompt template, also an MCP prompt and usable with enhance_prompt.",
             Toolset::Prompts,
             Effect::Create,
             create_prompt_template,
@@ -58,8 +54,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "update_prompt_template",
             "Update prompt template",
-            "Change a workspace prompt template's name, description, text or arguments. Only the fields you give \
-             change. Built-in templates cannot be changed.",
+            "Change a workspace prompt template; fields left out stay. Built-ins cannot be changed.",
             Toolset::Prompts,
             Effect::Update,
             update_prompt_template,
@@ -67,7 +62,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "delete_prompt_template",
             "Delete prompt template",
-            "Delete a workspace prompt template; its MCP prompt disappears too. Built-in templates cannot be deleted.",
+            "Delete a workspace prompt template and its MCP prompt. Built-ins cannot be deleted.",
             Toolset::Prompts,
             Effect::Delete,
             delete_prompt_template,
@@ -91,28 +86,25 @@ fn template_error(err: CatalogError) -> ToolError {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnhancePromptArgs {
-    /// The rough prompt to improve, e.g. "fix login crash when password empty". Optional when task_id or
-    /// template says what to do.
+    /// Rough prompt; optional with task_id or template.
     #[serde(default)]
     pub prompt: Option<String>,
-    /// A task whose title, description, project, repository and subtasks give the context (optional).
+    /// A task whose details give the context.
     #[serde(default)]
     pub task_id: Option<Uuid>,
-    /// A prompt template to start from, by name (see list_prompt_templates), e.g. "fix-bug" (optional).
+    /// A template name (from list_prompt_templates), e.g. "fix-bug".
     #[serde(default)]
     pub template: Option<String>,
-    /// Values for the template's arguments, by argument name. `prompt` fills the first required argument
-    /// you leave out, and `task_id` fills `task_id`.
+    /// The template's arguments by name.
     #[serde(default)]
     pub arguments: Option<BTreeMap<String, String>>,
-    /// Which provider to use: offline, workers-ai, openai or anthropic. Default: the server's configured
-    /// provider with its fallback chain; naming a provider uses only that one.
+    /// Default: the configured one, with its fallbacks.
     #[serde(default)]
     pub provider: Option<ProviderKind>,
-    /// The model to use with the provider (default: the one configured for it).
+    /// Default: the provider's configured model.
     #[serde(default)]
     pub model: Option<String>,
-    /// Enhance again even if a cached result exists; the new result replaces it (default false).
+    /// Ignore the cache.
     #[serde(default)]
     pub refresh: Option<bool>,
 }
@@ -156,16 +148,14 @@ async fn list_prompt_templates(ctx: ToolContext, _: NoArgs) -> Result<TemplateLi
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplateArgs {
-    /// Name: lowercase letters, digits and dashes, unique in the workspace (it is also the MCP prompt name).
+    /// Lowercase letters, digits and dashes; unique in the workspace.
     pub name: String,
-    /// What the prompt is for (optional).
+    /// What the prompt is for.
     #[serde(default)]
     pub description: Option<String>,
-    /// The text, with {{placeholder}}s. {{task}}, {{task_title}}, {{project}} and {{repository}} come from
-    /// the task_id argument; every other placeholder is an argument.
+    /// Text with {{placeholder}}s; {{task}}, {{task_title}}, {{project}}, {{repository}} come from task_id.
     pub template: String,
-    /// Declarations of the placeholders (optional): description, whether required, suggested values.
-    /// Placeholders not listed become required arguments without a description.
+    /// Placeholder details; unlisted ones are required.
     #[serde(default)]
     pub arguments: Option<Vec<TemplateArgument>>,
 }
@@ -195,18 +185,18 @@ async fn create_prompt_template(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTemplateArgs {
-    /// The name of the workspace template to change.
+    /// A workspace template's name.
     pub name: String,
-    /// A new name (lowercase letters, digits and dashes).
+    /// Lowercase letters, digits and dashes.
     #[serde(default)]
     pub new_name: Option<String>,
-    /// A new description.
+    /// What the prompt is for.
     #[serde(default)]
     pub description: Option<String>,
-    /// New text, with {{placeholder}}s.
+    /// Text with {{placeholder}}s.
     #[serde(default)]
     pub template: Option<String>,
-    /// A new list of argument declarations (replaces the old list).
+    /// Replaces the old list.
     #[serde(default)]
     pub arguments: Option<Vec<TemplateArgument>>,
 }
@@ -239,7 +229,7 @@ async fn update_prompt_template(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteTemplateArgs {
-    /// The name of the workspace template to delete.
+    /// A workspace template's name.
     pub name: String,
 }
 

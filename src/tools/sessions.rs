@@ -40,11 +40,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "start_session",
             "Start agent session",
-            "Start a coding agent on a task. Returns at once with the session id and status (queued until a \
-             runner picks it up). When the task's project has a repo_path, the agent works in its own git \
-             worktree on a new branch `vk/<id>-<slug>` made from base_branch. Without a prompt, the task's title \
-             and description are the prompt. The task moves to inprogress, then to inreview when the agent \
-             exits 0. Follow it with get_session and read_execution_log.",
+            "Start a coding agent on a task; returns at once, queued. With the project's repo_path it works in a \
+             git worktree on a new branch. The task goes inprogress, then inreview if the agent exits 0.",
             Toolset::Sessions,
             Effect::Create,
             start_session,
@@ -53,9 +50,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "get_session",
             "Get agent session",
-            "One agent session: status (queued, running, completed, failed, stopped, interrupted) with the reason, \
-             branch, worktree, timestamps, each process (setup, coding agent, cleanup) with its exit code, and the \
-             last lines of output.",
+            "One agent session: status and why, branch, worktree, processes with exit codes, last output lines.",
             Toolset::Sessions,
             Effect::Read,
             get_session,
@@ -63,8 +58,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_sessions",
             "List agent sessions",
-            "Agent sessions of the workspace, newest first; filter by task and/or status. Returns up to `limit` \
-             and `next_cursor` when more follow.",
+            "Agent sessions, newest first, filtered by task or status.",
             Toolset::Sessions,
             Effect::Read,
             list_sessions,
@@ -72,8 +66,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "stop_session",
             "Stop agent session",
-            "Stop an agent session: a queued one at once; a running one gets SIGINT, then SIGTERM and SIGKILL \
-             after grace periods. Returns the session once it has stopped (or is still stopping).",
+            "Stop an agent session (SIGINT, then SIGTERM, SIGKILL); returns it stopped or stopping.",
             Toolset::Sessions,
             Effect::Update,
             stop_session,
@@ -82,9 +75,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "send_follow_up",
             "Send follow-up",
-            "Run another agent turn in a finished session's worktree with a new prompt, resuming the agent's own \
-             conversation where the executor supports it (Claude Code --resume, codex exec resume). Returns at \
-             once; the session is queued again.",
+            "Run another agent turn in a finished session, resuming its conversation where the agent can; \
+             returns at once, queued.",
             Toolset::Sessions,
             Effect::Create,
             send_follow_up,
@@ -93,11 +85,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "read_execution_log",
             "Read execution log",
-            "Read a session's output while it runs or after: the whole session or one process, stdout, stderr, \
-             both (all) or the agent's own output (agent_output). Page with `cursor` (a byte offset; pass back \
-             `next_cursor`) and `limit` (bytes), or get the last `tail` lines. The log text is the first content \
-             block, exactly as written; the structured result says where it is (`start`, `next_cursor`, \
-             `total_bytes`) and `running` whether more output may come.",
+            "A session's output as the first content block, while it runs or after: page by byte `cursor` \
+             (pass `next_cursor` back) or take the last `tail` lines.",
             Toolset::Sessions,
             Effect::Read,
             read_execution_log,
@@ -124,16 +113,15 @@ impl From<SessionError> for ToolError {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartSessionArgs {
-    /// The task the agent works on.
+    /// From list_tasks.
     pub task_id: Uuid,
-    /// Executor profile (e.g. claude-code, codex, gemini, or one from the configuration file); default: the
-    /// configured default_executor.
+    /// Profile, e.g. claude-code, codex, gemini; default: the configured one.
     #[serde(default)]
     pub executor: Option<String>,
-    /// What the agent should do; default: the task's title and description.
+    /// Default: the task's title and description.
     #[serde(default)]
     pub prompt: Option<String>,
-    /// Branch the worktree starts from; default: the repository's current branch.
+    /// Default: the repository's current branch.
     #[serde(default)]
     pub base_branch: Option<String>,
 }
@@ -168,7 +156,7 @@ async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Sessi
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionIdArgs {
-    /// The session's id (from start_session or list_sessions).
+    /// From start_session or list_sessions.
     pub session_id: Uuid,
 }
 
@@ -197,16 +185,17 @@ async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDet
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListSessionsArgs {
-    /// Only this task's sessions.
+    /// From list_tasks.
     #[serde(default)]
     pub task_id: Option<Uuid>,
-    /// Only sessions in these statuses (queued, running, completed, failed, stopped, interrupted).
+    /// Any of these statuses.
     #[serde(default)]
     pub status: Option<Vec<SessionStatus>>,
-    /// How many to return: default 50, at most 200.
+    /// Default 50.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_LIST))]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The last page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -248,9 +237,9 @@ async fn stop_session(ctx: ToolContext, args: SessionIdArgs) -> Result<Session, 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUpArgs {
-    /// The finished session to continue.
+    /// A finished session.
     pub session_id: Uuid,
-    /// What the agent should do next.
+    /// What the agent does next.
     pub prompt: String,
 }
 
@@ -264,24 +253,24 @@ async fn send_follow_up(ctx: ToolContext, args: FollowUpArgs) -> Result<Session,
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadLogArgs {
-    /// The session whose log to read.
+    /// From start_session or list_sessions.
     pub session_id: Uuid,
-    /// One process of the session (ids from get_session); default: the whole session.
+    /// One process (from get_session); default: all.
     #[serde(default)]
     pub process: Option<Uuid>,
-    /// all (default: stdout and stderr as they arrived), stdout, stderr, or agent_output (what coding agents
-    /// printed on stdout; session-wide only).
+    /// Default all (stdout and stderr); agent_output: what agents printed.
     #[serde(default)]
     pub stream: Option<LogStream>,
-    /// Byte offset to read from: 0 (default) or the `next_cursor` of a previous read.
+    /// Byte offset: 0 or a `next_cursor`.
     #[serde(default)]
     pub cursor: Option<u64>,
-    /// Most bytes to return: default 65536, at most 1048576.
+    /// Bytes, default 65536.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_LOG_BYTES))]
     pub limit: Option<u64>,
-    /// Instead of paging, return the last N lines (at most 10000); `next_cursor` then follows the log from its
-    /// current end.
+    /// The last N lines.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_TAIL))]
     pub tail: Option<usize>,
 }
 

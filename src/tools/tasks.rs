@@ -29,8 +29,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_tasks",
             "List tasks",
-            "List a project's tasks in board order, optionally filtered by status, assignee, parent task or a \
-             text query over title and description. Returns `total` (all matches) and `next_cursor` for the next page.",
+            "A project's tasks in board order, filtered by status, assignee, parent or text; `total` counts \
+             every match.",
             Toolset::Tasks,
             Effect::Read,
             list_tasks,
@@ -38,7 +38,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "get_task",
             "Get task",
-            "Get one task by id, with its direct subtasks.",
+            "One task with its direct subtasks.",
             Toolset::Tasks,
             Effect::Read,
             get_task,
@@ -46,7 +46,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "create_task",
             "Create task",
-            "Create a task in a project. Give parent_task_id to make it a subtask of another task of the same project.",
+            "Create a task in a project, or a subtask with parent_task_id.",
             Toolset::Tasks,
             Effect::Create,
             create_task,
@@ -54,8 +54,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "update_task",
             "Update task",
-            "Change a task: title, description, status (move it on the board), parent task or position. \
-             Only the fields you give change; set parent_task_id to null to make a subtask top-level.",
+            "Change a task (status moves it on the board); fields left out stay.",
             Toolset::Tasks,
             Effect::Update,
             update_task,
@@ -63,8 +62,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "delete_task",
             "Delete task",
-            "Delete a task and all of its subtasks. This cannot be undone. Refused while an agent session is \
-             queued or running on the task or a subtask (stop it first).",
+            "Delete a task and its subtasks for good; refused while a session is queued or running on them.",
             Toolset::Tasks,
             Effect::Delete,
             delete_task,
@@ -72,7 +70,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "assign_task",
             "Assign task",
-            "Assign a task to a workspace member (user ids come from list_workspaces), or unassign it with user_id null.",
+            "Assign a task to a workspace member, or unassign it.",
             Toolset::Tasks,
             Effect::Update,
             assign_task,
@@ -83,24 +81,25 @@ pub(super) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListTasksArgs {
-    /// The project whose tasks to list.
+    /// From list_projects.
     pub project_id: Uuid,
-    /// Only tasks in these statuses (todo, inprogress, inreview, done, cancelled).
+    /// Any of these statuses.
     #[serde(default)]
     pub status: Option<Vec<TaskStatus>>,
-    /// Only tasks assigned to this user id.
+    /// A user id.
     #[serde(default)]
     pub assignee: Option<Uuid>,
-    /// Only the direct subtasks of this task.
+    /// Only this task's subtasks.
     #[serde(default)]
     pub parent_task_id: Option<Uuid>,
-    /// Only tasks whose title or description contains this text (case-insensitive).
+    /// Text in the title or description.
     #[serde(default)]
     pub query: Option<String>,
-    /// Page size: default 50, at most 200.
+    /// Default 50.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The last page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -134,7 +133,7 @@ async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, T
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskIdArgs {
-    /// The task's id (a UUID, from list_tasks).
+    /// From list_tasks.
     pub task_id: Uuid,
 }
 
@@ -155,20 +154,20 @@ async fn delete_task(ctx: ToolContext, args: TaskIdArgs) -> Result<Deleted, Tool
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskArgs {
-    /// The project the task belongs to.
+    /// From list_projects.
     pub project_id: Uuid,
-    /// Short title (at most 500 characters).
+    /// Short title, at most 500 characters.
     pub title: String,
-    /// What needs doing, in as much detail as helps (optional).
+    /// What needs doing, in as much detail as helps.
     #[serde(default)]
     pub description: Option<String>,
-    /// Starting status; default todo.
+    /// Default todo.
     #[serde(default)]
     pub status: Option<TaskStatus>,
-    /// Makes the new task a subtask of this task (same project).
+    /// Makes it a subtask of this task (same project).
     #[serde(default)]
     pub parent_task_id: Option<Uuid>,
-    /// User id of a workspace member to assign it to.
+    /// A member's user id (from list_workspaces).
     #[serde(default)]
     pub assignee: Option<Uuid>,
 }
@@ -193,7 +192,7 @@ async fn create_task(ctx: ToolContext, args: CreateTaskArgs) -> Result<Task, Too
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskArgs {
-    /// The task to change.
+    /// From list_tasks.
     pub task_id: Uuid,
     /// New title.
     #[serde(default)]
@@ -201,15 +200,15 @@ pub struct UpdateTaskArgs {
     /// New description.
     #[serde(default)]
     pub description: Option<String>,
-    /// New status: todo, inprogress, inreview, done or cancelled.
+    /// New status.
     #[serde(default)]
     pub status: Option<TaskStatus>,
-    /// New parent task (same project); null makes the task top-level.
+    /// A task of the same project; null makes it top-level.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<Uuid>")]
     pub parent_task_id: Option<Option<Uuid>>,
-    /// New position on the board (lower comes first); a whole number between
-    /// -9007199254740991 and 9007199254740991.
+    /// Order on the board, lower first.
     #[serde(default)]
     #[schemars(range(min = -9_007_199_254_740_991_i64, max = 9_007_199_254_740_991_i64))]
     pub position: Option<i64>,
@@ -266,10 +265,11 @@ async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, Too
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTaskArgs {
-    /// The task to assign.
+    /// From list_tasks.
     pub task_id: Uuid,
-    /// User id of a workspace member (see list_workspaces), or null to unassign.
+    /// A member's user id (from list_workspaces); null unassigns.
     #[serde(deserialize_with = "double_option")]
+    #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<Uuid>", required)]
     pub user_id: Option<Option<Uuid>>,
 }
