@@ -18,9 +18,9 @@
 //! BENCH_ONLY_IDLE=1                 # skip the tool rows
 //! ```
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
-#[path = "../tests/http_support/mod.rs"]
+#[path = "../tests/it/http_support/mod.rs"]
 mod http_support;
 
 use std::time::{Duration, Instant};

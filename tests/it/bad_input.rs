@@ -1,7 +1,7 @@
 //! Bad input gets a clear error and loses nothing: unknown tools, wrong
 //! types, missing fields, invalid ids and statuses, oversized text.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, titles};
 use serde_json::json;

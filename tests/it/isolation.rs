@@ -4,7 +4,7 @@
 //! workspace A, answer exactly as for ids that do not exist — no data, no
 //! hint. Leaks are counted over all checks and must be zero.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};
@@ -231,7 +231,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             "delete_prompt_template" => vec![template(|n| json!({"name": n}))],
             // Run last (below): afterwards B has a template of that name.
             "create_prompt_template" => Vec::new(),
-            other => panic!("{other} has no isolation probe; add one to tests/isolation.rs"),
+            other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {
             match probe {
@@ -323,7 +323,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         } else if form.contains("{session_id}") {
             &session_a
         } else {
-            panic!("{form} has no isolation probe; add one to tests/isolation.rs")
+            panic!("{form} has no isolation probe; add one to tests/it/isolation.rs")
         };
         let fill = |id: &str| {
             form.replace("{project_id}", id)

@@ -2,7 +2,7 @@
 //! binary and rmcp's client: template tools and their errors, prompts/list
 //! and prompts/get, completion, and enhance_prompt's cache and usage records.
 
-mod common;
+use crate::common;
 
 use common::{DataDir, Server};
 use rmcp::{model::GetPromptRequestParams, service::ServiceError};

@@ -1,7 +1,7 @@
 //! API keys (migration 0008) end to end: create, list, use, revoke; only a
 //! hash is stored; scopes, toolsets and read-only mode decide what is offered.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server};
 use serde_json::json;

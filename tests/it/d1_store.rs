@@ -3,7 +3,7 @@
 //! clear errors (SQL, permissions, exhausted retries, timeouts, missing
 //! settings) that never show the token, and the CLI on a shared store.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, LocalD1, Server, id};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! project → tasks → filter/paginate → status changes → subtasks → assign →
 //! delete, plus the tool catalogue and the resources.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id, titles};
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
     let data = DataDir::on(backend);
     let server = Server::start(&data, &[], &[]).await;
     let tools = server.tools().await;
-    // Every tool has a snapshot and every snapshot a tool (tests/toolsnaps.rs
+    // Every tool has a snapshot and every snapshot a tool (tests/it/toolsnaps.rs
     // checks their contents in-process; here the real binary lists them).
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();

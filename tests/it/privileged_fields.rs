@@ -4,8 +4,7 @@
 //! written, while it still creates and changes projects without them; every
 //! change of them is audited with the old and the new value.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};

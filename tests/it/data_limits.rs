@@ -2,8 +2,7 @@
 //! documented ±(2^53 − 1), and the SQLite data files are private to the OS
 //! user that runs the server (directory 0700, database and its -wal/-shm 0600).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     os::unix::fs::PermissionsExt,
