@@ -18,8 +18,11 @@
 //! BENCH_ONLY_IDLE=1                 # skip the tool rows
 //! ```
 
+// The integration tests' harness; this bench uses a part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/common/mod.rs"]
 mod common;
+#[allow(dead_code)]
 #[path = "../tests/it/http_support/mod.rs"]
 mod http_support;
 

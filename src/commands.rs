@@ -126,6 +126,18 @@ pub fn sessions(store: &Store, config: &FileConfig, data_dir: &Path) -> anyhow::
 
 /// `serve`: MCP over stdio, with a session runner unless `no_runner`.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    serve_on(options, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// [`serve`] with the stdio transport on `input` and `output` instead of the
+/// process's stdin and stdout: the integration tests run the whole server in
+/// their own process on a `tokio::io::duplex` pair. `serve --http` does not
+/// use them.
+pub async fn serve_on(
+    options: ServeOptions,
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+) -> anyhow::Result<()> {
     let config = FileConfig::load(options.config.as_deref())?;
     let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
         .context("invalid [enhance] configuration")?;
@@ -185,7 +197,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(check) = key_check {
         server = server.with_key_check(check);
     }
-    let served = transport::stdio::serve(server).await;
+    let served = transport::stdio::serve_on(server, input, output).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
     }

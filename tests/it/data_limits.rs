@@ -21,7 +21,7 @@ on_both_stores!(new_tasks_never_leave_the_position_range);
 
 async fn new_tasks_never_leave_the_position_range(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Edge").await;
     let first = server.task(&project_id, "first", json!({})).await;
     server

@@ -94,7 +94,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     // agent session and a prompt template.
     let sessions_config = common::sessions::config(&data, "", "");
     let config_arg = ["--config", sessions_config.to_str().expect("utf-8 path")];
-    let owner_a = Server::start(&data, &config_arg, &[]).await;
+    let owner_a = Server::in_process(&data, &config_arg, &[]).await;
     let project_a = owner_a
         .call(
             "create_project",
@@ -139,7 +139,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     // Workspace B, reached through its own key; admin, so every tool is listed.
     data.create_workspace("beta", "b@example.com");
     let key_b = data.create_key("beta", "b-agent", "admin");
-    let b = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
+    let b = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
     let project_b = b.project("B project").await;
     let task_b = b.task(&project_b, "B task", json!({})).await;
 
