@@ -27,5 +27,6 @@ mod session_live_log;
 mod session_logs_r2;
 mod session_runners;
 mod sessions;
+mod store_contract;
 mod toolsnaps;
 mod wrangler_compat;
