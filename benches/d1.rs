@@ -18,9 +18,12 @@
 //! BENCH_ONLY_IDLE=1                 # skip the tool rows
 //! ```
 
-#[path = "../tests/common/mod.rs"]
+// The integration tests' harness; this bench uses a part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
-#[path = "../tests/http_support/mod.rs"]
+#[allow(dead_code)]
+#[path = "../tests/it/http_support/mod.rs"]
 mod http_support;
 
 use std::time::{Duration, Instant};

@@ -157,6 +157,19 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve_on(options, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+}
+
+/// [`serve`] with the stdio transport on `input` and `output` instead of the
+/// process's stdin and stdout: the integration tests run the whole server in
+/// their own process on a `tokio::io::duplex` pair. `serve --http` does not
+/// use them.
+pub async fn serve_on(
+    options: ServeOptions,
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let config = FileConfig::load(options.config.as_deref())?;
     let enhance = EnhanceSettings::resolve(&config.enhance, |name| std::env::var(name).ok())
         .context("invalid [enhance] configuration")?;
@@ -217,7 +230,7 @@ pub async fn serve(
     if let Some(check) = key_check {
         server = server.with_key_check(check);
     }
-    let served = transport::stdio::serve(server, shutdown).await;
+    let served = transport::stdio::serve_on(server, input, output, shutdown).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
     }

@@ -245,7 +245,7 @@ fn hint(output: &str, reason: &str) -> FailureHint {
 }
 
 /// The profiles that ship with the server, tested with the CLI versions
-/// pinned in `tests/agents/package.json` (see tests/agent_clis.rs). Flags
+/// pinned in `tests/agents/package.json` (see tests/it/agent_clis.rs). Flags
 /// with a value are written `--flag=value`, so that test can check every
 /// flag and value against the CLI's `--help`. Long because it is the table
 /// of the four profiles, one field a line; there is no logic to split off.

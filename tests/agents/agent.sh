@@ -1,5 +1,5 @@
 #!/bin/sh
-# A stand-in coding agent for the session tests (tests/sessions.rs). It does
+# A stand-in coding agent for the session tests (tests/it/sessions.rs). It does
 # what the runtime cares about in a real agent; the executor profile's `env`
 # sets its behaviour:
 #   AGENT_LINES    lines of output to print (default 3)

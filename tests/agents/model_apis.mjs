@@ -1,5 +1,5 @@
 // A scripted model behind the three model APIs the built-in agent CLIs call,
-// on loopback, for tests/agent_clis.rs. It speaks each API's documented
+// on loopback, for tests/it/agent_clis.rs. It speaks each API's documented
 // streaming wire format:
 //   POST /v1/messages                     Anthropic Messages (SSE: message_start,
 //                                         content_block_start/delta/stop,

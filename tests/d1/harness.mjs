@@ -38,7 +38,7 @@ const persistIndex = args.indexOf("--persist");
 const persist = persistIndex >= 0 ? args[persistIndex + 1] : undefined;
 
 const ACCOUNT_ID = "0123456789abcdef0123456789abcdef";
-// Also HARNESS_DATABASE_ID in tests/common/mod.rs (wrangler opens the same files).
+// Also HARNESS_DATABASE_ID in tests/it/common/mod.rs (wrangler opens the same files).
 const DATABASE_ID = "5a1b7c3e-4d2f-4e6a-9b8c-0d1e2f3a4b5c";
 const TOKEN = "test-token-" + Math.random().toString(36).slice(2);
 

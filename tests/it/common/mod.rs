@@ -1,14 +1,17 @@
 //! Shared test harness: runs the real `vibe-kanban-mcp` binary and drives it
 //! with rmcp's client over stdio, on a real SQLite file in a temp directory or
 //! on a real local Cloudflare D1 ([`LocalD1`]: miniflare behind the D1 REST
-//! API). [`on_both_stores!`] runs a test body on each.
-#![allow(dead_code)]
+//! API). [`on_both_stores!`] runs a test body on each. [`Server::in_process`]
+//! runs the server's handler in the test's own process instead.
 
 use std::{
+    collections::HashMap,
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Output, Stdio},
 };
+
+use clap::ValueEnum;
 
 use rmcp::{
     RoleClient, ServiceExt,
@@ -17,6 +20,11 @@ use rmcp::{
     transport::{ConfigureCommandExt, TokioChildProcess},
 };
 use serde_json::{Value, json};
+use vibe_kanban_mcp::{
+    commands,
+    config::{StoreConfig, StoreKind},
+    tools::{ToolFilter, Toolset},
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vibe-kanban-mcp");
 
@@ -96,14 +104,6 @@ impl DataDir {
             dir,
             d1,
             owner_key: None,
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        if self.d1.is_some() {
-            Backend::D1
-        } else {
-            Backend::Sqlite
         }
     }
 
@@ -401,9 +401,52 @@ impl Drop for LocalD1 {
 /// A running server and the rmcp client connected to it.
 pub struct Server {
     pub client: RunningService<RoleClient, ()>,
+    /// The server task of an in-process server ([`Server::in_process`]).
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Server {
+    /// Runs the server in this process, as `vibe-kanban-mcp serve` with
+    /// `args` and `env` would run: [`commands::serve_on`] (the store, the
+    /// caller, the session runner, the stdio transport) on a
+    /// `tokio::io::duplex` pair with rmcp's client on the other end. For
+    /// tests of what tools and the store do; tests of the process itself
+    /// (stdout, signals, exit, CLI flags) use [`Server::start`].
+    pub async fn in_process(data: &DataDir, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::try_in_process(data, args, env)
+            .await
+            .expect("server starts and initializes")
+    }
+
+    /// Like [`Server::in_process`]; a server that refuses to start (a revoked
+    /// key, a bad configuration) comes back as its error.
+    pub async fn try_in_process(
+        data: &DataDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let options = serve_options(data, args, env)?;
+        let (client_io, server_io) = tokio::io::duplex(1 << 20);
+        let (input, output) = tokio::io::split(server_io);
+        let served = tokio::spawn(commands::serve_on(
+            options,
+            input,
+            output,
+            std::future::pending(),
+        ));
+        match ().serve(client_io).await {
+            Ok(client) => Ok(Server {
+                client,
+                served: Some(served),
+            }),
+            // The server closed the connection: say why.
+            Err(error) => match served.await? {
+                Err(refused) => Err(refused),
+                Ok(()) => Err(error.into()),
+            },
+        }
+    }
+
     /// Starts `vibe-kanban-mcp serve` on `data` with extra arguments and env.
     pub async fn start(data: &DataDir, args: &[&str], env: &[(&str, &str)]) -> Server {
         Self::try_start(data, args, env)
@@ -437,7 +480,10 @@ impl Server {
             .stderr(std::process::Stdio::inherit())
             .spawn()?;
         let client = ().serve(transport).await?;
-        Ok(Server { client })
+        Ok(Server {
+            client,
+            served: None,
+        })
     }
 
     /// Calls a tool; JSON-RPC errors come back as `Err`.
@@ -522,8 +568,15 @@ impl Server {
         }
     }
 
+    /// Closes the connection; an in-process server must then end cleanly.
     pub async fn stop(self) {
         let _ = self.client.cancel().await;
+        if let Some(served) = self.served {
+            served
+                .await
+                .expect("server task")
+                .expect("the server ends cleanly when the client leaves");
+        }
     }
 
     /// Creates a project and returns its id.
@@ -539,6 +592,69 @@ impl Server {
         }
         id(&self.call("create_task", args).await)
     }
+}
+
+/// The options `serve` would parse from `args` and `env` (and the store's
+/// environment), for [`Server::in_process`]. It knows the flags and variables
+/// the in-process tests use; anything else is refused rather than ignored.
+fn serve_options(
+    data: &DataDir,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<commands::ServeOptions> {
+    let mut tools = ToolFilter::default();
+    let (mut config, mut no_runner) = (None, false);
+    let mut args = args.iter();
+    while let Some(&arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("{arg} needs a value"))
+        };
+        match arg {
+            "--no-runner" => no_runner = true,
+            "--read-only" => tools.read_only = true,
+            "--config" => config = Some(PathBuf::from(value()?)),
+            "--toolsets" => {
+                for name in value()?.split(',') {
+                    tools
+                        .toolsets
+                        .push(Toolset::from_str(name, true).map_err(|e| anyhow::anyhow!("{e}"))?);
+                }
+            }
+            other => anyhow::bail!(
+                "the in-process server does not take {other}; use Server::start (the binary)"
+            ),
+        }
+    }
+    let mut vars: HashMap<String, String> = data.store_env().into_iter().collect();
+    if let Some(key) = &data.owner_key {
+        vars.insert("VK_API_KEY".to_owned(), key.clone());
+    }
+    for (name, value) in env {
+        anyhow::ensure!(
+            matches!(
+                *name,
+                "VK_API_KEY" | "VK_D1_MAX_ATTEMPTS" | "VK_D1_TIMEOUT_SECS"
+            ),
+            "the in-process server does not read {name}; use Server::start (the binary)"
+        );
+        vars.insert((*name).to_owned(), (*value).to_owned());
+    }
+    let kind = match vars.get("VK_STORE").map(String::as_str) {
+        Some("d1") => StoreKind::D1,
+        _ => StoreKind::Sqlite,
+    };
+    let store = StoreConfig::resolve(kind, data.path().to_owned(), |name| vars.get(name).cloned())?;
+    Ok(commands::ServeOptions {
+        store,
+        data_dir: data.path().to_owned(),
+        config,
+        api_key: vars.get("VK_API_KEY").cloned(),
+        tools,
+        no_runner,
+        http: None,
+    })
 }
 
 pub fn id(value: &Value) -> String {

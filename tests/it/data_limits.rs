@@ -2,8 +2,7 @@
 //! documented ±(2^53 − 1), and the SQLite data files are private to the OS
 //! user that runs the server (directory 0700, database and its -wal/-shm 0600).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -22,7 +21,7 @@ on_both_stores!(new_tasks_never_leave_the_position_range);
 
 async fn new_tasks_never_leave_the_position_range(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Edge").await;
     let first = server.task(&project_id, "first", json!({})).await;
     server

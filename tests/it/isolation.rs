@@ -4,7 +4,7 @@
 //! workspace A, answer exactly as for ids that do not exist — no data, no
 //! hint. Leaks are counted over all checks and must be zero.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};
@@ -94,7 +94,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     // agent session and a prompt template.
     let sessions_config = common::sessions::config(&data, "", "");
     let config_arg = ["--config", sessions_config.to_str().expect("utf-8 path")];
-    let owner_a = Server::start(&data, &config_arg, &[]).await;
+    let owner_a = Server::in_process(&data, &config_arg, &[]).await;
     let project_a = owner_a
         .call(
             "create_project",
@@ -139,7 +139,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     // Workspace B, reached through its own key; admin, so every tool is listed.
     data.create_workspace("beta", "b@example.com");
     let key_b = data.create_key("beta", "b-agent", "admin");
-    let b = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
+    let b = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
     let project_b = b.project("B project").await;
     let task_b = b.task(&project_b, "B task", json!({})).await;
 
@@ -231,7 +231,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             "delete_prompt_template" => vec![template(|n| json!({"name": n}))],
             // Run last (below): afterwards B has a template of that name.
             "create_prompt_template" => Vec::new(),
-            other => panic!("{other} has no isolation probe; add one to tests/isolation.rs"),
+            other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {
             match probe {
@@ -323,7 +323,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         } else if form.contains("{session_id}") {
             &session_a
         } else {
-            panic!("{form} has no isolation probe; add one to tests/isolation.rs")
+            panic!("{form} has no isolation probe; add one to tests/it/isolation.rs")
         };
         let fill = |id: &str| {
             form.replace("{project_id}", id)

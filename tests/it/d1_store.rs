@@ -3,7 +3,7 @@
 //! clear errors (SQL, permissions, exhausted retries, timeouts, missing
 //! settings) that never show the token, and the CLI on a shared store.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, LocalD1, Server, id};
 use serde_json::{Value, json};
@@ -70,7 +70,7 @@ fn expected_cost(tool: &str) -> u64 {
 async fn every_tool_call_costs_what_the_readme_says() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, NO_RUNNER, &[]).await;
+    let server = Server::in_process(&data, NO_RUNNER, &[]).await;
 
     d1.reset();
     let listed: Vec<String> = server
@@ -283,7 +283,7 @@ async fn every_tool_call_costs_what_the_readme_says() {
 async fn retried_writes_are_never_duplicated() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, NO_RUNNER, &[]).await;
+    let server = Server::in_process(&data, NO_RUNNER, &[]).await;
     let project_id = server.project("Flaky").await;
 
     // 429 is retried after its retry-after.
@@ -377,7 +377,7 @@ async fn retried_writes_are_never_duplicated() {
 async fn errors_are_clear_and_never_show_the_token() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(&data, NO_RUNNER, &[("VK_D1_MAX_ATTEMPTS", "2")]).await;
+    let server = Server::in_process(&data, NO_RUNNER, &[("VK_D1_MAX_ATTEMPTS", "2")]).await;
     let project_id = server.project("Errors").await;
 
     // The token lacks D1 permission.
@@ -428,7 +428,7 @@ async fn errors_are_clear_and_never_show_the_token() {
 async fn slow_requests_time_out_as_configured() {
     let data = DataDir::on(Backend::D1);
     let d1 = data.d1().expect("d1");
-    let server = Server::start(
+    let server = Server::in_process(
         &data,
         NO_RUNNER,
         &[("VK_D1_TIMEOUT_SECS", "0.5"), ("VK_D1_MAX_ATTEMPTS", "1")],
@@ -516,7 +516,7 @@ async fn the_cli_sets_up_an_empty_shared_store() {
     assert!(data.cli_ok(&["workspaces", "list"]).contains(&ws));
     assert_eq!(data.count("SELECT COUNT(*) FROM users"), 1);
     let key = data.create_key("platform", "agent", "read,write");
-    let server = Server::start(&data, NO_RUNNER, &[("VK_API_KEY", &key)]).await;
+    let server = Server::in_process(&data, NO_RUNNER, &[("VK_API_KEY", &key)]).await;
     let workspaces = server.call("list_workspaces", json!({})).await;
     assert_eq!(workspaces["workspaces"][0]["slug"], "platform");
     let project_id = server.project("Shared").await;

@@ -1,17 +1,17 @@
-//! The kanban workflow end to end, through rmcp's client over stdio:
+//! The kanban workflow, through rmcp's client on an in-process server:
 //! project → tasks → filter/paginate → status changes → subtasks → assign →
 //! delete, plus the tool catalogue and the resources.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id, titles};
 use serde_json::{Value, json};
 
 async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let tools = server.tools().await;
-    // Every tool has a snapshot and every snapshot a tool (tests/toolsnaps.rs
+    // Every tool has a snapshot and every snapshot a tool (tests/it/toolsnaps.rs
     // checks their contents in-process; here the real binary lists them).
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();
@@ -81,7 +81,7 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
 
 async fn project_task_lifecycle(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
 
     // The local owner works in the default workspace.
     let workspaces = server.call("list_workspaces", json!({})).await;
@@ -403,7 +403,7 @@ async fn project_task_lifecycle(backend: Backend) {
 
 async fn resources_are_listed_and_templated(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let mut project_ids = Vec::new();
     for n in 0..60 {
         project_ids.push(server.project(&format!("project {n:02}")).await);
@@ -461,7 +461,7 @@ async fn resources_are_listed_and_templated(backend: Backend) {
 
 async fn board_command_prints_columns(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Terminal").await;
     server.task(&project_id, "Plan the work", json!({})).await;
     server
@@ -499,7 +499,7 @@ async fn board_command_prints_columns(backend: Backend) {
 /// page, and clear errors for a bad limit or cursor.
 async fn projects_are_listed_in_pages(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     // Names that share a prefix and contain the cursor's separator.
     for name in ["b: two", "a", "b", "b: one", "c"] {
         server.project(name).await;
@@ -552,7 +552,7 @@ on_both_stores!(
 #[tokio::test]
 async fn many_subtasks_are_capped_and_counted() {
     let data = DataDir::new();
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Big").await;
     let parent = server.task(&project_id, "Epic", json!({})).await;
     for i in 0..102 {

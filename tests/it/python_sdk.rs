@@ -5,7 +5,7 @@
 //! The SDK lives in a virtualenv that `scripts/test` creates
 //! (`target/py-venv`); `VK_TEST_PYTHON` may point at another interpreter.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! and error replies (401, 404/unknown model, 429 with `retry-after`, 529,
 //! slow replies); the real binary is pointed at them through `--config`.
 
-mod common;
+use crate::common;
 
 use std::{
     path::PathBuf,

@@ -1,7 +1,7 @@
 //! API keys (migration 0008) end to end: create, list, use, revoke; only a
 //! hash is stored; scopes, toolsets and read-only mode decide what is offered.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server};
 use serde_json::json;
@@ -42,7 +42,7 @@ async fn key_lifecycle_and_only_a_hash_is_stored(backend: Backend) {
     );
 
     // The key works: the server acts in the key's workspace.
-    let server = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let server = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     let project = server
         .call("create_project", json!({"name": "Via key"}))
         .await;
@@ -116,14 +116,14 @@ async fn key_lifecycle_and_only_a_hash_is_stored(backend: Backend) {
         "{revoked}"
     );
     assert!(data.cli_ok(&["keys", "list"]).contains("revoked"));
-    let refused = Server::try_start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let refused = Server::try_in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     assert!(refused.is_err(), "a revoked key must not start a session");
     let board = data.cli(&["board", "Via key", "--api-key", &key]);
     assert!(!board.status.success());
     assert!(String::from_utf8_lossy(&board.stderr).contains("revoked"));
 
     // Wrong keys and unknown workspaces are clear errors.
-    let bogus = Server::try_start(&data, &[], &[("VK_API_KEY", "vk_0000")]).await;
+    let bogus = Server::try_in_process(&data, &[], &[("VK_API_KEY", "vk_0000")]).await;
     assert!(bogus.is_err());
     let no_ws = data.cli(&["keys", "create", "--workspace", "nope", "--name", "x"]);
     assert!(String::from_utf8_lossy(&no_ws.stderr).contains("no workspace with id or slug 'nope'"));
@@ -149,7 +149,7 @@ async fn expired_keys_are_refused(backend: Backend) {
         "UPDATE mcp_api_keys SET expires_at = '2000-01-01T00:00:00.000Z' WHERE name = 'short-lived'",
     );
     assert!(
-        Server::try_start(&data, &[], &[("VK_API_KEY", &key)])
+        Server::try_in_process(&data, &[], &[("VK_API_KEY", &key)])
             .await
             .is_err()
     );
@@ -178,7 +178,7 @@ async fn refused_soon(server: &Server) -> rmcp::model::ErrorData {
 async fn a_running_stdio_server_stops_acting_as_a_revoked_key(backend: Backend) {
     let data = DataDir::on(backend);
     let key = data.create_key("default", "running", "read,write");
-    let server = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
+    let server = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
     server
         .call("create_project", json!({"name": "Before"}))
         .await;
@@ -215,7 +215,7 @@ async fn a_running_stdio_server_stops_acting_as_an_expired_key(backend: Backend)
     data.exec(&format!(
         "UPDATE mcp_api_keys SET expires_at = '{soon}' WHERE name = 'expiring'"
     ));
-    let server = Server::start(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
+    let server = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", &key)]).await;
     let refused = refused_soon(&server).await;
     assert!(
         refused.message.contains("revoked or has expired"),
@@ -235,12 +235,12 @@ async fn a_running_stdio_server_stops_acting_as_an_expired_key(backend: Backend)
 
 async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let data = DataDir::on(backend);
-    let owner = Server::start(&data, &[], &[]).await;
+    let owner = Server::in_process(&data, &[], &[]).await;
     let project_id = owner.project("Scoped").await;
     owner.stop().await;
 
     let read_key = data.create_key("default", "reader", "read");
-    let reader = Server::start(&data, &[], &[("VK_API_KEY", &read_key)]).await;
+    let reader = Server::in_process(&data, &[], &[("VK_API_KEY", &read_key)]).await;
     let names = tool_names(&reader.tools().await);
     assert_eq!(
         names,
@@ -272,24 +272,24 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     assert_eq!(data.count("SELECT COUNT(*) FROM tasks"), 0);
 
     let write_key = data.create_key("default", "writer", "write");
-    let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
+    let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping and following up sessions need
     // the sessions scope.
     assert_eq!(writer.tools().await.len(), 19, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
-    let agents = Server::start(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
+    let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
     let names = tool_names(&agents.tools().await);
     assert!(names.contains(&"start_session".to_owned()), "{names:?}");
     assert!(!names.contains(&"create_task".to_owned()), "{names:?}");
     agents.stop().await;
-    let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
+    let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     writer.stop().await;
 }
 
 async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     let data = DataDir::on(backend);
-    let tasks_only = Server::start(&data, &["--toolsets", "tasks"], &[]).await;
+    let tasks_only = Server::in_process(&data, &["--toolsets", "tasks"], &[]).await;
     let names = tool_names(&tasks_only.tools().await);
     assert_eq!(
         names,
@@ -305,7 +305,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     tasks_only.call_invalid("list_projects", json!({})).await;
     tasks_only.stop().await;
 
-    let prompts_only = Server::start(&data, &["--toolsets", "prompts"], &[]).await;
+    let prompts_only = Server::in_process(&data, &["--toolsets", "prompts"], &[]).await;
     let names = tool_names(&prompts_only.tools().await);
     assert_eq!(
         names,
@@ -319,7 +319,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     );
     prompts_only.stop().await;
 
-    let read_only = Server::start(&data, &["--read-only"], &[]).await;
+    let read_only = Server::in_process(&data, &["--read-only"], &[]).await;
     let names = tool_names(&read_only.tools().await);
     assert_eq!(
         names,
@@ -342,6 +342,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     read_only.stop().await;
     assert_eq!(data.count("SELECT COUNT(*) FROM projects"), 0);
 
+    // The environment variables are read by the binary's argument parser.
     let both = Server::start(
         &data,
         &[],

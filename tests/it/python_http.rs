@@ -8,8 +8,8 @@
 //! The SDK lives in a virtualenv that `scripts/test` creates
 //! (`target/py-venv`); `VK_TEST_PYTHON` may point at another interpreter.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::path::PathBuf;
 

@@ -12,8 +12,7 @@
 //! names the fix, leaving nothing running; and a CLI's version is asked once
 //! until the CLI changes.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     collections::BTreeMap,

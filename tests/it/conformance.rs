@@ -12,8 +12,8 @@
 //! An unexpected failure, or a listed entry that now passes, fails the test
 //! with the suite's report.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::{
     fs,

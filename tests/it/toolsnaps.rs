@@ -9,7 +9,7 @@
 //! and review the diff in git:
 //!
 //! ```text
-//! UPDATE_TOOLSNAPS=1 cargo test --test toolsnaps
+//! UPDATE_TOOLSNAPS=1 cargo test --test it toolsnaps
 //! ```
 //!
 //! Also here: the server's instructions name only tools it lists, for every
@@ -169,7 +169,7 @@ async fn every_tool_matches_its_snapshot() {
     assert!(
         problems.is_empty(),
         "{}\n\nIf the change is deliberate, update the snapshots and review them in git:\n    \
-         UPDATE_TOOLSNAPS=1 cargo test --test toolsnaps",
+         UPDATE_TOOLSNAPS=1 cargo test --test it toolsnaps",
         problems.join("\n\n")
     );
 }

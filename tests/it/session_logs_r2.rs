@@ -4,7 +4,7 @@
 //! end of a turn the chunks are joined into `logs/{id}/execution.log`; a
 //! follow-up appends to it; a wrong secret is refused by the signature check.
 
-mod common;
+use crate::common;
 
 use std::{
     io::{BufRead, BufReader},

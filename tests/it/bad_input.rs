@@ -1,7 +1,7 @@
 //! Bad input gets a clear error and loses nothing: unknown tools, wrong
 //! types, missing fields, invalid ids and statuses, oversized text.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, titles};
 use serde_json::json;
@@ -10,7 +10,7 @@ const MISSING: &str = "01930000-0000-7000-8000-000000000000";
 
 async fn malformed_arguments_are_invalid_params_naming_the_field(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Inputs").await;
 
     let unknown = server.call_invalid("make_coffee", json!({})).await;
@@ -117,7 +117,7 @@ async fn malformed_arguments_are_invalid_params_naming_the_field(backend: Backen
 
 async fn a_one_megabyte_title_is_refused_and_nothing_is_written(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Big").await;
     let task_id = server.task(&project_id, "small", json!({})).await;
     let audit_before = data.count("SELECT COUNT(*) FROM audit_logs");
@@ -161,7 +161,7 @@ async fn a_one_megabyte_title_is_refused_and_nothing_is_written(backend: Backend
 
 async fn unknown_ids_are_tool_errors_that_say_what_to_do(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Ids").await;
     let task_id = server.task(&project_id, "real", json!({})).await;
 
@@ -249,7 +249,7 @@ async fn unknown_ids_are_tool_errors_that_say_what_to_do(backend: Backend) {
 
 async fn arguments_sent_as_json_text_are_accepted(backend: Backend) {
     let data = DataDir::on(backend);
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project_id = server.project("Strings").await;
     server
         .task(&project_id, "a", json!({"status": "done"}))

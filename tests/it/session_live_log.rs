@@ -8,8 +8,8 @@
 // deprecated only in favour of 2026-07-28's subscriptions/listen.
 #![allow(deprecated)]
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! run on the same local D1 files (wrangler's `--persist-to` layout), with
 //! the wrangler that tests/d1/package-lock.json pins.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Output};
 

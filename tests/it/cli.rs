@@ -1,7 +1,7 @@
 //! The command line: help texts, configuration file errors, workspaces,
 //! `board` without a project.
 
-mod common;
+use crate::common;
 
 use common::{BIN, DataDir, Server};
 

@@ -4,8 +4,7 @@
 //! written, while it still creates and changes projects without them; every
 //! change of them is audited with the old and the new value.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server, id};
 use serde_json::{Value, json};
@@ -32,7 +31,7 @@ on_both_stores!(a_write_key_cannot_set_scripts_or_repository_paths);
 async fn a_write_key_cannot_set_scripts_or_repository_paths(backend: Backend) {
     let data = DataDir::on(backend);
     let write_key = data.create_key("default", "writer", "write");
-    let writer = Server::start(&data, &[], &[("VK_API_KEY", &write_key)]).await;
+    let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
 
     for (field, value) in PRIVILEGED {
         let text = writer
@@ -105,7 +104,7 @@ on_both_stores!(changes_of_privileged_fields_are_audited_with_old_and_new_values
 async fn changes_of_privileged_fields_are_audited_with_old_and_new_values(backend: Backend) {
     let data = DataDir::on(backend);
     let admin_key = data.create_key("default", "admin", "admin");
-    let admin = Server::start(&data, &[], &[("VK_API_KEY", &admin_key)]).await;
+    let admin = Server::in_process(&data, &[], &[("VK_API_KEY", &admin_key)]).await;
     let project = admin
         .call(
             "create_project",

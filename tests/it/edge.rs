@@ -4,8 +4,8 @@
 //! server at its file-descriptor limit, malformed JSON-RPC answered with
 //! JSON-RPC errors, and session ownership on Streamable HTTP.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::{
     sync::{

@@ -4,7 +4,7 @@
 //! a runner that shuts down or dies leaves its sessions `interrupted`, with
 //! their logs still readable.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

@@ -1,8 +1,8 @@
-//! Prompt templates, MCP prompts and the offline enhancer through the real
-//! binary and rmcp's client: template tools and their errors, prompts/list
+//! Prompt templates, MCP prompts and the offline enhancer through rmcp's
+//! client on an in-process server: template tools and their errors, prompts/list
 //! and prompts/get, completion, and enhance_prompt's cache and usage records.
 
-mod common;
+use crate::common;
 
 use common::{DataDir, Server};
 use rmcp::{model::GetPromptRequestParams, service::ServiceError};
@@ -33,7 +33,7 @@ async fn get_prompt(server: &Server, name: &str, args: Value) -> Result<String, 
 #[tokio::test]
 async fn builtin_and_workspace_templates_are_tools_and_prompts() {
     let data = DataDir::new();
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
 
     let listed = server.call("list_prompt_templates", json!({})).await;
     let names: Vec<&str> = listed["templates"]
@@ -295,7 +295,7 @@ async fn builtin_and_workspace_templates_are_tools_and_prompts() {
 #[tokio::test]
 async fn template_errors_are_clear_and_change_nothing() {
     let data = DataDir::new();
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let reserved = server
         .call_invalid(
             "create_prompt_template",
@@ -382,7 +382,7 @@ async fn template_errors_are_clear_and_change_nothing() {
     // Another workspace sees neither the templates nor the prompts.
     data.create_workspace("other", "other@example.com");
     let key = data.create_key("other", "k", "read,write");
-    let other = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let other = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     let prompts = other.client.list_all_prompts().await.expect("prompts/list");
     assert_eq!(prompts.len(), 4, "{prompts:?}");
     let gone = other
@@ -396,7 +396,7 @@ async fn template_errors_are_clear_and_change_nothing() {
 #[tokio::test]
 async fn offline_enhancement_is_cached_and_recorded() {
     let data = DataDir::new();
-    let server = Server::start(&data, &[], &[]).await;
+    let server = Server::in_process(&data, &[], &[]).await;
     let project = server.project("Accounts").await;
     let task = server
         .task(
@@ -542,7 +542,7 @@ async fn read_only_keys_can_enhance_but_not_change_templates() {
     let data = DataDir::new();
     data.cli_ok(&["migrate"]);
     let key = data.create_key("default", "reader", "read");
-    let server = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let server = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     let names: Vec<String> = server
         .tools()
         .await

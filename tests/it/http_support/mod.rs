@@ -1,6 +1,5 @@
 //! Harness for the HTTP transport: runs `vibe-kanban-mcp serve --http` on an
 //! ephemeral loopback port and connects real clients to it.
-#![allow(dead_code)]
 
 use std::{
     io::{BufRead, BufReader},
@@ -99,10 +98,6 @@ impl HttpServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Sends a signal by name (TERM, KILL, INT).

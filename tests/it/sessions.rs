@@ -4,8 +4,7 @@
 //! resume the agent's conversation; failures, a missing executable, stop
 //! escalation, timeouts, the concurrency limit, and log paging.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{
     Backend, DataDir, Server,

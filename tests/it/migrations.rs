@@ -2,7 +2,7 @@
 //! exactly as wrangler records them; a second run is a no-op; a database with
 //! a migration this binary does not know is refused.
 
-mod common;
+use crate::common;
 
 use common::{Backend, DataDir, Server};
 

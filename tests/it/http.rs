@@ -2,8 +2,8 @@
 //! HTTP for the edge cases (auth, Origin, Host, body size, rate limits), the
 //! legacy SSE transport, metrics, logs, shutdown and a crash test.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

@@ -1,0 +1,32 @@
+//! The integration tests, one crate with a module per feature (one binary to
+//! link instead of one per file). `common` runs the server and the local D1;
+//! `http_support` runs the HTTP transport.
+
+#[macro_use]
+mod common;
+mod http_support;
+
+mod agent_clis;
+mod bad_input;
+mod cli;
+mod conformance;
+mod d1_store;
+mod data_limits;
+mod edge;
+mod enhance_providers;
+mod http;
+mod isolation;
+mod kanban_flow;
+mod keys_and_scopes;
+mod migrations;
+mod privileged_fields;
+mod prompts;
+mod python_http;
+mod python_sdk;
+mod session_live_log;
+mod session_logs_r2;
+mod session_runners;
+mod sessions;
+mod store_contract;
+mod toolsnaps;
+mod wrangler_compat;
