@@ -11,8 +11,12 @@ use crate::{
     store::{Entity, StoreError},
 };
 
-/// What a caller is told, whatever it called, when the store does not answer.
-pub const UNAVAILABLE: &str = "the store cannot be reached right now; try again";
+/// What a caller is told, whatever it called, when the store does not
+/// answer; `detail` is the store's own account (D1's permission error, the
+/// timeout), which tells the operator what to fix.
+pub fn unavailable(detail: &str) -> String {
+    format!("the store cannot be reached right now ({detail}); try again")
+}
 
 /// The text of a tool error from the store, for the model and the person
 /// behind it. `workspace` is the caller's workspace name; `tool` the tool
@@ -29,9 +33,9 @@ pub fn store_message(workspace: &str, tool: &str, err: &StoreError) -> String {
         StoreError::Constraint(message) => {
             format!("{tool} was refused by the database ({message}); nothing was changed")
         }
-        StoreError::Unavailable { .. } => {
+        StoreError::Unavailable { message, .. } => {
             tracing::warn!(tool, error = %err.full_message(), "store unavailable");
-            format!("{UNAVAILABLE} (nothing was changed)")
+            format!("{}; nothing was changed", unavailable(message))
         }
         StoreError::Sql { .. } | StoreError::Decode { .. } | StoreError::Migration(_) => {
             let err = err.full_message();
@@ -98,9 +102,9 @@ pub fn store_error(workspace: &str, request: &str, err: &StoreError) -> ErrorDat
         StoreError::NotFound { .. } | StoreError::Invalid(_) | StoreError::Conflict(_) => {
             ErrorData::invalid_params(store_message(workspace, request, err), None)
         }
-        StoreError::Unavailable { .. } => {
-            tracing::error!(request, error = %err, "the store did not answer");
-            ErrorData::internal_error(UNAVAILABLE, None)
+        StoreError::Unavailable { message, .. } => {
+            tracing::error!(request, error = %err.full_message(), "the store did not answer");
+            ErrorData::internal_error(unavailable(message), None)
         }
         _ => ErrorData::internal_error(store_message(workspace, request, err), None),
     }
@@ -282,10 +286,14 @@ mod tests {
     #[test]
     fn an_unavailable_store_has_one_wording() {
         let down = StoreError::unavailable("connection refused");
-        assert!(store_message("acme", "list_tasks", &down).starts_with(UNAVAILABLE));
+        let words = "the store cannot be reached right now (connection refused); try again";
+        assert_eq!(
+            store_message("acme", "list_tasks", &down),
+            format!("{words}; nothing was changed")
+        );
         let error = store_error("acme", "prompts/get", &down);
         assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
-        assert_eq!(error.message, UNAVAILABLE);
+        assert_eq!(error.message, words);
     }
 
     #[test]
