@@ -30,8 +30,11 @@ pub fn store_message(workspace: &str, tool: &str, err: &StoreError) -> String {
             format!("{tool} was refused by the database ({message}); nothing was changed")
         }
         StoreError::Unavailable { .. } => {
-            tracing::warn!(tool, error = %err.full_message(), "store unavailable");
-            format!("{UNAVAILABLE} (nothing was changed)")
+            // The model (and the person behind it) needs the store's reason:
+            // a token without D1 permission is not fixed by trying again.
+            let reason = err.full_message();
+            tracing::warn!(tool, error = %reason, "store unavailable");
+            format!("{UNAVAILABLE} (nothing was changed): {reason}")
         }
         StoreError::Sql { .. } | StoreError::Decode { .. } | StoreError::Migration(_) => {
             let err = err.full_message();
@@ -282,7 +285,9 @@ mod tests {
     #[test]
     fn an_unavailable_store_has_one_wording() {
         let down = StoreError::unavailable("connection refused");
-        assert!(store_message("acme", "list_tasks", &down).starts_with(UNAVAILABLE));
+        let text = store_message("acme", "list_tasks", &down);
+        assert!(text.starts_with(UNAVAILABLE), "{text}");
+        assert!(text.ends_with(": connection refused"), "{text}");
         let error = store_error("acme", "prompts/get", &down);
         assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
         assert_eq!(error.message, UNAVAILABLE);
