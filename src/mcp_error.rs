@@ -33,9 +33,13 @@ pub fn store_message(workspace: &str, tool: &str, err: &StoreError) -> String {
         StoreError::Constraint(message) => {
             format!("{tool} was refused by the database ({message}); nothing was changed")
         }
-        StoreError::Unavailable { message, .. } => {
-            tracing::warn!(tool, error = %err.full_message(), "store unavailable");
-            format!("{}; nothing was changed", unavailable(message))
+        StoreError::Unavailable { .. } => {
+            // The model (and the person behind it) needs the store's reason
+            // and its cause: a token without D1 permission is not fixed by
+            // trying again.
+            let reason = err.full_message();
+            tracing::warn!(tool, error = %reason, "store unavailable");
+            format!("{}; nothing was changed", unavailable(&reason))
         }
         StoreError::Sql { .. } | StoreError::Decode { .. } | StoreError::Migration(_) => {
             let err = err.full_message();

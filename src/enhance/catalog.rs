@@ -251,10 +251,10 @@ pub async fn render(
     if let Some(id) = &task_id
         && inputs.task.is_none()
     {
-        return Err(CatalogError::Store(StoreError::NotFound {
-            entity: crate::store::Entity::Task,
-            id: id.to_string(),
-        }));
+        return Err(CatalogError::Store(StoreError::not_found(
+            crate::store::Entity::Task,
+            id,
+        )));
     }
     let text = templates::render(&template, values, inputs.task.as_ref());
     Ok(Rendered {

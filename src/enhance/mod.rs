@@ -202,11 +202,7 @@ impl Enhancer {
         if let Some(task_id) = &input.task_id
             && inputs.task.is_none()
         {
-            return Err(StoreError::NotFound {
-                entity: crate::store::Entity::Task,
-                id: task_id.to_string(),
-            }
-            .into());
+            return Err(StoreError::not_found(crate::store::Entity::Task, task_id).into());
         }
         let cached = inputs.cached.clone();
         let request = plan.request(inputs)?;

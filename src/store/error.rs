@@ -90,6 +90,14 @@ impl std::fmt::Display for Entity {
 }
 
 impl StoreError {
+    /// `entity` `id` is not in the caller's workspace (or nowhere).
+    pub fn not_found(entity: Entity, id: impl std::fmt::Display) -> Self {
+        StoreError::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
     /// The database refused a statement; `message` is what it said.
     pub(crate) fn sql(message: impl std::fmt::Display) -> Self {
         StoreError::Sql {

@@ -134,10 +134,7 @@ impl Store {
         let matches: Vec<ApiKeyRecord> = found.all()?;
         let key = match matches.as_slice() {
             [] => {
-                return Err(StoreError::NotFound {
-                    entity: Entity::Key,
-                    id: id_or_prefix.to_owned(),
-                });
+                return Err(StoreError::not_found(Entity::Key, id_or_prefix));
             }
             [one] => one,
             _ => {
@@ -162,10 +159,9 @@ impl Store {
         );
         let select = batch.push(Stmt::new(SELECT_KEY).bind(&key.id));
         let results = self.write(batch).await?;
-        results.first(select)?.ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Key,
-            id: id_or_prefix.to_owned(),
-        })
+        results
+            .first(select)?
+            .ok_or_else(|| StoreError::not_found(Entity::Key, id_or_prefix))
     }
 
     /// Finds the live (not revoked, not expired) key with this hash and records

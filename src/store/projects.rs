@@ -152,10 +152,7 @@ impl Store {
 
     pub async fn get_project(&self, actor: &Actor, project_id: &ProjectId) -> Result<Project> {
         let row = self.read_one(select_project(actor, project_id)).await?;
-        decode_project(&row)?.ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Project,
-            id: project_id.to_string(),
-        })
+        decode_project(&row)?.ok_or_else(|| StoreError::not_found(Entity::Project, project_id))
     }
 
     /// A task and its project, in one round trip (what a session start
@@ -185,10 +182,7 @@ impl Store {
             .bind(&actor.workspace_id),
         );
         let results = self.read(batch).await?;
-        let not_found = || StoreError::NotFound {
-            entity: Entity::Task,
-            id: task_id.to_string(),
-        };
+        let not_found = || StoreError::not_found(Entity::Task, task_id);
         let task: Task = results.first(task)?.ok_or_else(not_found)?;
         let project = decode_project(results.get(project))?.ok_or_else(not_found)?;
         Ok((task, project))
@@ -290,10 +284,8 @@ impl Store {
         let updated = batch.push(update);
         let select = batch.push(select_project(actor, project_id));
         let results = self.write(batch).await?;
-        let project = decode_project(results.get(select))?.ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Project,
-            id: project_id.to_string(),
-        })?;
+        let project = decode_project(results.get(select))?
+            .ok_or_else(|| StoreError::not_found(Entity::Project, project_id))?;
         if results.changes(updated) == 0 {
             // The project exists, so the only reason the update did nothing is
             // a name taken by another project.

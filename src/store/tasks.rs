@@ -26,17 +26,11 @@ fn select_task(actor: &Actor, task_id: &TaskId) -> Stmt {
 }
 
 fn task_not_found(task_id: &TaskId) -> StoreError {
-    StoreError::NotFound {
-        entity: Entity::Task,
-        id: task_id.to_string(),
-    }
+    StoreError::not_found(Entity::Task, task_id)
 }
 
 fn project_not_found(project_id: &ProjectId) -> StoreError {
-    StoreError::NotFound {
-        entity: Entity::Project,
-        id: project_id.to_string(),
-    }
+    StoreError::not_found(Entity::Project, project_id)
 }
 
 /// Most subtasks `get_task` (and the task resource) shows.
@@ -521,8 +515,5 @@ impl Store {
 }
 
 fn not_a_member(user_id: &str) -> StoreError {
-    StoreError::NotFound {
-        entity: Entity::Member,
-        id: user_id.to_owned(),
-    }
+    StoreError::not_found(Entity::Member, user_id)
 }

@@ -82,11 +82,9 @@ impl Store {
             .bind(workspace_id),
         );
         let results = self.read(batch).await?;
-        let mut workspace: Workspace =
-            results.first(team)?.ok_or_else(|| StoreError::NotFound {
-                entity: Entity::Workspace,
-                id: workspace_id.to_string(),
-            })?;
+        let mut workspace: Workspace = results
+            .first(team)?
+            .ok_or_else(|| StoreError::not_found(Entity::Workspace, workspace_id))?;
         workspace.members = results.all::<Member>(members)?;
         Ok(workspace)
     }
@@ -99,10 +97,9 @@ impl Store {
                     .bind(id_or_slug),
             )
             .await?;
-        let id = found.text("id").ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Workspace,
-            id: id_or_slug.to_owned(),
-        })?;
+        let id = found
+            .text("id")
+            .ok_or_else(|| StoreError::not_found(Entity::Workspace, id_or_slug))?;
         self.workspace_by_id(&WorkspaceId::from(id)).await
     }
 

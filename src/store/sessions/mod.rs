@@ -39,10 +39,7 @@ fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
 }
 
 fn session_not_found(session_id: &SessionId) -> StoreError {
-    StoreError::NotFound {
-        entity: Entity::Session,
-        id: session_id.to_string(),
-    }
+    StoreError::not_found(Entity::Session, session_id)
 }
 
 /// Moves a session's task back to `todo` after the session ended at `at`

@@ -70,10 +70,9 @@ impl Store {
         );
         let created = batch.push(select_session(actor, &id));
         let results = self.write(batch).await?;
-        results.first(created)?.ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Task,
-            id: new.task_id.to_string(),
-        })
+        results
+            .first(created)?
+            .ok_or_else(|| StoreError::not_found(Entity::Task, &new.task_id))
     }
 
     /// A session and its processes, in the caller's workspace.
@@ -149,10 +148,7 @@ impl Store {
         if let Some(task_id) = &filter.task_id
             && results.int(task, "n") == 0
         {
-            return Err(StoreError::NotFound {
-                entity: Entity::Task,
-                id: task_id.to_string(),
-            });
+            return Err(StoreError::not_found(Entity::Task, task_id));
         }
         Ok(Page::from_rows(
             results.all::<Session>(page)?,
