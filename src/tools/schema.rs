@@ -319,11 +319,7 @@ fn optional_fields_without_null(schema: &mut JsonObject) {
 fn admit_null(property: &mut JsonObject) {
     let null = Value::String("null".to_owned());
     match property.get_mut("type") {
-        Some(Value::Array(types)) => {
-            if !types.contains(&null) {
-                types.push(null);
-            }
-        }
+        Some(Value::Array(types)) if !types.contains(&null) => types.push(null),
         Some(single @ Value::String(_)) => {
             let first = single.take();
             *single = Value::Array(vec![first, null]);
