@@ -217,24 +217,43 @@ pub async fn serve_on(
         created_by: Some(principal.actor.user_id.clone()),
     };
     let runner = start_runner(&sessions, no_runner, scope).await;
-    // A key can be revoked or expire while this process runs: it is checked
-    // again on use, as over HTTP.
-    let key_check = api_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(|key| auth::KeyCheck::new(store.clone(), key, &principal));
-    let mut server = KanbanServer::new(store, &tools, enhancer)
-        .with_principal(principal)
-        .with_sessions(sessions);
-    if let Some(check) = key_check {
-        server = server.with_key_check(check);
-    }
+    let server = stdio_server(
+        store,
+        principal,
+        sessions,
+        api_key.as_deref(),
+        &tools,
+        enhancer,
+    );
     let served = transport::stdio::serve_on(server, input, output, shutdown).await;
     if let Some(runner) = runner {
         runner.shutdown().await;
     }
     served
+}
+
+/// The handler of a stdio server, acting for `principal`. A key can be
+/// revoked or expire while this process runs: it is checked again on use,
+/// as over HTTP.
+fn stdio_server(
+    store: Store,
+    principal: Principal,
+    sessions: Sessions,
+    api_key: Option<&str>,
+    tools: &ToolFilter,
+    enhancer: Arc<Enhancer>,
+) -> KanbanServer {
+    let key_check = api_key
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|key| auth::KeyCheck::new(store.clone(), key, &principal));
+    let mut server = KanbanServer::new(store, tools, enhancer)
+        .with_principal(principal)
+        .with_sessions(sessions);
+    if let Some(check) = key_check {
+        server = server.with_key_check(check);
+    }
+    server
 }
 
 /// The in-process session runner, unless `no_runner`. Without one, sessions
@@ -310,26 +329,10 @@ async fn serve_http(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let options = settings.options;
-    if options.no_auth && !options.addr.ip().is_loopback() {
-        bail!(
-            "--no-auth serves without credentials and is only allowed on a loopback address (127.0.0.1 or ::1), \
-             not {}",
-            options.addr
-        );
-    }
-    if options.no_auth && store_config.kind() == StoreKind::D1 {
-        bail!("--no-auth needs the local SQLite store: a shared D1 store has no local owner");
-    }
+    check_no_auth(&options, store_config)?;
     let store = open_store(store_config).await?;
     ensure_local_default(store_config, &store).await?;
-    let local_owner = if options.no_auth {
-        tracing::warn!(
-            "NO AUTHENTICATION: every HTTP request acts as the local owner with all scopes (--no-auth, loopback only)"
-        );
-        Some(auth::local_owner(&store).await?)
-    } else {
-        None
-    };
+    let local_owner = no_auth_owner(options.no_auth, &store).await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
@@ -366,6 +369,33 @@ async fn serve_http(
         runner.shutdown().await;
     }
     served
+}
+
+/// `--no-auth` only on loopback, and only on the local store (a shared
+/// D1 store has no local owner to act as).
+fn check_no_auth(options: &HttpOptions, store_config: &StoreConfig) -> anyhow::Result<()> {
+    if options.no_auth && !options.addr.ip().is_loopback() {
+        bail!(
+            "--no-auth serves without credentials and is only allowed on a loopback address (127.0.0.1 or ::1), \
+             not {}",
+            options.addr
+        );
+    }
+    if options.no_auth && store_config.kind() == StoreKind::D1 {
+        bail!("--no-auth needs the local SQLite store: a shared D1 store has no local owner");
+    }
+    Ok(())
+}
+
+/// The local owner every request acts as under `--no-auth`.
+async fn no_auth_owner(no_auth: bool, store: &Store) -> anyhow::Result<Option<Principal>> {
+    if !no_auth {
+        return Ok(None);
+    }
+    tracing::warn!(
+        "NO AUTHENTICATION: every HTTP request acts as the local owner with all scopes (--no-auth, loopback only)"
+    );
+    Ok(Some(auth::local_owner(store).await?))
 }
 
 /// `migrate`: applies pending migrations and says what it did.

@@ -286,11 +286,24 @@ enum WorkspacesCommand {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    init_logging(&cli.log, cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout is the stdio transport's), as text or JSON.
+fn init_logging(directives: &str, format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
-    match cli.log_format {
+    match format {
         LogFormat::Text => logs.with_ansi(false).init(),
         LogFormat::Json => logs
             .json()
@@ -298,54 +311,19 @@ async fn main() -> std::process::ExitCode {
             .with_span_list(false)
             .init(),
     }
+}
+
+/// Runs the subcommand. Servers and the runner stop on SIGINT/SIGTERM: the
+/// binary is the only place that listens for signals.
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
-    let store = match config::StoreConfig::resolve(cli.store, data_dir.clone(), |name| {
-        std::env::var(name).ok()
-    }) {
-        Ok(store) => store,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
+    let store =
+        config::StoreConfig::resolve(cli.store, data_dir.clone(), |name| std::env::var(name).ok())?;
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    let result = match cli.command {
+    match cli.command {
         Command::Serve(args) => {
-            let http = args.http.map(|addr| HttpSettings {
-                options: HttpOptions {
-                    addr,
-                    allowed_hosts: args.allowed_hosts,
-                    allowed_origins: args.allowed_origins,
-                    max_body_bytes: args.max_body_bytes,
-                    request_timeout: Duration::from_secs(args.request_timeout_secs),
-                    connections: ConnectionLimits {
-                        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
-                        max_connections: args.max_connections,
-                    },
-                    rate_limit: Some(RateLimit {
-                        per_second: args.rate_limit,
-                        burst: args.rate_burst,
-                    }),
-                    no_auth: args.no_auth,
-                },
-                jwt_secret: args.jwt_secret,
-            });
-            commands::serve(
-                ServeOptions {
-                    store,
-                    data_dir,
-                    config: cli.config,
-                    http,
-                    api_key: args.key.api_key,
-                    tools: ToolFilter {
-                        toolsets: args.toolsets,
-                        read_only: args.read_only,
-                    },
-                    no_runner: args.no_runner,
-                },
-                commands::shutdown_signal(),
-            )
-            .await
+            let options = serve_options(args, store, data_dir, cli.config);
+            commands::serve(options, commands::shutdown_signal()).await
         }
         Command::Runner { workspace } => {
             commands::runner(
@@ -396,12 +374,45 @@ async fn main() -> std::process::ExitCode {
         Command::Workspaces(WorkspacesCommand::List) => {
             commands::workspaces_list(&store, &mut out).await
         }
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+    }
+}
+
+/// What `serve`'s flags ask for.
+fn serve_options(
+    args: ServeArgs,
+    store: config::StoreConfig,
+    data_dir: PathBuf,
+    config: Option<PathBuf>,
+) -> ServeOptions {
+    let http = args.http.map(|addr| HttpSettings {
+        options: HttpOptions {
+            addr,
+            allowed_hosts: args.allowed_hosts,
+            allowed_origins: args.allowed_origins,
+            max_body_bytes: args.max_body_bytes,
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                max_connections: args.max_connections,
+            },
+            rate_limit: Some(RateLimit {
+                per_second: args.rate_limit,
+                burst: args.rate_burst,
+            }),
+            no_auth: args.no_auth,
+        },
+        jwt_secret: args.jwt_secret,
+    });
+    ServeOptions {
+        store,
+        data_dir,
+        config,
+        http,
+        api_key: args.key.api_key,
+        tools: ToolFilter {
+            toolsets: args.toolsets,
+            read_only: args.read_only,
+        },
+        no_runner: args.no_runner,
     }
 }

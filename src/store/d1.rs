@@ -172,7 +172,19 @@ impl D1Executor {
             Ok(text) => redact(&text, &self.settings.api_token.0),
             Err(err) => return Attempt::retry(describe_transport(&err), None),
         };
-        let envelope: Option<Envelope> = serde_json::from_str(&text).ok();
+        self.judge(status, retry_after, &text, expected)
+    }
+
+    /// What one answer of D1 means: results, an error to report, or a
+    /// retry (429, a transient error, a server error).
+    fn judge(
+        &self,
+        status: reqwest::StatusCode,
+        retry_after: Option<Duration>,
+        text: &str,
+        expected: usize,
+    ) -> Attempt {
+        let envelope: Option<Envelope> = serde_json::from_str(text).ok();
         let first_error = envelope
             .as_ref()
             .and_then(|e| e.errors.first())

@@ -60,6 +60,8 @@ struct ProjectBrief {
 }
 
 impl Store {
+    // Long on purpose: the three optional reads of one round trip, each
+    // with its SQL written out, and their decoding.
     /// Reads, in one batch, whatever of the cache row, the task context and
     /// the template the caller asks for.
     pub async fn prompt_inputs(

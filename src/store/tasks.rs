@@ -176,6 +176,9 @@ impl Store {
         })
     }
 
+    // Long on purpose: one round trip's statements (the change, its audit
+    // row, the read-back and the diagnosis of a refusal) with their SQL
+    // written out in full; split up, one batch would be read in pieces.
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> Result<Task> {
         let id = TaskId::generate();
         let at = now();
@@ -250,6 +253,9 @@ impl Store {
         Err(not_a_member(new.assignee.as_deref().unwrap_or_default()))
     }
 
+    // Long on purpose: one round trip's statements (the change, its audit
+    // row, the read-back and the diagnosis of a refusal) with their SQL
+    // written out in full; split up, one batch would be read in pieces.
     pub async fn update_task(
         &self,
         actor: &Actor,
@@ -322,6 +328,9 @@ impl Store {
         )))
     }
 
+    // Long on purpose: one round trip's statements (the change, its audit
+    // row, the read-back and the diagnosis of a refusal) with their SQL
+    // written out in full; split up, one batch would be read in pieces.
     /// Deletes the task and its subtree. The audit row records the ids it
     /// deleted and the result is read back from that row, so a batch retried
     /// after it committed (the reply was lost) reports the same deletion

@@ -170,6 +170,9 @@ impl Store {
         results.first(select)?.ok_or_else(|| duplicate(&new.name))
     }
 
+    // Long on purpose: one round trip's statements (the change, its audit
+    // row, the read-back and the diagnosis of a refusal) with their SQL
+    // written out in full; split up, one batch would be read in pieces.
     pub async fn update_prompt_template(
         &self,
         actor: &Actor,
