@@ -283,11 +283,6 @@ enum WorkspacesCommand {
     List,
 }
 
-/// mimalloc rather than the system allocator: cheaper small allocations on
-/// the hot path of every tool call (rows, strings, JSON values).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
