@@ -1,7 +1,11 @@
 //! Load benchmark of the real release binary over HTTP (issue #4, item 8):
 //!
-//! 1. **Throughput.** Seeds a project with [`SEED_TASKS`] tasks through the
-//!    server, then [`CLIENTS`] concurrent clients each send sequential
+//! 1. **Throughput.** Seeds a project with [`SEED_TASKS`] tasks (descriptions
+//!    of [`DESCRIPTION_CHARS`] characters) through the server, then
+//!    [`CLIENTS`] concurrent clients drive three loads one after the other
+//!    on the same server: `GET /healthz` (the floor: HTTP plus one
+//!    `SELECT 1`), `get_project`, and `list_tasks`, whose rates are also
+//!    printed as shares of the floor's (issue #13). Each sends sequential
 //!    `tools/call list_tasks {"project_id": …, "limit": 50}` requests to
 //!    `POST /mcp` in stateless mode (protocol 2026-07-28: no `initialize`, no
 //!    session; every request carries `MCP-Protocol-Version`, the SEP-2243
@@ -55,6 +59,8 @@ use serde_json::{Value, json};
 const SEED_TASKS: usize = 60;
 /// Rows per list_tasks page.
 const PAGE: usize = 50;
+/// Characters of each seeded task's description.
+const DESCRIPTION_CHARS: usize = 200;
 /// Concurrent load clients, each with one connection and one call in flight.
 const CLIENTS: usize = 32;
 /// Unmeasured seconds of load before the window.
@@ -75,6 +81,11 @@ const STATUSES: [&str; 5] = ["todo", "inprogress", "inreview", "done", "cancelle
 const AIM_CALLS_PER_SECOND: f64 = 5_000.0;
 const AIM_P99: Duration = Duration::from_millis(20);
 const AIM_STREAMS_RSS_MB: f64 = 100.0;
+/// Aims from issue #13, item 2, as shares of the `/healthz` rate of the same run.
+const AIM_LIST_TASKS_SHARE: f64 = 0.30;
+const AIM_GET_PROJECT_SHARE: f64 = 0.50;
+/// Issue #13, item 3: what 1,000 idle SSE streams may add (per stream ≤ 20 KB).
+const AIM_STREAM_KB: f64 = 20.0;
 
 fn main() -> anyhow::Result<()> {
     // reqwest is built without a bundled crypto provider; use ring, as the
@@ -491,6 +502,12 @@ fn load_client() -> anyhow::Result<reqwest::Client> {
 
 struct LoadResult {
     window: Duration,
+    /// `GET /healthz` (one `SELECT 1`): the server's own HTTP floor.
+    healthz_per_second: f64,
+    healthz_errors: usize,
+    get_project_per_second: f64,
+    get_project_p99: Duration,
+    get_project_errors: usize,
     latencies: Vec<Duration>,
     /// Failed calls in the window, by kind.
     errors: BTreeMap<String, usize>,
@@ -514,74 +531,47 @@ struct ClientRun {
     errors: Vec<(Duration, String)>,
 }
 
-async fn load_phase(server: &Server, key: &str, settings: &Settings) -> anyhow::Result<LoadResult> {
-    let http = load_client()?;
-    let url = server.url("/mcp");
-    let project = call(&http, &url, key, "create_project", json!({"name": "bench"})).await?;
-    let project_id = project["id"]
-        .as_str()
-        .context("create_project returned no id")?
-        .to_owned();
-    eprintln!("seeding {SEED_TASKS} tasks through the server");
-    let description = "A description of typical length: what to change, where, and how \
-                       to tell it is done, in a sentence or two.";
-    for i in 0..SEED_TASKS {
-        call(
-            &http,
-            &url,
-            key,
-            "create_task",
-            json!({
-                "project_id": project_id,
-                "title": format!("Task {i}: make the thing do the other thing"),
-                "description": description,
-                "status": STATUSES[i % STATUSES.len()],
-            }),
-        )
-        .await?;
-    }
-    let arguments = json!({"project_id": project_id, "limit": PAGE});
-    let page = call(&http, &url, key, "list_tasks", arguments.clone()).await?;
-    let rows = page["tasks"].as_array().map_or(0, Vec::len);
-    ensure!(
-        rows == PAGE && page["total"] == SEED_TASKS,
-        "list_tasks returned {rows} rows of {}",
-        page["total"]
-    );
-    // The exact reply, for its size and the cheap check.
-    let body = call_body(1, "list_tasks", &arguments);
-    let headers = mcp_headers(key, "list_tasks")?;
-    let reply_bytes = http
-        .post(&url)
-        .headers(headers.clone())
-        .body(body.clone())
-        .send()
-        .await?
-        .bytes()
-        .await?
-        .len();
-    let memory_before = server.memory()?;
+/// One request the load clients repeat: a GET, or a POST of a body.
+#[derive(Clone)]
+struct Request {
+    url: String,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    /// Every reply must contain each of these.
+    expect: Vec<String>,
+    /// `list_tasks` rows to find when a reply is parsed in full, if any.
+    rows: Option<usize>,
+}
 
-    eprintln!(
-        "{} clients × list_tasks: {} s warm-up, {} s measured",
-        settings.clients,
-        WARMUP.as_secs(),
-        settings.seconds
-    );
+/// What [`drive`] measured over its window.
+struct Driven {
+    window: Duration,
+    latencies: Vec<Duration>,
+    errors: BTreeMap<String, usize>,
+    server_cpu: Duration,
+    client_cpu: Duration,
+    metrics_start: String,
+    metrics_end: String,
+}
+
+impl Driven {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.window.as_secs_f64()
+    }
+}
+
+/// Runs `settings.clients` clients, each repeating `request` on its own
+/// keep-alive connection, for the warm-up and the measured window.
+async fn drive(server: &Server, settings: &Settings, request: &Request) -> anyhow::Result<Driven> {
+    let http = load_client()?;
     let started = Instant::now();
     let window = Duration::from_secs(settings.seconds);
     let window_start = WARMUP;
     let window_end = WARMUP + window;
-    let expected_total = format!("\"total\":{SEED_TASKS}");
     let mut clients = Vec::with_capacity(settings.clients);
     for _ in 0..settings.clients {
-        let http = load_client()?;
-        let (url, headers, body, expected_total) = (
-            url.clone(),
-            headers.clone(),
-            body.clone(),
-            expected_total.clone(),
-        );
+        let client = load_client()?;
+        let request = request.clone();
         clients.push(tokio::spawn(async move {
             let mut run = ClientRun {
                 samples: Vec::with_capacity(1 << 16),
@@ -592,10 +582,12 @@ async fn load_phase(server: &Server, key: &str, settings: &Settings) -> anyhow::
                 calls += 1;
                 let sent = Instant::now();
                 let outcome = async {
-                    let response = http
-                        .post(&url)
-                        .headers(headers.clone())
-                        .body(body.clone())
+                    let builder = match &request.body {
+                        Some(body) => client.post(&request.url).body(body.clone()),
+                        None => client.get(&request.url),
+                    };
+                    let response = builder
+                        .headers(request.headers.clone())
                         .send()
                         .await
                         .map_err(|e| format!("transport: {}", error_kind(&e)))?;
@@ -614,15 +606,17 @@ async fn load_phase(server: &Server, key: &str, settings: &Settings) -> anyhow::
                         return Err(format!("HTTP {status}"));
                     }
                     let text = std::str::from_utf8(&reply).map_err(|_| "not UTF-8".to_owned())?;
-                    if !text.contains("\"isError\":false") || !text.contains(&expected_total) {
+                    if !request.expect.iter().all(|e| text.contains(e.as_str())) {
                         return Err("unexpected reply".to_owned());
                     }
-                    if calls.is_multiple_of(FULL_CHECK_EVERY) {
+                    if let Some(page) = request.rows
+                        && calls.is_multiple_of(FULL_CHECK_EVERY)
+                    {
                         let message = reply_message(&reply).map_err(|e| e.to_string())?;
                         let rows = message["result"]["structuredContent"]["tasks"]
                             .as_array()
                             .map_or(0, Vec::len);
-                        if rows != PAGE {
+                        if rows != page {
                             return Err(format!("{rows} rows"));
                         }
                     }
@@ -664,14 +658,133 @@ async fn load_phase(server: &Server, key: &str, settings: &Settings) -> anyhow::
         }
     }
     latencies.sort_unstable();
-    let tool = ToolHistogram::delta(&metrics_start, &metrics_end, "list_tasks");
-    Ok(LoadResult {
+    Ok(Driven {
         window,
         latencies,
         errors,
-        reply_bytes,
         server_cpu: cpu_end.0.saturating_sub(cpu_start.0),
         client_cpu: cpu_end.1.saturating_sub(cpu_start.1),
+        metrics_start,
+        metrics_end,
+    })
+}
+
+async fn load_phase(server: &Server, key: &str, settings: &Settings) -> anyhow::Result<LoadResult> {
+    let http = load_client()?;
+    let url = server.url("/mcp");
+    let project = call(&http, &url, key, "create_project", json!({"name": "bench"})).await?;
+    let project_id = project["id"]
+        .as_str()
+        .context("create_project returned no id")?
+        .to_owned();
+    eprintln!("seeding {SEED_TASKS} tasks through the server");
+    let description: String = "A description of typical length: what to change, where, and how \
+                               to tell it is done, in a sentence or two. "
+        .chars()
+        .cycle()
+        .take(DESCRIPTION_CHARS)
+        .collect();
+    for i in 0..SEED_TASKS {
+        call(
+            &http,
+            &url,
+            key,
+            "create_task",
+            json!({
+                "project_id": project_id,
+                "title": format!("Task {i}: make the thing do the other thing"),
+                "description": description,
+                "status": STATUSES[i % STATUSES.len()],
+            }),
+        )
+        .await?;
+    }
+    let arguments = json!({"project_id": project_id, "limit": PAGE});
+    let page = call(&http, &url, key, "list_tasks", arguments.clone()).await?;
+    let rows = page["tasks"].as_array().map_or(0, Vec::len);
+    ensure!(
+        rows == PAGE && page["total"] == SEED_TASKS,
+        "list_tasks returned {rows} rows of {}",
+        page["total"]
+    );
+    // The exact reply, for its size and the cheap check.
+    let body = call_body(1, "list_tasks", &arguments);
+    let headers = mcp_headers(key, "list_tasks")?;
+    let reply_bytes = http
+        .post(&url)
+        .headers(headers.clone())
+        .body(body.clone())
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len();
+    let memory_before = server.memory()?;
+
+    eprintln!(
+        "{} clients × GET /healthz: {} s warm-up, {} s measured",
+        settings.clients,
+        WARMUP.as_secs(),
+        settings.seconds
+    );
+    let healthz = drive(
+        server,
+        settings,
+        &Request {
+            url: server.url("/healthz"),
+            headers: HeaderMap::new(),
+            body: None,
+            expect: vec!["\"status\":\"ok\"".to_owned()],
+            rows: None,
+        },
+    )
+    .await?;
+
+    eprintln!("{} clients × get_project", settings.clients);
+    let get_project_args = json!({"project_id": project_id});
+    call(&http, &url, key, "get_project", get_project_args.clone()).await?;
+    let get_project = drive(
+        server,
+        settings,
+        &Request {
+            url: url.clone(),
+            headers: mcp_headers(key, "get_project")?,
+            body: Some(call_body(1, "get_project", &get_project_args)),
+            expect: vec!["\"isError\":false".to_owned(), project_id.clone()],
+            rows: None,
+        },
+    )
+    .await?;
+
+    eprintln!("{} clients × list_tasks", settings.clients);
+    let list = drive(
+        server,
+        settings,
+        &Request {
+            url,
+            headers,
+            body: Some(body),
+            expect: vec![
+                "\"isError\":false".to_owned(),
+                format!("\"total\":{SEED_TASKS}"),
+            ],
+            rows: Some(PAGE),
+        },
+    )
+    .await?;
+    let tool = ToolHistogram::delta(&list.metrics_start, &list.metrics_end, "list_tasks");
+    Ok(LoadResult {
+        window: list.window,
+        healthz_per_second: healthz.per_second(),
+        healthz_errors: healthz.errors.values().sum(),
+        get_project_per_second: get_project.per_second(),
+        get_project_p99: percentile(&get_project.latencies, 99.0),
+        get_project_errors: get_project.errors.values().sum(),
+        latencies: list.latencies,
+        errors: list.errors,
+        reply_bytes,
+        server_cpu: list.server_cpu,
+        client_cpu: list.client_cpu,
         tool_mean: tool.as_ref().map(ToolHistogram::mean),
         tool_p50_bound: tool.as_ref().and_then(|t| t.bound(0.50)),
         tool_p99_bound: tool.as_ref().and_then(|t| t.bound(0.99)),
@@ -968,9 +1081,35 @@ fn report(
     );
     let _ = writeln!(out, "| measurement | result | aim | met |");
     let _ = writeln!(out, "|---|--:|--:|:-:|");
+    let healthz = load.healthz_per_second;
+    let share = |rate: f64| if healthz > 0.0 { rate / healthz } else { 0.0 };
     let _ = writeln!(
         out,
-        "| list_tasks (limit {PAGE} of {SEED_TASKS}), {} clients, stateless 2026-07-28: calls/s over {} s | {per_second:.0} | ≥ {AIM_CALLS_PER_SECOND:.0} | {} |",
+        "| GET /healthz (the floor: HTTP + one `SELECT 1`), {} clients: req/s | {healthz:.0} (failed: {}) | | |",
+        settings.clients, load.healthz_errors
+    );
+    let _ = writeln!(
+        out,
+        "| get_project calls/s; share of /healthz; p99 | {:.0}; {:.0} %; {} | ≥ {:.0} % | {} |",
+        load.get_project_per_second,
+        100.0 * share(load.get_project_per_second),
+        show(load.get_project_p99),
+        100.0 * AIM_GET_PROJECT_SHARE,
+        verdict(
+            share(load.get_project_per_second) >= AIM_GET_PROJECT_SHARE
+                && load.get_project_errors == 0
+        )
+    );
+    let _ = writeln!(
+        out,
+        "| list_tasks share of /healthz | {:.0} % | ≥ {:.0} % | {} |",
+        100.0 * share(per_second),
+        100.0 * AIM_LIST_TASKS_SHARE,
+        verdict(share(per_second) >= AIM_LIST_TASKS_SHARE && errors == 0)
+    );
+    let _ = writeln!(
+        out,
+        "| list_tasks (limit {PAGE} of {SEED_TASKS}, {DESCRIPTION_CHARS}-character descriptions), {} clients, stateless 2026-07-28: calls/s over {} s | {per_second:.0} | ≥ {AIM_CALLS_PER_SECOND:.0} | {} |",
         settings.clients,
         load.window.as_secs(),
         verdict(per_second >= AIM_CALLS_PER_SECOND && errors == 0)
@@ -1055,7 +1194,8 @@ fn report(
         / streams.count.max(1) as f64;
     let _ = writeln!(
         out,
-        "| RSS per stream (VmRSS delta / streams) | {per_stream_kb:.1} KB | | |"
+        "| RSS per stream (VmRSS delta / streams) | {per_stream_kb:.1} KB | ≤ {AIM_STREAM_KB:.0} KB | {} |",
+        verdict(per_stream_kb <= AIM_STREAM_KB)
     );
     let _ = writeln!(
         out,

@@ -38,6 +38,16 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// VmHWM (peak resident set) of a process, in kB.
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status")
+}
+
 async fn time<F, Fut>(runs: usize, mut f: F) -> Vec<Duration>
 where
     F: FnMut() -> Fut,
@@ -73,10 +83,9 @@ async fn main() {
                 .env_remove("VK_API_KEY")
                 .env("VK_LOG", "error");
         });
-    let client =
-        ().serve(TokioChildProcess::new(command).expect("spawn server"))
-            .await
-            .expect("initialize");
+    let transport = TokioChildProcess::new(command).expect("spawn server");
+    let server_pid = transport.id().expect("the server's pid");
+    let client = ().serve(transport).await.expect("initialize");
     let call = |name: &'static str, args: Value| {
         let client = &client;
         async move {
@@ -186,6 +195,21 @@ async fn main() {
             assert!(page["text"].as_str().expect("text").len() as u64 >= RANGE - 4);
         })
         .await,
+    );
+
+    // The server never holds more than a page (1 MiB of text, plus its JSON
+    // encoding and the client's copy in flight) of the 200 MB log: its peak
+    // RSS over all the reads above stays far below the log's size.
+    let hwm_kb = vm_hwm_kb(server_pid);
+    let page_mb = logs::MAX_READ_BYTES as f64 / 1048576.0;
+    println!(
+        "server peak RSS (VmHWM) after every read of the {:.0} MB log: {:.1} MB (a page is at most {page_mb:.0} MB)",
+        written as f64 / 1048576.0,
+        hwm_kb as f64 / 1024.0
+    );
+    assert!(
+        (hwm_kb as f64 / 1024.0) < 64.0 + 8.0 * page_mb,
+        "the server's peak RSS ({hwm_kb} kB) suggests it held more than a page of the log"
     );
 
     // Where the end-to-end time of the 1 MiB page goes beyond the read: the

@@ -23,7 +23,7 @@
 use std::{fmt, time::Duration};
 
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
 use super::{
     StoreError,
@@ -297,7 +297,7 @@ struct Envelope {
 #[derive(Deserialize)]
 struct QueryResult {
     #[serde(default)]
-    results: Vec<Row>,
+    results: Vec<Map<String, Json>>,
     #[serde(default)]
     meta: Meta,
 }
@@ -327,7 +327,7 @@ fn decode_results(envelope: Envelope, expected: usize) -> Result<Vec<StmtResult>
     Ok(results
         .into_iter()
         .map(|r| StmtResult {
-            rows: r.results,
+            rows: r.results.into_iter().map(Row::from_map).collect(),
             changes: r.meta.changes,
         })
         .collect())

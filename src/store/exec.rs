@@ -3,7 +3,7 @@
 //! rows of every statement. SQLite (local file) and D1 (HTTP) both sit behind
 //! [`Executor`], so the SQL is written once.
 
-use std::{borrow::Cow, future::Future, pin::Pin};
+use std::{borrow::Cow, future::Future, pin::Pin, sync::Arc};
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value as Json};
@@ -75,8 +75,116 @@ impl Stmt {
     }
 }
 
-/// A result row: column name → JSON value, the shape D1 returns.
-pub type Row = Map<String, Json>;
+/// A result row: its values in column order, beside the column names of its
+/// statement, which every row of a result shares. No map per row: SQLite
+/// hands values by column index, and a row is decoded into its typed struct
+/// straight from here ([`StmtResult::all`]), without a JSON tree between.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Json>,
+}
+
+static NULL: Json = Json::Null;
+
+impl Row {
+    /// A row of `values`, one per name in `columns`, in that order.
+    pub fn new(columns: Arc<[String]>, values: Vec<Json>) -> Self {
+        Row { columns, values }
+    }
+
+    /// A row from a JSON object (D1 answers rows as objects).
+    pub fn from_map(map: Map<String, Json>) -> Self {
+        let (columns, values): (Vec<String>, Vec<Json>) = map.into_iter().unzip();
+        Row {
+            columns: columns.into(),
+            values,
+        }
+    }
+
+    /// The value of `column`; `None` when the row has no such column.
+    pub fn get(&self, column: &str) -> Option<&Json> {
+        self.columns
+            .iter()
+            .position(|name| name == column)
+            .and_then(|at| self.values.get(at))
+    }
+
+    /// `(column, value)` pairs in column order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
+        self.columns.iter().map(String::as_str).zip(&self.values)
+    }
+
+    /// The columns and their values as a JSON object.
+    pub fn to_map(&self) -> Map<String, Json> {
+        self.iter()
+            .map(|(name, value)| (name.to_owned(), value.clone()))
+            .collect()
+    }
+}
+
+impl std::ops::Index<&str> for Row {
+    type Output = Json;
+
+    /// The value of `column`, `null` when there is no such column (as for
+    /// a JSON value).
+    fn index(&self, column: &str) -> &Json {
+        self.get(column).unwrap_or(&NULL)
+    }
+}
+
+/// A row reads as a map of column → value, so a typed struct decodes from
+/// it directly.
+impl<'de> serde::Deserializer<'de> for &'de Row {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(RowAccess { row: self, at: 0 })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct RowAccess<'de> {
+    row: &'de Row,
+    at: usize,
+}
+
+impl<'de> serde::de::MapAccess<'de> for RowAccess<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.row.columns.get(self.at) {
+            Some(name) => seed
+                .deserialize(serde::de::value::BorrowedStrDeserializer::new(name))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let value = self.row.values.get(self.at).unwrap_or(&NULL);
+        self.at += 1;
+        seed.deserialize(value)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.row.values.len().saturating_sub(self.at))
+    }
+}
 
 /// What one statement produced.
 #[derive(Debug, Default, Clone)]
@@ -117,7 +225,7 @@ impl StmtResult {
 }
 
 fn decode_row<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
-    serde_json::from_value(Json::Object(row.clone())).map_err(|e| StoreError::Decode {
+    T::deserialize(row).map_err(|e| StoreError::Decode {
         message: "unexpected data from the database".to_owned(),
         source: Some(e.into()),
     })

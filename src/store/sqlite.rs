@@ -185,23 +185,22 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<StmtResult, StoreError> {
         }
         .map_err(db_error)?;
     }
-    let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
+    let columns: Arc<[String]> = prepared.column_names().map(str::to_owned).collect();
     let mut rows_out = Vec::new();
     {
         let mut rows = prepared.raw_query();
         while let Some(row) = rows.next().map_err(db_error)? {
-            let mut out = Row::with_capacity(columns.len());
-            for (index, name) in columns.iter().enumerate() {
-                let value = match row.get_ref(index).map_err(db_error)? {
+            let mut values = Vec::with_capacity(columns.len());
+            for index in 0..columns.len() {
+                values.push(match row.get_ref(index).map_err(db_error)? {
                     ValueRef::Null => Json::Null,
                     ValueRef::Integer(v) => Json::from(v),
                     ValueRef::Real(v) => Json::from(v),
                     ValueRef::Text(v) => Json::String(String::from_utf8_lossy(v).into_owned()),
                     ValueRef::Blob(v) => Json::String(hex::encode(v)),
-                };
-                out.insert(name.clone(), value);
+                });
             }
-            rows_out.push(out);
+            rows_out.push(Row::new(Arc::clone(&columns), values));
         }
     }
     Ok(StmtResult {

@@ -47,7 +47,7 @@ impl Owner {
 /// The transport's end of a legacy SSE session.
 pub struct SseSession {
     /// Where `POST /messages` hands client messages to the session.
-    pub to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    pub to_server: mpsc::Sender<Box<ClientJsonRpcMessage>>,
     /// Cancelled to end the session and its event stream.
     pub closed: CancellationToken,
 }
@@ -108,7 +108,7 @@ impl Owners {
         &self,
         id: &str,
         principal: &Principal,
-    ) -> Result<mpsc::Sender<ClientJsonRpcMessage>, EdgeError> {
+    ) -> Result<mpsc::Sender<Box<ClientJsonRpcMessage>>, EdgeError> {
         let sessions = self.lock();
         let Some(Entry {
             owner,

@@ -37,7 +37,10 @@ use super::{
 };
 use crate::{auth::Principal, metrics::Metrics, server::KanbanServer};
 
-/// Messages buffered per session in each direction.
+/// Messages buffered per session in each direction. The channels carry
+/// boxed messages: a tokio channel allocates its first block of 32 slots
+/// when it is made, and an idle stream should not hold 64 messages' worth
+/// of empty slots.
 const CHANNEL_CAPACITY: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -71,8 +74,8 @@ pub async fn connect(
     Extension(principal): Extension<Principal>,
 ) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
-    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    let (to_server, from_client) = mpsc::channel::<Box<ClientJsonRpcMessage>>(CHANNEL_CAPACITY);
+    let (to_client, from_server) = mpsc::channel::<Box<ServerJsonRpcMessage>>(CHANNEL_CAPACITY);
     let closed = state.shutdown.child_token();
     spawn_service(
         state.server.for_connection(),
@@ -101,30 +104,43 @@ pub async fn connect(
 }
 
 /// Runs the session's rmcp service: it reads what the client POSTs and
-/// writes to the event stream, until `closed`.
+/// writes to the event stream, until `closed`. The service starts with the
+/// first message the client posts (rmcp would only wait for `initialize`
+/// until then), so an idle stream holds two channels and a small task, not
+/// a whole rmcp service: that is what 1,000 idle streams cost.
 fn spawn_service(
     server: KanbanServer,
     id: &str,
-    from_client: mpsc::Receiver<ClientJsonRpcMessage>,
-    to_client: mpsc::Sender<ServerJsonRpcMessage>,
+    mut from_client: mpsc::Receiver<Box<ClientJsonRpcMessage>>,
+    to_client: mpsc::Sender<Box<ServerJsonRpcMessage>>,
     closed: CancellationToken,
 ) {
-    let incoming = Box::pin(futures::stream::unfold(from_client, |mut rx| async move {
-        rx.recv().await.map(|message| (message, rx))
-    }));
-    let outgoing = Box::pin(futures::sink::unfold(
-        to_client,
-        |tx, message: ServerJsonRpcMessage| async move {
-            tx.send(message).await?;
-            Ok::<_, mpsc::error::SendError<ServerJsonRpcMessage>>(tx)
-        },
-    ));
     let id = id.to_owned();
     tokio::spawn(async move {
-        match server
-            .serve_with_ct((outgoing, incoming), closed.clone())
-            .await
-        {
+        let first = tokio::select! {
+            message = from_client.recv() => message,
+            () = closed.cancelled() => None,
+        };
+        let Some(first) = first else {
+            closed.cancel();
+            return;
+        };
+        let incoming = Box::pin(futures::stream::once(async move { *first }).chain(
+            futures::stream::unfold(from_client, |mut rx| async move {
+                rx.recv().await.map(|message| (*message, rx))
+            }),
+        ));
+        let outgoing = Box::pin(futures::sink::unfold(
+            to_client,
+            |tx, message: ServerJsonRpcMessage| async move {
+                tx.send(Box::new(message)).await?;
+                Ok::<_, mpsc::error::SendError<Box<ServerJsonRpcMessage>>>(tx)
+            },
+        ));
+        // Boxed: the idle task above stays small; the service's state is
+        // only allocated once it runs.
+        let serve = Box::pin(server.serve_with_ct((outgoing, incoming), closed.clone()));
+        match serve.await {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
@@ -142,7 +158,7 @@ type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>
 /// the session closes. `guard` lives as long as the stream.
 fn events(
     id: &str,
-    from_server: mpsc::Receiver<ServerJsonRpcMessage>,
+    from_server: mpsc::Receiver<Box<ServerJsonRpcMessage>>,
     closed: CancellationToken,
     guard: SessionGuard,
 ) -> EventStream {
@@ -200,7 +216,7 @@ pub async fn message(
         request.request.extensions_mut().insert(parts);
     }
     sender
-        .send(message)
+        .send(Box::new(message))
         .await
         .map_err(|_| EdgeError::SseSessionClosed)?;
     Ok(StatusCode::ACCEPTED)
