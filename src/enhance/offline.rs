@@ -161,15 +161,33 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
     let context = request.context.as_ref();
     let urgent = is_urgent(&request.text);
     let mut prompt_items = items(&request.text);
-    let mut description_items = context
+    let description_items = context
         .map(|c| items(&c.task.description))
         .unwrap_or_default();
+    let (goal, kind) = goal_and_kind(request, &mut prompt_items, &description_items);
 
+    let mut all_items = prompt_items;
+    all_items.extend(description_items);
+    let mut pieces = Pieces::by_role(&all_items);
+    for default in default_constraints(kind, context, urgent) {
+        push_unique(&mut pieces.constraints, default);
+    }
+    add_acceptance(&mut pieces.acceptance, kind, context);
+    render(request, &goal, &pieces)
+}
+
+/// The goal, taken out of `prompt_items`, and the kind of work.
+fn goal_and_kind(
+    request: &EnhanceRequest,
+    prompt_items: &mut Vec<Item>,
+    description_items: &[Item],
+) -> (String, WorkKind) {
+    let context = request.context.as_ref();
     // The goal: the first plain statement of the prompt, else the task title,
     // else whatever the prompt starts with.
-    let goal = take_goal(&mut prompt_items)
+    let goal = take_goal(prompt_items)
         .or_else(|| context.map(|c| sentence(&c.task.title)))
-        .or_else(|| take_any(&mut prompt_items))
+        .or_else(|| take_any(prompt_items))
         .unwrap_or_else(|| "Describe the work to do.".to_owned());
     let kind = request.kind.unwrap_or_else(|| {
         let all: Vec<&str> = std::iter::once(goal.as_str())
@@ -185,21 +203,38 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
             .kind
             .or((kind == WorkKind::Bug).then_some(WorkKind::Bug)),
     );
+    (goal, kind)
+}
 
-    let mut all_items = std::mem::take(&mut prompt_items);
-    all_items.append(&mut description_items);
-    let pick = |role: Role| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for item in all_items.iter().filter(|i| i.role == role) {
-            push_unique(&mut out, item.text.clone());
+/// The prompt's and the description's pieces by role, each line once.
+struct Pieces {
+    details: Vec<String>,
+    constraints: Vec<String>,
+    acceptance: Vec<String>,
+    questions: Vec<String>,
+}
+
+impl Pieces {
+    fn by_role(items: &[Item]) -> Self {
+        let pick = |role: Role| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for item in items.iter().filter(|i| i.role == role) {
+                push_unique(&mut out, item.text.clone());
+            }
+            out
+        };
+        Self {
+            details: pick(Role::Detail),
+            constraints: pick(Role::Constraint),
+            acceptance: pick(Role::Acceptance),
+            questions: pick(Role::Question),
         }
-        out
-    };
-    let details = pick(Role::Detail);
-    let mut constraints = pick(Role::Constraint);
-    let mut acceptance = pick(Role::Acceptance);
-    let questions = pick(Role::Question);
+    }
+}
 
+/// The prompt's markdown: goal, the template's instructions (unless a kind
+/// was asked for), context, constraints, acceptance criteria, open questions.
+fn render(request: &EnhanceRequest, goal: &str, pieces: &Pieces) -> String {
     let mut out = format!("## Goal\n{goal}\n");
 
     if let Some(template) = request
@@ -213,22 +248,18 @@ pub fn rewrite(request: &EnhanceRequest) -> String {
     }
 
     out.push_str("\n## Context\n");
-    out.push_str(&context_lines(request, &details).join("\n"));
+    out.push_str(&context_lines(request, &pieces.details).join("\n"));
     out.push('\n');
 
-    for default in default_constraints(kind, context, urgent) {
-        push_unique(&mut constraints, default);
-    }
     out.push_str("\n## Constraints\n");
-    out.push_str(&bullets(&constraints));
+    out.push_str(&bullets(&pieces.constraints));
 
-    add_acceptance(&mut acceptance, kind, context);
     out.push_str("\n## Acceptance criteria\n");
-    out.push_str(&bullets(&acceptance));
+    out.push_str(&bullets(&pieces.acceptance));
 
-    if !questions.is_empty() {
+    if !pieces.questions.is_empty() {
         out.push_str("\n## Open questions\n");
-        out.push_str(&bullets(&questions));
+        out.push_str(&bullets(&pieces.questions));
         out.push_str("- Answer these from the code and the task first; ask only what the code cannot tell you.\n");
     }
     out.trim_end().to_owned()

@@ -413,6 +413,22 @@ pub fn resolve_arguments(
     text: &str,
     declared: Vec<TemplateArgument>,
 ) -> Result<Vec<TemplateArgument>, TemplateError> {
+    check_text(text)?;
+    let used = placeholders(text);
+    let names = check_declared(&declared, &used)?;
+    let mut arguments = declared;
+    add_undeclared(&mut arguments, names, &used);
+    if arguments.len() > MAX_ARGUMENTS {
+        return Err(TemplateError::Invalid(format!(
+            "the template has {} arguments; the limit is {MAX_ARGUMENTS}",
+            arguments.len()
+        )));
+    }
+    Ok(arguments)
+}
+
+/// A template's text must be non-blank and within [`MAX_TEMPLATE`].
+fn check_text(text: &str) -> Result<(), TemplateError> {
     if text.trim().is_empty() {
         return Err(TemplateError::Invalid(
             "field `template` must not be empty".to_owned(),
@@ -424,9 +440,17 @@ pub fn resolve_arguments(
             "field `template` is {chars} characters long; the limit is {MAX_TEMPLATE}"
         )));
     }
-    let used = placeholders(text);
+    Ok(())
+}
+
+/// Checks each declared argument against the placeholders the text `used`
+/// and returns the declared names.
+fn check_declared(
+    declared: &[TemplateArgument],
+    used: &[String],
+) -> Result<BTreeSet<String>, TemplateError> {
     let mut names: BTreeSet<String> = BTreeSet::new();
-    for argument in &declared {
+    for argument in declared {
         let name = argument.name.as_str();
         if CONTEXT_PLACEHOLDERS.contains(&name) {
             return Err(TemplateError::Invalid(format!(
@@ -450,8 +474,17 @@ pub fn resolve_arguments(
             )));
         }
     }
-    let mut arguments = declared;
-    for name in &used {
+    Ok(names)
+}
+
+/// Appends the placeholders not declared (as required arguments), then
+/// `task_id` when a context placeholder needs it and it is not there yet.
+fn add_undeclared(
+    arguments: &mut Vec<TemplateArgument>,
+    mut names: BTreeSet<String>,
+    used: &[String],
+) {
+    for name in used {
         if CONTEXT_PLACEHOLDERS.contains(&name.as_str()) || names.contains(name.as_str()) {
             continue;
         }
@@ -474,13 +507,6 @@ pub fn resolve_arguments(
             suggestions: Vec::new(),
         });
     }
-    if arguments.len() > MAX_ARGUMENTS {
-        return Err(TemplateError::Invalid(format!(
-            "the template has {} arguments; the limit is {MAX_ARGUMENTS}",
-            arguments.len()
-        )));
-    }
-    Ok(arguments)
 }
 
 /// Checks that every required argument has a non-blank value and that no

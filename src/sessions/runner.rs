@@ -57,24 +57,7 @@ impl Sessions {
 
     /// Claims (within `scope`) and runs turns until `shutdown` is cancelled.
     pub async fn run_runner(&self, scope: RunnerScope, shutdown: CancellationToken) {
-        let identity = RunnerIdentity {
-            id: crate::store::new_id(),
-            host: host_name(),
-            pid: std::process::id(),
-            scope,
-        };
-        tracing::info!(
-            runner = %identity.id,
-            host = %identity.host,
-            workspace = identity.scope.workspace_id.as_deref().unwrap_or("any"),
-            created_by = identity.scope.created_by.as_deref().unwrap_or("anyone"),
-            "runner started"
-        );
-        match self.recover_orphans(Some(&identity.id)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(count = n, "marked sessions of dead runners as interrupted"),
-            Err(e) => tracing::warn!(error = %e, "could not check for interrupted sessions"),
-        }
+        let identity = self.start_runner(scope).await;
         let config = &self.inner.config;
         let poll_every = config.poll_interval(self.inner.store.backend());
         let slots = Arc::new(Semaphore::new(config.max_concurrent));
@@ -95,15 +78,7 @@ impl Sessions {
             };
             match self.inner.store.claim_session(&identity).await {
                 Ok(Some(turn)) => {
-                    let token = shutdown.child_token();
-                    self.register(&turn.session.id, token.clone());
-                    let sessions = self.clone();
-                    let runner_id = identity.id.clone();
-                    let shutdown = shutdown.clone();
-                    turns.spawn(async move {
-                        sessions.run_turn(&runner_id, turn, token, &shutdown).await;
-                        drop(permit);
-                    });
+                    self.spawn_turn(&mut turns, &identity.id, turn, permit, &shutdown);
                     continue;
                 }
                 Ok(None) => drop(permit),
@@ -122,6 +97,51 @@ impl Sessions {
         while turns.join_next().await.is_some() {}
         beat.abort();
         tracing::info!(runner = %identity.id, "runner stopped");
+    }
+
+    /// The new runner's identity, logged, after marking the sessions of dead
+    /// runners as interrupted.
+    async fn start_runner(&self, scope: RunnerScope) -> RunnerIdentity {
+        let identity = RunnerIdentity {
+            id: crate::store::new_id(),
+            host: host_name(),
+            pid: std::process::id(),
+            scope,
+        };
+        tracing::info!(
+            runner = %identity.id,
+            host = %identity.host,
+            workspace = identity.scope.workspace_id.as_deref().unwrap_or("any"),
+            created_by = identity.scope.created_by.as_deref().unwrap_or("anyone"),
+            "runner started"
+        );
+        match self.recover_orphans(Some(&identity.id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "marked sessions of dead runners as interrupted"),
+            Err(e) => tracing::warn!(error = %e, "could not check for interrupted sessions"),
+        }
+        identity
+    }
+
+    /// Runs a claimed `turn` in `turns`, stoppable on its own or with
+    /// `shutdown`, holding its concurrency `permit` until it ends.
+    fn spawn_turn(
+        &self,
+        turns: &mut JoinSet<()>,
+        runner_id: &str,
+        turn: ClaimedTurn,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        shutdown: &CancellationToken,
+    ) {
+        let token = shutdown.child_token();
+        self.register(&turn.session.id, token.clone());
+        let sessions = self.clone();
+        let runner_id = runner_id.to_owned();
+        let shutdown = shutdown.clone();
+        turns.spawn(async move {
+            sessions.run_turn(&runner_id, turn, token, &shutdown).await;
+            drop(permit);
+        });
     }
 
     fn register(&self, session_id: &SessionId, token: CancellationToken) {

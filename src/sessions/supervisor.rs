@@ -87,6 +87,34 @@ pub async fn run(
     stop: CancellationToken,
     on_start: impl FnOnce(u32),
 ) -> Ending {
+    let mut child = match command(&spec).spawn() {
+        Ok(child) => child,
+        Err(e) => return Ending::SpawnFailed(spawn_error(&spec, &e)),
+    };
+    let pid = child.id().unwrap_or(0);
+    on_start(pid);
+    if let (Some(text), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
+        // Written from its own task so a child that never reads cannot block us.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(text.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+    let mut readers = tokio::task::JoinSet::new();
+    if let Some(stdout) = child.stdout.take() {
+        readers.spawn(forward(stdout, Stream::Stdout, output.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.spawn(forward(stderr, Stream::Stderr, output));
+    }
+    let ending = supervise(&mut child, pid, &spec, &stop).await;
+    drain(readers, pid).await;
+    ending
+}
+
+/// The command for `spec`: piped output, stdin only when there is text for
+/// it, in its own process group that dies with us.
+fn command(spec: &Spec) -> Command {
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -116,29 +144,12 @@ pub async fn run(
             });
         }
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return Ending::SpawnFailed(spawn_error(&spec, &e)),
-    };
-    let pid = child.id().unwrap_or(0);
-    on_start(pid);
-    if let (Some(text), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
-        // Written from its own task so a child that never reads cannot block us.
-        tokio::spawn(async move {
-            let _ = stdin.write_all(text.as_bytes()).await;
-            let _ = stdin.shutdown().await;
-        });
-    }
-    let mut readers = tokio::task::JoinSet::new();
-    if let Some(stdout) = child.stdout.take() {
-        readers.spawn(forward(stdout, Stream::Stdout, output.clone()));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        readers.spawn(forward(stderr, Stream::Stderr, output));
-    }
-    let ending = supervise(&mut child, pid, &spec, &stop).await;
-    // Let the readers finish the output; helpers that keep the pipes open
-    // past a grace period are killed with the group.
+    command
+}
+
+/// Lets the readers finish the output; helpers that keep the pipes open
+/// past a grace period are killed with the group.
+async fn drain(mut readers: tokio::task::JoinSet<()>, pid: u32) {
     if tokio::time::timeout(DRAIN_GRACE, async {
         while readers.join_next().await.is_some() {}
     })
@@ -148,7 +159,6 @@ pub async fn run(
         signal_group(pid, Signal::Kill);
         readers.shutdown().await;
     }
-    ending
 }
 
 async fn supervise(child: &mut Child, pid: u32, spec: &Spec, stop: &CancellationToken) -> Ending {

@@ -160,41 +160,56 @@ pub async fn serve(
         let Some((stream, peer)) = accept(&listener, &connections, shutdown.as_mut()).await else {
             break;
         };
-        let active = Arc::new(AtomicUsize::new(0));
-        let close = CancellationToken::new();
-        let id = lock(&connections).register(Arc::clone(&active), close.clone());
-        let service = ConnectionService {
-            app: app.clone(),
-            peer,
-            active,
-        };
-        let connection = http1.serve_connection(TokioIo::new(stream), service);
-        let stopping = stopping.clone();
-        let connections = Arc::clone(&connections);
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
-                }
-                () = close.cancelled() => {
-                    tracing::debug!(%peer, "closed an idle connection to make room");
-                }
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-            lock(&connections).open.remove(&id);
-            drop(slot);
-        });
+        spawn_connection(&http1, &app, stream, peer, &connections, &stopping, slot);
     }
 
     stopping.cancel();
     // Every connection holds a slot until it has closed.
     let _ = slots.acquire_many(max as u32).await;
+}
+
+/// Serves one client until it closes, is closed to make room for another,
+/// or (once `stopping`) has finished its request in flight; then frees its
+/// slot.
+fn spawn_connection(
+    http1: &hyper::server::conn::http1::Builder,
+    app: &Router,
+    stream: TcpStream,
+    peer: SocketAddr,
+    connections: &Arc<Mutex<Connections>>,
+    stopping: &CancellationToken,
+    slot: OwnedSemaphorePermit,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let close = CancellationToken::new();
+    let id = lock(connections).register(Arc::clone(&active), close.clone());
+    let service = ConnectionService {
+        app: app.clone(),
+        peer,
+        active,
+    };
+    let connection = http1.serve_connection(TokioIo::new(stream), service);
+    let stopping = stopping.clone();
+    let connections = Arc::clone(connections);
+    tokio::spawn(async move {
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            }
+            () = close.cancelled() => {
+                tracing::debug!(%peer, "closed an idle connection to make room");
+            }
+            () = stopping.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+        lock(&connections).open.remove(&id);
+        drop(slot);
+    });
 }
 
 /// A slot for the next connection; `None` on shutdown. When all are taken,
