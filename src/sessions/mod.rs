@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
+        Actor, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
         SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
     },
 };
@@ -93,8 +93,11 @@ fn default_stop_grace() -> f64 {
     5.0
 }
 /// The default `poll_interval_ms` for a store backend.
-fn default_poll_interval(backend: &str) -> u64 {
-    if backend == "d1" { 5000 } else { 1000 }
+fn default_poll_interval(backend: Backend) -> u64 {
+    match backend {
+        Backend::D1 => 5000,
+        Backend::Sqlite => 1000,
+    }
 }
 fn default_heartbeat() -> u64 {
     2000
@@ -120,7 +123,7 @@ impl Default for SessionsConfig {
 
 impl SessionsConfig {
     /// How long an idle runner on `backend` waits between queue polls.
-    pub fn poll_interval(&self, backend: &str) -> Duration {
+    pub fn poll_interval(&self, backend: Backend) -> Duration {
         Duration::from_millis(
             self.poll_interval_ms
                 .unwrap_or_else(|| default_poll_interval(backend))
@@ -531,7 +534,7 @@ impl Sessions {
         Fut: std::future::Future<Output = bool> + Send,
     {
         let key = logs::session_key(session_id, logs::EXECUTION_LOG);
-        let status_every = if self.inner.store.backend() == "d1" {
+        let status_every = if self.inner.store.kind() == Backend::D1 {
             D1_STATUS_WATCH_INTERVAL
         } else {
             STATUS_WATCH_INTERVAL

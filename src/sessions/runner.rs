@@ -59,7 +59,7 @@ impl Sessions {
     pub async fn run_runner(&self, scope: RunnerScope, shutdown: CancellationToken) {
         let identity = self.start_runner(scope).await;
         let config = &self.inner.config;
-        let poll_every = config.poll_interval(self.inner.store.backend());
+        let poll_every = config.poll_interval(self.inner.store.kind());
         let slots = Arc::new(Semaphore::new(config.max_concurrent));
         let mut turns = JoinSet::new();
         let beat = tokio::spawn(heartbeat(
