@@ -327,7 +327,7 @@ fn decode_results(envelope: Envelope, expected: usize) -> Result<Vec<StmtResult>
     Ok(results
         .into_iter()
         .map(|r| StmtResult {
-            rows: r.results.into_iter().map(Row::from_map).collect(),
+            rows: Row::from_maps(r.results),
             changes: r.meta.changes,
         })
         .collect())

@@ -93,13 +93,22 @@ impl Row {
         Row { columns, values }
     }
 
-    /// A row from a JSON object (D1 answers rows as objects).
-    pub fn from_map(map: Map<String, Json>) -> Self {
-        let (columns, values): (Vec<String>, Vec<Json>) = map.into_iter().unzip();
-        Row {
-            columns: columns.into(),
-            values,
-        }
+    /// Rows from JSON objects (D1 answers a statement's rows as objects).
+    /// Rows with the same columns share one list of names, as SQLite's do.
+    pub fn from_maps(maps: Vec<Map<String, Json>>) -> Vec<Row> {
+        let mut columns: Arc<[String]> = Arc::from(Vec::new());
+        maps.into_iter()
+            .map(|map| {
+                let (names, values): (Vec<String>, Vec<Json>) = map.into_iter().unzip();
+                if *columns != *names {
+                    columns = names.into();
+                }
+                Row {
+                    columns: Arc::clone(&columns),
+                    values,
+                }
+            })
+            .collect()
     }
 
     /// The value of `column`; `None` when the row has no such column.
@@ -113,13 +122,6 @@ impl Row {
     /// `(column, value)` pairs in column order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
         self.columns.iter().map(String::as_str).zip(&self.values)
-    }
-
-    /// The columns and their values as a JSON object.
-    pub fn to_map(&self) -> Map<String, Json> {
-        self.iter()
-            .map(|(name, value)| (name.to_owned(), value.clone()))
-            .collect()
     }
 }
 
