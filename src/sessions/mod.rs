@@ -1,6 +1,8 @@
 //! The agent runtime: sessions that run a real coding agent on a task.
 //!
 //! - [`profiles`]: executor profiles (built-ins and `[executors.NAME]`).
+//! - [`agent_output`]: a turn's final message, usage and tool calls, read
+//!   from the agent's own output as it arrives.
 //! - [`worktree`]: a git worktree on its own branch per session.
 //! - [`supervisor`]: child processes in their own process group, stop
 //!   escalation, output forwarding.
@@ -13,6 +15,7 @@
 //! runner (in the server process, or `vibe-kanban-mcp runner` elsewhere) does
 //! the work. Nothing here knows MCP.
 
+pub mod agent_output;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -34,7 +37,7 @@ use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
         Actor, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
-        SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
+        SessionFilter, SessionId, SessionStatus, SessionTurn, Store, StoreError, TaskId,
     },
 };
 
@@ -84,6 +87,10 @@ pub struct SessionsConfig {
     /// and `..` are resolved) fails. Unset: any repository; `[]`: none.
     #[serde(default)]
     pub allowed_repo_roots: Option<Vec<PathBuf>>,
+    /// Author (and committer) of the commit made at the end of each turn,
+    /// `Name <email>`; default `vibe-kanban-mcp <vibe-kanban-mcp@localhost>`.
+    #[serde(default)]
+    pub commit_author: Option<String>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -117,6 +124,7 @@ impl Default for SessionsConfig {
             stale_after_secs: default_stale_after(),
             worktree_dir: None,
             allowed_repo_roots: None,
+            commit_author: None,
         }
     }
 }
@@ -182,6 +190,11 @@ pub enum SetupError {
         .0.display()
     )]
     RelativeRoot(PathBuf),
+    #[error(
+        "[sessions] commit_author {0:?} is not of the form \"Name <email>\", e.g. \"{default}\"",
+        default = worktree::DEFAULT_AUTHOR
+    )]
+    BadAuthor(String),
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -192,6 +205,8 @@ pub struct SessionDetail {
     pub session: Session,
     pub processes: Vec<ExecutionProcess>,
     pub last_output: String,
+    /// Finished agent turns, oldest first.
+    pub turns: Vec<SessionTurn>,
 }
 
 /// Which log `read_log` reads.
@@ -294,6 +309,7 @@ struct Inner {
     config: SessionsConfig,
     worktree_root: PathBuf,
     local: Local,
+    commit_author: worktree::Author,
 }
 
 /// The session service. Cheap to clone.
@@ -322,6 +338,12 @@ impl Sessions {
         {
             return Err(SetupError::RelativeRoot(relative.clone()));
         }
+        let author = config
+            .commit_author
+            .as_deref()
+            .unwrap_or(worktree::DEFAULT_AUTHOR);
+        let commit_author = worktree::Author::parse(author)
+            .ok_or_else(|| SetupError::BadAuthor(author.to_owned()))?;
         let worktree_root = config
             .worktree_dir
             .clone()
@@ -334,6 +356,7 @@ impl Sessions {
                 config,
                 worktree_root,
                 local: Local::default(),
+                commit_author,
             }),
         })
     }
@@ -393,7 +416,8 @@ impl Sessions {
     }
 
     pub async fn get(&self, actor: &Actor, session_id: &SessionId) -> Result<SessionDetail> {
-        let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
+        let (session, processes, turns) =
+            self.inner.store.session_detail(actor, session_id).await?;
         let key = logs::session_key(&session.id, logs::EXECUTION_LOG);
         let last_output = self
             .inner
@@ -405,6 +429,7 @@ impl Sessions {
             session,
             processes,
             last_output,
+            turns,
         })
     }
 

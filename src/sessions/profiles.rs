@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use super::agent_output::OutputFormat;
+
 /// The profile used when `start_session` names none and the configuration
 /// sets no `default_executor`.
 pub const DEFAULT_EXECUTOR: &str = "claude-code";
@@ -56,6 +58,16 @@ pub struct ExecutorProfile {
     /// carries its conversation id (e.g. `session_id`).
     #[serde(default)]
     pub session_id_field: Option<String>,
+    /// Top-level field of the agent's JSON output lines that holds its
+    /// final message (the last line with it wins); without it (and without
+    /// `output_format`), the last lines it printed are the final message.
+    #[serde(default)]
+    pub final_message_field: Option<String>,
+    /// The agent's structured output format, read for the final message,
+    /// token usage, cost and tool calls: `claude-stream-json`,
+    /// `codex-json` or `gemini-stream-json` (the built-in profiles set it).
+    #[serde(default)]
+    pub output_format: Option<OutputFormat>,
     /// Prints the agent CLI's version (e.g. `["codex", "--version"]`); run
     /// before each turn when `min_version` is set.
     #[serde(default)]
@@ -272,6 +284,7 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
             command: strings(&claude),
             resume_command: Some(claude_resume),
             session_id_field: Some("session_id".to_owned()),
+            output_format: Some(OutputFormat::ClaudeStreamJson),
             version_command: Some(strings(&["claude", "--version"])),
             min_version: Some("2.1.328".to_owned()),
             install_hint: Some("npm i -g @anthropic-ai/claude-code@2.1.332".to_owned()),
@@ -317,6 +330,7 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
             command: strings(&codex),
             resume_command: Some(codex_resume),
             session_id_field: Some("thread_id".to_owned()),
+            output_format: Some(OutputFormat::CodexJson),
             version_command: Some(strings(&["codex", "--version"])),
             min_version: Some("0.169.0".to_owned()),
             install_hint: Some("npm i -g @openai/codex@0.171.0".to_owned()),
@@ -358,6 +372,7 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
             command: gemini_command,
             resume_command: Some(gemini_resume),
             session_id_field: Some("session_id".to_owned()),
+            output_format: Some(OutputFormat::GeminiStreamJson),
             version_command: Some(strings(&["gemini", "--version"])),
             min_version: Some("0.61.0".to_owned()),
             install_hint: Some("npm i -g @google/gemini-cli@0.61.0".to_owned()),
@@ -513,6 +528,8 @@ fn extend(mut base: ExecutorProfile, overlay: &ExecutorProfile) -> ExecutorProfi
     replace(&mut base.timeout_secs, &overlay.timeout_secs);
     replace(&mut base.resume_command, &overlay.resume_command);
     replace(&mut base.session_id_field, &overlay.session_id_field);
+    replace(&mut base.final_message_field, &overlay.final_message_field);
+    replace(&mut base.output_format, &overlay.output_format);
     replace(&mut base.version_command, &overlay.version_command);
     replace(&mut base.min_version, &overlay.min_version);
     replace(&mut base.install_hint, &overlay.install_hint);

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Sessions,
+    agent_output::{OutputParser, TurnSummary},
     host::host_name,
     profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
@@ -25,6 +26,8 @@ use crate::{
         SessionStatus, StoreError, TurnOutcome,
     },
 };
+
+mod turn_end;
 
 /// How often buffered log output is made readable.
 const LOG_FLUSH: Duration = Duration::from_millis(200);
@@ -181,10 +184,13 @@ impl Sessions {
             events,
             session_id: session_id.clone(),
         };
-        let mut outcome = self.execute(&turn, &stop, &log).await;
+        let started_at = crate::store::now();
+        let work = TurnWork::default();
+        let mut outcome = self.execute(&turn, &stop, &log, &work).await;
         if outcome.status == SessionStatus::Stopped && shutdown.is_cancelled() {
             outcome = interrupted_by_shutdown();
         }
+        let record = self.close_turn(&turn, work, started_at, &log).await;
         log.note(&format!(
             "=== session {}{} ===",
             outcome.status,
@@ -204,6 +210,8 @@ impl Sessions {
             }
             Err(e) => tracing::error!(session = %session_id, error = %e, "log writer stopped"),
         }
+        // The turn's row is there before its status says it ended.
+        self.record_turn(&record).await;
         self.record_end(&session_id, runner_id, &outcome).await;
         self.unregister(&session_id);
         tracing::info!(session = %session_id, status = %outcome.status, "turn finished");
@@ -234,6 +242,7 @@ impl Sessions {
         turn: &ClaimedTurn,
         stop: &CancellationToken,
         log: &TurnLog,
+        work: &TurnWork,
     ) -> TurnOutcome {
         let session = &turn.session;
         log.note(&format!(
@@ -241,7 +250,7 @@ impl Sessions {
             turn.turn, session.id, session.executor
         ))
         .await;
-        match self.steps(turn, stop, log).await {
+        match self.steps(turn, stop, log, work).await {
             Ok(outcome) | Err(outcome) => outcome,
         }
     }
@@ -253,13 +262,16 @@ impl Sessions {
         turn: &ClaimedTurn,
         stop: &CancellationToken,
         log: &TurnLog,
+        work: &TurnWork,
     ) -> Result<TurnOutcome, TurnOutcome> {
         let workspace = self.workspace(turn, log).await?;
+        *lock(&work.workspace) = Some(workspace.clone());
         let context = RunContext {
             turn,
             cwd: &workspace.path,
             stop,
             log,
+            work,
         };
         if turn.turn == 1
             && let Some(script) = script_text(turn.setup_script.as_deref())
@@ -497,7 +509,10 @@ impl Sessions {
             });
         })
         .await;
-        let hint = forward.await.ok().flatten();
+        let (hint, summary) = forward.await.unwrap_or_default();
+        if let Some(summary) = summary {
+            *lock(&context.work.summary) = Some(summary);
+        }
         let (status, code, error) = process_end(&ending);
         if let Err(e) = store
             .finish_process(&process_id, status, code, error.as_deref())
@@ -526,14 +541,27 @@ struct Forward {
 
 /// Passes a process's output to the log writer until it ends; records the
 /// agent's session id when it first prints a new one. Returns the first
-/// failure hint the output matched.
+/// failure hint the output matched and, for a coding agent, what its output
+/// said of the turn.
 async fn forward_output(
     to: Forward,
     mut known: Option<String>,
     mut received: mpsc::Receiver<Output>,
-) -> Option<FailureHint> {
+) -> (Option<FailureHint>, Option<TurnSummary>) {
     let mut hint = None;
+    let mut parser = to.profile.as_ref().map(|profile| {
+        OutputParser::new(
+            profile.output_format,
+            profile.final_message_field.as_deref(),
+            profile.session_id_field.is_some(),
+        )
+    });
     while let Some(piece) = received.recv().await {
+        if let Some(parser) = &mut parser
+            && piece.stream == Stream::Stdout
+        {
+            parser.feed(&piece.bytes);
+        }
         if let Some(profile) = &to.profile {
             let text = String::from_utf8_lossy(&piece.bytes);
             if hint.is_none() {
@@ -558,7 +586,11 @@ async fn forward_output(
             break;
         }
     }
-    hint
+    let summary = parser.map(|parser| TurnSummary {
+        agent_session_id: known,
+        ..parser.finish()
+    });
+    (hint, summary)
 }
 
 /// A process row's status, exit code and error for how it ended.
@@ -791,6 +823,21 @@ struct RunContext<'a> {
     cwd: &'a Path,
     stop: &'a CancellationToken,
     log: &'a TurnLog,
+    work: &'a TurnWork,
+}
+
+/// What the steps of a turn leave for its end: the worktree it ran in and
+/// what the coding agent's output said.
+#[derive(Default)]
+struct TurnWork {
+    workspace: std::sync::Mutex<Option<worktree::Workspace>>,
+    summary: std::sync::Mutex<Option<TurnSummary>>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Words for how a process ended, after "the coding agent …".

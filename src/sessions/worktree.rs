@@ -291,6 +291,126 @@ pub async fn prepare(
     })
 }
 
+/// Who the commits of a turn are by (`[sessions] commit_author`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// The author when the configuration names none.
+pub const DEFAULT_AUTHOR: &str = "vibe-kanban-mcp <vibe-kanban-mcp@localhost>";
+
+impl Author {
+    /// Reads `Name <email>`; `None` when it is not of that form.
+    pub fn parse(text: &str) -> Option<Author> {
+        let (name, rest) = text.trim().split_once('<')?;
+        let email = rest.strip_suffix('>')?.trim();
+        let name = name.trim();
+        let bad = |s: &str| s.is_empty() || s.contains(['<', '>', '\n', '\0']);
+        (!bad(name) && !bad(email) && email.contains('@')).then(|| Author {
+            name: name.to_owned(),
+            email: email.to_owned(),
+        })
+    }
+}
+
+/// Git run for a turn's commit: a clean environment (no variables of an
+/// outer git, no user hooks, no signing), so the commit is the same
+/// whatever the runner's user has configured.
+async fn clean_git(
+    dir: &Path,
+    author: &Author,
+    args: &[&str],
+) -> Result<std::process::Output, WorktreeError> {
+    let mut command = Command::new("git");
+    command.env_clear();
+    for key in ["PATH", "HOME", "TMPDIR"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", &author.name)
+        .env("GIT_AUTHOR_EMAIL", &author.email)
+        .env("GIT_COMMITTER_NAME", &author.name)
+        .env("GIT_COMMITTER_EMAIL", &author.email)
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    command.output().await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            WorktreeError::GitMissing
+        } else {
+            WorktreeError::GitSpawn(e)
+        }
+    })
+}
+
+async fn clean_git_ok(dir: &Path, author: &Author, args: &[&str]) -> Result<String, WorktreeError> {
+    let output = clean_git(dir, author, args).await?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(WorktreeError::Git {
+            command: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Commits everything a turn changed in the worktree `dir` (untracked files
+/// too, except what `.gitignore` ignores) with `message`; the new commit's
+/// sha, or `None` when the turn changed nothing.
+pub async fn commit_turn(
+    dir: &Path,
+    author: &Author,
+    message: &str,
+) -> Result<Option<String>, WorktreeError> {
+    clean_git_ok(dir, author, &["add", "--all"]).await?;
+    let staged = clean_git(dir, author, &["diff", "--cached", "--quiet"]).await?;
+    if staged.status.success() {
+        return Ok(None);
+    }
+    clean_git_ok(
+        dir,
+        author,
+        &[
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--no-gpg-sign",
+            "-m",
+            message,
+        ],
+    )
+    .await?;
+    clean_git_ok(dir, author, &["rev-parse", "HEAD"])
+        .await
+        .map(Some)
+}
+
+/// The message of a turn's commit: the task title and turn, and the
+/// session in a trailer.
+pub fn commit_message(task_title: &str, turn: i64, session_id: &str) -> String {
+    let title = task_title.lines().next().unwrap_or("").trim();
+    let title = if title.is_empty() {
+        "Agent session"
+    } else {
+        title
+    };
+    format!("{title} (turn {turn})\n\nVibe-Kanban-Session: {session_id}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +429,33 @@ mod tests {
         assert!(!valid_branch_name("-x"));
         assert!(!valid_branch_name("a..b"));
         assert!(!valid_branch_name("a b"));
+    }
+
+    #[test]
+    fn authors_are_name_and_email() {
+        assert_eq!(
+            Author::parse(DEFAULT_AUTHOR),
+            Some(Author {
+                name: "vibe-kanban-mcp".to_owned(),
+                email: "vibe-kanban-mcp@localhost".to_owned()
+            })
+        );
+        assert_eq!(
+            Author::parse("Ann <ann@example.com>").map(|a| a.name),
+            Some("Ann".to_owned())
+        );
+        for bad in [
+            "Ann",
+            "<ann@example.com>",
+            "Ann <ann>",
+            "Ann <a@b",
+            "A <a@b> x",
+        ] {
+            assert_eq!(Author::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            commit_message("Fix it\nmore", 2, "s-1"),
+            "Fix it (turn 2)\n\nVibe-Kanban-Session: s-1\n"
+        );
     }
 }

@@ -40,6 +40,11 @@ impl From<i64> for Param {
         Param::Int(value)
     }
 }
+impl From<f64> for Param {
+    fn from(value: f64) -> Self {
+        Param::Real(value)
+    }
+}
 impl From<bool> for Param {
     fn from(value: bool) -> Self {
         Param::Int(i64::from(value))

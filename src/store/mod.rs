@@ -49,6 +49,7 @@ pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
+pub use sessions::{FinalMessageSource, SessionTurn};
 pub use tasks::{BOARD_COLUMN_LIMIT, SUBTASK_LIMIT};
 pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 

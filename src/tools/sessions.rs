@@ -17,8 +17,8 @@ use crate::{
     mcp_error,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
     store::{
-        ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
-        page,
+        ExecutionProcess, FinalMessageSource, ProcessId, Session, SessionFilter, SessionId,
+        SessionKey, SessionStatus, SessionTurn, page,
     },
 };
 
@@ -50,7 +50,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "get_session",
             "Get agent session",
-            "One agent session: status and why, branch, worktree, processes with exit codes, last output lines.",
+            "One agent session: status and why, branch, worktree, processes with exit codes, last output lines, \
+             the agent's final message.",
             Toolset::Sessions,
             Effect::Read,
             get_session,
@@ -169,17 +170,86 @@ pub struct SessionDetailOut {
     pub processes: Vec<ExecutionProcess>,
     /// The last lines of the session's combined output.
     pub last_output: String,
+    /// The latest turn's: null while it runs or when the agent printed none.
+    pub final_message: Option<String>,
+    /// `agent_json` (the agent's own output) or `last_lines` (its last lines).
+    #[schemars(with = "Option<String>")]
+    pub final_message_source: Option<FinalMessageSource>,
+    /// The latest turn's, where the agent reports them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "TurnUsage")]
+    pub usage: Option<TurnUsage>,
+    /// Finished turns, oldest first.
+    pub past_turns: Vec<TurnBrief>,
+}
+
+/// What a turn cost; a field the agent does not report is left out.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TurnUsage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub input_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub output_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f64")]
+    pub cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub tool_calls: Option<i64>,
+}
+
+/// One finished turn: its commit on the session's branch (null: it changed
+/// nothing) and where its final message came from.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TurnBrief {
+    pub turn: i64,
+    pub commit: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub source: Option<FinalMessageSource>,
+}
+
+impl SessionDetailOut {
+    /// The output of `get_session` for a session's detail.
+    pub fn new(detail: crate::sessions::SessionDetail) -> Self {
+        let latest = detail
+            .turns
+            .last()
+            .filter(|t| t.turn == detail.session.turns && !detail.session.status.is_active());
+        let usage = latest.map(|t| TurnUsage {
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cost_usd: t.cost_usd,
+            tool_calls: t.tool_calls,
+        });
+        SessionDetailOut {
+            final_message: latest.and_then(|t| t.final_message.clone()),
+            final_message_source: latest.and_then(|t| t.final_message_source),
+            usage,
+            past_turns: detail.turns.iter().map(TurnBrief::of).collect(),
+            session: detail.session,
+            processes: detail.processes,
+            last_output: detail.last_output,
+        }
+    }
+}
+
+impl TurnBrief {
+    fn of(turn: &SessionTurn) -> Self {
+        TurnBrief {
+            turn: turn.turn,
+            commit: turn.commit_sha.clone(),
+            source: turn.final_message_source,
+        }
+    }
 }
 
 async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
     let detail = service(&ctx)?
         .get(&ctx.principal.actor, &args.session_id.into())
         .await?;
-    Ok(SessionDetailOut {
-        session: detail.session,
-        processes: detail.processes,
-        last_output: detail.last_output,
-    })
+    Ok(SessionDetailOut::new(detail))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -419,6 +489,37 @@ impl Render for SessionDetailOut {
                     p.command
                 ));
             }
+        }
+        for t in &self.past_turns {
+            out.push_str(&format!(
+                "Turn {}: {}{}\n",
+                t.turn,
+                t.commit
+                    .as_deref()
+                    .map_or("no changes".to_owned(), |c| format!("commit {c}")),
+                t.source
+                    .map(|s| format!(", final message from {}", s.as_str()))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(usage) = &self.usage {
+            let parts: Vec<String> = [
+                usage.input_tokens.map(|n| format!("{n} input tokens")),
+                usage.output_tokens.map(|n| format!("{n} output tokens")),
+                usage.cost_usd.map(|c| format!("${c:.4}")),
+                usage.tool_calls.map(|n| format!("{n} tool calls")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !parts.is_empty() {
+                out.push_str(&format!("Last turn: {}\n", parts.join(", ")));
+            }
+        }
+        if let Some(message) = &self.final_message {
+            out.push_str("Final message:\n");
+            out.push_str(message);
+            out.push('\n');
         }
         if !self.last_output.is_empty() {
             out.push_str("Last output:\n");

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -17,6 +17,7 @@ const NAMES: [&str; 10] = [
     "0008_mcp_api_keys.sql",
     "0009_prompt_cache_workspace.sql",
     "0010_session_runtime.sql",
+    "0011_session_turns.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
@@ -26,7 +27,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
         assert!(first.contains(&format!("applied {name}")), "{first}");
     }
     let second = data.cli_ok(&["migrate"]);
-    assert_eq!(second.trim(), "database is up to date (10 migrations)");
+    assert_eq!(second.trim(), "database is up to date (11 migrations)");
 
     let rows: Vec<(i64, String, String)> = data
         .rows(
@@ -46,7 +47,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
     assert_eq!(names, NAMES);
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        (1..=10).collect::<Vec<_>>()
+        (1..=11).collect::<Vec<_>>()
     );
     // wrangler's column: CURRENT_TIMESTAMP, "YYYY-MM-DD HH:MM:SS".
     assert_eq!(rows[0].2.len(), 19, "{}", rows[0].2);
@@ -83,6 +84,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
         "subscriptions",
         "usage_records",
         "mcp_api_keys",
+        "session_turns",
     ] {
         let n = data.rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -114,14 +116,14 @@ async fn the_server_migrates_at_start_and_keeps_data_across_restarts(backend: Ba
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Durable").await;
     server.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 11);
     let again = Server::start(&data, &[], &[]).await;
     let project = again
         .call("get_project", serde_json::json!({"project_id": project_id}))
         .await;
     assert_eq!(project["name"], "Durable");
     again.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 11);
     assert_eq!(
         data.count("SELECT COUNT(*) FROM workspace_teams"),
         1,
@@ -173,6 +175,7 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
         "{out}"
     );
     assert!(out.contains("applied 0010_session_runtime.sql"), "{out}");
+    assert!(out.contains("applied 0011_session_turns.sql"), "{out}");
     assert_eq!(data.count("SELECT COUNT(*) FROM prompt_cache"), 0);
     let config = common::sessions::config(&data, "", "");
     let server = Server::start(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
@@ -183,6 +186,9 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
     assert_eq!(old["turns"], 0);
     assert_eq!(old["processes"][0]["exit_code"], 0, "{old:#}");
     assert_eq!(old["processes"][0]["turn"], 1, "{old:#}");
+    // A session of before 0011 has no turn rows: no final message, no commits.
+    assert_eq!(old["past_turns"], serde_json::json!([]), "{old:#}");
+    assert_eq!(old["final_message"], serde_json::Value::Null, "{old:#}");
     let task = server
         .call("get_task", serde_json::json!({"task_id": TASK}))
         .await;
@@ -193,6 +199,8 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
         .await;
     let session = common::sessions::wait_finished(&server, &common::id(&started)).await;
     assert_eq!(session["status"], "completed", "{session:#}");
+    assert_eq!(session["past_turns"][0]["turn"], 1, "{session:#}");
+    assert_eq!(session["final_message_source"], "last_lines", "{session:#}");
     server.stop().await;
 }
 

@@ -9,8 +9,10 @@
 
 mod queries;
 mod runner;
+mod turns;
 mod types;
 
+pub use turns::{FinalMessageSource, SessionTurn};
 pub use types::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

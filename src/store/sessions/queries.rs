@@ -9,7 +9,7 @@ use super::{
     session_columns, session_not_found, task_back_to_todo,
 };
 use crate::store::{
-    Actor, Batch, Entity, Result, SessionId, Stmt, Store, StoreError,
+    Actor, Batch, Entity, Result, ResultHandle, SessionId, Stmt, Store, StoreError,
     audit::Audit,
     now,
     page::{Page, SessionKey},
@@ -82,18 +82,7 @@ impl Store {
         session_id: &SessionId,
     ) -> Result<(Session, Vec<ExecutionProcess>)> {
         let mut batch = Batch::new();
-        let session = batch.push(select_session(actor, session_id));
-        let processes = batch.push(
-            Stmt::new(
-                "SELECT id, session_id, kind, turn, status, command, pid, exit_code, error, \
-                        started_at, finished_at \
-                 FROM execution_processes WHERE session_id = ?1 \
-                   AND EXISTS (SELECT 1 FROM workspace_sessions s WHERE s.id = ?1 AND s.workspace_id = ?2) \
-                 ORDER BY started_at, id",
-            )
-            .bind(session_id)
-            .bind(&actor.workspace_id),
-        );
+        let (session, processes) = push_session_reads(&mut batch, actor, session_id);
         let results = self.read(batch).await?;
         let session: Session = results
             .first(session)?
@@ -261,4 +250,25 @@ impl Store {
         }
         Ok(session)
     }
+}
+
+/// Adds the reads of a session and its processes to `batch`.
+pub(super) fn push_session_reads(
+    batch: &mut Batch,
+    actor: &Actor,
+    session_id: &SessionId,
+) -> (ResultHandle, ResultHandle) {
+    let session = batch.push(select_session(actor, session_id));
+    let processes = batch.push(
+        Stmt::new(
+            "SELECT id, session_id, kind, turn, status, command, pid, exit_code, error, \
+                    started_at, finished_at \
+             FROM execution_processes WHERE session_id = ?1 \
+               AND EXISTS (SELECT 1 FROM workspace_sessions s WHERE s.id = ?1 AND s.workspace_id = ?2) \
+             ORDER BY started_at, id",
+        )
+        .bind(session_id)
+        .bind(&actor.workspace_id),
+    );
+    (session, processes)
 }
