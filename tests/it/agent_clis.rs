@@ -5,7 +5,9 @@
 //! loopback that speaks the Anthropic Messages, OpenAI Responses and Gemini
 //! streaming wire formats. The built-in profiles are used as they ship; the
 //! configuration only adds environment (PATH, a private HOME, the base URL
-//! and a dummy key). Also: every flag a built-in profile uses is in the
+//! and a dummy key). Each turn's final message is the scripted sentence read
+//! from the CLI's own JSON output, with the usage the stand-in reports, and
+//! the file the agent wrote is in the turn's commit. Also: every flag a built-in profile uses is in the
 //! pinned CLI's `--help`; Codex's sandbox refuses a write outside the
 //! worktree; a missing CLI, one that is too old, missing credentials and (as
 //! root) Claude Code's root check each fail the session with a reason that
@@ -24,7 +26,7 @@ use std::{
 
 use common::{
     DataDir, Server,
-    sessions::{git_repo, read_all, wait_finished},
+    sessions::{git, git_repo, read_all, wait_finished},
 };
 use serde_json::{Value, json};
 use vibe_kanban_mcp::sessions::profiles;
@@ -371,6 +373,44 @@ async fn a_real_session(cli: &str) {
         log.contains("agent CLI version: "),
         "the version check ran: {log}"
     );
+    // The final message is the scripted sentence, read from the CLI's own
+    // JSON output; the stand-in reports usage, so the turn has it.
+    assert_eq!(
+        first["final_message"].as_str(),
+        Some(apis.text("done_sentence").as_str()),
+        "{cli}: {first:#}\n{log}"
+    );
+    assert_eq!(first["final_message_source"], "agent_json", "{cli}");
+    let usage = &first["usage"];
+    for field in ["input_tokens", "output_tokens", "tool_calls"] {
+        assert!(
+            usage[field].as_i64().is_some_and(|n| n > 0),
+            "{cli}: no {field} in {usage}"
+        );
+    }
+    if cli == "claude-code" {
+        assert!(
+            usage["cost_usd"].as_f64().is_some_and(|c| c > 0.0),
+            "{usage}"
+        );
+    }
+    // The file is in the turn's commit on the session's branch.
+    let sha = first["past_turns"][0]["commit"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{cli}: the turn made no commit: {first:#}\n{log}"))
+        .to_owned();
+    let stat = git(&worktree, &["show", "--stat", "--format=%s", &sha]);
+    assert!(
+        stat.starts_with("Write the file (turn 1)\n")
+            && stat.contains(&file)
+            && stat.contains(" 1 file changed"),
+        "{cli}: {stat}"
+    );
+    assert_eq!(
+        git(&worktree, &["show", &format!("{sha}:{file}")]),
+        apis.text("content"),
+        "{cli}"
+    );
 
     // A prompt that starts with `-` (a markdown list) is still the prompt,
     // not an option of the CLI.
@@ -392,6 +432,21 @@ async fn a_real_session(cli: &str) {
     assert!(
         log.contains(&apis.text("follow_up_sentence")),
         "{cli} log:\n{log}"
+    );
+    assert_eq!(
+        second["final_message"].as_str(),
+        Some(apis.text("follow_up_sentence").as_str()),
+        "{cli}: {second:#}"
+    );
+    assert_eq!(
+        second["past_turns"][0]["commit"].as_str(),
+        Some(sha.as_str())
+    );
+    // The follow-up only answered: no change, no commit.
+    assert_eq!(
+        second["past_turns"][1],
+        json!({"turn": 2, "commit": null, "source": "agent_json"}),
+        "{cli}: {second:#}"
     );
     // The model saw the earlier turns in the follow-up's request: the first
     // prompt and the answer that ended the first turn.
