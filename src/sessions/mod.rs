@@ -13,6 +13,7 @@
 //! runner (in the server process, or `vibe-kanban-mcp runner` elsewhere) does
 //! the work. Nothing here knows MCP.
 
+pub mod approvals;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
+        Actor, ApprovalId, ApprovalMode, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
         SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
     },
 };
@@ -84,6 +85,14 @@ pub struct SessionsConfig {
     /// and `..` are resolved) fails. Unset: any repository; `[]`: none.
     #[serde(default)]
     pub allowed_repo_roots: Option<Vec<PathBuf>>,
+    /// Minutes a permission request of an agent (approvals "ask") waits for
+    /// an answer before it is denied as expired.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_mins: f64,
+    /// The approval server an asking agent launches (program and
+    /// arguments). Default: this binary's `agent-mcp`.
+    #[serde(default)]
+    pub agent_mcp_command: Option<Vec<String>>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -105,6 +114,9 @@ fn default_heartbeat() -> u64 {
 fn default_stale_after() -> u64 {
     30
 }
+fn default_approval_timeout() -> f64 {
+    30.0
+}
 
 impl Default for SessionsConfig {
     fn default() -> Self {
@@ -117,6 +129,8 @@ impl Default for SessionsConfig {
             stale_after_secs: default_stale_after(),
             worktree_dir: None,
             allowed_repo_roots: None,
+            approval_timeout_mins: default_approval_timeout(),
+            agent_mcp_command: None,
         }
     }
 }
@@ -133,6 +147,23 @@ impl SessionsConfig {
 
     fn grace(&self) -> Duration {
         Duration::from_secs_f64(self.stop_grace_secs.clamp(0.0, 3600.0))
+    }
+
+    /// How long a permission request waits for an answer (at least 1 s, at
+    /// most a week).
+    pub fn approval_timeout(&self) -> Duration {
+        Duration::from_secs_f64((self.approval_timeout_mins * 60.0).clamp(1.0, 7.0 * 86_400.0))
+    }
+
+    /// The approval server's command line: `agent_mcp_command`, else this
+    /// binary's `agent-mcp` subcommand.
+    pub fn agent_mcp_command(&self) -> Vec<String> {
+        self.agent_mcp_command.clone().unwrap_or_else(|| {
+            let program = std::env::current_exe()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "vibe-kanban-mcp".to_owned());
+            vec![program, "agent-mcp".to_owned()]
+        })
     }
 }
 
@@ -154,6 +185,12 @@ pub enum SessionError {
     InvalidBranch(String),
     #[error("prompt is empty; say what the agent should do next")]
     EmptyPrompt,
+    /// Approvals "ask" with a profile that has no way to ask.
+    #[error(
+        "executor '{0}' cannot ask for approvals (its profile sets no approval_args); use approvals \"auto\", \
+         or an executor that can ask, e.g. claude-code"
+    )]
+    CannotAsk(String),
     #[error("process {process_id} is not part of session {session_id}")]
     ForeignProcess {
         process_id: ProcessId,
@@ -192,6 +229,8 @@ pub struct SessionDetail {
     pub session: Session,
     pub processes: Vec<ExecutionProcess>,
     pub last_output: String,
+    /// Permission requests of the agent waiting for an answer.
+    pub pending_approvals: Vec<ApprovalId>,
 }
 
 /// Which log `read_log` reads.
@@ -285,6 +324,8 @@ struct Local {
     active: Mutex<HashMap<SessionId, CancellationToken>>,
     /// Woken whenever a turn run here has recorded its end.
     finished: Notify,
+    /// Woken when an approval of a session run here is asked for or answered.
+    approvals: Notify,
 }
 
 struct Inner {
@@ -294,6 +335,9 @@ struct Inner {
     config: SessionsConfig,
     worktree_root: PathBuf,
     local: Local,
+    /// Where the approval server's configuration files go, and the data
+    /// directory it is told.
+    data_dir: PathBuf,
 }
 
 /// The session service. Cheap to clone.
@@ -334,6 +378,7 @@ impl Sessions {
                 config,
                 worktree_root,
                 local: Local::default(),
+                data_dir: data_dir.to_owned(),
             }),
         })
     }
@@ -343,7 +388,7 @@ impl Sessions {
     }
 
     /// Queues a session on a task. Without a prompt, the task's title and
-    /// description are the prompt.
+    /// description are the prompt; without `approvals`, the project's setting.
     pub async fn start(
         &self,
         actor: &Actor,
@@ -351,12 +396,17 @@ impl Sessions {
         executor: Option<&str>,
         prompt: Option<&str>,
         base_branch: Option<&str>,
+        approvals: Option<ApprovalMode>,
     ) -> Result<Session> {
         let executor = executor.unwrap_or(self.inner.profiles.default_name());
-        self.inner.profiles.get(executor)?;
+        let profile = self.inner.profiles.get(executor)?;
         // One read for both; the write that queues the session is the other
         // round trip.
         let (task, project) = self.inner.store.task_and_project(actor, task_id).await?;
+        let approvals = approvals.unwrap_or(project.approvals);
+        if approvals == ApprovalMode::Ask && profile.approval_args.is_none() {
+            return Err(SessionError::CannotAsk(executor.to_owned()));
+        }
         if let Some(base) = base_branch
             && !worktree::valid_branch_name(base)
         {
@@ -385,6 +435,7 @@ impl Sessions {
                     executor: executor.to_owned(),
                     prompt,
                     base_branch: base_branch.map(str::to_owned),
+                    approvals,
                 },
             )
             .await?;
@@ -393,7 +444,11 @@ impl Sessions {
     }
 
     pub async fn get(&self, actor: &Actor, session_id: &SessionId) -> Result<SessionDetail> {
-        let (session, processes) = self.inner.store.get_session(actor, session_id).await?;
+        let (session, processes, pending_approvals) = self
+            .inner
+            .store
+            .get_session_and_approvals(actor, session_id)
+            .await?;
         let key = logs::session_key(&session.id, logs::EXECUTION_LOG);
         let last_output = self
             .inner
@@ -405,6 +460,7 @@ impl Sessions {
             session,
             processes,
             last_output,
+            pending_approvals,
         })
     }
 

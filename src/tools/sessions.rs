@@ -17,7 +17,7 @@ use crate::{
     mcp_error,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
     store::{
-        ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
+        ApprovalId, ApprovalMode, ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
         page,
     },
 };
@@ -124,6 +124,9 @@ pub struct StartSessionArgs {
     /// Default: the repository's current branch.
     #[serde(default)]
     pub base_branch: Option<String>,
+    /// ask: the agent asks before using tools (respond_to_approval). Default: the project's.
+    #[serde(default)]
+    pub approvals: Option<ApprovalMode>,
 }
 
 async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Session, ToolError> {
@@ -149,6 +152,7 @@ async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Sessi
             executor,
             prompt.as_deref(),
             base,
+            args.approvals,
         )
         .await?)
 }
@@ -169,6 +173,9 @@ pub struct SessionDetailOut {
     pub processes: Vec<ExecutionProcess>,
     /// The last lines of the session's combined output.
     pub last_output: String,
+    /// The agent waits for respond_to_approval (status stays running).
+    pub waiting_for_approval: bool,
+    pub pending_approvals: Vec<ApprovalId>,
 }
 
 async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
@@ -179,6 +186,8 @@ async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDet
         session: detail.session,
         processes: detail.processes,
         last_output: detail.last_output,
+        waiting_for_approval: !detail.pending_approvals.is_empty(),
+        pending_approvals: detail.pending_approvals,
     })
 }
 
@@ -400,6 +409,16 @@ impl Render for Session {
 impl Render for SessionDetailOut {
     fn render(&self) -> String {
         let mut out = self.session.render();
+        if self.waiting_for_approval {
+            out.push_str(&format!(
+                "Waiting for approval: {} (list_approvals shows them; respond_to_approval answers)\n",
+                self.pending_approvals
+                    .iter()
+                    .map(ApprovalId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if !self.processes.is_empty() {
             out.push_str("Processes:\n");
             for p in &self.processes {

@@ -11,6 +11,8 @@ mod queries;
 mod runner;
 mod types;
 
+pub(in crate::store) use queries::select_processes;
+
 pub use types::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
@@ -28,7 +30,7 @@ macro_rules! session_columns {
 }
 pub(super) use session_columns;
 
-fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
+pub(in crate::store) fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     Stmt::new(concat!(
         "SELECT ",
         session_columns!(),
@@ -38,7 +40,7 @@ fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     .bind(&actor.workspace_id)
 }
 
-fn session_not_found(session_id: &SessionId) -> StoreError {
+pub(in crate::store) fn session_not_found(session_id: &SessionId) -> StoreError {
     StoreError::not_found(Entity::Session, session_id)
 }
 
