@@ -124,16 +124,14 @@ pub async fn wait_for_decision(
     };
     tracing::info!(approval = %approval.id, session = %approval.session_id, tool = %approval.tool_name, status = %approval.status, "permission request");
     let mut current = approval;
-    let timeout_message = "nobody answered this permission request in time, so it is denied; do not retry \
+    let timeout_message =
+        "nobody answered this permission request in time, so it is denied; do not retry \
                            it unless asked to"
-        .to_owned();
+            .to_owned();
     let mut failures = 0u32;
     while current.status == ApprovalStatus::Pending {
         tokio::time::sleep(poll).await;
-        match store
-            .approval_decision(&current.id, &timeout_message)
-            .await
-        {
+        match store.approval_decision(&current.id, &timeout_message).await {
             Ok(now) => {
                 failures = 0;
                 current = now;
@@ -204,7 +202,10 @@ impl Sessions {
         };
         let server_env: HashMap<&str, String> = [
             ("VK_STORE", self.inner.store.kind().as_str().to_owned()),
-            ("VK_DATA_DIR", self.inner.data_dir.to_string_lossy().into_owned()),
+            (
+                "VK_DATA_DIR",
+                self.inner.data_dir.to_string_lossy().into_owned(),
+            ),
             (SESSION_ENV, session_id.to_string()),
             (TOKEN_ENV, token.clone()),
             (TIMEOUT_ENV, timeout.to_string()),
@@ -258,8 +259,12 @@ impl Sessions {
 
     /// Notes a session's permission requests and their answers in its log
     /// (`note`) until cancelled; wakes in-process waiters on each.
-    pub(super) async fn notice_approvals<F, Fut>(&self, session_id: &SessionId, since: String, note: F)
-    where
+    pub(super) async fn notice_approvals<F, Fut>(
+        &self,
+        session_id: &SessionId,
+        since: String,
+        note: F,
+    ) where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
@@ -314,7 +319,11 @@ fn approval_line(approval: &Approval) -> String {
 
 /// Writes `bytes` to `file` (in `dir`, made if missing) readable by this
 /// user only: it holds a secret.
-fn write_private(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let mut options = std::fs::OpenOptions::new();

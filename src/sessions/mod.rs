@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, ApprovalId, ApprovalMode, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
-        SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
+        Actor, ApprovalId, ApprovalMode, Backend, ExecutionProcess, NewSession, Page, ProcessId,
+        ProcessStatus, Session, SessionFilter, SessionId, SessionStatus, Store, StoreError, TaskId,
     },
 };
 

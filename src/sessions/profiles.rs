@@ -582,7 +582,8 @@ fn extend(mut base: ExecutorProfile, overlay: &ExecutorProfile) -> ExecutorProfi
     replace(&mut base.install_hint, &overlay.install_hint);
     replace(&mut base.approval_args, &overlay.approval_args);
     if !overlay.approval_drop_args.is_empty() {
-        base.approval_drop_args.clone_from(&overlay.approval_drop_args);
+        base.approval_drop_args
+            .clone_from(&overlay.approval_drop_args);
     }
     if !overlay.failure_hints.is_empty() {
         base.failure_hints.clone_from(&overlay.failure_hints);
@@ -692,7 +693,12 @@ mod tests {
     fn an_asking_claude_code_checks_with_the_approval_tool() {
         let claude = builtin().remove("claude-code").expect("claude");
         let line = claude
-            .asking_command_line("go", None, "/tmp/c.json", "mcp__vk_session__approval_prompt")
+            .asking_command_line(
+                "go",
+                None,
+                "/tmp/c.json",
+                "mcp__vk_session__approval_prompt",
+            )
             .expect("claude-code can ask");
         assert_eq!(
             line.args,
@@ -709,10 +715,21 @@ mod tests {
         let resumed = claude
             .asking_command_line("more", Some("abc"), "/c", "t")
             .expect("claude-code can ask");
-        assert!(!resumed.args.iter().any(|a| a == "--dangerously-skip-permissions"));
+        assert!(
+            !resumed
+                .args
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions")
+        );
         assert_eq!(
             &resumed.args[resumed.args.len() - 4..],
-            strings(&["--mcp-config=/c", "--permission-prompt-tool=t", "--", "more"]).as_slice()
+            strings(&[
+                "--mcp-config=/c",
+                "--permission-prompt-tool=t",
+                "--",
+                "more"
+            ])
+            .as_slice()
         );
         let codex = builtin().remove("codex").expect("codex");
         assert!(codex.asking_command_line("go", None, "/c", "t").is_none());

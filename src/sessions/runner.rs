@@ -22,8 +22,8 @@ use super::{
 use crate::{
     logs::{self, LogStore},
     store::{
-        ApprovalMode, ClaimedTurn, ProcessId, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionId,
-        SessionStatus, StoreError, TurnOutcome,
+        ApprovalMode, ClaimedTurn, ProcessId, ProcessKind, ProcessStatus, RunnerIdentity,
+        RunnerScope, SessionId, SessionStatus, StoreError, TurnOutcome,
     },
 };
 

@@ -215,7 +215,11 @@ impl Store {
     /// The request as it stands, for the agent's approval server that made
     /// it: a pending one past its expiry is recorded as expired (by
     /// `timeout`) in the same round trip.
-    pub async fn approval_decision(&self, id: &ApprovalId, timeout_message: &str) -> Result<Approval> {
+    pub async fn approval_decision(
+        &self,
+        id: &ApprovalId,
+        timeout_message: &str,
+    ) -> Result<Approval> {
         let at = now();
         let expire = Stmt::new(
             "UPDATE session_approvals SET status = 'expired', responded_by = 'timeout', message = ?3, \
@@ -348,20 +352,26 @@ impl Store {
         );
         batch.push(rule);
         let select = batch.push(
-            Stmt::new(concat!(approval_select!(), " WHERE id = ?2 AND workspace_id = ?3"))
-                .bind(&at)
-                .bind(id)
-                .bind(&actor.workspace_id),
+            Stmt::new(concat!(
+                approval_select!(),
+                " WHERE id = ?2 AND workspace_id = ?3"
+            ))
+            .bind(&at)
+            .bind(id)
+            .bind(&actor.workspace_id),
         );
         let results = self.write(batch).await?;
-        let approval =
-            decode_one(results.get(select))?.ok_or_else(|| StoreError::not_found(Entity::Approval, id))?;
+        let approval = decode_one(results.get(select))?
+            .ok_or_else(|| StoreError::not_found(Entity::Approval, id))?;
         if results.changes(updated) == 0 {
             return Err(StoreError::Conflict(match approval.status {
                 ApprovalStatus::Expired => format!(
                     "approval {id} expired at {} and the agent was told no; nothing changed. If the session \
                      still runs, its agent asks again when it retries",
-                    approval.decided_at.as_deref().unwrap_or(&approval.expires_at)
+                    approval
+                        .decided_at
+                        .as_deref()
+                        .unwrap_or(&approval.expires_at)
                 ),
                 other => format!(
                     "approval {id} was already answered: {other} by {} at {}; nothing changed",
@@ -388,9 +398,10 @@ impl Store {
                     .map_err(|e| StoreError::decode_by("cannot encode the statuses", e))?,
             )
         };
-        let (requested_at, id) = filter.after.as_ref().map_or(("", ""), |k| {
-            (k.requested_at.as_str(), k.id.as_str())
-        });
+        let (requested_at, id) = filter
+            .after
+            .as_ref()
+            .map_or(("", ""), |k| (k.requested_at.as_str(), k.id.as_str()));
         let mut batch = Batch::new();
         // The status filter applies to the status as read (expired included).
         let page = batch.push(
@@ -428,9 +439,11 @@ impl Store {
             .into_iter()
             .map(Approval::from)
             .collect();
-        Ok(Page::from_rows(rows, filter.limit as usize, |a| ApprovalKey {
-            requested_at: a.requested_at.clone(),
-            id: a.id.to_string(),
+        Ok(Page::from_rows(rows, filter.limit as usize, |a| {
+            ApprovalKey {
+                requested_at: a.requested_at.clone(),
+                id: a.id.to_string(),
+            }
         }))
     }
 

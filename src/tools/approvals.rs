@@ -27,7 +27,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_approvals",
             "List approvals",
-            "Permission requests of agents (sessions with approvals ask), oldest first; pending by default.",
+            "Agents' permission requests (approvals ask), oldest first; pending by default.",
             Toolset::Sessions,
             Effect::Read,
             list_approvals,
@@ -35,7 +35,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "respond_to_approval",
             "Respond to approval",
-            "Allow or deny a pending permission request; the agent continues or is told no.",
+            "Allow or deny an agent's pending permission request.",
             Toolset::Sessions,
             Effect::Update,
             respond_to_approval,
@@ -47,10 +47,10 @@ pub(super) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListApprovalsArgs {
-    /// One session's; default: the workspace's.
+    /// Default: the whole workspace.
     #[serde(default)]
     pub session_id: Option<Uuid>,
-    /// Default [pending]; [] for all.
+    /// Default [pending]; [] = all.
     #[serde(default)]
     pub status: Option<Vec<ApprovalStatus>>,
     /// Default 50.
@@ -99,13 +99,13 @@ async fn list_approvals(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondArgs {
-    /// From list_approvals or get_session.
+    /// From list_approvals.
     pub approval_id: Uuid,
     pub decision: ApprovalDecision,
     /// Told to the agent.
     #[serde(default)]
     pub message: Option<String>,
-    /// With allow: allow this tool for the rest of the session.
+    /// Allow this tool for the rest of the session.
     #[serde(default)]
     pub remember: Option<bool>,
 }
@@ -187,7 +187,8 @@ impl Render for Approval {
 impl Render for ApprovalList {
     fn render(&self) -> String {
         if self.approvals.is_empty() {
-            return "No approvals match (agents of sessions with approvals ask wait here).".to_owned();
+            return "No approvals match (agents of sessions with approvals ask wait here)."
+                .to_owned();
         }
         let mut out = format!("{} approval(s), oldest first:\n", self.approvals.len());
         for approval in &self.approvals {
@@ -195,7 +196,9 @@ impl Render for ApprovalList {
             out.push('\n');
         }
         if let Some(cursor) = &self.next_cursor {
-            out.push_str(&format!("More follow: call list_approvals with cursor {cursor}.\n"));
+            out.push_str(&format!(
+                "More follow: call list_approvals with cursor {cursor}.\n"
+            ));
         }
         out
     }

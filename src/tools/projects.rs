@@ -158,7 +158,7 @@ pub struct CreateProjectArgs {
     /// Shell script run in the worktree after each agent turn.
     #[serde(default)]
     pub cleanup_script: Option<String>,
-    /// ask: agents ask before using tools (respond_to_approval). Default auto.
+    /// ask: agents ask before using tools.
     #[serde(default)]
     pub approvals: Option<ApprovalMode>,
 }
@@ -219,7 +219,7 @@ pub struct UpdateProjectArgs {
     #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<String>")]
     pub cleanup_script: Option<Option<String>>,
-    /// auto or ask (agents ask before using tools).
+    /// auto or ask.
     #[serde(default)]
     pub approvals: Option<ApprovalMode>,
 }

@@ -17,8 +17,8 @@ use crate::{
     mcp_error,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
     store::{
-        ApprovalId, ApprovalMode, ExecutionProcess, ProcessId, Session, SessionFilter, SessionId, SessionKey, SessionStatus,
-        page,
+        ApprovalId, ApprovalMode, ExecutionProcess, ProcessId, Session, SessionFilter, SessionId,
+        SessionKey, SessionStatus, page,
     },
 };
 
@@ -124,7 +124,7 @@ pub struct StartSessionArgs {
     /// Default: the repository's current branch.
     #[serde(default)]
     pub base_branch: Option<String>,
-    /// ask: the agent asks before using tools (respond_to_approval). Default: the project's.
+    /// auto or ask (see list_approvals); default: the project's.
     #[serde(default)]
     pub approvals: Option<ApprovalMode>,
 }

@@ -150,7 +150,10 @@ impl ServerHandler for AgentMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         if request.name != APPROVAL_TOOL {
             return Err(ErrorData::invalid_params(
-                format!("unknown tool '{}'; this server has only {APPROVAL_TOOL}", request.name),
+                format!(
+                    "unknown tool '{}'; this server has only {APPROVAL_TOOL}",
+                    request.name
+                ),
                 None,
             ));
         }

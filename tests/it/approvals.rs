@@ -105,10 +105,13 @@ async fn approval_server(mcp_json: &Path, token: Option<&str>) -> RunningService
         env.retain(|(k, _)| k != "VK_AGENT_TOKEN");
         env.push(("VK_AGENT_TOKEN".to_owned(), token.to_owned()));
     }
-    let transport = TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
-        cmd.args(&args).envs(env).stderr(std::process::Stdio::null());
-    }))
-    .expect("spawn agent-mcp");
+    let transport =
+        TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
+            cmd.args(&args)
+                .envs(env)
+                .stderr(std::process::Stdio::null());
+        }))
+        .expect("spawn agent-mcp");
     ().serve(transport).await.expect("agent-mcp initializes")
 }
 
@@ -247,7 +250,10 @@ async fn allow_and_deny_reach_the_agent_and_show_in_get_session() {
     let answer = asked.await.expect("ask");
     assert_eq!(answer["behavior"], "deny");
     assert!(
-        answer["message"].as_str().expect("message").contains("not that"),
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .contains("not that"),
         "{answer}"
     );
 
@@ -421,7 +427,10 @@ async fn foreign_unknown_and_unscoped_answers_are_refused() {
             json!({"approval_id": id, "decision": "allow"}),
         )
         .await;
-    assert!(foreign.contains(&format!("approval {id} not found")), "{foreign}");
+    assert!(
+        foreign.contains(&format!("approval {id} not found")),
+        "{foreign}"
+    );
     let seen = other.call("list_approvals", json!({})).await;
     assert_eq!(seen["approvals"], json!([]));
     let session = other
@@ -444,7 +453,10 @@ async fn foreign_unknown_and_unscoped_answers_are_refused() {
         .iter()
         .map(|t| t.name.to_string())
         .collect();
-    assert!(!names.contains(&"respond_to_approval".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"respond_to_approval".to_owned()),
+        "{names:?}"
+    );
     let refused = reading
         .call_invalid(
             "respond_to_approval",
@@ -453,14 +465,20 @@ async fn foreign_unknown_and_unscoped_answers_are_refused() {
         .await;
     assert!(refused.contains("unknown tool"), "{refused}");
     // Still pending after all that.
-    assert_eq!(pending(&t.server, &t.session, "Write").await["status"], "pending");
+    assert_eq!(
+        pending(&t.server, &t.session, "Write").await["status"],
+        "pending"
+    );
 
     // An approval server with a secret that is not the turn's records nothing.
     let impostor = approval_server(&t.out.join("mcp.json"), Some("not-the-secret")).await;
     let answer = ask(impostor.peer(), "Bash", json!({"command": "ls"})).await;
     assert_eq!(answer["behavior"], "deny");
     assert!(
-        answer["message"].as_str().expect("message").contains("secret"),
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .contains("secret"),
         "{answer}"
     );
 
