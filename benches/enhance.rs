@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
                 repo_path: Some("/srv/billing".to_owned()),
                 setup_script: None,
                 cleanup_script: None,
+                approvals: Default::default(),
             },
         )
         .await?;

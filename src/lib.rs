@@ -18,7 +18,8 @@
 //!   their key is revoked or expires), [`transport::http::sse`] (the legacy
 //!   HTTP+SSE transport) and `error` ([`transport::http::EdgeError`], every
 //!   refusal); `jsonrpc_errors` answers malformed messages on stdio and
-//!   HTTP alike. Servers take a shutdown future; only the binary's
+//!   HTTP alike. [`transport::agent_mcp`] is the approval server an agent
+//!   with approvals "ask" launches (`agent-mcp`). Servers take a shutdown future; only the binary's
 //!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //!   `server/checked.rs` adds stdio's per-request key and listen checks
@@ -42,7 +43,8 @@
 //!   ([`store::sqlite`] for a local file, [`store::d1`] for Cloudflare D1 over
 //!   its HTTP API) runs atomically in one round trip; each statement's result
 //!   is read back by its [`store::ResultHandle`] ([`store::exec`]). One file
-//!   per entity (`tasks.rs`, `projects.rs`, `templates.rs`, `keys.rs`, …);
+//!   per entity (`tasks.rs`, `projects.rs`, `templates.rs`, `keys.rs`,
+//!   `approvals.rs`, …);
 //!   `sessions/` is split by caller: `types.rs`, `queries.rs` (the tools'
 //!   caller-scoped queries) and `runner.rs` (claims, heartbeats, stop
 //!   requests, finishing a turn). `audit.rs` builds every audit row;
@@ -53,7 +55,8 @@
 //!   [`store::StoreError`] names an [`store::Entity`] and keeps the SQLite,
 //!   D1, I/O or JSON failure under it as its source.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees,
-//!   supervised processes, the runner that claims queued sessions.
+//!   supervised processes, the runner that claims queued sessions, and
+//!   [`sessions::approvals`] (asking agents' permission requests).
 //! - [`logs`] — execution logs on local disk or in R2, read by range.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.

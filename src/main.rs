@@ -105,6 +105,10 @@ enum Command {
     /// Manage workspaces (teams).
     #[command(subcommand)]
     Workspaces(WorkspacesCommand),
+    /// The approval server an agent with approvals "ask" launches (from the
+    /// MCP configuration its runner writes); not for direct use.
+    #[command(hide = true)]
+    AgentMcp,
 }
 
 #[derive(Args)]
@@ -374,6 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspaces(WorkspacesCommand::List) => {
             commands::workspaces_list(&store, &mut out).await
         }
+        Command::AgentMcp => commands::agent_mcp(&store).await,
     }
 }
 

@@ -58,6 +58,7 @@ fn not_found(entity: Entity, id: &str, workspace: &str) -> String {
         Entity::Session => "list_sessions shows this workspace's sessions.",
         Entity::Template => "list_prompt_templates shows the templates you can use.",
         Entity::Member => "list_workspaces shows the members you can assign.",
+        Entity::Approval => "list_approvals shows this workspace's pending approvals.",
         Entity::Workspace | Entity::Process | Entity::Key | Entity::User => "check the id.",
     };
     format!("{entity} {id} not found in workspace '{workspace}'; {hint}")

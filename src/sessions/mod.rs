@@ -16,6 +16,7 @@
 //! the work. Nothing here knows MCP.
 
 pub mod agent_output;
+pub mod approvals;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -36,8 +37,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     logs::{self, LogError, LogSlice, LogStore},
     store::{
-        Actor, Backend, ExecutionProcess, NewSession, Page, ProcessId, ProcessStatus, Session,
-        SessionFilter, SessionId, SessionStatus, SessionTurn, Store, StoreError, TaskId,
+        Actor, ApprovalId, ApprovalMode, Backend, ExecutionProcess, NewSession, Page, ProcessId,
+        ProcessStatus, Session, SessionFilter, SessionId, SessionStatus, SessionTurn, Store,
+        StoreError, TaskId,
     },
 };
 
@@ -91,6 +93,14 @@ pub struct SessionsConfig {
     /// `Name <email>`; default `vibe-kanban-mcp <vibe-kanban-mcp@localhost>`.
     #[serde(default)]
     pub commit_author: Option<String>,
+    /// Minutes a permission request of an agent (approvals "ask") waits for
+    /// an answer before it is denied as expired.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_mins: f64,
+    /// The approval server an asking agent launches (program and
+    /// arguments). Default: this binary's `agent-mcp`.
+    #[serde(default)]
+    pub agent_mcp_command: Option<Vec<String>>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -112,6 +122,9 @@ fn default_heartbeat() -> u64 {
 fn default_stale_after() -> u64 {
     30
 }
+fn default_approval_timeout() -> f64 {
+    30.0
+}
 
 impl Default for SessionsConfig {
     fn default() -> Self {
@@ -125,6 +138,8 @@ impl Default for SessionsConfig {
             worktree_dir: None,
             allowed_repo_roots: None,
             commit_author: None,
+            approval_timeout_mins: default_approval_timeout(),
+            agent_mcp_command: None,
         }
     }
 }
@@ -141,6 +156,23 @@ impl SessionsConfig {
 
     fn grace(&self) -> Duration {
         Duration::from_secs_f64(self.stop_grace_secs.clamp(0.0, 3600.0))
+    }
+
+    /// How long a permission request waits for an answer (at least 1 s, at
+    /// most a week).
+    pub fn approval_timeout(&self) -> Duration {
+        Duration::from_secs_f64((self.approval_timeout_mins * 60.0).clamp(1.0, 7.0 * 86_400.0))
+    }
+
+    /// The approval server's command line: `agent_mcp_command`, else this
+    /// binary's `agent-mcp` subcommand.
+    pub fn agent_mcp_command(&self) -> Vec<String> {
+        self.agent_mcp_command.clone().unwrap_or_else(|| {
+            let program = std::env::current_exe()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "vibe-kanban-mcp".to_owned());
+            vec![program, "agent-mcp".to_owned()]
+        })
     }
 }
 
@@ -162,6 +194,12 @@ pub enum SessionError {
     InvalidBranch(String),
     #[error("prompt is empty; say what the agent should do next")]
     EmptyPrompt,
+    /// Approvals "ask" with a profile that has no way to ask.
+    #[error(
+        "executor '{0}' cannot ask for approvals (its profile sets no approval_args); use approvals \"auto\", \
+         or an executor that can ask, e.g. claude-code"
+    )]
+    CannotAsk(String),
     #[error("process {process_id} is not part of session {session_id}")]
     ForeignProcess {
         process_id: ProcessId,
@@ -207,6 +245,8 @@ pub struct SessionDetail {
     pub last_output: String,
     /// Finished agent turns, oldest first.
     pub turns: Vec<SessionTurn>,
+    /// Permission requests of the agent waiting for an answer.
+    pub pending_approvals: Vec<ApprovalId>,
 }
 
 /// Which log `read_log` reads.
@@ -300,6 +340,8 @@ struct Local {
     active: Mutex<HashMap<SessionId, CancellationToken>>,
     /// Woken whenever a turn run here has recorded its end.
     finished: Notify,
+    /// Woken when an approval of a session run here is asked for or answered.
+    approvals: Notify,
 }
 
 struct Inner {
@@ -310,6 +352,9 @@ struct Inner {
     worktree_root: PathBuf,
     local: Local,
     commit_author: worktree::Author,
+    /// Where the approval server's configuration files go, and the data
+    /// directory it is told.
+    data_dir: PathBuf,
 }
 
 /// The session service. Cheap to clone.
@@ -357,6 +402,7 @@ impl Sessions {
                 worktree_root,
                 local: Local::default(),
                 commit_author,
+                data_dir: data_dir.to_owned(),
             }),
         })
     }
@@ -366,7 +412,7 @@ impl Sessions {
     }
 
     /// Queues a session on a task. Without a prompt, the task's title and
-    /// description are the prompt.
+    /// description are the prompt; without `approvals`, the project's setting.
     pub async fn start(
         &self,
         actor: &Actor,
@@ -374,12 +420,17 @@ impl Sessions {
         executor: Option<&str>,
         prompt: Option<&str>,
         base_branch: Option<&str>,
+        approvals: Option<ApprovalMode>,
     ) -> Result<Session> {
         let executor = executor.unwrap_or(self.inner.profiles.default_name());
-        self.inner.profiles.get(executor)?;
+        let profile = self.inner.profiles.get(executor)?;
         // One read for both; the write that queues the session is the other
         // round trip.
         let (task, project) = self.inner.store.task_and_project(actor, task_id).await?;
+        let approvals = approvals.unwrap_or(project.approvals);
+        if approvals == ApprovalMode::Ask && profile.approval_args.is_none() {
+            return Err(SessionError::CannotAsk(executor.to_owned()));
+        }
         if let Some(base) = base_branch
             && !worktree::valid_branch_name(base)
         {
@@ -408,6 +459,7 @@ impl Sessions {
                     executor: executor.to_owned(),
                     prompt,
                     base_branch: base_branch.map(str::to_owned),
+                    approvals,
                 },
             )
             .await?;
@@ -416,7 +468,7 @@ impl Sessions {
     }
 
     pub async fn get(&self, actor: &Actor, session_id: &SessionId) -> Result<SessionDetail> {
-        let (session, processes, turns) =
+        let (session, processes, turns, pending_approvals) =
             self.inner.store.session_detail(actor, session_id).await?;
         let key = logs::session_key(&session.id, logs::EXECUTION_LOG);
         let last_output = self
@@ -430,6 +482,7 @@ impl Sessions {
             processes,
             last_output,
             turns,
+            pending_approvals,
         })
     }
 

@@ -18,6 +18,9 @@ pub const DEFAULT_EXECUTOR: &str = "claude-code";
 const PROMPT_PLACEHOLDER: &str = "{prompt}";
 /// Placeholder in `resume_command` replaced by the agent's conversation id.
 const SESSION_PLACEHOLDER: &str = "{agent_session_id}";
+/// Placeholders of `approval_args`.
+const MCP_CONFIG_PLACEHOLDER: &str = "{mcp_config}";
+const APPROVAL_TOOL_PLACEHOLDER: &str = "{approval_tool}";
 /// Ends a CLI's options: what follows is the prompt, even if it starts
 /// with `-`.
 pub const END_OF_OPTIONS: &str = "--";
@@ -85,6 +88,17 @@ pub struct ExecutorProfile {
     /// into the session's failure reason.
     #[serde(default)]
     pub failure_hints: Vec<FailureHint>,
+    /// How the agent asks for approvals (sessions with `approvals = "ask"`):
+    /// arguments added before the prompt (before a `--` argument when there
+    /// is one), where `{mcp_config}` is the approval server's MCP
+    /// configuration file and `{approval_tool}` its permission tool
+    /// (`mcp__vk_session__approval_prompt`). Unset: the agent cannot ask.
+    #[serde(default)]
+    pub approval_args: Option<Vec<String>>,
+    /// Arguments left out when the agent asks (e.g. the flag that skips
+    /// permissions).
+    #[serde(default)]
+    pub approval_drop_args: Vec<String>,
     /// Set for the profiles that ship with the server (and sections that
     /// extend one), so messages can say "the built-in codex profile".
     #[serde(skip)]
@@ -161,6 +175,49 @@ impl ExecutorProfile {
             stdin,
             env: self.env.clone(),
         }
+    }
+
+    /// [`Self::command_line`] of a turn whose agent asks for approvals:
+    /// `approval_drop_args` left out, `approval_args` added (with the
+    /// configuration file and tool filled in); `None` when this profile
+    /// cannot ask.
+    pub fn asking_command_line(
+        &self,
+        prompt: &str,
+        agent_session_id: Option<&str>,
+        mcp_config: &str,
+        approval_tool: &str,
+    ) -> Option<CommandLine> {
+        let added: Vec<String> = self
+            .approval_args
+            .as_ref()?
+            .iter()
+            .map(|arg| {
+                arg.replace(MCP_CONFIG_PLACEHOLDER, mcp_config)
+                    .replace(APPROVAL_TOOL_PLACEHOLDER, approval_tool)
+            })
+            .collect();
+        let asking = |line: &[String]| -> Vec<String> {
+            let mut line: Vec<String> = line
+                .iter()
+                .filter(|arg| !self.approval_drop_args.contains(arg))
+                .cloned()
+                .collect();
+            // After the program; before `--`, or at the end (the prompt follows).
+            let at = line
+                .iter()
+                .skip(1)
+                .position(|arg| arg == END_OF_OPTIONS)
+                .map_or(line.len(), |i| i + 1);
+            line.splice(at..at, added.iter().cloned());
+            line
+        };
+        let profile = ExecutorProfile {
+            command: asking(&self.command),
+            resume_command: self.resume_command.as_deref().map(asking),
+            ..self.clone()
+        };
+        Some(profile.command_line(prompt, agent_session_id))
     }
 
     /// The first failure hint whose text occurs in `output`.
@@ -305,6 +362,13 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
                     "Claude Code's API key was refused: check ANTHROPIC_API_KEY (or log in again with `claude`)",
                 ),
             ],
+            // Asking: no skipping of permissions; each request goes to the
+            // approval server's tool, which the MCP configuration launches.
+            approval_args: Some(strings(&[
+                "--mcp-config={mcp_config}",
+                "--permission-prompt-tool={approval_tool}",
+            ])),
+            approval_drop_args: strings(&["--dangerously-skip-permissions"]),
             builtin: true,
             ..ExecutorProfile::default()
         },
@@ -533,6 +597,11 @@ fn extend(mut base: ExecutorProfile, overlay: &ExecutorProfile) -> ExecutorProfi
     replace(&mut base.version_command, &overlay.version_command);
     replace(&mut base.min_version, &overlay.min_version);
     replace(&mut base.install_hint, &overlay.install_hint);
+    replace(&mut base.approval_args, &overlay.approval_args);
+    if !overlay.approval_drop_args.is_empty() {
+        base.approval_drop_args
+            .clone_from(&overlay.approval_drop_args);
+    }
     if !overlay.failure_hints.is_empty() {
         base.failure_hints.clone_from(&overlay.failure_hints);
     }
@@ -635,6 +704,52 @@ mod tests {
             error.contains("[executors.mine] command must name a program"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_asking_claude_code_checks_with_the_approval_tool() {
+        let claude = builtin().remove("claude-code").expect("claude");
+        let line = claude
+            .asking_command_line(
+                "go",
+                None,
+                "/tmp/c.json",
+                "mcp__vk_session__approval_prompt",
+            )
+            .expect("claude-code can ask");
+        assert_eq!(
+            line.args,
+            strings(&[
+                "--print",
+                "--output-format=stream-json",
+                "--verbose",
+                "--mcp-config=/tmp/c.json",
+                "--permission-prompt-tool=mcp__vk_session__approval_prompt",
+                "--",
+                "go"
+            ])
+        );
+        let resumed = claude
+            .asking_command_line("more", Some("abc"), "/c", "t")
+            .expect("claude-code can ask");
+        assert!(
+            !resumed
+                .args
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions")
+        );
+        assert_eq!(
+            &resumed.args[resumed.args.len() - 4..],
+            strings(&[
+                "--mcp-config=/c",
+                "--permission-prompt-tool=t",
+                "--",
+                "more"
+            ])
+            .as_slice()
+        );
+        let codex = builtin().remove("codex").expect("codex");
+        assert!(codex.asking_command_line("go", None, "/c", "t").is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Sessions,
     agent_output::{OutputParser, TurnSummary},
+    approvals::{AskTurn, approval_tool_name},
     host::host_name,
     profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
@@ -22,8 +23,8 @@ use super::{
 use crate::{
     logs::{self, LogStore},
     store::{
-        ClaimedTurn, ProcessId, ProcessKind, ProcessStatus, RunnerIdentity, RunnerScope, SessionId,
-        SessionStatus, StoreError, TurnOutcome,
+        ApprovalMode, ClaimedTurn, ProcessId, ProcessKind, ProcessStatus, RunnerIdentity,
+        RunnerScope, SessionId, SessionStatus, StoreError, TurnOutcome,
     },
 };
 
@@ -370,14 +371,78 @@ impl Sessions {
                 return Err(failed(log, TurnError::Version { executor, check }).await);
             }
         }
+        let ask = match context.turn.approvals {
+            ApprovalMode::Auto => None,
+            ApprovalMode::Ask => match self.ask_turn(context.turn).await {
+                Ok(ask) => Some(ask),
+                Err(e) => return Err(failed(log, TurnError::Approvals(e)).await),
+            },
+        };
+        let (spec, display) = match &ask {
+            None => (spec, display),
+            Some(ask) => match self.agent_spec_asking(context, &profile, ask) {
+                Some(asking) => asking,
+                None => {
+                    self.end_ask_turn(&session.id, ask.clone()).await;
+                    let e = super::SessionError::CannotAsk(session.executor.clone());
+                    return Err(failed(log, TurnError::Approvals(e.to_string())).await);
+                }
+            },
+        };
+        let notices = ask.as_ref().map(|_| {
+            let (sessions, events) = (self.clone(), log.events.clone());
+            let session_id = session.id.clone();
+            let since = crate::store::now();
+            tokio::spawn(async move {
+                let note = |line: String| {
+                    let events = events.clone();
+                    async move {
+                        let _ = events.send(LogEvent::Note(format!("{line}\n"))).await;
+                    }
+                };
+                sessions.notice_approvals(&session_id, since, note).await;
+            })
+        });
         let kind = ProcessKind::CodingAgent;
-        match self
+        let ran = self
             .process(context, kind, spec, &display, Some(&profile))
-            .await
-        {
+            .await;
+        if let Some(notices) = notices {
+            notices.abort();
+        }
+        if let Some(ask) = ask {
+            self.end_ask_turn(&session.id, ask).await;
+        }
+        match ran {
             Ok((ending, hint)) => agent_outcome(&session.executor, &profile, ending, hint),
             Err(e) => Err(failed(log, e).await),
         }
+    }
+
+    /// [`Self::agent_spec`] for a turn whose agent asks for approvals: the
+    /// profile's asking command line and the approval server's secret in
+    /// its environment; `None` when the profile cannot ask.
+    fn agent_spec_asking(
+        &self,
+        context: &RunContext<'_>,
+        profile: &ExecutorProfile,
+        ask: &AskTurn,
+    ) -> Option<(Spec, String)> {
+        let turn = context.turn;
+        let resume = (turn.turn > 1)
+            .then_some(turn.session.agent_session_id.as_deref())
+            .flatten();
+        let command = profile.asking_command_line(
+            &turn.prompt,
+            resume,
+            &ask.config_file.to_string_lossy(),
+            &approval_tool_name(),
+        )?;
+        let (mut spec, _) = self.agent_spec(context, profile);
+        spec.program = command.program.clone();
+        spec.args = command.args.clone();
+        spec.env.extend(ask.env.iter().cloned());
+        Some((spec, command.display(&turn.prompt)))
     }
 
     /// The coding agent's process: its command line for this turn (resuming
@@ -704,6 +769,8 @@ enum TurnError {
         #[source]
         source: StoreError,
     },
+    #[error("approvals: {0}")]
+    Approvals(String),
     #[error("executor '{executor}': {check}")]
     Version {
         executor: String,

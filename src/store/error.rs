@@ -71,6 +71,8 @@ pub enum Entity {
     User,
     /// A user who is not a member of the caller's workspace.
     Member,
+    /// An agent's permission request.
+    Approval,
 }
 
 impl std::fmt::Display for Entity {
@@ -85,6 +87,7 @@ impl std::fmt::Display for Entity {
             Entity::Key => "API key",
             Entity::User => "user",
             Entity::Member => "member",
+            Entity::Approval => "approval",
         })
     }
 }

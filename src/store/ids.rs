@@ -156,4 +156,6 @@ typed_id! {
     UserId;
     /// An MCP API key.
     KeyId;
+    /// A permission request of an agent, waiting for (or given) an answer.
+    ApprovalId;
 }

@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_session_turns.sql",
         sql: include_str!("../../migrations/0011_session_turns.sql"),
     },
+    Migration {
+        name: "0013_approvals.sql",
+        sql: include_str!("../../migrations/0013_approvals.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

@@ -15,6 +15,7 @@ macro_rules! task_columns {
     };
 }
 
+mod approvals;
 mod audit;
 pub mod d1;
 mod enhance;
@@ -36,15 +37,18 @@ use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 
+pub use approvals::{
+    Approval, ApprovalDecision, ApprovalFilter, ApprovalMode, ApprovalRequest, ApprovalStatus,
+};
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use error::{Cause, Entity, Result, StoreError};
 pub use exec::{
     Backend, Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult,
 };
-pub use ids::{KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
+pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
-pub use page::{Offset, Page, ProjectKey, SessionKey, TaskKey};
+pub use page::{ApprovalKey, Offset, Page, ProjectKey, SessionKey, TaskKey};
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

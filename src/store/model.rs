@@ -104,6 +104,9 @@ pub struct Project {
     /// Shell script run in the worktree after each agent turn.
     #[serde(default)]
     pub cleanup_script: Option<String>,
+    /// Its sessions' default: ask = agents ask before using tools.
+    #[serde(default)]
+    pub approvals: super::ApprovalMode,
     pub created_at: String,
     pub updated_at: String,
     /// How many tasks the project has in each status.
@@ -173,6 +176,7 @@ pub struct NewProject {
     pub repo_path: Option<String>,
     pub setup_script: Option<String>,
     pub cleanup_script: Option<String>,
+    pub approvals: super::ApprovalMode,
 }
 
 /// Changes to a project; `None` leaves a field as it is.
@@ -186,6 +190,7 @@ pub struct ProjectChanges {
     pub setup_script: Option<Option<String>>,
     /// `Some(None)` removes the cleanup script.
     pub cleanup_script: Option<Option<String>>,
+    pub approvals: Option<super::ApprovalMode>,
 }
 
 /// A task as created by a caller.

@@ -136,6 +136,22 @@ impl PageKey for SessionKey {
     }
 }
 
+/// The sort key of `list_approvals` (`ORDER BY requested_at, id`: the
+/// oldest request first, the order to answer them in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalKey {
+    pub requested_at: String,
+    pub id: String,
+}
+
+impl PageKey for ApprovalKey {
+    const LIST: &'static str = "approvals";
+    fn is_valid(&self) -> bool {
+        is_uuid(&self.id)
+    }
+}
+
 /// Index of a page's first item in a short, fixed list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

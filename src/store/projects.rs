@@ -14,7 +14,7 @@ use super::{
 macro_rules! project_select {
     () => {
         "SELECT p.id, p.workspace_id, p.name, p.description, p.repo_path, p.setup_script, p.cleanup_script, \
-         p.created_at, p.updated_at, \
+         p.approvals, p.created_at, p.updated_at, \
          (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'todo') AS todo, \
          (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inprogress') AS inprogress, \
          (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'inreview') AS inreview, \
@@ -69,7 +69,8 @@ const UPDATE_PROJECT: &str = "UPDATE projects SET updated_at = ?1, name = COALES
          description = COALESCE(?5, description), \
          repo_path = CASE WHEN ?6 THEN ?7 ELSE repo_path END, \
          setup_script = CASE WHEN ?8 THEN ?9 ELSE setup_script END, \
-         cleanup_script = CASE WHEN ?10 THEN ?11 ELSE cleanup_script END \
+         cleanup_script = CASE WHEN ?10 THEN ?11 ELSE cleanup_script END, \
+         approvals = COALESCE(?17, approvals) \
      WHERE id = ?2 AND workspace_id = ?3 \
        AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.workspace_id = projects.workspace_id \
                        AND o.name = COALESCE(?4, projects.name) AND o.id <> projects.id)";
@@ -193,8 +194,8 @@ impl Store {
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO projects (id, workspace_id, name, description, repo_path, setup_script, cleanup_script, \
-                                   created_by, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 \
+                                   created_by, created_at, updated_at, approvals) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10 \
              WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ?2 AND name = ?3) \
              ON CONFLICT (id) DO NOTHING",
         )
@@ -206,7 +207,8 @@ impl Store {
         .bind(new.setup_script.clone())
         .bind(new.cleanup_script.clone())
         .bind(&actor.user_id)
-        .bind(&at);
+        .bind(&at)
+        .bind(new.approvals.as_str());
         // Fields that decide what runs on a runner's machine are recorded
         // with their values, so the audit log shows who planted what.
         let privileged: serde_json::Map<String, serde_json::Value> = [
@@ -222,9 +224,9 @@ impl Store {
         })
         .collect();
         let details = if privileged.is_empty() {
-            json!({ "name": new.name })
+            json!({ "name": new.name, "approvals": new.approvals })
         } else {
-            json!({ "name": new.name, "changes": privileged })
+            json!({ "name": new.name, "approvals": new.approvals, "changes": privileged })
         };
         let mut batch = Batch::new();
         batch.push_audited(
@@ -248,6 +250,7 @@ impl Store {
             ("repo_path", changes.repo_path.is_some()),
             ("setup_script", changes.setup_script.is_some()),
             ("cleanup_script", changes.cleanup_script.is_some()),
+            ("approvals", changes.approvals.is_some()),
         ]
         .into_iter()
         .filter_map(|(field, changed)| changed.then_some(field))
@@ -276,6 +279,17 @@ impl Store {
             .bind(actor.api_key_id.clone())
             .bind(changed_fields(&fields).to_string())
             .bind(actor.request_id.clone());
+        // ?17, the update's own: the new approvals setting (the audit row's
+        // fields list names it).
+        let approvals = changes.approvals.map(|a| a.as_str());
+        update.params.extend([
+            Param::Null,
+            Param::Null,
+            Param::Null,
+            Param::Null,
+            Param::Null,
+            Param::from(approvals),
+        ]);
         // The audit row goes first, while the old values are still there;
         // its condition is the update's own, so it is written exactly when
         // the update applies.

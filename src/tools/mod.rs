@@ -6,6 +6,7 @@
 //! (schemas, annotations, argument parsing); [`Registry`] (`registry.rs`)
 //! offers and runs them, and [`crate::mcp_error`] words their errors.
 
+mod approvals;
 mod args;
 mod error;
 mod projects;

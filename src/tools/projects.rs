@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     auth::{Principal, Scope},
-    store::{NewProject, Project, ProjectChanges, ProjectKey, Workspace, page},
+    store::{ApprovalMode, NewProject, Project, ProjectChanges, ProjectKey, Workspace, page},
 };
 
 /// Longest project name, in characters.
@@ -158,6 +158,9 @@ pub struct CreateProjectArgs {
     /// Shell script run in the worktree after each agent turn.
     #[serde(default)]
     pub cleanup_script: Option<String>,
+    /// ask: agents ask before using tools.
+    #[serde(default)]
+    pub approvals: Option<ApprovalMode>,
 }
 
 async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Project, ToolError> {
@@ -176,6 +179,7 @@ async fn create_project(ctx: ToolContext, args: CreateProjectArgs) -> Result<Pro
             .transpose()?,
         setup_script: script("setup_script", args.setup_script.as_deref())?,
         cleanup_script: script("cleanup_script", args.cleanup_script.as_deref())?,
+        approvals: args.approvals.unwrap_or_default(),
     };
     let privileged: Vec<&str> = [
         ("repo_path", new.repo_path.is_some()),
@@ -215,6 +219,9 @@ pub struct UpdateProjectArgs {
     #[schemars(transform = super::schema::null_clears)]
     #[schemars(with = "Option<String>")]
     pub cleanup_script: Option<Option<String>>,
+    /// auto or ask.
+    #[serde(default)]
+    pub approvals: Option<ApprovalMode>,
 }
 
 /// Whether `principal` may set or change a project's privileged fields —
@@ -279,6 +286,7 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
             .cleanup_script
             .map(|s| script("cleanup_script", s.as_deref()))
             .transpose()?,
+        approvals: args.approvals,
     };
     something_to_update(&[
         ("name", changes.name.is_some()),
@@ -286,6 +294,7 @@ async fn update_project(ctx: ToolContext, args: UpdateProjectArgs) -> Result<Pro
         ("repo_path", changes.repo_path.is_some()),
         ("setup_script", changes.setup_script.is_some()),
         ("cleanup_script", changes.cleanup_script.is_some()),
+        ("approvals", changes.approvals.is_some()),
     ])?;
     // Clearing a script or the path is a change too: it alters what the
     // next session runs, and where.
@@ -368,6 +377,9 @@ impl Render for Project {
         }
         if let Some(script) = &self.setup_script {
             out.push_str(&format!("Setup script: {script}\n"));
+        }
+        if self.approvals == crate::store::ApprovalMode::Ask {
+            out.push_str("Approvals: ask (agents ask before using tools)\n");
         }
         if let Some(script) = &self.cleanup_script {
             out.push_str(&format!("Cleanup script: {script}\n"));

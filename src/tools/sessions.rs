@@ -17,8 +17,8 @@ use crate::{
     mcp_error,
     sessions::{LogQuery, LogStream, SessionError, Sessions},
     store::{
-        ExecutionProcess, FinalMessageSource, ProcessId, Session, SessionFilter, SessionId,
-        SessionKey, SessionStatus, SessionTurn, page,
+        ApprovalId, ApprovalMode, ExecutionProcess, FinalMessageSource, ProcessId, Session,
+        SessionFilter, SessionId, SessionKey, SessionStatus, SessionTurn, page,
     },
 };
 
@@ -125,6 +125,9 @@ pub struct StartSessionArgs {
     /// Default: the repository's current branch.
     #[serde(default)]
     pub base_branch: Option<String>,
+    /// auto or ask (see list_approvals); default: the project's.
+    #[serde(default)]
+    pub approvals: Option<ApprovalMode>,
 }
 
 async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Session, ToolError> {
@@ -150,6 +153,7 @@ async fn start_session(ctx: ToolContext, args: StartSessionArgs) -> Result<Sessi
             executor,
             prompt.as_deref(),
             base,
+            args.approvals,
         )
         .await?)
 }
@@ -181,6 +185,9 @@ pub struct SessionDetailOut {
     pub usage: Option<TurnUsage>,
     /// Finished turns, oldest first.
     pub past_turns: Vec<TurnBrief>,
+    /// The agent waits for respond_to_approval (status stays running).
+    pub waiting_for_approval: bool,
+    pub pending_approvals: Vec<ApprovalId>,
 }
 
 /// What a turn cost; a field the agent does not report is left out.
@@ -228,6 +235,8 @@ impl SessionDetailOut {
             final_message_source: latest.and_then(|t| t.final_message_source),
             usage,
             past_turns: detail.turns.iter().map(TurnBrief::of).collect(),
+            waiting_for_approval: !detail.pending_approvals.is_empty(),
+            pending_approvals: detail.pending_approvals,
             session: detail.session,
             processes: detail.processes,
             last_output: detail.last_output,
@@ -470,6 +479,16 @@ impl Render for Session {
 impl Render for SessionDetailOut {
     fn render(&self) -> String {
         let mut out = self.session.render();
+        if self.waiting_for_approval {
+            out.push_str(&format!(
+                "Waiting for approval: {} (list_approvals shows them; respond_to_approval answers)\n",
+                self.pending_approvals
+                    .iter()
+                    .map(ApprovalId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if !self.processes.is_empty() {
             out.push_str("Processes:\n");
             for p in &self.processes {

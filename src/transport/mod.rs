@@ -2,6 +2,7 @@
 //! stdio for local agents, HTTP (Streamable HTTP and legacy SSE) for remote
 //! clients.
 
+pub mod agent_mcp;
 pub mod http;
 mod jsonrpc_errors;
 pub mod listener;

@@ -11,8 +11,9 @@
 //! pinned CLI's `--help`; Codex's sandbox refuses a write outside the
 //! worktree; a missing CLI, one that is too old, missing credentials and (as
 //! root) Claude Code's root check each fail the session with a reason that
-//! names the fix, leaving nothing running; and a CLI's version is asked once
-//! until the CLI changes.
+//! names the fix, leaving nothing running; a CLI's version is asked once
+//! until the CLI changes; and Claude Code with approvals "ask" asks this
+//! server's permission tool before it writes, and writes only when allowed.
 
 use crate::common;
 
@@ -649,6 +650,14 @@ fn every_flag_of_the_built_in_profiles_is_in_the_pinned_clis_help() {
         if let Some(resume) = &profile.resume_command {
             missing.extend(missing_flags(&name, resume, home.path()));
         }
+        // The flags of a turn that asks for approvals (placeholders kept,
+        // so only the flags are checked).
+        if let Some(asking) =
+            profile.asking_command_line("{prompt}", None, "{mcp_config}", "{approval_tool}")
+        {
+            let line: Vec<String> = std::iter::once(asking.program).chain(asking.args).collect();
+            missing.extend(missing_flags(&name, &line, home.path()));
+        }
     }
     missing.dedup();
     assert!(
@@ -901,4 +910,114 @@ async fn claude_code_as_root_without_is_sandbox_says_what_to_do() {
         why.contains("as root") && why.contains("IS_SANDBOX = \"1\""),
         "{why}\n{log}"
     );
+}
+
+/// Waits until the session's agent has a pending permission request;
+/// returns it.
+async fn pending_approval(server: &Server, session_id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let list = server
+            .call("list_approvals", json!({"session_id": session_id}))
+            .await;
+        if let Some(first) = list["approvals"].as_array().and_then(|a| a.first()) {
+            return first.clone();
+        }
+        let session = server
+            .call("get_session", json!({"session_id": session_id}))
+            .await;
+        assert!(
+            session["status"] == "running" || session["status"] == "queued",
+            "the session ended without asking: {session:#}\n{}",
+            read_all(server, json!({"session_id": session_id}), 1 << 20).await
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no permission request: {session:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Claude Code with approvals "ask": the scripted model asks for its Write
+/// tool, Claude Code asks this server's permission tool (through the MCP
+/// configuration the runner gave it), and the request waits as an approval.
+/// Allowed, the file is written; denied, it is not, and the model reads the
+/// denial in its next request's tool result.
+#[tokio::test]
+async fn claude_code_asks_before_it_writes_and_writes_only_when_allowed() {
+    let apis = ModelApis::start();
+    let data = DataDir::new();
+    let env = agent_env("claude-code", &data.path().join("agent-home"), &apis, true);
+    let config = config(&data, &[("claude-code", env)]);
+    let server = start_server(&data, &config).await;
+    let (project, _repo) = repo_project(&server, &data).await;
+    let file = apis.text("file");
+    let prompt = format!(
+        "{}: write {file} in the working directory.",
+        apis.text("write_marker")
+    );
+    let denial = "VK-DENIED: not in this task";
+    for allow in [true, false] {
+        let task = server.task(&project, "Write the file", json!({})).await;
+        let started = server
+            .call(
+                "start_session",
+                json!({"task_id": task, "executor": "claude-code", "prompt": prompt, "approvals": "ask"}),
+            )
+            .await;
+        let session_id = common::id(&started);
+        let approval = pending_approval(&server, &session_id).await;
+        assert_eq!(approval["tool_name"], "Write", "{approval:#}");
+        assert!(
+            approval["input"]["file_path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&file)),
+            "{approval:#}"
+        );
+        let waiting = server
+            .call("get_session", json!({"session_id": session_id}))
+            .await;
+        assert_eq!(
+            (&waiting["status"], &waiting["waiting_for_approval"]),
+            (&json!("running"), &json!(true)),
+            "{waiting:#}"
+        );
+        let answer = if allow {
+            json!({"approval_id": common::id(&approval), "decision": "allow"})
+        } else {
+            json!({"approval_id": common::id(&approval), "decision": "deny", "message": denial})
+        };
+        server.call("respond_to_approval", answer).await;
+        let done = wait_finished(&server, &session_id).await;
+        let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
+        assert_eq!(done["status"], "completed", "{done:#}\n{log}");
+        let worktree = PathBuf::from(done["worktree_path"].as_str().expect("worktree"));
+        let written = std::fs::read_to_string(worktree.join(&file));
+        let requests = apis.requests();
+        if allow {
+            assert_eq!(
+                written.unwrap_or_else(|e| panic!("no {file} after allow ({e})\n{log}")),
+                apis.text("content")
+            );
+        } else {
+            assert!(written.is_err(), "{file} written although denied\n{log}");
+            // The model was told no: the next request's tool result holds it.
+            let told = requests.iter().any(|r| {
+                r["body"]["messages"].as_array().is_some_and(|messages| {
+                    messages.iter().any(|m| {
+                        m["content"].as_array().is_some_and(|blocks| {
+                            blocks.iter().any(|b| {
+                                b["type"] == "tool_result" && b.to_string().contains(denial)
+                            })
+                        })
+                    })
+                })
+            });
+            assert!(told, "no request carried the denial\n{log}");
+        }
+        assert!(log.contains(&apis.text("done_sentence")), "{log}");
+        assert_eq!(unexpected(&requests), Vec::<String>::new());
+    }
+    server.stop().await;
 }

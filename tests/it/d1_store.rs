@@ -47,6 +47,8 @@ const COSTS: &[(&str, u64)] = &[
     ("stop_session", 1),
     ("send_follow_up", 1),
     ("read_execution_log", 1),
+    ("list_approvals", 1),
+    ("respond_to_approval", 1),
     // A cache miss reads (cache, task, template) before the model and
     // records the usage and the cache entry after it; a hit is one read.
     ("enhance_prompt", 2),
@@ -198,6 +200,23 @@ async fn every_tool_call_costs_what_the_readme_says() {
     .await;
     assert_eq!(queued["status"], "queued", "{queued}");
     call("stop_session", json!({"session_id": session_id}), 1).await;
+    // An agent's permission request (as the approval server records it).
+    let approval_id = "0193a000-0000-7000-8000-0000000000a1";
+    d1.query(
+        "INSERT INTO session_approvals (id, session_id, workspace_id, tool_name, input, requested_at, expires_at) \
+         SELECT ?1, id, workspace_id, 'Write', '{}', '2026-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z' \
+         FROM workspace_sessions WHERE id = ?2",
+        &[json!(approval_id), json!(session_id)],
+    );
+    let pending = call("list_approvals", json!({"session_id": session_id}), 1).await;
+    assert_eq!(pending["approvals"][0]["id"], approval_id, "{pending}");
+    let answered = call(
+        "respond_to_approval",
+        json!({"approval_id": approval_id, "decision": "allow", "remember": true}),
+        1,
+    )
+    .await;
+    assert_eq!(answered["status"], "allowed", "{answered}");
 
     // Prompts: a cache miss, then the same request from the cache.
     let args = json!({"prompt": "fix the login bug", "task_id": parent_id});

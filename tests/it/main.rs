@@ -7,6 +7,7 @@ mod common;
 mod http_support;
 
 mod agent_clis;
+mod approvals;
 mod bad_input;
 mod cli;
 mod conformance;

@@ -13,6 +13,7 @@ mod turns;
 mod types;
 
 pub use turns::{FinalMessageSource, SessionTurn};
+
 pub use types::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
@@ -30,7 +31,7 @@ macro_rules! session_columns {
 }
 pub(super) use session_columns;
 
-fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
+pub(in crate::store) fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     Stmt::new(concat!(
         "SELECT ",
         session_columns!(),
@@ -40,7 +41,7 @@ fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     .bind(&actor.workspace_id)
 }
 
-fn session_not_found(session_id: &SessionId) -> StoreError {
+pub(in crate::store) fn session_not_found(session_id: &SessionId) -> StoreError {
     StoreError::not_found(Entity::Session, session_id)
 }
 

@@ -26,8 +26,8 @@ impl Store {
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO workspace_sessions (id, workspace_id, task_id, executor, prompt, pending_prompt, status, \
-                                             base_branch, created_by, created_at, updated_at) \
-             SELECT ?1, t.workspace_id, t.id, ?2, ?3, ?3, 'queued', ?4, ?5, ?6, ?6 \
+                                             base_branch, created_by, created_at, updated_at, approvals) \
+             SELECT ?1, t.workspace_id, t.id, ?2, ?3, ?3, 'queued', ?4, ?5, ?6, ?6, ?9 \
              FROM tasks t WHERE t.id = ?7 AND t.workspace_id = ?8 ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
@@ -37,7 +37,8 @@ impl Store {
         .bind(&actor.user_id)
         .bind(&at)
         .bind(&new.task_id)
-        .bind(&actor.workspace_id);
+        .bind(&actor.workspace_id)
+        .bind(new.approvals.as_str());
         let move_task = Stmt::new(
             "UPDATE tasks SET status = 'inprogress', updated_at = ?1 \
              WHERE id = ?2 AND workspace_id = ?3 AND status <> 'inprogress' \
@@ -55,7 +56,7 @@ impl Store {
                 "create",
                 "session",
                 &id,
-                json!({ "task_id": new.task_id, "executor": new.executor }),
+                json!({ "task_id": new.task_id, "executor": new.executor, "approvals": new.approvals }),
             ),
         );
         batch.push_audited(
@@ -259,16 +260,19 @@ pub(super) fn push_session_reads(
     session_id: &SessionId,
 ) -> (ResultHandle, ResultHandle) {
     let session = batch.push(select_session(actor, session_id));
-    let processes = batch.push(
-        Stmt::new(
-            "SELECT id, session_id, kind, turn, status, command, pid, exit_code, error, \
-                    started_at, finished_at \
-             FROM execution_processes WHERE session_id = ?1 \
-               AND EXISTS (SELECT 1 FROM workspace_sessions s WHERE s.id = ?1 AND s.workspace_id = ?2) \
-             ORDER BY started_at, id",
-        )
-        .bind(session_id)
-        .bind(&actor.workspace_id),
-    );
+    let processes = batch.push(select_processes(actor, session_id));
     (session, processes)
+}
+
+/// A session's processes, oldest first, if the session is the caller's.
+fn select_processes(actor: &Actor, session_id: &SessionId) -> Stmt {
+    Stmt::new(
+        "SELECT id, session_id, kind, turn, status, command, pid, exit_code, error, \
+                started_at, finished_at \
+         FROM execution_processes WHERE session_id = ?1 \
+           AND EXISTS (SELECT 1 FROM workspace_sessions s WHERE s.id = ?1 AND s.workspace_id = ?2) \
+         ORDER BY started_at, id",
+    )
+    .bind(session_id)
+    .bind(&actor.workspace_id)
 }

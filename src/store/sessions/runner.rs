@@ -69,6 +69,7 @@ impl Store {
             repo_path: context.repo_path,
             setup_script: context.setup_script,
             cleanup_script: context.cleanup_script,
+            approvals: context.approvals,
         }))
     }
 
@@ -77,7 +78,7 @@ impl Store {
         self.read_one(
             Stmt::new(
                 "SELECT s.workspace_id, p.name AS project_name, t.title AS task_title, p.repo_path, \
-                        p.setup_script, p.cleanup_script \
+                        p.setup_script, p.cleanup_script, s.approvals \
                  FROM workspace_sessions s JOIN tasks t ON t.id = s.task_id JOIN projects p ON p.id = t.project_id \
                  WHERE s.id = ?",
             )

@@ -7,7 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutionProcess, Session, session_not_found};
-use crate::store::{Actor, Batch, Result, SessionId, Stmt, Store};
+use crate::store::{
+    Actor, ApprovalId, Batch, Result, SessionId, Stmt, Store,
+    approvals::{PendingApprovalRow, select_pending_approvals},
+};
 
 /// Where a turn's final message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,13 +78,18 @@ impl Store {
         Ok(())
     }
 
-    /// A session in the caller's workspace with its processes and finished
-    /// turns (oldest first), in one round trip.
+    /// A session in the caller's workspace with its processes, finished
+    /// turns (oldest first) and pending approvals, in one round trip.
     pub async fn session_detail(
         &self,
         actor: &Actor,
         session_id: &SessionId,
-    ) -> Result<(Session, Vec<ExecutionProcess>, Vec<SessionTurn>)> {
+    ) -> Result<(
+        Session,
+        Vec<ExecutionProcess>,
+        Vec<SessionTurn>,
+        Vec<ApprovalId>,
+    )> {
         let mut batch = Batch::new();
         let (session, processes) =
             super::queries::push_session_reads(&mut batch, actor, session_id);
@@ -96,10 +104,21 @@ impl Store {
             .bind(session_id)
             .bind(&actor.workspace_id),
         );
+        let pending = batch.push(select_pending_approvals(actor, session_id));
         let results = self.read(batch).await?;
         let session: Session = results
             .first(session)?
             .ok_or_else(|| session_not_found(session_id))?;
-        Ok((session, results.all(processes)?, results.all(turns)?))
+        let pending = results
+            .all::<PendingApprovalRow>(pending)?
+            .into_iter()
+            .map(|row| row.id)
+            .collect();
+        Ok((
+            session,
+            results.all(processes)?,
+            results.all(turns)?,
+            pending,
+        ))
     }
 }

@@ -159,6 +159,8 @@ pub struct NewSession {
     pub executor: String,
     pub prompt: String,
     pub base_branch: Option<String>,
+    /// Whether the agent asks before it uses a tool.
+    pub approvals: crate::store::ApprovalMode,
 }
 
 /// Who a runner is, recorded on the sessions it claims.
@@ -197,6 +199,8 @@ pub struct ClaimedTurn {
     pub repo_path: Option<String>,
     pub setup_script: Option<String>,
     pub cleanup_script: Option<String>,
+    /// The session's approvals setting.
+    pub approvals: crate::store::ApprovalMode,
 }
 
 /// What a runner needs to know about a session's task and project.
@@ -208,6 +212,8 @@ pub(super) struct TurnContext {
     pub repo_path: Option<String>,
     pub setup_script: Option<String>,
     pub cleanup_script: Option<String>,
+    #[serde(default)]
+    pub approvals: crate::store::ApprovalMode,
 }
 
 /// A running session whose owner may be gone, as seen at start.

@@ -1,0 +1,172 @@
+//! The approval server (`vibe-kanban-mcp agent-mcp`): the stdio MCP server
+//! an agent with approvals "ask" launches from the MCP configuration its
+//! runner gave it. It acts for that one session only, proven by the turn's
+//! secret, and offers one tool, the permission prompt tool Claude Code calls
+//! before each tool use (`--permission-prompt-tool`): it records the request
+//! as a pending approval, waits for the answer
+//! ([`crate::sessions::approvals::wait_for_decision`]) and tells the agent,
+//! as a text block holding `{"behavior":"allow","updatedInput":…}` or
+//! `{"behavior":"deny","message":…}`.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+        Tool,
+    },
+    service::RequestContext,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    sessions::approvals::{
+        APPROVAL_TOOL, ApprovalError, Decision, decision_poll, decision_text, stored_input,
+        token_hash, wait_for_decision,
+    },
+    store::{ApprovalRequest, SessionId, Store},
+};
+
+/// Longest tool name accepted.
+const MAX_TOOL_NAME: usize = 200;
+
+/// The approval server of one session.
+#[derive(Clone)]
+pub struct AgentMcp {
+    store: Store,
+    session_id: SessionId,
+    token_hash: String,
+    timeout: Duration,
+    poll: Duration,
+}
+
+impl AgentMcp {
+    /// The server for `session_id`, holding (the hash of) the turn's `token`.
+    pub fn new(store: Store, session_id: SessionId, token: &str, timeout: Duration) -> Self {
+        let poll = decision_poll(store.kind());
+        AgentMcp {
+            store,
+            session_id,
+            token_hash: token_hash(token),
+            timeout,
+            poll,
+        }
+    }
+
+    /// Serves MCP on stdin/stdout until the agent closes the connection.
+    pub async fn serve_stdio(self) -> anyhow::Result<()> {
+        let running = self.serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        Ok(())
+    }
+
+    fn tool() -> Tool {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "tool_name": { "type": "string" },
+                "input": { "type": "object" },
+                "tool_use_id": { "type": "string" }
+            },
+            "required": ["tool_name", "input"]
+        });
+        let schema: JsonObject = match schema {
+            serde_json::Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        Tool::new(
+            APPROVAL_TOOL,
+            "Asks this session's reviewers whether a tool may run, and waits for their answer.",
+            Arc::new(schema),
+        )
+    }
+
+    /// The answer to one permission request, as the agent reads it.
+    async fn decide(&self, request: PermissionRequest) -> String {
+        let input = request.input.unwrap_or_else(|| json!({}));
+        let tool_name: String = request.tool_name.chars().take(MAX_TOOL_NAME).collect();
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::minutes(30));
+        let row = ApprovalRequest {
+            session_id: self.session_id.clone(),
+            token_hash: self.token_hash.clone(),
+            tool_name,
+            input: stored_input(&input),
+            tool_use_id: request.tool_use_id,
+            expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let decision = match wait_for_decision(&self.store, &row, self.poll).await {
+            Ok((_, decision)) => decision,
+            Err(e @ ApprovalError::NotThisSession(_)) => Decision::Deny(e.to_string()),
+            Err(ApprovalError::Store(e)) => {
+                tracing::error!(session = %self.session_id, error = %e, "approval store failed");
+                Decision::Deny(format!(
+                    "the permission request could not be recorded or answered ({e}); it is denied"
+                ))
+            }
+        };
+        decision_text(&decision, &input)
+    }
+}
+
+/// What Claude Code sends the permission prompt tool.
+#[derive(Deserialize)]
+struct PermissionRequest {
+    tool_name: String,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
+    #[serde(default)]
+    tool_use_id: Option<String>,
+}
+
+impl ServerHandler for AgentMcp {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "vibe-kanban-mcp-approvals",
+                env!("CARGO_PKG_VERSION"),
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(vec![Self::tool()]))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        (name == APPROVAL_TOOL).then(Self::tool)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if request.name != APPROVAL_TOOL {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool '{}'; this server has only {APPROVAL_TOOL}",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        let permission: PermissionRequest = serde_json::from_value(arguments).map_err(|e| {
+            ErrorData::invalid_params(
+                format!("invalid arguments for {APPROVAL_TOOL}: {e}; it takes tool_name and input"),
+                None,
+            )
+        })?;
+        let text = self.decide(permission).await;
+        Ok(CallToolResponse::from(CallToolResult::success(vec![
+            ContentBlock::text(text),
+        ])))
+    }
+}
