@@ -267,19 +267,27 @@ async fn no_final_message_while_running_or_when_the_agent_printed_none() {
     server.stop().await;
 }
 
-/// A commit_author that is not `Name <email>` stops the runner at start,
-/// saying what form it needs.
+/// A commit_author that is not `Name <email>`, or an output format the
+/// server does not read, stops the runner at start, saying what it needs.
 #[test]
-fn a_bad_commit_author_is_refused_at_start() {
+fn bad_turn_settings_are_refused_at_start() {
     let data = DataDir::new();
-    let path = config(&data, "commit_author = \"just a name\"", "");
-    let out = data.cli(&["runner", "--config", path.to_str().expect("utf-8")]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "[sessions] commit_author \"just a name\" is not of the form \"Name <email>\""
+    for (sessions, extra, expected) in [
+        (
+            "commit_author = \"just a name\"",
+            "",
+            "[sessions] commit_author \"just a name\" is not of the form \"Name <email>\"",
         ),
-        "{stderr}"
-    );
+        (
+            "",
+            "[executors.odd]\ncommand = [\"odd\"]\noutput_format = \"yaml\"\n",
+            "unknown variant `yaml`, expected one of `claude-stream-json`, `codex-json`, `gemini-stream-json`",
+        ),
+    ] {
+        let path = config(&data, sessions, extra);
+        let out = data.cli(&["runner", "--config", path.to_str().expect("utf-8")]);
+        assert!(!out.status.success(), "{sessions}{extra}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }
