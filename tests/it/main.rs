@@ -28,5 +28,6 @@ mod session_logs_r2;
 mod session_runners;
 mod sessions;
 mod store_contract;
+mod tasks_ext;
 mod toolsnaps;
 mod wrangler_compat;
