@@ -218,8 +218,10 @@ impl KanbanServer {
         .with_status_message("session queued")
         .with_poll_interval_ms(poll_interval(backend).as_millis() as u64);
         handle.ttl_ms = None;
-        // A stateless request has no connection to notify on afterwards.
-        if context.peer.peer_info().is_some() {
+        // Only a connection of the initialize handshake (before 2026-07-28)
+        // may be sent notifications outside a request; stateless requests
+        // (their protocol version in `_meta`) poll tasks/get.
+        if context.meta.protocol_version().is_none() {
             self.watch_task(principal.clone(), task, context.clone());
         }
         Some(CreateTaskResult::new(handle))
@@ -263,7 +265,8 @@ impl KanbanServer {
                 .iter()
                 .find_map(|c| c.as_text().map(|t| t.text.clone()))
                 .unwrap_or_default();
-            if text.contains("not found") {
+            // mcp_error's wording of a not-found store error.
+            if text.contains(" not found in workspace ") {
                 return Ok(None);
             }
             return Err(ErrorData::internal_error(text, None));
