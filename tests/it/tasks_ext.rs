@@ -1,7 +1,8 @@
 //! The MCP tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663):
 //! `start_session` and `send_follow_up` as tasks for a client that declares
-//! it, over stdio (rmcp's client on the real binary, a stand-in agent) and
-//! stateless Streamable HTTP (raw 2026-07-28 requests, each on its own);
+//! it, over stdio (rmcp's client on the real binary, a stand-in agent), a
+//! Streamable HTTP session (rmcp's HTTP client) and stateless Streamable
+//! HTTP (raw 2026-07-28 requests, each on its own);
 //! `tasks/get` to the end, `notifications/tasks`, `tasks/cancel` stopping a
 //! running agent, -32021 for clients without the extension, -32602 for task
 //! ids that are not the caller's.
@@ -12,7 +13,7 @@ use crate::http_support;
 use std::time::{Duration, Instant};
 
 use common::{BIN, DataDir, Server, sessions::config};
-use http_support::{HttpServer, http};
+use http_support::{HttpServer, http, reqwest_client};
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
@@ -21,7 +22,10 @@ use rmcp::{
         TaskStatusNotificationParams,
     },
     service::{NotificationContext, RunningService, ServiceError},
-    transport::{ConfigureCommandExt, TokioChildProcess},
+    transport::{
+        ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -193,18 +197,7 @@ async fn a_session_and_its_follow_up_run_as_tasks_with_status_notifications() {
     let session_id = session["id"].as_str().expect("session id").to_owned();
 
     // The connection was told, ending with the result.
-    let last = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let status = statuses.recv().await.expect("notifications");
-            let wire = serde_json::to_value(&status).expect("encode");
-            assert_eq!(wire["taskId"], first.as_str(), "{wire}");
-            if wire["status"] != "working" {
-                return wire;
-            }
-        }
-    })
-    .await
-    .expect("a notifications/tasks for the end of the turn");
+    let last = last_status(&mut statuses, &first).await;
     assert_eq!(last["status"], "completed", "{last:#}");
     assert_eq!(
         last["result"]["structuredContent"]["id"],
@@ -224,6 +217,57 @@ async fn a_session_and_its_follow_up_run_as_tasks_with_status_notifications() {
     assert_eq!(done["result"]["structuredContent"]["turns"], 2, "{done:#}");
     // The first turn's task still reads as it ended.
     assert_eq!(get(&client, &first).await["status"], "completed");
+    client.cancel().await.expect("close");
+}
+
+/// The `notifications/tasks` that ends task `task_id` (the first that is
+/// not `working`), after any `working` ones.
+async fn last_status(
+    statuses: &mut mpsc::UnboundedReceiver<TaskStatusNotificationParams>,
+    task_id: &str,
+) -> Value {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let status = statuses.recv().await.expect("notifications");
+            let wire = serde_json::to_value(&status).expect("encode");
+            assert_eq!(wire["taskId"], task_id, "{wire}");
+            if wire["status"] != "working" {
+                return wire;
+            }
+        }
+    })
+    .await
+    .expect("a notifications/tasks for the end of the turn")
+}
+
+#[tokio::test]
+async fn a_streamable_http_session_gets_status_notifications() {
+    let data = DataDir::new();
+    let config = config(&data, "", "");
+    let key = data.create_key("default", "tasks", "read,write,sessions");
+    let server = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8 path")],
+        &[],
+    );
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest_client(),
+        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(key),
+    );
+    let (tx, mut statuses) = mpsc::unbounded_channel();
+    let client = TasksClient { statuses: tx }
+        .serve(transport)
+        .await
+        .expect("initialize over HTTP");
+    let task_id = task_on(&client, "Over a session").await;
+    let task = task_of(&client, "start_session", json!({"task_id": task_id})).await;
+    let last = last_status(&mut statuses, &task).await;
+    assert_eq!(last["status"], "completed", "{last:#}");
+    assert_eq!(
+        last["result"]["structuredContent"]["status"], "completed",
+        "{last:#}"
+    );
+    assert_eq!(get(&client, &task).await["status"], "completed");
     client.cancel().await.expect("close");
 }
 
