@@ -60,6 +60,7 @@ type Client = RunningService<RoleClient, TasksClient>;
 /// and a client that declared the extension.
 async fn start(
     data: &DataDir,
+    args: &[&str],
 ) -> (
     Client,
     mpsc::UnboundedReceiver<TaskStatusNotificationParams>,
@@ -71,6 +72,7 @@ async fn start(
             .arg(data.path())
             .arg("--config")
             .arg(&config)
+            .args(args)
             .env_remove("VK_API_KEY")
             .env_remove("VK_STORE")
             .env("VK_LOG", "error");
@@ -171,7 +173,7 @@ fn error_code(error: ServiceError) -> (ErrorCode, String) {
 #[tokio::test]
 async fn a_session_and_its_follow_up_run_as_tasks_with_status_notifications() {
     let data = DataDir::new();
-    let (client, mut statuses) = start(&data).await;
+    let (client, mut statuses) = start(&data, &[]).await;
     let info = client.peer_info().expect("server info");
     assert!(
         info.capabilities
@@ -274,7 +276,7 @@ async fn a_streamable_http_session_gets_status_notifications() {
 #[tokio::test]
 async fn tasks_cancel_stops_the_running_agent() {
     let data = DataDir::new();
-    let (client, _statuses) = start(&data).await;
+    let (client, _statuses) = start(&data, &[]).await;
     let task_id = task_on(&client, "Slow work").await;
     let task = task_of(
         &client,
@@ -304,10 +306,32 @@ async fn tasks_cancel_stops_the_running_agent() {
     client.cancel().await.expect("close");
 }
 
+/// A task is its session's turn, read from the store: it outlives the
+/// server process that made it.
+#[tokio::test]
+async fn a_task_outlives_the_server_process_that_made_it() {
+    let data = DataDir::new();
+    let (client, _statuses) = start(&data, &["--no-runner"]).await;
+    let task_id = task_on(&client, "Queued only").await;
+    let task = task_of(&client, "start_session", json!({"task_id": task_id})).await;
+    client.cancel().await.expect("close");
+    let (client, _statuses) = start(&data, &["--no-runner"]).await;
+    let now = get(&client, &task).await;
+    assert_eq!(now["status"], "working", "{now:#}");
+    assert_eq!(now["statusMessage"], "session queued", "{now:#}");
+    client
+        .cancel_task(CancelTaskParams::new(task.clone()))
+        .await
+        .expect("tasks/cancel");
+    let ended = poll_until(&client, &task, terminal).await;
+    assert_eq!(ended["status"], "cancelled", "{ended:#}");
+    client.cancel().await.expect("close");
+}
+
 #[tokio::test]
 async fn bad_task_ids_are_invalid_params_that_say_what_to_pass() {
     let data = DataDir::new();
-    let (client, _statuses) = start(&data).await;
+    let (client, _statuses) = start(&data, &[]).await;
     let made_up = format!("{}.1.1764000000000", uuid::Uuid::now_v7());
     for id in ["nope", "", made_up.as_str()] {
         let (code, message) =
@@ -511,4 +535,46 @@ async fn stateless_http_requests_share_tasks_within_a_workspace_only() {
     )
     .await;
     assert_eq!(undeclared["error"]["code"], -32021, "{undeclared}");
+
+    // Cancelling stops an agent: a key without the sessions scope may look,
+    // not stop.
+    let slow = call(
+        &key,
+        "start_session",
+        json!({"task_id": task["result"]["structuredContent"]["id"], "executor": "slow"}),
+        true,
+    )
+    .await;
+    let slow = slow["result"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_owned();
+    let reader = data.create_key("default", "reader", "read");
+    let seen = stateless(&server, &reader, "tasks/get", json!({"taskId": slow}), true).await;
+    assert_eq!(seen["result"]["status"], "working", "{seen}");
+    let refused = stateless(
+        &server,
+        &reader,
+        "tasks/cancel",
+        json!({"taskId": slow}),
+        true,
+    )
+    .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sessions scope")),
+        "{refused}"
+    );
+    let cancelled = stateless(&server, &key, "tasks/cancel", json!({"taskId": slow}), true).await;
+    assert_eq!(cancelled["result"]["resultType"], "complete", "{cancelled}");
+    let started = Instant::now();
+    loop {
+        let reply = stateless(&server, &key, "tasks/get", json!({"taskId": slow}), true).await;
+        if reply["result"]["status"] == "cancelled" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
