@@ -2,7 +2,8 @@
 //! info. It resolves who is calling and hands the work to `tools` and
 //! `resources`; it knows nothing of stdio or HTTP. [`Checked`] (`checked.rs`)
 //! adds the per-request checks of stdio; `params.rs` says what is wrong with
-//! the params of a request rmcp could not read.
+//! the params of a request rmcp could not read; `tasks.rs` runs
+//! `start_session` and `send_follow_up` as MCP tasks (SEP-2663).
 
 mod checked;
 mod params;
