@@ -98,18 +98,22 @@ fn unknown_task(principal: &Principal, task_id: &str) -> ErrorData {
     )
 }
 
-/// The state of turn `turn` of a session, given what `get_session` says.
+/// The state of turn `turn` of a session, given what `get_session` says,
+/// and the session status it ended with when that is this turn's end.
 fn turn_state(turn: i64, turns: i64, status: SessionStatus) -> (TaskStatus, Option<SessionStatus>) {
+    // `turns` counts claimed turns: a later one has started, so this one
+    // is over, however the later one goes.
+    if turns > turn {
+        return (TaskStatus::Completed, None);
+    }
     match status {
-        // Not claimed yet (turns counts claimed turns), or running it.
+        // Not claimed yet, or running.
         SessionStatus::Queued if turns < turn => (TaskStatus::Working, None),
-        SessionStatus::Running if turns <= turn => (TaskStatus::Working, None),
-        // A later turn is queued or running: this one is over.
-        SessionStatus::Queued | SessionStatus::Running => (TaskStatus::Completed, None),
-        // This turn (or one after it) ended so.
+        SessionStatus::Running => (TaskStatus::Working, None),
+        // This turn ended and a follow-up is queued behind it.
+        SessionStatus::Queued => (TaskStatus::Completed, None),
         SessionStatus::Completed | SessionStatus::Failed => (TaskStatus::Completed, Some(status)),
-        SessionStatus::Stopped if turns <= turn => (TaskStatus::Cancelled, Some(status)),
-        SessionStatus::Stopped => (TaskStatus::Completed, Some(status)),
+        SessionStatus::Stopped => (TaskStatus::Cancelled, Some(status)),
         SessionStatus::Interrupted => (TaskStatus::Failed, Some(status)),
     }
 }
@@ -155,8 +159,10 @@ fn detailed(task: &TaskRef, backend: Backend, session: CallToolResult) -> Option
             error: object(&ErrorData::new(
                 ErrorCode::INTERNAL_ERROR,
                 format!(
-                    "agent session {} {message}; get_session shows it, send_follow_up runs it again",
-                    task.session_id
+                    "agent session {} was interrupted ({}): its runner stopped while the turn \
+                     ran; get_session shows it, send_follow_up runs another turn",
+                    task.session_id,
+                    reason.unwrap_or("no reason recorded")
                 ),
                 Some(json!({"session_id": task.session_id})),
             )),
@@ -388,9 +394,12 @@ mod tests {
         assert_eq!(turn_state(1, 1, Stopped).0, TaskStatus::Cancelled);
         assert_eq!(turn_state(1, 0, Stopped).0, TaskStatus::Cancelled);
         assert_eq!(turn_state(1, 1, Interrupted).0, TaskStatus::Failed);
-        // A follow-up is queued or running: turn 1 is over.
+        // A follow-up is queued or has started: turn 1 is over, and how the
+        // follow-up ends is not turn 1's outcome.
         assert_eq!(turn_state(1, 1, Queued).0, TaskStatus::Completed);
-        assert_eq!(turn_state(1, 2, Running).0, TaskStatus::Completed);
-        assert_eq!(turn_state(1, 2, Stopped).0, TaskStatus::Completed);
+        for later in [Running, Completed, Failed, Stopped, Interrupted] {
+            assert_eq!(turn_state(1, 2, later), (TaskStatus::Completed, None));
+        }
+        assert_eq!(turn_state(2, 1, Queued).0, TaskStatus::Working);
     }
 }
