@@ -23,7 +23,9 @@
 //!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //!   `server/checked.rs` adds stdio's per-request key and listen checks
-//!   ([`server::Checked`]); `server/params.rs` words malformed params.
+//!   ([`server::Checked`]); `server/params.rs` words malformed params;
+//!   `server/tasks.rs` is the MCP tasks extension (SEP-2663) over agent
+//!   sessions.
 //! - [`tools`] — MCP tools, one file per area, each output type with its
 //!   readable text ([`tools::Render`]) beside it; `registry.rs` offers and
 //!   runs them (schemas, annotations, argument parsing, scopes).

@@ -2,10 +2,12 @@
 //! info. It resolves who is calling and hands the work to `tools` and
 //! `resources`; it knows nothing of stdio or HTTP. [`Checked`] (`checked.rs`)
 //! adds the per-request checks of stdio; `params.rs` says what is wrong with
-//! the params of a request rmcp could not read.
+//! the params of a request rmcp could not read; `tasks.rs` runs
+//! `start_session` and `send_follow_up` as MCP tasks (SEP-2663).
 
 mod checked;
 mod params;
+mod tasks;
 
 pub use checked::Checked;
 
@@ -17,12 +19,13 @@ use std::{
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
-        Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+        CompleteResult, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
+        GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ResourceUpdatedNotificationParam, ServerCapabilities, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -209,8 +212,13 @@ impl ServerHandler for KanbanServer {
             .enable_resources_subscribe()
             .enable_prompts()
             .enable_completions()
-            .enable_logging()
-            .build();
+            .enable_logging();
+        // The tasks extension (SEP-2663), for start_session and send_follow_up.
+        let capabilities = if self.offers_tasks() {
+            capabilities.enable_tasks().build()
+        } else {
+            capabilities.build()
+        };
         InitializeResult::new(capabilities)
             .with_server_info(
                 Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))
@@ -248,9 +256,10 @@ impl ServerHandler for KanbanServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let principal = self.principal(&context)?;
         let ctx = ToolContext {
             store: self.store.clone(),
-            principal: self.principal(&context)?,
+            principal: principal.clone(),
             enhancer: Arc::clone(&self.enhancer),
             sessions: self.sessions.clone(),
         };
@@ -270,7 +279,42 @@ impl ServerHandler for KanbanServer {
             }
         }
         tracing::debug!(tool = %name, outcome, elapsed_us = elapsed.as_micros() as u64, "tools/call");
+        if let Ok(queued) = &result
+            && self.runs_as_task(&name, &context)
+            && let Some(handle) = self.task_handle(&principal, queued, &context)
+        {
+            return Ok(CallToolResponse::Task(handle));
+        }
         result.map(CallToolResponse::from)
+    }
+
+    /// Tasks extension (`server/tasks.rs`): a task is one agent turn.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let principal = self.principal(&context)?;
+        let task = self.task_state(&principal, &request.task_id).await?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let principal = self.principal(&context)?;
+        self.update_task_state(&principal, &request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let principal = self.principal(&context)?;
+        self.cancel_task_state(&principal, &request.task_id).await
     }
 
     async fn list_resources(

@@ -1,6 +1,7 @@
 //! The official MCP conformance suite, `@modelcontextprotocol/conformance`,
 //! against the real binary's `serve --http`, for spec versions 2025-11-25
-//! (sessions, initialize handshake) and 2026-07-28 (stateless).
+//! (sessions, initialize handshake) and 2026-07-28 (stateless), and the
+//! scenarios of the tasks extension (SEP-2663).
 //!
 //! The suite and the Node 22 it needs are pinned in
 //! `tests/conformance/package.json` / `package-lock.json` and installed by
@@ -93,6 +94,39 @@ fn installed_suite() -> (PathBuf, PathBuf) {
 }
 
 fn run_suite(spec_version: &str) {
+    let selection = ["--suite", "all", "--spec-version", spec_version].map(str::to_owned);
+    run_selections(spec_version, &[selection.to_vec()]);
+}
+
+/// The tasks extension's scenarios (SEP-2663), which no spec version
+/// selects: each one on its own (`--scenario`), judged against the same
+/// baseline. The suite's list names them, so a newer suite's new ones run.
+#[test]
+fn conformance_tasks_extension() {
+    let (node, cli) = installed_suite();
+    let listed = Command::new(&node)
+        .arg(&cli)
+        .args(["list", "--server"])
+        .output()
+        .expect("list the suite's scenarios");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let selections: Vec<Vec<String>> = listed
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- "))
+        .filter_map(|line| line.strip_suffix(" [extension]"))
+        .filter(|name| name.starts_with("tasks-"))
+        .map(|name| vec!["--scenario".to_owned(), name.to_owned()])
+        .collect();
+    assert!(
+        selections.len() >= 10,
+        "the suite lists fewer tasks-extension scenarios than the 10 of 0.2.0-alpha.12:\n{listed}"
+    );
+    run_selections("tasks-extension", &selections);
+}
+
+/// Runs the suite once per selection (the arguments after `--url`) against
+/// one server; `label` names the results directory and the report.
+fn run_selections(label: &str, selections: &[Vec<String>]) {
     let (node, cli) = installed_suite();
     let data = DataDir::new();
     let server = HttpServer::start(data.path(), &["--no-auth"], &[]);
@@ -105,67 +139,70 @@ fn run_suite(spec_version: &str) {
 
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("conformance")
-        .join(spec_version);
+        .join(label);
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).expect("results dir");
-    let stdout_path = out.join("suite-stdout.txt");
-    let stderr_path = out.join("suite-stderr.txt");
     let node_bin = node.parent().expect("node's directory").to_owned();
     let path = std::env::join_paths(std::iter::once(node_bin).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .expect("PATH");
-    let mut suite = Command::new(&node)
-        .arg(&cli)
-        .args(["server", "--url", &server.url("/mcp")])
-        .args(["--suite", "all", "--spec-version", spec_version])
-        .arg("--expected-failures")
-        .arg(baseline())
-        .arg("--output-dir")
-        .arg(&out)
-        .current_dir(&out)
-        .env("PATH", path)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("start the conformance suite");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = suite.try_wait().expect("wait for the suite") {
-            break Some(status);
+    for (run, selection) in selections.iter().enumerate() {
+        let stdout_path = out.join(format!("suite-stdout-{run}.txt"));
+        let stderr_path = out.join(format!("suite-stderr-{run}.txt"));
+        let mut suite = Command::new(&node)
+            .arg(&cli)
+            .args(["server", "--url", &server.url("/mcp")])
+            .args(selection)
+            .arg("--expected-failures")
+            .arg(baseline())
+            .arg("--output-dir")
+            .arg(&out)
+            .current_dir(&out)
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout_path).expect("stdout file"))
+            .stderr(fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("start the conformance suite");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = suite.try_wait().expect("wait for the suite") {
+                break Some(status);
+            }
+            if started.elapsed() > RUN_LIMIT {
+                let _ = suite.kill();
+                let _ = suite.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let report = || {
+            let stdout = plain(&fs::read_to_string(&stdout_path).unwrap_or_default());
+            let stderr = plain(&fs::read_to_string(&stderr_path).unwrap_or_default());
+            let summary = stdout
+                .find("=== SUMMARY ===")
+                .map_or(stdout.as_str(), |at| &stdout[at..]);
+            format!(
+                "{summary}\n--- suite stderr ---\n{stderr}\n--- per-scenario checks: {} ---\n--- server log ---\n{}",
+                out.display(),
+                server.log_text()
+            )
+        };
+        let what = format!("{label}: {}", selection.join(" "));
+        match status {
+            None => panic!(
+                "the conformance suite ({what}) did not finish within {RUN_LIMIT:?}\n{}",
+                report()
+            ),
+            Some(status) => assert!(
+                status.success(),
+                "the MCP conformance suite ({what}) failed ({status}): a scenario failed that is \
+                 not in tests/conformance/expected-failures.yml, or a listed one now passes\n{}",
+                report()
+            ),
         }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = suite.kill();
-            let _ = suite.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let report = || {
-        let stdout = plain(&fs::read_to_string(&stdout_path).unwrap_or_default());
-        let stderr = plain(&fs::read_to_string(&stderr_path).unwrap_or_default());
-        let summary = stdout
-            .find("=== SUMMARY ===")
-            .map_or(stdout.as_str(), |at| &stdout[at..]);
-        format!(
-            "{summary}\n--- suite stderr ---\n{stderr}\n--- per-scenario checks: {} ---\n--- server log ---\n{}",
-            out.display(),
-            server.log_text()
-        )
-    };
-    match status {
-        None => panic!(
-            "the conformance suite ({spec_version}) did not finish within {RUN_LIMIT:?}\n{}",
-            report()
-        ),
-        Some(status) => assert!(
-            status.success(),
-            "the MCP conformance suite ({spec_version}) failed ({status}): a scenario failed that is \
-             not in tests/conformance/expected-failures.yml, or a listed one now passes\n{}",
-            report()
-        ),
     }
 }
 

@@ -30,5 +30,6 @@ mod session_runners;
 mod session_turns;
 mod sessions;
 mod store_contract;
+mod tasks_ext;
 mod toolsnaps;
 mod wrangler_compat;
