@@ -6,6 +6,9 @@
 //!   escalation, output forwarding.
 //! - [`runner`]: claims queued turns from the store and runs them
 //!   (setup → coding agent → cleanup), writing the logs.
+//! - [`diff`]: what a session changed against its base, paged from a
+//!   snapshot of the branch and the worktree.
+//! - `cleanup`: archiving sessions (worktree removal) and retention.
 //! - `host`: this machine's name and whether a process on it is alive, for
 //!   the runner's claims and for finding orphaned sessions.
 //!
@@ -13,6 +16,8 @@
 //! runner (in the server process, or `vibe-kanban-mcp runner` elsewhere) does
 //! the work. Nothing here knows MCP.
 
+mod cleanup;
+pub mod diff;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -38,6 +43,8 @@ use crate::{
     },
 };
 
+pub use cleanup::Archived;
+pub use diff::{DiffFile, DiffPage, DiffQuery, FileStatus};
 pub use profiles::{ExecutorProfile, ProfileError, Profiles};
 pub use worktree::WorktreeError;
 
@@ -84,6 +91,11 @@ pub struct SessionsConfig {
     /// and `..` are resolved) fails. Unset: any repository; `[]`: none.
     #[serde(default)]
     pub allowed_repo_roots: Option<Vec<PathBuf>>,
+    /// Days a finished session keeps its worktree before the runner
+    /// archives it (its branch and logs stay). Unset: worktrees stay until
+    /// archive_session (the default: removal loses uncommitted work).
+    #[serde(default)]
+    pub keep_worktrees_days: Option<f64>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -117,6 +129,7 @@ impl Default for SessionsConfig {
             stale_after_secs: default_stale_after(),
             worktree_dir: None,
             allowed_repo_roots: None,
+            keep_worktrees_days: None,
         }
     }
 }
@@ -144,6 +157,50 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Logs(#[from] LogError),
+    // What reviewing and archiving a session's work can run into.
+    #[error(
+        "session {session_id} has no repository: its project had no repo_path when it ran, so the agent \
+         worked in a plain directory and there is no diff"
+    )]
+    NoRepository { session_id: SessionId },
+    #[error(
+        "session {session_id} is {status} and has no branch yet; its diff exists once a runner has made its worktree"
+    )]
+    NoBranchYet {
+        session_id: SessionId,
+        status: SessionStatus,
+    },
+    #[error(
+        "session {session_id}'s worktree and repository are not on this machine (it ran on {host}); ask a server there"
+    )]
+    WorkElsewhere { session_id: SessionId, host: String },
+    #[error(
+        "session {session_id}'s branch '{branch}' no longer exists and its worktree is gone (archived with \
+         delete_branch): there is nothing left to diff"
+    )]
+    BranchGone {
+        session_id: SessionId,
+        branch: String,
+    },
+    #[error(
+        "session {session_id}'s base branch '{base}' no longer exists in the repository (or shares no history \
+         with the session's branch), so there is no merge base to diff against"
+    )]
+    BaseGone { session_id: SessionId, base: String },
+    #[error(
+        "cursor {cursor} is past the end of the diff ({total} bytes); pass 0, a next_cursor or a file's offset"
+    )]
+    CursorPastEnd { cursor: u64, total: u64 },
+    #[error("{0}")]
+    Diff(String),
+    #[error(
+        "session {session_id} is archived, but removing its worktree failed: {source}; fix that and archive it again"
+    )]
+    ArchiveIncomplete {
+        session_id: SessionId,
+        #[source]
+        source: WorktreeError,
+    },
     /// The executor asked for is not a profile.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -182,6 +239,10 @@ pub enum SetupError {
         .0.display()
     )]
     RelativeRoot(PathBuf),
+    #[error(
+        "[sessions] keep_worktrees_days must be a positive number of days (it is {0}); leave it out to keep worktrees"
+    )]
+    BadRetention(f64),
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -190,6 +251,8 @@ pub type Result<T, E = SessionError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct SessionDetail {
     pub session: Session,
+    /// Whether the session's worktree is still there ([`Sessions::worktree_exists`]).
+    pub worktree_exists: bool,
     pub processes: Vec<ExecutionProcess>,
     pub last_output: String,
 }
@@ -294,6 +357,7 @@ struct Inner {
     config: SessionsConfig,
     worktree_root: PathBuf,
     local: Local,
+    diffs: diff::DiffCache,
 }
 
 /// The session service. Cheap to clone.
@@ -322,6 +386,11 @@ impl Sessions {
         {
             return Err(SetupError::RelativeRoot(relative.clone()));
         }
+        if let Some(days) = config.keep_worktrees_days
+            && !(days.is_finite() && days > 0.0)
+        {
+            return Err(SetupError::BadRetention(days));
+        }
         let worktree_root = config
             .worktree_dir
             .clone()
@@ -334,6 +403,7 @@ impl Sessions {
                 config,
                 worktree_root,
                 local: Local::default(),
+                diffs: diff::DiffCache::new(data_dir),
             }),
         })
     }
@@ -402,6 +472,7 @@ impl Sessions {
             .await?
             .text;
         Ok(SessionDetail {
+            worktree_exists: self.worktree_exists(&session),
             session,
             processes,
             last_output,

@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_session_runtime.sql",
         sql: include_str!("../../migrations/0010_session_runtime.sql"),
     },
+    Migration {
+        name: "0012_session_cleanup.sql",
+        sql: include_str!("../../migrations/0012_session_cleanup.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

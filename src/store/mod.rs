@@ -45,6 +45,7 @@ pub use ids::{KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceI
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use page::{Offset, Page, ProjectKey, SessionKey, TaskKey};
+pub use sessions::ExpiredWorktree;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

@@ -7,7 +7,9 @@ use rmcp::{
     model::{CallToolResult, ContentBlock, JsonObject, Tool},
 };
 
-use super::{ToolContext, ToolDef, ToolError, ToolFilter, projects, prompts, sessions, tasks};
+use super::{
+    ToolContext, ToolDef, ToolError, ToolFilter, projects, prompts, review, sessions, tasks,
+};
 use crate::{
     auth::{Principal, Scope},
     mcp_error,
@@ -24,6 +26,7 @@ impl Registry {
             .into_iter()
             .chain(tasks::tools())
             .chain(sessions::tools())
+            .chain(review::tools())
             .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)

@@ -94,7 +94,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
     ]
 }
 
-fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
+pub(super) fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
     ctx.sessions.as_ref().ok_or_else(|| {
         ToolError::Failed("agent sessions are not available on this server".to_owned())
     })
@@ -169,6 +169,8 @@ pub struct SessionDetailOut {
     pub processes: Vec<ExecutionProcess>,
     /// The last lines of the session's combined output.
     pub last_output: String,
+    /// False once archived (archive_session) or removed.
+    pub worktree_exists: bool,
 }
 
 async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
@@ -179,6 +181,7 @@ async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDet
         session: detail.session,
         processes: detail.processes,
         last_output: detail.last_output,
+        worktree_exists: detail.worktree_exists,
     })
 }
 
@@ -371,6 +374,9 @@ impl Render for Session {
                     .map(|b| format!(" (from {b})"))
                     .unwrap_or_default()
             ));
+        }
+        if let Some(at) = &self.archived_at {
+            out.push_str(&format!("Archived: {at} (worktree removed)\n"));
         }
         if let Some(path) = &self.worktree_path {
             match &self.runner_host {

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -17,6 +17,7 @@ const NAMES: [&str; 10] = [
     "0008_mcp_api_keys.sql",
     "0009_prompt_cache_workspace.sql",
     "0010_session_runtime.sql",
+    "0012_session_cleanup.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
@@ -26,7 +27,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
         assert!(first.contains(&format!("applied {name}")), "{first}");
     }
     let second = data.cli_ok(&["migrate"]);
-    assert_eq!(second.trim(), "database is up to date (10 migrations)");
+    assert_eq!(second.trim(), "database is up to date (11 migrations)");
 
     let rows: Vec<(i64, String, String)> = data
         .rows(
@@ -46,7 +47,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
     assert_eq!(names, NAMES);
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        (1..=10).collect::<Vec<_>>()
+        (1..=11).collect::<Vec<_>>()
     );
     // wrangler's column: CURRENT_TIMESTAMP, "YYYY-MM-DD HH:MM:SS".
     assert_eq!(rows[0].2.len(), 19, "{}", rows[0].2);
@@ -114,14 +115,14 @@ async fn the_server_migrates_at_start_and_keeps_data_across_restarts(backend: Ba
     let server = Server::start(&data, &[], &[]).await;
     let project_id = server.project("Durable").await;
     server.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 11);
     let again = Server::start(&data, &[], &[]).await;
     let project = again
         .call("get_project", serde_json::json!({"project_id": project_id}))
         .await;
     assert_eq!(project["name"], "Durable");
     again.stop().await;
-    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 10);
+    assert_eq!(data.count("SELECT COUNT(*) FROM d1_migrations"), 11);
     assert_eq!(
         data.count("SELECT COUNT(*) FROM workspace_teams"),
         1,
