@@ -453,38 +453,43 @@ impl Sessions {
         } else {
             session.branch.clone().unwrap_or_default()
         };
-        let Some(head) = git_line(
-            dir,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("{head_ref}^{{commit}}"),
-            ],
-            &[],
-        )
-        .await
-        else {
+        let base_branch = session.base_branch.clone().unwrap_or_default();
+        let head_spec = format!("{head_ref}^{{commit}}");
+        let worktree_tree = query.include_uncommitted && place.worktree;
+        // Three git processes at once: the head, the merge base, and the
+        // worktree's tree (the one that looks at every file).
+        let head_args = ["rev-parse", "--verify", "--quiet", head_spec.as_str()];
+        let base_args = ["merge-base", base_branch.as_str(), head_spec.as_str()];
+        let (head, base, tree) = tokio::join!(
+            git_line(dir, &head_args, &[]),
+            git_line(dir, &base_args, &[]),
+            async {
+                if worktree_tree {
+                    Some(self.worktree_tree(session_id, dir).await)
+                } else {
+                    None
+                }
+            }
+        );
+        let Some(head) = head else {
             return Err(SessionError::BranchGone {
                 session_id: session_id.clone(),
                 branch: head_ref,
             });
         };
-        let base_branch = session.base_branch.clone().unwrap_or_default();
-        let Some(base) = git_line(dir, &["merge-base", &base_branch, &head], &[]).await else {
+        let Some(base) = base else {
             return Err(SessionError::BaseGone {
                 session_id: session_id.clone(),
                 base: base_branch,
             });
         };
-        let (new, uncommitted, note) = if !query.include_uncommitted {
-            (head.clone(), false, None)
-        } else if place.worktree {
-            (self.worktree_tree(session_id, dir).await?, true, None)
-        } else {
-            let note =
-                "the worktree is gone (archived): these are the branch's committed changes only";
-            (head.clone(), false, Some(note.to_owned()))
+        let (new, uncommitted, note) = match tree {
+            Some(tree) => (tree?, true, None),
+            None if query.include_uncommitted => {
+                let note = "the worktree is gone (archived): these are the branch's committed changes only";
+                (head.clone(), false, Some(note.to_owned()))
+            }
+            None => (head.clone(), false, None),
         };
         let pathspec = query.path.as_deref().map(|p| format!(":(literal){p}"));
         let key = format!(
