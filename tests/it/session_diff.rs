@@ -452,7 +452,7 @@ async fn archiving_removes_the_worktree_keeps_the_branch_and_refuses_a_running_s
 async fn retention_archives_worktrees_of_old_finished_sessions() {
     let data = DataDir::new();
     let repo = repo(&data);
-    let server = start(&data, "keep_worktrees_days = 2\nstale_after_secs = 1").await;
+    let server = start(&data, "keep_worktrees_days = 2\nstale_after_secs = 3").await;
     let old = run_session(&server, &repo, "editor").await;
     let old_id = common::id(&old);
     let old_task = server
