@@ -95,6 +95,10 @@ pub fn session_message(err: &SessionError) -> String {
             format!("{e}; update_project changes the project's repo_path")
         }
         SessionError::ForeignProcess { .. } => format!("{err}; get_session lists its processes"),
+        SessionError::NoBranchYet { .. } => format!("{err}; get_session shows when it runs"),
+        SessionError::CursorPastEnd { .. } => {
+            format!("{err}; get_session_diff with cursor 0 starts again")
+        }
         other => other.to_string(),
     }
 }

@@ -1,4 +1,5 @@
-//! MCP resources: a project's board as markdown and a task with its subtasks.
+//! MCP resources: a project's board as markdown, a task with its subtasks, a
+//! session's log and its diff.
 //! `resources/list` offers one board per project; the templates describe both
 //! kinds of URI. Every read is scoped to the caller's workspace.
 
@@ -30,6 +31,11 @@ const SESSION_LOG_TEMPLATE: &str = "kanban://sessions/{session_id}/log";
 /// Lines of a session log resource: its tail (read_execution_log pages the rest).
 const SESSION_LOG_LINES: usize = 200;
 const SESSION_LOG_BYTES: u64 = 256 * 1024;
+const SESSION_DIFF_TEMPLATE: &str = "kanban://sessions/{session_id}/diff";
+/// The patch a diff resource shows (get_session_diff pages the rest), and
+/// the most files it lists.
+const SESSION_DIFF_BYTES: u64 = 64 * 1024;
+const SESSION_DIFF_FILES: usize = 1000;
 
 /// A resource URI this server understands.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +43,7 @@ enum Uri {
     Board(ProjectId),
     Task(TaskId),
     SessionLog(SessionId),
+    SessionDiff(SessionId),
 }
 
 /// The session id of a `kanban://sessions/{id}/log` URI.
@@ -55,6 +62,7 @@ fn parse_uri(uri: &str) -> Option<Uri> {
         ["projects", project, "board"] => id(project).map(|u| Uri::Board(u.into())),
         ["tasks", task] => id(task).map(|u| Uri::Task(u.into())),
         ["sessions", session, "log"] => id(session).map(|u| Uri::SessionLog(u.into())),
+        ["sessions", session, "diff"] => id(session).map(|u| Uri::SessionDiff(u.into())),
         _ => None,
     }
 }
@@ -74,6 +82,13 @@ fn all_templates() -> Vec<ResourceTemplate> {
             .with_description(
                 "The last lines of an agent session's execution log. Subscribe to it to be notified as output \
                  arrives; read_execution_log pages the whole log.",
+            )
+            .with_mime_type("text/plain"),
+        ResourceTemplate::new(SESSION_DIFF_TEMPLATE, "session-diff")
+            .with_title("Session diff")
+            .with_description(
+                "What an agent session changed against its base: the files, then the first 64 KiB of the \
+                 patch; get_session_diff pages the rest.",
             )
             .with_mime_type("text/plain"),
     ]
@@ -169,6 +184,15 @@ pub async fn read(
             ResourceContents::text(page.slice.text, uri).with_mime_type("text/plain"),
         ]));
     }
+    if let Uri::SessionDiff(session_id) = &parsed {
+        let sessions = sessions.ok_or_else(not_found)?;
+        let text = session_diff(sessions, principal, session_id)
+            .await
+            .map_err(|e| mcp_error::session_log_error(workspace, uri, e, not_found))?;
+        return Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, uri).with_mime_type("text/plain"),
+        ]));
+    }
     let text = match parsed {
         Uri::Board(project_id) => store
             .board(&principal.actor, &project_id)
@@ -178,7 +202,7 @@ pub async fn read(
             .get_task(&principal.actor, &task_id)
             .await
             .map(|t| t.render()),
-        Uri::SessionLog(_) => return Err(not_found()),
+        Uri::SessionLog(_) | Uri::SessionDiff(_) => return Err(not_found()),
     };
     let text = match text {
         Ok(text) => text,
@@ -188,6 +212,70 @@ pub async fn read(
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type("text/markdown"),
     ]))
+}
+
+/// A session's diff as text: the totals, every file (up to a limit), then
+/// the first page of the patch.
+async fn session_diff(
+    sessions: &Sessions,
+    principal: &Principal,
+    session_id: &SessionId,
+) -> Result<String, crate::sessions::SessionError> {
+    let query = crate::sessions::DiffQuery {
+        include_uncommitted: true,
+        path: None,
+        cursor: 0,
+        limit: SESSION_DIFF_BYTES,
+        all_files: true,
+    };
+    let page = sessions.diff(&principal.actor, session_id, &query).await?;
+    let mut out = format!(
+        "Session {session_id}: {} file(s) changed, +{} -{}, against {} (merge base {}){}.\n",
+        page.total_files,
+        page.additions,
+        page.deletions,
+        page.session.base_branch.as_deref().unwrap_or("its base"),
+        page.base_commit,
+        if page.uncommitted {
+            ", uncommitted and untracked files included"
+        } else {
+            ", committed changes only"
+        }
+    );
+    for file in page.files.iter().take(SESSION_DIFF_FILES) {
+        let status = serde_json::to_value(file.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let renamed = file
+            .old_path
+            .as_deref()
+            .map(|old| format!("{old} -> "))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{status} {renamed}{} (+{} -{})\n",
+            file.path, file.additions, file.deletions
+        ));
+    }
+    if page.files.len() > SESSION_DIFF_FILES {
+        out.push_str(&format!(
+            "... and {} more file(s); get_session_diff pages them with the patch\n",
+            page.files.len() - SESSION_DIFF_FILES
+        ));
+    }
+    out.push_str(&format!(
+        "--- patch, bytes {}-{} of {}{} ---\n",
+        page.start,
+        page.end,
+        page.total_bytes,
+        if page.end < page.total_bytes {
+            format!(": get_session_diff with cursor {} reads on", page.end)
+        } else {
+            String::new()
+        }
+    ));
+    out.push_str(&page.text);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -218,7 +306,7 @@ mod tests {
     #[test]
     fn cursors_of_another_list_or_made_up_are_invalid_params() {
         let first = list_templates(None).expect("first page");
-        assert_eq!(first.resource_templates.len(), 3);
+        assert_eq!(first.resource_templates.len(), 4);
         assert_eq!(first.next_cursor, None);
         for bad in [
             "x",

@@ -8,6 +8,9 @@
 //!   escalation, output forwarding.
 //! - [`runner`]: claims queued turns from the store and runs them
 //!   (setup → coding agent → cleanup), writing the logs.
+//! - [`diff`]: what a session changed against its base, paged from a
+//!   snapshot of the branch and the worktree.
+//! - `cleanup`: archiving sessions (worktree removal) and retention.
 //! - `host`: this machine's name and whether a process on it is alive, for
 //!   the runner's claims and for finding orphaned sessions.
 //!
@@ -17,6 +20,8 @@
 
 pub mod agent_output;
 pub mod approvals;
+mod cleanup;
+pub mod diff;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -43,6 +48,8 @@ use crate::{
     },
 };
 
+pub use cleanup::Archived;
+pub use diff::{DiffFile, DiffPage, DiffQuery, FileStatus};
 pub use profiles::{ExecutorProfile, ProfileError, Profiles};
 pub use worktree::WorktreeError;
 
@@ -101,6 +108,11 @@ pub struct SessionsConfig {
     /// arguments). Default: this binary's `agent-mcp`.
     #[serde(default)]
     pub agent_mcp_command: Option<Vec<String>>,
+    /// Days a finished session keeps its worktree before the runner
+    /// archives it (its branch and logs stay). Unset: worktrees stay until
+    /// archive_session (the default: removal loses uncommitted work).
+    #[serde(default)]
+    pub keep_worktrees_days: Option<f64>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -140,6 +152,7 @@ impl Default for SessionsConfig {
             commit_author: None,
             approval_timeout_mins: default_approval_timeout(),
             agent_mcp_command: None,
+            keep_worktrees_days: None,
         }
     }
 }
@@ -184,6 +197,50 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Logs(#[from] LogError),
+    // What reviewing and archiving a session's work can run into.
+    #[error(
+        "session {session_id} has no repository: its project had no repo_path when it ran, so the agent \
+         worked in a plain directory and there is no diff"
+    )]
+    NoRepository { session_id: SessionId },
+    #[error(
+        "session {session_id} is {status} and has no branch yet; its diff exists once a runner has made its worktree"
+    )]
+    NoBranchYet {
+        session_id: SessionId,
+        status: SessionStatus,
+    },
+    #[error(
+        "session {session_id}'s worktree and repository are not on this machine (it ran on {host}); ask a server there"
+    )]
+    WorkElsewhere { session_id: SessionId, host: String },
+    #[error(
+        "session {session_id}'s branch '{branch}' no longer exists and its worktree is gone (archived with \
+         delete_branch): there is nothing left to diff"
+    )]
+    BranchGone {
+        session_id: SessionId,
+        branch: String,
+    },
+    #[error(
+        "session {session_id}'s base branch '{base}' no longer exists in the repository (or shares no history \
+         with the session's branch), so there is no merge base to diff against"
+    )]
+    BaseGone { session_id: SessionId, base: String },
+    #[error(
+        "cursor {cursor} is past the end of the diff ({total} bytes); pass 0, a next_cursor or a file's offset"
+    )]
+    CursorPastEnd { cursor: u64, total: u64 },
+    #[error("{0}")]
+    Diff(String),
+    #[error(
+        "session {session_id} is archived, but removing its worktree failed: {source}; fix that and archive it again"
+    )]
+    ArchiveIncomplete {
+        session_id: SessionId,
+        #[source]
+        source: WorktreeError,
+    },
     /// The executor asked for is not a profile.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -233,6 +290,10 @@ pub enum SetupError {
         default = worktree::DEFAULT_AUTHOR
     )]
     BadAuthor(String),
+    #[error(
+        "[sessions] keep_worktrees_days must be a positive number of days (it is {0}); leave it out to keep worktrees"
+    )]
+    BadRetention(f64),
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -241,6 +302,8 @@ pub type Result<T, E = SessionError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct SessionDetail {
     pub session: Session,
+    /// Whether the session's worktree is still there ([`Sessions::worktree_exists`]).
+    pub worktree_exists: bool,
     pub processes: Vec<ExecutionProcess>,
     pub last_output: String,
     /// Finished agent turns, oldest first.
@@ -355,6 +418,7 @@ struct Inner {
     /// Where the approval server's configuration files go, and the data
     /// directory it is told.
     data_dir: PathBuf,
+    diffs: diff::DiffCache,
 }
 
 /// The session service. Cheap to clone.
@@ -389,6 +453,11 @@ impl Sessions {
             .unwrap_or(worktree::DEFAULT_AUTHOR);
         let commit_author = worktree::Author::parse(author)
             .ok_or_else(|| SetupError::BadAuthor(author.to_owned()))?;
+        if let Some(days) = config.keep_worktrees_days
+            && !(days.is_finite() && days > 0.0)
+        {
+            return Err(SetupError::BadRetention(days));
+        }
         let worktree_root = config
             .worktree_dir
             .clone()
@@ -403,6 +472,7 @@ impl Sessions {
                 local: Local::default(),
                 commit_author,
                 data_dir: data_dir.to_owned(),
+                diffs: diff::DiffCache::new(data_dir),
             }),
         })
     }
@@ -478,6 +548,7 @@ impl Sessions {
             .await?
             .text;
         Ok(SessionDetail {
+            worktree_exists: self.worktree_exists(&session),
             session,
             processes,
             last_output,

@@ -71,6 +71,9 @@ impl Sessions {
             identity.id.clone(),
             shutdown.clone(),
         ));
+        // Retention looks as often as the orphan sweep: one read a look.
+        let sweep_every = Duration::from_secs(config.stale_after_secs.max(1)) / 2;
+        let retention = self.spawn_retention(&identity.scope, sweep_every, &shutdown);
         loop {
             while turns.try_join_next().is_some() {}
             let permit = tokio::select! {
@@ -100,6 +103,9 @@ impl Sessions {
         // Every turn's token is a child of `shutdown`: they are stopping.
         while turns.join_next().await.is_some() {}
         beat.abort();
+        if let Some(retention) = retention {
+            retention.abort();
+        }
         tracing::info!(runner = %identity.id, "runner stopped");
     }
 

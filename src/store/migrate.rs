@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0011_session_turns.sql"),
     },
     Migration {
+        name: "0012_session_cleanup.sql",
+        sql: include_str!("../../migrations/0012_session_cleanup.sql"),
+    },
+    Migration {
         name: "0013_approvals.sql",
         sql: include_str!("../../migrations/0013_approvals.sql"),
     },

@@ -49,6 +49,7 @@ pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use model::*;
 pub use page::{ApprovalKey, Offset, Page, ProjectKey, SessionKey, TaskKey};
+pub use sessions::ExpiredWorktree;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

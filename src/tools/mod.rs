@@ -12,6 +12,7 @@ mod error;
 mod projects;
 mod prompts;
 mod registry;
+mod review;
 mod schema;
 mod sessions;
 mod tasks;

@@ -8,7 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, sessions, tasks,
+    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, review, sessions,
+    tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -27,6 +28,7 @@ impl Registry {
             .chain(tasks::tools())
             .chain(sessions::tools())
             .chain(approvals::tools())
+            .chain(review::tools())
             .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)

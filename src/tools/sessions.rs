@@ -95,7 +95,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
     ]
 }
 
-fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
+pub(super) fn service(ctx: &ToolContext) -> Result<&Sessions, ToolError> {
     ctx.sessions.as_ref().ok_or_else(|| {
         ToolError::Failed("agent sessions are not available on this server".to_owned())
     })
@@ -188,6 +188,8 @@ pub struct SessionDetailOut {
     /// The agent waits for respond_to_approval (status stays running).
     pub waiting_for_approval: bool,
     pub pending_approvals: Vec<ApprovalId>,
+    /// False once archived (archive_session) or removed.
+    pub worktree_exists: bool,
 }
 
 /// What a turn cost; a field the agent does not report is left out.
@@ -237,6 +239,7 @@ impl SessionDetailOut {
             past_turns: detail.turns.iter().map(TurnBrief::of).collect(),
             waiting_for_approval: !detail.pending_approvals.is_empty(),
             pending_approvals: detail.pending_approvals,
+            worktree_exists: detail.worktree_exists,
             session: detail.session,
             processes: detail.processes,
             last_output: detail.last_output,
@@ -450,6 +453,9 @@ impl Render for Session {
                     .map(|b| format!(" (from {b})"))
                     .unwrap_or_default()
             ));
+        }
+        if let Some(at) = &self.archived_at {
+            out.push_str(&format!("Archived: {at} (worktree removed)\n"));
         }
         if let Some(path) = &self.worktree_path {
             match &self.runner_host {

@@ -49,6 +49,10 @@ const COSTS: &[(&str, u64)] = &[
     ("read_execution_log", 1),
     ("list_approvals", 1),
     ("respond_to_approval", 1),
+    // One read (the session and its project's repository) or one write
+    // (record it, read it back); the rest is git on this machine.
+    ("get_session_diff", 1),
+    ("archive_session", 1),
     // A cache miss reads (cache, task, template) before the model and
     // records the usage and the cache entry after it; a hit is one read.
     ("enhance_prompt", 2),
@@ -217,6 +221,8 @@ async fn every_tool_call_costs_what_the_readme_says() {
     )
     .await;
     assert_eq!(answered["status"], "allowed", "{answered}");
+    let archived = call("archive_session", json!({"session_id": session_id}), 1).await;
+    assert!(archived["archived_at"].is_string(), "{archived}");
 
     // Prompts: a cache miss, then the same request from the cache.
     let args = json!({"prompt": "fix the login bug", "task_id": parent_id});
@@ -264,6 +270,16 @@ async fn every_tool_call_costs_what_the_readme_says() {
     )
     .await;
     call("delete_task", json!({"task_id": id(&loose)}), 1).await;
+
+    // A diff is one read whatever git finds; this session has no
+    // repository, which the read is enough to say.
+    d1.reset();
+    let no_diff = server
+        .call_fails("get_session_diff", json!({"session_id": session_id}))
+        .await;
+    assert!(no_diff.contains("has no repository"), "{no_diff}");
+    assert_eq!(d1.requests(), expected_cost("get_session_diff"));
+    called.insert("get_session_diff");
 
     // Every listed tool was called at its listed cost.
     let not_called: Vec<&String> = listed

@@ -217,7 +217,8 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 probes.push(Probe::Blind(json!({})));
                 probes
             }
-            "get_session" | "stop_session" | "read_execution_log" => {
+            "get_session" | "stop_session" | "read_execution_log" | "get_session_diff"
+            | "archive_session" => {
                 vec![swap(Box::new(|s| json!({"session_id": s})), &session_a)]
             }
             "send_follow_up" => vec![swap(
@@ -485,10 +486,13 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         ("Secret task", "inreview", "classified")
     );
     let session = data.rows(
-        "SELECT status, turns, pending_prompt FROM workspace_sessions WHERE id = ?",
+        "SELECT status, turns, pending_prompt, archived_at FROM workspace_sessions WHERE id = ?",
         &[json!(session_a)],
     );
-    assert_eq!(session, [vec![json!("completed"), json!(1), Value::Null]]);
+    assert_eq!(
+        session,
+        [vec![json!("completed"), json!(1), Value::Null, Value::Null]]
+    );
     assert_eq!(
         data.count(&format!(
             "SELECT COUNT(*) FROM tasks WHERE project_id = '{project_a}'"

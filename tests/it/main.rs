@@ -24,6 +24,7 @@ mod privileged_fields;
 mod prompts;
 mod python_http;
 mod python_sdk;
+mod session_diff;
 mod session_live_log;
 mod session_logs_r2;
 mod session_runners;

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -18,6 +18,7 @@ const NAMES: [&str; 12] = [
     "0009_prompt_cache_workspace.sql",
     "0010_session_runtime.sql",
     "0011_session_turns.sql",
+    "0012_session_cleanup.sql",
     "0013_approvals.sql",
 ];
 

@@ -8,12 +8,14 @@
 //! turn twice. What both share is here.
 
 mod queries;
+mod review;
 mod runner;
 mod turns;
 mod types;
 
 pub use turns::{FinalMessageSource, SessionTurn};
 
+pub use review::ExpiredWorktree;
 pub use types::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
@@ -26,7 +28,7 @@ macro_rules! session_columns {
     () => {
         "id, task_id, executor, prompt, pending_prompt, turns, status, status_reason, \
          base_branch, branch, worktree_path, agent_session_id, runner_id, runner_host, stop_requested_at, \
-         started_at, finished_at, created_by, created_at, updated_at"
+         started_at, finished_at, archived_at, created_by, created_at, updated_at"
     };
 }
 pub(super) use session_columns;

@@ -81,6 +81,8 @@ pub struct Session {
     pub stop_requested_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// When its worktree was removed (archive_session or retention).
+    pub archived_at: Option<String>,
     pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
