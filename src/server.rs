@@ -253,6 +253,7 @@ impl ServerHandler for KanbanServer {
             principal: self.principal(&context)?,
             enhancer: Arc::clone(&self.enhancer),
             sessions: self.sessions.clone(),
+            call: crate::tools::CallControl::of_request(&context),
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();

@@ -7,11 +7,14 @@
 //! offers and runs them, and [`crate::mcp_error`] words their errors.
 
 mod args;
+mod call;
 mod error;
+mod links;
 mod projects;
 mod prompts;
 mod registry;
 mod schema;
+mod session_wait;
 mod sessions;
 mod tasks;
 
@@ -31,6 +34,8 @@ use crate::{
 };
 
 pub use args::parse_arguments;
+pub use call::CallControl;
+pub use session_wait::call_allowance;
 pub use error::ToolError;
 pub use registry::Registry;
 
@@ -82,6 +87,8 @@ pub struct ToolContext {
     pub sessions: Option<crate::sessions::Sessions>,
     /// Prompt enhancement providers and settings.
     pub enhancer: Arc<Enhancer>,
+    /// The request's cancellation and progress channel.
+    pub call: CallControl,
 }
 
 /// What a tool does to the world, for the MCP annotations.

@@ -26,6 +26,7 @@ mod python_sdk;
 mod session_live_log;
 mod session_logs_r2;
 mod session_runners;
+mod session_wait;
 mod sessions;
 mod store_contract;
 mod toolsnaps;
