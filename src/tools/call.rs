@@ -41,7 +41,8 @@ impl CallControl {
         let Some((peer, token)) = &self.progress else {
             return;
         };
-        let mut param = ProgressNotificationParam::new(token.clone(), progress).with_message(message);
+        let mut param =
+            ProgressNotificationParam::new(token.clone(), progress).with_message(message);
         if let Some(total) = total {
             param = param.with_total(total);
         }

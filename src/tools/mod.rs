@@ -35,9 +35,9 @@ use crate::{
 
 pub use args::parse_arguments;
 pub use call::CallControl;
-pub use session_wait::call_allowance;
 pub use error::ToolError;
 pub use registry::Registry;
+pub use session_wait::call_allowance;
 
 /// A readable text copy of a tool's structured output: what a person (or a
 /// model that prefers prose) reads next to its JSON. Each output type has

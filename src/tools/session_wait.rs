@@ -164,9 +164,7 @@ impl Render for WaitOut {
         let head = if self.timed_out {
             format!(
                 "Timed out after {} s; session {} is still {}: wait again, or stop_session.\n",
-                self.timeout_secs,
-                session.id,
-                session.status
+                self.timeout_secs, session.id, session.status
             )
         } else if session.status.is_active() {
             format!("Session {} has new output.\n", session.id)

@@ -123,7 +123,10 @@ async fn a_wait_returns_when_the_agent_exits_with_links_to_the_sessions_resource
     let server = Server::in_process(&data, &["--config", &cfg], &[]).await;
     let (created, task_id) = a_task(&server).await;
     assert_eq!(links(&created), [format!("kanban://tasks/{task_id}")]);
-    assert!(common::text(&created).contains("Wait for me"), "the text stays");
+    assert!(
+        common::text(&created).contains("Wait for me"),
+        "the text stays"
+    );
 
     let started = server
         .try_call("start_session", json!({"task_id": task_id}))
@@ -164,7 +167,10 @@ async fn a_wait_returns_when_the_agent_exits_with_links_to_the_sessions_resource
 
     // A finished session answers at once.
     let again = wait(&server, json!({"session_id": session_id})).await;
-    assert_eq!(again.structured_content.expect("structured")["timed_out"], false);
+    assert_eq!(
+        again.structured_content.expect("structured")["timed_out"],
+        false
+    );
     server.stop().await;
 }
 
@@ -176,11 +182,7 @@ async fn a_wait_times_out_while_the_agent_keeps_running_and_until_output_wakes_o
     let (_, task_id) = a_task(&server).await;
 
     let sleeper = start(&server, &task_id, "sleeper").await;
-    let result = wait(
-        &server,
-        json!({"session_id": sleeper, "timeout_secs": 1}),
-    )
-    .await;
+    let result = wait(&server, json!({"session_id": sleeper, "timeout_secs": 1})).await;
     let waited = result.structured_content.clone().expect("structured");
     assert_eq!(waited["timed_out"], true, "{waited:#}");
     assert!(
@@ -410,13 +412,17 @@ async fn http_client(
     key: &str,
     recorder: &Recorder,
 ) -> RunningService<RoleClient, Recorder> {
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(key.to_owned());
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"))
+        .auth_header(key.to_owned());
     let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
     recorder.clone().serve(transport).await.expect("connect")
 }
 
-async fn http_call(client: &RunningService<RoleClient, Recorder>, name: &str, args: Value) -> Value {
+async fn http_call(
+    client: &RunningService<RoleClient, Recorder>,
+    name: &str,
+    args: Value,
+) -> Value {
     let Value::Object(arguments) = args else {
         panic!("object")
     };
@@ -424,7 +430,12 @@ async fn http_call(client: &RunningService<RoleClient, Recorder>, name: &str, ar
         .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(arguments))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_ne!(result.is_error, Some(true), "{name}: {}", common::text(&result));
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{name}: {}",
+        common::text(&result)
+    );
     result.structured_content.expect("structured")
 }
 
@@ -484,13 +495,13 @@ async fn over_streamable_http_a_wait_outlives_the_request_timeout_and_ends_on_ca
     // plain JSON when the agent is done, long after the request timeout.
     let pausing = http_session(&client, "pausing").await;
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": "wait_for_session",
-        "arguments": {"session_id": pausing, "timeout_secs": 60},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
-        }}});
+    "name": "wait_for_session",
+    "arguments": {"session_id": pausing, "timeout_secs": 60},
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    }}});
     let response = http()
         .post(server.url("/mcp"))
         .bearer_auth(&key)
@@ -514,7 +525,10 @@ async fn over_streamable_http_a_wait_outlives_the_request_timeout_and_ends_on_ca
     let handle = send_wait(&client, json!({"session_id": sleeper, "timeout_secs": 600})).await;
     recorder.until(1).await;
     assert!(!ended_waits(&server, "tool_error").await);
-    handle.cancel(Some("enough".to_owned())).await.expect("cancel");
+    handle
+        .cancel(Some("enough".to_owned()))
+        .await
+        .expect("cancel");
     let started = Instant::now();
     while !ended_waits(&server, "tool_error").await {
         assert!(
@@ -546,7 +560,13 @@ async fn over_legacy_sse_a_wait_sends_progress_then_its_result() {
     let mut events = SseReader::new(stream);
     let (_, endpoint) = events.event().await;
     let url = server.url(&endpoint);
-    let post = |body: Value| http().post(url.clone()).bearer_auth(&key).json(&body).send();
+    let post = |body: Value| {
+        http()
+            .post(url.clone())
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
     let mut init = http_support::initialize_body();
     init["params"]["protocolVersion"] = json!("2024-11-05");
     assert_eq!(post(init).await.expect("initialize").status(), 202);
