@@ -251,6 +251,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_tasks",
             "get_task",
             "get_session",
+            "wait_for_session",
             "list_sessions",
             "read_execution_log",
             "enhance_prompt",
@@ -275,7 +276,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping and following up sessions need
     // the sessions scope.
-    assert_eq!(writer.tools().await.len(), 19, "write implies read");
+    assert_eq!(writer.tools().await.len(), 20, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -330,6 +331,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_tasks",
             "get_task",
             "get_session",
+            "wait_for_session",
             "list_sessions",
             "read_execution_log",
             "enhance_prompt",
