@@ -16,6 +16,11 @@
 //! the store, the waiter waking, reading the session and answering. The
 //! harness speaks raw newline-delimited JSON-RPC over the child's pipes.
 //!
+//! Two setups: the runner inside `serve` (its turn ends wake the wait at
+//! once), and `serve --no-runner` with a `vibe-kanban-mcp runner` process
+//! on the same SQLite file (the wait sees the end at its next store read,
+//! every 500 ms).
+//!
 //! - `VK_BENCH_BIN`: the binary to run (default `target/release/vibe-kanban-mcp`).
 //! - `VK_BENCH_ROUNDS`: sessions to measure (default 50).
 
@@ -43,12 +48,70 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(DEFAULT_ROUNDS);
     eprintln!("benchmarking {}", bin.display());
     let load_before = load_average();
+    let local = measure(&bin, rounds, false)?;
+    let elsewhere = measure(&bin, rounds, true)?;
+
+    println!("## Review loop: wait_for_session wake-up ({rounds} sessions each, SQLite, stdio)\n");
+    println!("binary: {}  ", bin.display());
+    println!(
+        "load average before: {load_before}, after: {}\n",
+        load_average()
+    );
+    println!("| measure | min | median | p90 | max |");
+    println!("|---|---|---|---|---|");
+    let (mut wake, mut whole) = local;
+    row("agent exit → wait reply, runner in `serve`", &mut wake);
+    row(
+        "start_session + wait (whole turn), runner in `serve`",
+        &mut whole,
+    );
+    let (mut wake, mut whole) = elsewhere;
+    row(
+        "agent exit → wait reply, runner in another process",
+        &mut wake,
+    );
+    row(
+        "start_session + wait (whole turn), runner in another process",
+        &mut whole,
+    );
+    Ok(())
+}
+
+/// Runs `rounds` sessions (after a few unmeasured ones); returns the
+/// latencies from agent exit to reply and the whole turns. With
+/// `separate_runner`, `serve --no-runner` only queues and a `runner`
+/// process runs the sessions.
+fn measure(
+    bin: &Path,
+    rounds: usize,
+    separate_runner: bool,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
     let stamp = dir.path().join("agent-exit.ns");
     let config = dir.path().join("config.toml");
     fs::write(&config, agent_config(&stamp))?;
-    let mut server = Server::spawn(&bin, &dir.path().join("data"), &config)?;
+    let mut server = Server::spawn(bin, &data, &config, separate_runner)?;
     server.handshake()?;
+    let runner = if separate_runner {
+        Some(
+            Command::new(bin)
+                .arg("runner")
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .env_remove("VK_API_KEY")
+                .env_remove("VK_STORE")
+                .env("VK_LOG", "error")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .context("start the runner")?,
+        )
+    } else {
+        None
+    };
     let project = server.call("create_project", json!({"name": "bench"}))?;
     let project_id = project["id"].as_str().context("project id")?.to_owned();
 
@@ -87,15 +150,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     server.close()?;
-
-    println!("## Review loop: wait_for_session wake-up ({rounds} sessions, SQLite, stdio)\n");
-    println!("binary: {}  ", bin.display());
-    println!("load average before: {load_before}\n");
-    println!("| measure | min | median | p90 | max |");
-    println!("|---|---|---|---|---|");
-    row("agent exit → wait_for_session reply", &mut wake);
-    row("start_session + wait_for_session (whole turn)", &mut whole);
-    Ok(())
+    if let Some(mut runner) = runner {
+        // SIGTERM: the runner shuts down cleanly.
+        let _ = Command::new("kill").arg(runner.id().to_string()).status();
+        runner.wait()?;
+    }
+    Ok((wake, whole))
 }
 
 /// A configuration whose only agent writes the time to `stamp` and exits.
@@ -174,9 +234,15 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(bin: &Path, data_dir: &Path, config: &Path) -> anyhow::Result<Server> {
+    fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        config: &Path,
+        no_runner: bool,
+    ) -> anyhow::Result<Server> {
         let mut child = Command::new(bin)
             .arg("serve")
+            .args(no_runner.then_some("--no-runner"))
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--config")
