@@ -74,6 +74,11 @@ pub struct WaitProgress {
     pub last_line: String,
 }
 
+/// What `until: "done"` waits for: the session has left queued/running.
+fn done(detail: &SessionDetail) -> bool {
+    !detail.session.status.is_active()
+}
+
 /// Announces the session of every turn that ended in this process (after
 /// its end is recorded), so waiters here wake at once. A waiter that falls
 /// behind reads the store once instead.
@@ -125,7 +130,8 @@ impl Sessions {
         tokio::pin!(output);
         output.as_mut().enable();
 
-        let (mut session, mut processes) = self.inner.store.get_session(actor, session_id).await?;
+        // Read as `get_session` reads it, so the result is the same.
+        let mut detail = self.get(actor, session_id).await?;
         let mut status_due = Instant::now() + status_every;
         let watch_output = until == WaitUntil::Output;
         let baseline = if watch_output {
@@ -139,7 +145,7 @@ impl Sessions {
         let mut last_report: Option<(Instant, SessionStatus, String)> = None;
 
         let end = loop {
-            if !session.status.is_active() || new_output {
+            if done(&detail) || new_output {
                 break WaitEnd::Reached;
             }
             let mut read_store = false;
@@ -170,7 +176,7 @@ impl Sessions {
                     let report = match &last_report {
                         None => true,
                         Some((at, status, last)) => {
-                            *status != session.status
+                            *status != detail.session.status
                                 || *last != line
                                 || at.elapsed() >= PROGRESS_KEEPALIVE
                         }
@@ -178,11 +184,11 @@ impl Sessions {
                     if report && let Some(progress) = progress.as_mut() {
                         progress(WaitProgress {
                             elapsed: started.elapsed(),
-                            status: session.status,
+                            status: detail.session.status,
                             last_line: line.clone(),
                         })
                         .await;
-                        last_report = Some((Instant::now(), session.status, line));
+                        last_report = Some((Instant::now(), detail.session.status, line));
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => break WaitEnd::TimedOut,
@@ -196,24 +202,21 @@ impl Sessions {
                     .is_ok_and(|len| len > baseline);
             }
             if read_store || new_output {
-                (session, processes) = self.inner.store.get_session(actor, session_id).await?;
+                detail = self.get(actor, session_id).await?;
                 status_due = Instant::now() + status_every;
             }
         };
-        let last_output = self
-            .inner
-            .logs
-            .tail(&key, LAST_LINES, LAST_BYTES)
-            .await?
-            .text;
-        Ok(Waited {
-            detail: SessionDetail {
-                session,
-                processes,
-                last_output,
-            },
-            end,
-        })
+        if end != WaitEnd::Reached {
+            // The store was read up to a poll interval ago; the log is not
+            // in the store and costs no request.
+            detail.last_output = self
+                .inner
+                .logs
+                .tail(&key, LAST_LINES, LAST_BYTES)
+                .await?
+                .text;
+        }
+        Ok(Waited { detail, end })
     }
 
     /// The last non-empty line of a log; empty when there is none (or the

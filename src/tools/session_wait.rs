@@ -136,13 +136,8 @@ pub(super) async fn wait_for_session(
             "the wait for session {session_id} was cancelled; call wait_for_session again to keep waiting"
         )));
     }
-    let detail = waited.detail;
     Ok(WaitOut {
-        detail: SessionDetailOut {
-            session: detail.session,
-            processes: detail.processes,
-            last_output: detail.last_output,
-        },
+        detail: SessionDetailOut::new(waited.detail),
         timed_out: waited.end == WaitEnd::TimedOut,
         timeout_secs: timeout,
     })

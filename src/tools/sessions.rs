@@ -179,15 +179,22 @@ pub struct SessionDetailOut {
     pub last_output: String,
 }
 
+impl SessionDetailOut {
+    /// The output of `get_session` for a session's detail.
+    pub fn new(detail: crate::sessions::SessionDetail) -> Self {
+        SessionDetailOut {
+            session: detail.session,
+            processes: detail.processes,
+            last_output: detail.last_output,
+        }
+    }
+}
+
 async fn get_session(ctx: ToolContext, args: SessionIdArgs) -> Result<SessionDetailOut, ToolError> {
     let detail = service(&ctx)?
         .get(&ctx.principal.actor, &args.session_id.into())
         .await?;
-    Ok(SessionDetailOut {
-        session: detail.session,
-        processes: detail.processes,
-        last_output: detail.last_output,
-    })
+    Ok(SessionDetailOut::new(detail))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
