@@ -88,7 +88,7 @@ fn instructions(offers: impl Fn(&str) -> bool) -> String {
         text.push(format!("{board} The prompt templates are MCP prompts."));
     }
     let log = "the resource kanban://sessions/{session_id}/log";
-    let follow = offered(&["get_session", "read_execution_log"]);
+    let follow = offered(&["wait_for_session", "get_session", "read_execution_log"]);
     if offers("start_session") {
         text.push(format!(
             "start_session runs a coding agent on a task; follow it with {}{}{log}.",
@@ -96,7 +96,12 @@ fn instructions(offers: impl Fn(&str) -> bool) -> String {
             if follow.is_empty() { "" } else { " or " }
         ));
     } else {
-        let tools = offered(&["list_sessions", "get_session", "read_execution_log"]);
+        let tools = offered(&[
+            "list_sessions",
+            "wait_for_session",
+            "get_session",
+            "read_execution_log",
+        ]);
         if !tools.is_empty() {
             text.push(format!(
                 "Coding-agent sessions run on tasks; follow them with {} or {log}.",
@@ -262,6 +267,7 @@ impl ServerHandler for KanbanServer {
             principal: principal.clone(),
             enhancer: Arc::clone(&self.enhancer),
             sessions: self.sessions.clone(),
+            call: crate::tools::CallControl::of_request(&context),
         };
         let name = request.name.clone();
         let started = std::time::Instant::now();

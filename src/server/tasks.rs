@@ -256,6 +256,7 @@ impl KanbanServer {
             principal: principal.clone(),
             enhancer: std::sync::Arc::clone(&self.enhancer),
             sessions: self.sessions.clone(),
+            call: crate::tools::CallControl::default(),
         };
         let mut arguments = JsonObject::new();
         arguments.insert("session_id".to_owned(), json!(task.session_id));

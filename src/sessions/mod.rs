@@ -26,6 +26,7 @@ mod host;
 pub mod profiles;
 pub mod runner;
 pub mod supervisor;
+mod wait;
 pub mod worktree;
 
 use std::{
@@ -51,6 +52,7 @@ use crate::{
 pub use cleanup::Archived;
 pub use diff::{DiffFile, DiffPage, DiffQuery, FileStatus};
 pub use profiles::{ExecutorProfile, ProfileError, Profiles};
+pub use wait::{WaitEnd, WaitProgress, WaitUntil, Waited};
 pub use worktree::WorktreeError;
 
 /// How often a watched session log is checked for new output: updates are
@@ -405,6 +407,11 @@ struct Local {
     finished: Notify,
     /// Woken when an approval of a session run here is asked for or answered.
     approvals: Notify,
+    /// Woken whenever a turn run here has flushed output to its logs
+    /// (`wait_for_session` with `until: "output"`).
+    output: std::sync::Arc<Notify>,
+    /// The session of every turn end recorded here (`wait_for_session`).
+    turn_ends: wait::TurnEnds,
 }
 
 struct Inner {
@@ -567,6 +574,9 @@ impl Sessions {
     pub async fn stop(&self, actor: &Actor, session_id: &SessionId) -> Result<Session> {
         let session = self.inner.store.request_stop(actor, session_id).await?;
         if session.status != SessionStatus::Running {
+            // A queued session stopped at once: its waiters here need not
+            // wait for their next look at the store.
+            self.inner.local.turn_ends.announce(session_id);
             return Ok(session);
         }
         // Two grace periods, a heartbeat for a runner elsewhere to notice,

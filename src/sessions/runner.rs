@@ -171,6 +171,7 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(session_id);
         self.inner.local.finished.notify_waiters();
+        self.inner.local.turn_ends.announce(session_id);
     }
 
     async fn run_turn(
@@ -186,6 +187,7 @@ impl Sessions {
             self.inner.logs.clone(),
             session_id.clone(),
             receiver,
+            Arc::clone(&self.inner.local.output),
         ));
         let log = TurnLog {
             events,
@@ -1129,11 +1131,13 @@ async fn write_event(
 }
 
 /// Writes a turn's output to every log it belongs in, flushing often so
-/// readers see it live.
+/// readers see it live; wakes `flushed`'s waiters after each flush of new
+/// output.
 async fn write_logs(
     logs: LogStore,
     session_id: SessionId,
     mut events: mpsc::Receiver<LogEvent>,
+    flushed: Arc<tokio::sync::Notify>,
 ) -> Result<(), logs::LogError> {
     let mut writer = logs.writer().await?;
     let mut tick = tokio::time::interval(LOG_FLUSH);
@@ -1154,10 +1158,13 @@ async fn write_logs(
             // Keep draining so the processes never block on a full channel.
             failure.get_or_insert(e);
         }
-        if events.is_empty()
-            && let Err(e) = writer.flush().await
-        {
-            failure.get_or_insert(e);
+        if events.is_empty() {
+            match writer.flush().await {
+                Ok(()) => flushed.notify_waiters(),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
         }
     }
     let finished = writer.finish().await;

@@ -8,12 +8,15 @@
 
 mod approvals;
 mod args;
+mod call;
 mod error;
+mod links;
 mod projects;
 mod prompts;
 mod registry;
 mod review;
 mod schema;
+mod session_wait;
 mod sessions;
 mod tasks;
 
@@ -33,8 +36,10 @@ use crate::{
 };
 
 pub use args::parse_arguments;
+pub use call::CallControl;
 pub use error::ToolError;
 pub use registry::Registry;
+pub use session_wait::call_allowance;
 
 /// A readable text copy of a tool's structured output: what a person (or a
 /// model that prefers prose) reads next to its JSON. Each output type has
@@ -84,6 +89,8 @@ pub struct ToolContext {
     pub sessions: Option<crate::sessions::Sessions>,
     /// Prompt enhancement providers and settings.
     pub enhancer: Arc<Enhancer>,
+    /// The request's cancellation and progress channel.
+    pub call: CallControl,
 }
 
 /// What a tool does to the world, for the MCP annotations.

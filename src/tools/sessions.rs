@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text},
-    tool,
+    links, session_wait, tool,
 };
 use crate::{
     auth::Scope,
@@ -55,6 +55,14 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Toolset::Sessions,
             Effect::Read,
             get_session,
+        ),
+        tool(
+            session_wait::NAME,
+            session_wait::TITLE,
+            session_wait::DESCRIPTION,
+            Toolset::Sessions,
+            Effect::Read,
+            session_wait::wait_for_session,
         ),
         tool(
             "list_sessions",
@@ -473,12 +481,19 @@ impl Render for Session {
         out.push('\n');
         if self.status.is_active() {
             out.push_str(&format!(
-                "Follow it with get_session or read_execution_log (session_id {}), or the resource \
-                 kanban://sessions/{}/log.\n",
+                "Follow it with wait_for_session, get_session or read_execution_log (session_id {}), or the \
+                 resource kanban://sessions/{}/log.\n",
                 self.id, self.id
             ));
         }
         out
+    }
+
+    /// The text, then links to the session's log and diff resources.
+    fn into_content(self) -> Vec<ContentBlock> {
+        let mut content = vec![ContentBlock::text(self.render())];
+        content.extend(links::session(&self.id));
+        content
     }
 }
 
@@ -554,6 +569,13 @@ impl Render for SessionDetailOut {
             }
         }
         out
+    }
+
+    /// The text, then links to the session's log and diff resources.
+    fn into_content(self) -> Vec<ContentBlock> {
+        let mut content = vec![ContentBlock::text(self.render())];
+        content.extend(links::session(&self.session.id));
+        content
     }
 }
 

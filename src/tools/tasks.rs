@@ -1,6 +1,7 @@
 //! Task tools: list (filtered, paged), get with subtasks, create, update,
 //! delete (with subtasks), assign.
 
+use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -8,6 +9,7 @@ use uuid::Uuid;
 use super::{
     Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text, double_option, something_to_update},
+    links,
     projects::MAX_DESCRIPTION,
     tool,
 };
@@ -309,6 +311,14 @@ impl Render for Task {
             out.push_str(&format!("\n{}\n", self.description));
         }
         out
+    }
+
+    /// The text, then a link to the task's resource.
+    fn into_content(self) -> Vec<ContentBlock> {
+        vec![
+            ContentBlock::text(self.render()),
+            links::task(&self.id, &self.title),
+        ]
     }
 }
 

@@ -39,6 +39,9 @@ const COSTS: &[(&str, u64)] = &[
     // checked on this machine, then the session is queued in a second.
     ("start_session", 2),
     ("get_session", 1),
+    // A finished session (as here) answers after one read; a wait reads
+    // once more per 5 s it waits (see below).
+    ("wait_for_session", 1),
     ("list_sessions", 1),
     // A queued session (as here: no runner) stops in one request. A running
     // one costs one more when this server's runner runs it (it waits for the
@@ -196,6 +199,13 @@ async fn every_tool_call_costs_what_the_readme_says() {
     )
     .await;
     assert_eq!(stopped["status"], "stopped");
+    let waited = call(
+        "wait_for_session",
+        json!({"session_id": session_id}),
+        expected_cost("wait_for_session"),
+    )
+    .await;
+    assert_eq!(waited["timed_out"], false);
     let queued = call(
         "send_follow_up",
         json!({"session_id": session_id, "prompt": "And the tests"}),
@@ -310,6 +320,35 @@ async fn every_tool_call_costs_what_the_readme_says() {
             "SELECT COUNT(*) FROM audit_logs WHERE entity_id IN ('{project_id}', '{parent_id}', '{child_id}')"
         )),
         8
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wait_on_d1_reads_the_store_at_most_once_per_5_s() {
+    let data = DataDir::on(Backend::D1);
+    let d1 = data.d1().expect("d1");
+    let server = Server::in_process(&data, NO_RUNNER, &[]).await;
+    let project_id = server.project("Waiting").await;
+    let task_id = server.task(&project_id, "Never runs", json!({})).await;
+    // No runner: the session stays queued, and the wait times out.
+    let session = server
+        .call("start_session", json!({"task_id": task_id}))
+        .await;
+    d1.reset();
+    let waited = server
+        .call(
+            "wait_for_session",
+            json!({"session_id": id(&session), "timeout_secs": 11}),
+        )
+        .await;
+    assert_eq!(waited["timed_out"], true, "{waited}");
+    assert_eq!(waited["status"], "queued");
+    // The first read, then one per 5 s of waiting.
+    let requests = d1.requests();
+    assert!(
+        (1..=3).contains(&requests),
+        "{requests} D1 requests for an 11 s wait"
     );
     server.stop().await;
 }

@@ -493,7 +493,7 @@ async fn rate_limits_answer_429_with_retry_after_and_are_counted() {
 
 /// What reading an SSE stream gave.
 #[derive(Debug, PartialEq)]
-enum Sse {
+pub(crate) enum Sse {
     /// An event: its name and data.
     Event(String, String),
     /// The server ended the stream.
@@ -507,16 +507,16 @@ enum Sse {
 
 /// How long [`SseReader::next`] waits for an event. Well below the server's
 /// 15 s keep-alive, so "no event" is never mistaken for "ended".
-const SSE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const SSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Reads SSE events (name, data) from a streaming response.
-struct SseReader {
+pub(crate) struct SseReader {
     stream: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
     buffer: String,
 }
 
 impl SseReader {
-    fn new(response: reqwest::Response) -> Self {
+    pub(crate) fn new(response: reqwest::Response) -> Self {
         SseReader {
             stream: response
                 .bytes_stream()
@@ -560,7 +560,7 @@ impl SseReader {
     }
 
     /// The next event, which must come.
-    async fn event(&mut self) -> (String, String) {
+    pub(crate) async fn event(&mut self) -> (String, String) {
         match self.next().await {
             Sse::Event(name, data) => (name, data),
             other => panic!("expected an event, got {other:?}"),

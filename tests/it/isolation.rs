@@ -221,6 +221,11 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             | "archive_session" => {
                 vec![swap(Box::new(|s| json!({"session_id": s})), &session_a)]
             }
+            // Bounded, should it ever find A's session and wait on it.
+            "wait_for_session" => vec![swap(
+                Box::new(|s| json!({"session_id": s, "timeout_secs": 1})),
+                &session_a,
+            )],
             "send_follow_up" => vec![swap(
                 Box::new(|s| json!({"session_id": s, "prompt": "planted"})),
                 &session_a,

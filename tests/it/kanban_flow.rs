@@ -58,6 +58,7 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
         let reads = tool.name.starts_with("list_")
             || tool.name.starts_with("get_")
             || tool.name.starts_with("read_")
+            || tool.name.starts_with("wait_")
             || tool.name == "enhance_prompt";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         assert_eq!(

@@ -29,6 +29,7 @@ mod session_live_log;
 mod session_logs_r2;
 mod session_runners;
 mod session_turns;
+mod session_wait;
 mod sessions;
 mod store_contract;
 mod tasks_ext;

@@ -64,6 +64,18 @@ impl McpPost {
             .collect()
     }
 
+    /// How long the slowest call in this body may take when that is longer
+    /// than an ordinary request (`wait_for_session` waits up to its
+    /// `timeout_secs`), so the request deadline does not cut a wait short.
+    fn allowance(&self) -> Option<Duration> {
+        self.calling("tools/call")
+            .filter_map(|m| {
+                let name = m.pointer("/params/name")?.as_str()?;
+                crate::tools::call_allowance(name, m.pointer("/params/arguments"))
+            })
+            .max()
+    }
+
     /// The `subscriptions/listen` requests, with their filters.
     fn listens(&self) -> Vec<(Value, rmcp::model::SubscriptionFilter)> {
         self.calling("subscriptions/listen")
@@ -88,8 +100,9 @@ pub async fn check(
     }
     // One deadline for reading the body and answering. (tower-http's
     // TimeoutLayer would start a second one after the body is in, and
-    // answer without a body.)
-    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    // answer without a body.) A call that waits gets its wait on top.
+    let started = tokio::time::Instant::now();
+    let mut deadline = started + state.request_timeout;
     let (mut parts, body) = request.into_parts();
     let principal = parts
         .extensions
@@ -102,12 +115,15 @@ pub async fn check(
     ));
     admit(&state, &principal, &post)?;
     check_listens(&state, &principal, &post).await?;
+    if let Some(allowance) = post.allowance() {
+        deadline = deadline.max(started + allowance);
+    }
     parts.extensions.insert(post);
     let request = Request::from_parts(parts, Body::from(bytes));
     tokio::time::timeout_at(deadline, next.run(request))
         .await
         .map_err(|_| EdgeError::Timeout {
-            seconds: state.request_timeout.as_secs(),
+            seconds: (deadline - started).as_secs(),
         })
 }
 
