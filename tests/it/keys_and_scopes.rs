@@ -253,6 +253,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "get_session",
             "list_sessions",
             "read_execution_log",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
@@ -275,12 +276,16 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping and following up sessions need
     // the sessions scope.
-    assert_eq!(writer.tools().await.len(), 19, "write implies read");
+    assert_eq!(writer.tools().await.len(), 20, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
     let names = tool_names(&agents.tools().await);
     assert!(names.contains(&"start_session".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"respond_to_approval".to_owned()),
+        "{names:?}"
+    );
     assert!(!names.contains(&"create_task".to_owned()), "{names:?}");
     agents.stop().await;
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
@@ -332,6 +337,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "get_session",
             "list_sessions",
             "read_execution_log",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
