@@ -101,6 +101,7 @@ async fn list_approvals(
 pub struct RespondArgs {
     /// From list_approvals.
     pub approval_id: Uuid,
+    /// deny: the agent is told no.
     pub decision: ApprovalDecision,
     /// Told to the agent.
     #[serde(default)]

@@ -119,12 +119,14 @@ async fn approval_server(mcp_json: &Path, token: Option<&str>) -> RunningService
 /// JSON in its text block).
 async fn ask(client: &Peer<RoleClient>, tool: &str, input: Value) -> Value {
     let arguments = json!({"tool_name": tool, "input": input, "tool_use_id": "toolu_1"});
-    let result = client
-        .call_tool(
-            CallToolRequestParams::new("approval_prompt")
-                .with_arguments(arguments.as_object().expect("object").clone()),
-        )
+    let call = client.call_tool(
+        CallToolRequestParams::new("approval_prompt")
+            .with_arguments(arguments.as_object().expect("object").clone()),
+    );
+    // A hang guard, not a timing assertion: an answer that never comes.
+    let result = tokio::time::timeout(Duration::from_secs(90), call)
         .await
+        .unwrap_or_else(|_| panic!("approval_prompt for {tool} never answered"))
         .expect("approval_prompt answers");
     serde_json::from_str(&common::text(&result)).expect("the answer is JSON")
 }

@@ -135,6 +135,14 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             .expect("user")
             .to_owned();
     owner_a.stop().await;
+    // A permission request of A's agent (as the approval server records it).
+    let approval_a = "0193a000-0000-7000-8000-0000000000a2";
+    data.rows(
+        "INSERT INTO session_approvals (id, session_id, workspace_id, tool_name, input, requested_at, expires_at) \
+         SELECT ?1, id, workspace_id, 'Write', '{\"secret\":\"do not leak\"}', '2026-01-01T00:00:00.000Z', \
+                '2999-01-01T00:00:00.000Z' FROM workspace_sessions WHERE id = ?2",
+        &[json!(approval_a), json!(session_a)],
+    );
 
     // Workspace B, reached through its own key; admin, so every tool is listed.
     data.create_workspace("beta", "b@example.com");
@@ -154,6 +162,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             task_a.as_str(),
             sub_a.as_str(),
             session_a.as_str(),
+            approval_a,
             user_a.as_str(),
             "Secret task",
             "Secret subtask",
@@ -226,6 +235,14 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 Box::new(|s| json!({"session_id": s, "timeout_secs": 1})),
                 &session_a,
             )],
+            "list_approvals" => vec![
+                swap(Box::new(|s| json!({"session_id": s})), &session_a),
+                Probe::Blind(json!({"status": []})),
+            ],
+            "respond_to_approval" => vec![swap(
+                Box::new(|a| json!({"approval_id": a, "decision": "allow"})),
+                approval_a,
+            )],
             "send_follow_up" => vec![swap(
                 Box::new(|s| json!({"session_id": s, "prompt": "planted"})),
                 &session_a,
@@ -267,6 +284,14 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         probed += 1;
     }
     assert_eq!(probed, listed.len());
+    // A's approval is still waiting for A.
+    assert_eq!(
+        data.rows(
+            "SELECT status, responded_by FROM session_approvals WHERE id = ?1",
+            &[json!(approval_a)]
+        ),
+        vec![vec![json!("pending"), Value::Null]]
+    );
 
     // A's ids used as references inside B's own objects.
     let references: Vec<(&str, ArgsFor, &str)> = vec![

@@ -255,6 +255,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_sessions",
             "read_execution_log",
             "get_session_diff",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
@@ -284,6 +285,10 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let names = tool_names(&agents.tools().await);
     assert!(names.contains(&"start_session".to_owned()), "{names:?}");
     assert!(names.contains(&"archive_session".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"respond_to_approval".to_owned()),
+        "{names:?}"
+    );
     assert!(!names.contains(&"create_task".to_owned()), "{names:?}");
     agents.stop().await;
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
@@ -337,6 +342,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_sessions",
             "read_execution_log",
             "get_session_diff",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
