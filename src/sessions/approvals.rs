@@ -304,7 +304,7 @@ impl Sessions {
 fn approval_line(approval: &Approval) -> String {
     match approval.status {
         ApprovalStatus::Pending => format!(
-            "--- approval {} pending: the agent asks to use {}; answer with respond_to_approval (expires {}) ---",
+            "--- approval {} pending: the agent asks to use {}; waiting for an allow or deny (expires {}) ---",
             approval.id, approval.tool_name, approval.expires_at
         ),
         status => format!(

@@ -22,6 +22,7 @@ pub mod agent_output;
 pub mod approvals;
 mod cleanup;
 pub mod diff;
+mod diff_cache;
 mod host;
 pub mod profiles;
 pub mod runner;
@@ -50,7 +51,8 @@ use crate::{
 };
 
 pub use cleanup::Archived;
-pub use diff::{DiffFile, DiffPage, DiffQuery, FileStatus};
+pub use diff::{DiffPage, DiffQuery};
+pub use diff_cache::{DiffFile, FileStatus};
 pub use profiles::{ExecutorProfile, ProfileError, Profiles};
 pub use wait::{WaitEnd, WaitProgress, WaitUntil, Waited};
 pub use worktree::WorktreeError;
@@ -298,6 +300,29 @@ pub enum SetupError {
     BadRetention(f64),
 }
 
+/// Announces the session of every turn that ended in this process (after
+/// its end is recorded), so waiters here wake at once. A waiter that falls
+/// behind reads the store once instead.
+struct TurnEnds(tokio::sync::broadcast::Sender<SessionId>);
+
+impl Default for TurnEnds {
+    fn default() -> Self {
+        TurnEnds(tokio::sync::broadcast::channel(64).0)
+    }
+}
+
+impl TurnEnds {
+    fn announce(&self, session_id: &SessionId) {
+        // No receiver: nobody waits, nothing to do.
+        let _ = self.0.send(session_id.clone());
+    }
+
+    /// Turn ends from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<SessionId> {
+        self.0.subscribe()
+    }
+}
+
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
 
 /// A session with its processes and the last lines of its output.
@@ -411,7 +436,7 @@ struct Local {
     /// (`wait_for_session` with `until: "output"`).
     output: std::sync::Arc<Notify>,
     /// The session of every turn end recorded here (`wait_for_session`).
-    turn_ends: wait::TurnEnds,
+    turn_ends: TurnEnds,
 }
 
 struct Inner {
@@ -425,7 +450,7 @@ struct Inner {
     /// Where the approval server's configuration files go, and the data
     /// directory it is told.
     data_dir: PathBuf,
-    diffs: diff::DiffCache,
+    diffs: diff_cache::DiffCache,
 }
 
 /// The session service. Cheap to clone.
@@ -479,7 +504,7 @@ impl Sessions {
                 local: Local::default(),
                 commit_author,
                 data_dir: data_dir.to_owned(),
-                diffs: diff::DiffCache::new(data_dir),
+                diffs: diff_cache::DiffCache::new(data_dir),
             }),
         })
     }

@@ -4,7 +4,7 @@
 //! stoppable at once by the caller.
 //!
 //! A turn run by this process wakes the waiter at once: the runner announces
-//! every turn end on [`TurnEnds`] and every flush of output on the `output`
+//! every turn end on [`super::TurnEnds`] and every flush of output on the `output`
 //! notifier of `Local`, and every approval asked for or answered on
 //! [`Sessions::approvals_changed`]. Changes made by other processes (a runner on another
 //! machine, a stop from another server) are seen by reading the store every
@@ -82,24 +82,6 @@ fn done(detail: &SessionDetail) -> bool {
     !detail.session.status.is_active() || !detail.pending_approvals.is_empty()
 }
 
-/// Announces the session of every turn that ended in this process (after
-/// its end is recorded), so waiters here wake at once. A waiter that falls
-/// behind reads the store once instead.
-pub(super) struct TurnEnds(broadcast::Sender<SessionId>);
-
-impl Default for TurnEnds {
-    fn default() -> Self {
-        TurnEnds(broadcast::channel(64).0)
-    }
-}
-
-impl TurnEnds {
-    pub(super) fn announce(&self, session_id: &SessionId) {
-        // No receiver: nobody waits, nothing to do.
-        let _ = self.0.send(session_id.clone());
-    }
-}
-
 impl Sessions {
     /// Waits for `session_id` as `until` says, at most `timeout`, and returns
     /// the session as [`Sessions::get`] does. A session that is not the
@@ -128,7 +110,7 @@ impl Sessions {
         };
         // Listen before the first read, so a turn that ends between the
         // read and the wait is not missed.
-        let mut ends = self.inner.local.turn_ends.0.subscribe();
+        let mut ends = self.inner.local.turn_ends.subscribe();
         let output = self.inner.local.output.notified();
         tokio::pin!(output);
         output.as_mut().enable();

@@ -18,26 +18,6 @@ use super::{
     sessions::session_not_found,
 };
 
-/// Whether a session's agent asks before it uses a tool: `auto` runs
-/// without asking, with `ask` every permission request waits for an answer.
-/// (No doc comments on the variants: they would grow every tool schema.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalMode {
-    #[default]
-    Auto,
-    Ask,
-}
-
-impl ApprovalMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalMode::Auto => "auto",
-            ApprovalMode::Ask => "ask",
-        }
-    }
-}
-
 /// Where a permission request is; `expired`: nobody answered in time, and
 /// the agent was told no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -445,22 +425,4 @@ impl Store {
             }
         }))
     }
-}
-
-/// The ids of a session's pending, unexpired approvals (at most 100, oldest
-/// first), if the session is the caller's.
-pub(in crate::store) fn select_pending_approvals(actor: &Actor, session_id: &SessionId) -> Stmt {
-    Stmt::new(
-        "SELECT id FROM session_approvals WHERE session_id = ?1 AND workspace_id = ?2 \
-           AND status = 'pending' AND expires_at > ?3 ORDER BY requested_at, id LIMIT 100",
-    )
-    .bind(session_id)
-    .bind(&actor.workspace_id)
-    .bind(now())
-}
-
-/// One row of [`select_pending_approvals`].
-#[derive(Deserialize)]
-pub(in crate::store) struct PendingApprovalRow {
-    pub id: ApprovalId,
 }

@@ -37,9 +37,7 @@ use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 
-pub use approvals::{
-    Approval, ApprovalDecision, ApprovalFilter, ApprovalMode, ApprovalRequest, ApprovalStatus,
-};
+pub use approvals::{Approval, ApprovalDecision, ApprovalFilter, ApprovalRequest, ApprovalStatus};
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use error::{Cause, Entity, Result, StoreError};
 pub use exec::{

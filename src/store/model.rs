@@ -257,3 +257,23 @@ pub struct BoardColumn {
     pub status: TaskStatus,
     pub tasks: Vec<Task>,
 }
+
+/// Whether a session's agent asks before it uses a tool: `auto` runs
+/// without asking, with `ask` every permission request waits for an answer.
+/// (No doc comments on the variants: they would grow every tool schema.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    #[default]
+    Auto,
+    Ask,
+}
+
+impl ApprovalMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Auto => "auto",
+            ApprovalMode::Ask => "ask",
+        }
+    }
+}

@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, review, sessions,
-    tasks,
+    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, review,
+    session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -27,6 +27,7 @@ impl Registry {
             .into_iter()
             .chain(tasks::tools())
             .chain(sessions::tools())
+            .chain(session_wait::tools())
             .chain(approvals::tools())
             .chain(review::tools())
             .chain(prompts::tools())

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Render, ToolContext, ToolError, args::checked_count, links, sessions::SessionDetailOut,
+    Effect, Render, ToolContext, ToolDef, ToolError, Toolset, args::checked_count, links,
+    sessions::SessionDetailOut, tool,
 };
 use crate::{
     sessions::{Sessions, WaitEnd, WaitProgress, WaitUntil},
@@ -27,6 +28,18 @@ pub const MAX_WAIT_SECS: u64 = 600;
 pub const WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// Longest last log line a progress message quotes, in characters.
 const PROGRESS_LINE_CHARS: usize = 200;
+
+/// The tool, after the other session tools in the catalogue.
+pub(super) fn tools() -> Vec<ToolDef> {
+    vec![tool(
+        NAME,
+        TITLE,
+        DESCRIPTION,
+        Toolset::Sessions,
+        Effect::Read,
+        wait_for_session,
+    )]
+}
 
 pub(super) const NAME: &str = "wait_for_session";
 pub(super) const TITLE: &str = "Wait for agent session";

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     Effect, Render, ToolContext, ToolDef, ToolError, Toolset,
     args::{checked_count, checked_cursor, checked_text},
-    links, session_wait, tool,
+    links, tool,
 };
 use crate::{
     auth::Scope,
@@ -55,14 +55,6 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Toolset::Sessions,
             Effect::Read,
             get_session,
-        ),
-        tool(
-            session_wait::NAME,
-            session_wait::TITLE,
-            session_wait::DESCRIPTION,
-            Toolset::Sessions,
-            Effect::Read,
-            session_wait::wait_for_session,
         ),
         tool(
             "list_sessions",

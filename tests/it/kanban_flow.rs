@@ -61,9 +61,11 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
             || tool.name.starts_with("wait_")
             || tool.name == "enhance_prompt";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
+        // Archiving removes the worktree's files (and with `delete_branch`
+        // the branch), so it is destructive as deleting is.
         assert_eq!(
             annotations.destructive_hint,
-            Some(tool.name.starts_with("delete_")),
+            Some(tool.name.starts_with("delete_") || tool.name == "archive_session"),
             "{}",
             tool.name
         );

@@ -251,11 +251,11 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_tasks",
             "get_task",
             "get_session",
-            "wait_for_session",
             "list_sessions",
             "read_execution_log",
-            "get_session_diff",
+            "wait_for_session",
             "list_approvals",
+            "get_session_diff",
             "enhance_prompt",
             "list_prompt_templates"
         ]
@@ -276,9 +276,9 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
 
     let write_key = data.create_key("default", "writer", "write");
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
-    // Write implies read; starting, stopping and following up sessions need
-    // the sessions scope.
-    assert_eq!(writer.tools().await.len(), 20, "write implies read");
+    // Write implies read; starting, stopping, following up and archiving
+    // sessions and answering approvals need the sessions scope.
+    assert_eq!(writer.tools().await.len(), 22, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -338,11 +338,11 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_tasks",
             "get_task",
             "get_session",
-            "wait_for_session",
             "list_sessions",
             "read_execution_log",
-            "get_session_diff",
+            "wait_for_session",
             "list_approvals",
+            "get_session_diff",
             "enhance_prompt",
             "list_prompt_templates"
         ]

@@ -13,8 +13,10 @@ use common::{
 };
 use serde_json::{Value, json};
 
-/// An agent that commits an edit, a new file, a rename and a deletion, then
-/// leaves an uncommitted edit, an untracked file and a binary file behind.
+/// An agent that commits an edit, a new file, a rename and a deletion. (What
+/// it leaves uncommitted, the runner commits at the end of its turn; the
+/// uncommitted work of a turn still running is written by the tests, see
+/// [`leave_uncommitted_work`].)
 const EDITOR: &str = r#"set -e
 printf '# test repo\nedited by the agent\n' > README.md
 mkdir -p src
@@ -24,9 +26,6 @@ git -c user.email=a@example.com -c user.name=agent commit --quiet -m 'agent: fir
 git mv old.txt moved.txt
 git rm --quiet gone.txt
 git -c user.email=a@example.com -c user.name=agent commit --quiet -m 'agent: rename and delete'
-printf 'fn main() { println!("hi"); }\n' > src/main.rs
-printf 'untracked\n' > untracked.txt
-printf '\000\001\002binary' > blob.bin
 echo "editor: done"
 "#;
 
@@ -108,6 +107,19 @@ async fn diff(server: &Server, args: Value) -> Value {
     page
 }
 
+/// Work in `worktree` that is not committed yet, as a running agent leaves it
+/// between its writes and the end of its turn: an edit, an untracked file and
+/// a binary file.
+fn leave_uncommitted_work(worktree: &std::path::Path) {
+    std::fs::write(
+        worktree.join("src/main.rs"),
+        "fn main() { println!(\"hi\"); }\n",
+    )
+    .expect("edit");
+    std::fs::write(worktree.join("untracked.txt"), "untracked\n").expect("untracked");
+    std::fs::write(worktree.join("blob.bin"), b"\x00\x01\x02binary").expect("binary");
+}
+
 fn file<'a>(page: &'a Value, path: &str) -> &'a Value {
     page["files"]
         .as_array()
@@ -126,6 +138,7 @@ async fn the_diff_has_committed_uncommitted_and_untracked_work_against_the_merge
     let session_id = common::id(&session);
     let worktree = std::path::PathBuf::from(session["worktree_path"].as_str().expect("worktree"));
     assert_eq!(session["worktree_exists"], true);
+    leave_uncommitted_work(&worktree);
     // The base branch moves on after the session started: not its change.
     std::fs::write(repo.join("later.txt"), "on main later\n").expect("write");
     git(&repo, &["add", "later.txt"]);

@@ -7,10 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutionProcess, Session, session_not_found};
-use crate::store::{
-    Actor, ApprovalId, Batch, Result, SessionId, Stmt, Store,
-    approvals::{PendingApprovalRow, select_pending_approvals},
-};
+use crate::store::{Actor, ApprovalId, Batch, Result, SessionId, Stmt, Store, now};
 
 /// Where a turn's final message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -121,4 +118,22 @@ impl Store {
             pending,
         ))
     }
+}
+
+/// The ids of a session's pending, unexpired approvals (at most 100, oldest
+/// first), if the session is the caller's.
+fn select_pending_approvals(actor: &Actor, session_id: &SessionId) -> Stmt {
+    Stmt::new(
+        "SELECT id FROM session_approvals WHERE session_id = ?1 AND workspace_id = ?2 \
+           AND status = 'pending' AND expires_at > ?3 ORDER BY requested_at, id LIMIT 100",
+    )
+    .bind(session_id)
+    .bind(&actor.workspace_id)
+    .bind(now())
+}
+
+/// One row of [`select_pending_approvals`].
+#[derive(Deserialize)]
+struct PendingApprovalRow {
+    id: ApprovalId,
 }
