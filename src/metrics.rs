@@ -5,7 +5,10 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{
+        Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -44,6 +47,8 @@ pub struct Metrics {
     tool_latency: Mutex<BTreeMap<Labels, Histogram>>,
     rate_limited: Mutex<BTreeMap<Labels, u64>>,
     sse_sessions: Mutex<i64>,
+    /// Stateless `tools/call`s the HTTP edge answered itself.
+    direct_calls: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,6 +68,11 @@ impl Metrics {
             .entry(vec![("endpoint", endpoint.to_owned())])
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One stateless `tools/call` answered by the HTTP edge, not by rmcp.
+    pub fn direct_call(&self) {
+        self.direct_calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One tool call finished with `outcome` (ok, tool_error, invalid).
@@ -122,6 +132,11 @@ impl Metrics {
             "vk_rate_limited_total",
             "Tool calls refused by the rate limiter.",
             &lock(&self.rate_limited),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vk_http_direct_calls_total Stateless tools/call requests answered without rmcp's per-request service.\n# TYPE vk_http_direct_calls_total counter\nvk_http_direct_calls_total {}",
+            self.direct_calls.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP vk_sse_sessions Open legacy SSE sessions.");
         let _ = writeln!(out, "# TYPE vk_sse_sessions gauge");

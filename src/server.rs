@@ -22,8 +22,8 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
         CompleteResult, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
         GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, InitializeResult,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ResourceUpdatedNotificationParam, ServerCapabilities, SubscribeRequestParams,
         SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
     },
@@ -42,7 +42,7 @@ use crate::{
     prompts, resources,
     sessions::Sessions,
     store::{Store, StoreError},
-    tools::{Registry, ToolContext, ToolFilter},
+    tools::{Encoding, Registry, ToolContext, ToolFilter, ToolReply},
 };
 
 /// The server's instructions, built from the tools it offers (after
@@ -262,29 +262,17 @@ impl ServerHandler for KanbanServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
-        let ctx = ToolContext {
-            store: self.store.clone(),
-            principal: principal.clone(),
-            enhancer: Arc::clone(&self.enhancer),
-            sessions: self.sessions.clone(),
-            call: crate::tools::CallControl::of_request(&context),
-        };
         let name = request.name.clone();
-        let started = std::time::Instant::now();
-        let result = self.registry.call(ctx, &name, request.arguments).await;
-        let outcome = match &result {
-            Ok(r) if r.is_error == Some(true) => "tool_error",
-            Ok(_) => "ok",
-            Err(_) => "invalid",
-        };
-        let elapsed = started.elapsed();
-        if let Some(metrics) = &self.metrics {
-            // Unknown tool names are not recorded: labels stay a bounded set.
-            if self.registry.get(&name).is_some() {
-                metrics.tool_call(&name, outcome, elapsed);
-            }
-        }
-        tracing::debug!(tool = %name, outcome, elapsed_us = elapsed.as_micros() as u64, "tools/call");
+        let result = self
+            .run_tool(
+                principal.clone(),
+                &name,
+                request.arguments,
+                Encoding::Tree,
+                crate::tools::CallControl::of_request(&context),
+            )
+            .await
+            .map(|reply| reply.result);
         if let Ok(queued) = &result
             && self.runs_as_task(&name, &context)
             && let Some(handle) = self.task_handle(&principal, queued, &context)
@@ -551,6 +539,51 @@ impl ServerHandler for KanbanServer {
 }
 
 impl KanbanServer {
+    /// Runs tool `name` for `principal` and records the call (metrics, the
+    /// debug line): `tools/call` for rmcp's dispatch, and for a transport
+    /// that answers a stateless call itself ([`Self::answers_directly`]).
+    pub async fn run_tool(
+        &self,
+        principal: Principal,
+        name: &str,
+        arguments: Option<JsonObject>,
+        encoding: Encoding,
+        call: crate::tools::CallControl,
+    ) -> Result<ToolReply, ErrorData> {
+        let ctx = ToolContext {
+            store: self.store.clone(),
+            principal,
+            enhancer: Arc::clone(&self.enhancer),
+            sessions: self.sessions.clone(),
+            call,
+        };
+        let started = std::time::Instant::now();
+        let result = self
+            .registry
+            .call_encoded(ctx, name, arguments, encoding)
+            .await;
+        let outcome = match &result {
+            Ok(r) if r.result.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(_) => "invalid",
+        };
+        let elapsed = started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            // Unknown tool names are not recorded: labels stay a bounded set.
+            if let Some(name) = self.registry.known_name(name) {
+                metrics.tool_call(name, outcome, elapsed);
+            }
+        }
+        tracing::debug!(tool = %name, outcome, elapsed_us = elapsed.as_micros() as u64, "tools/call");
+        result
+    }
+
+    /// Whether a call of tool `name` may be run with [`Self::run_tool`]
+    /// outside rmcp's dispatch: it is offered and needs no request context.
+    pub fn answers_directly(&self, name: &str) -> bool {
+        self.registry.context_free(name)
+    }
+
     /// Refuses a listen for the log of a session that is not the caller's
     /// (another workspace's, deleted or made up), naming the workspace. Other
     /// URIs are left to [`ServerHandler::accepted_subscription_filter`], which

@@ -109,12 +109,31 @@ enum Effect {
     Generate,
 }
 
+/// How a call hands back its structured output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// A `serde_json::Value` in the result's `structured_content`, which is
+    /// what rmcp serializes.
+    Tree,
+    /// Compact JSON text beside the result, for a transport that writes the
+    /// reply itself: no tree is built (a map per row) only to be walked once.
+    Text,
+}
+
+/// A tool's result. With [`Encoding::Text`] its structured output is in
+/// `structured_json` and `result.structured_content` is `None`.
+#[derive(Debug)]
+pub struct ToolReply {
+    pub result: CallToolResult,
+    pub structured_json: Option<String>,
+}
+
 type Handler = Arc<
     dyn Fn(
             ToolContext,
             JsonObject,
-        )
-            -> std::pin::Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>
+            Encoding,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<ToolReply, ToolError>> + Send>>
         + Send
         + Sync,
 >;
@@ -201,18 +220,25 @@ where
         .with_raw_output_schema(Arc::new(schema::compact_output(&schema_for_output::<O>())))
         .with_annotations(annotations);
     let run = Arc::new(run);
-    let handler: Handler = Arc::new(move |ctx, arguments| {
+    let handler: Handler = Arc::new(move |ctx, arguments, encoding| {
         let run = Arc::clone(&run);
         let schema = Arc::clone(&input_schema);
         Box::pin(async move {
             let args: A = parse_arguments(&schema, arguments)?;
             let output = run(ctx, args).await?;
-            let structured = serde_json::to_value(&output).map_err(|e| {
+            let failed = |e: serde_json::Error| {
                 ToolError::Failed(format!("internal error: could not encode the result: {e}"))
-            })?;
+            };
+            let (tree, text) = match encoding {
+                Encoding::Tree => (Some(serde_json::to_value(&output).map_err(failed)?), None),
+                Encoding::Text => (None, Some(serde_json::to_string(&output).map_err(failed)?)),
+            };
             let mut result = CallToolResult::success(output.into_content());
-            result.structured_content = Some(structured);
-            Ok(result)
+            result.structured_content = tree;
+            Ok(ToolReply {
+                result,
+                structured_json: text,
+            })
         })
     });
     ToolDef {

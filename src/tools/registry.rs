@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, review,
-    session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, projects,
+    prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -75,6 +75,16 @@ impl Registry {
             .map(|def| &def.tool)
     }
 
+    /// Whether tool `name` is offered and needs nothing of the request but
+    /// its caller and arguments, so a transport may run it without rmcp's
+    /// request context (no progress, no peer). Session tools are left to
+    /// rmcp: they wait, stream and report progress.
+    pub fn context_free(&self, name: &str) -> bool {
+        self.tools
+            .iter()
+            .any(|def| def.name == name && def.toolset != Toolset::Sessions)
+    }
+
     /// Runs a tool. Unknown (or hidden) tools and malformed arguments are
     /// JSON-RPC errors; everything that went wrong while doing the work is a
     /// tool result with `isError`, whose text says what to do next.
@@ -84,6 +94,19 @@ impl Registry {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        self.call_encoded(ctx, name, arguments, Encoding::Tree)
+            .await
+            .map(|reply| reply.result)
+    }
+
+    /// [`Registry::call`], with the structured output encoded as asked.
+    pub async fn call_encoded(
+        &self,
+        ctx: ToolContext,
+        name: &str,
+        arguments: Option<JsonObject>,
+        encoding: Encoding,
+    ) -> Result<ToolReply, ErrorData> {
         let Some(def) = self
             .tools
             .iter()
@@ -95,18 +118,26 @@ impl Registry {
             ));
         };
         let principal = ctx.principal.clone();
-        match (def.handler)(ctx, arguments.unwrap_or_default()).await {
-            Ok(result) => Ok(result),
+        let failed = |result| ToolReply {
+            result,
+            structured_json: None,
+        };
+        match (def.handler)(ctx, arguments.unwrap_or_default(), encoding).await {
+            Ok(reply) => Ok(reply),
             Err(ToolError::InvalidParams(message)) => Err(ErrorData::invalid_params(
                 format!("invalid arguments for {name}: {message}"),
                 None,
             )),
             Err(ToolError::Failed(message)) => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
+                Ok(failed(CallToolResult::error(vec![ContentBlock::text(
+                    message,
+                )])))
             }
-            Err(ToolError::Store(err)) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                mcp_error::store_message(&principal.workspace_name, name, &err),
-            )])),
+            Err(ToolError::Store(err)) => {
+                Ok(failed(CallToolResult::error(vec![ContentBlock::text(
+                    mcp_error::store_message(&principal.workspace_name, name, &err),
+                )])))
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod data_limits;
 mod edge;
 mod enhance_providers;
 mod http;
+mod http_direct;
 mod isolation;
 mod kanban_flow;
 mod keys_and_scopes;

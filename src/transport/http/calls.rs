@@ -3,7 +3,8 @@
 //! the parsed [`McpPost`] is handed on in the request's extensions (as
 //! github-mcp-server's `mcp_parse` middleware does). On it: the scope of
 //! every `tools/call`, the rate limit per key and tool, the workspace of a
-//! `subscriptions/listen`, and the request timeout.
+//! `subscriptions/listen`, and the request timeout. A plain stateless
+//! `tools/call` is then answered by [`direct`], everything else by rmcp.
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +17,7 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::error::EdgeError;
+use super::{direct, error::EdgeError};
 use crate::{
     auth::Principal,
     metrics::Metrics,
@@ -118,13 +119,21 @@ pub async fn check(
     if let Some(allowance) = post.allowance() {
         deadline = deadline.max(started + allowance);
     }
+    let timed_out = |_| EdgeError::Timeout {
+        seconds: (deadline - started).as_secs(),
+    };
+    if let Some(call) = direct::plain_call(&parts, &post, &state.server) {
+        state.metrics.direct_call();
+        let answer = direct::answer(&state.server, principal, call);
+        return tokio::time::timeout_at(deadline, answer)
+            .await
+            .map_err(timed_out);
+    }
     parts.extensions.insert(post);
     let request = Request::from_parts(parts, Body::from(bytes));
     tokio::time::timeout_at(deadline, next.run(request))
         .await
-        .map_err(|_| EdgeError::Timeout {
-            seconds: (deadline - started).as_secs(),
-        })
+        .map_err(timed_out)
 }
 
 /// The whole body. Its size is capped by the `RequestBodyLimitLayer`

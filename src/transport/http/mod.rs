@@ -12,7 +12,9 @@
 //!    carries a typed `WWW-Authenticate` `challenge`), the body limit
 //!    (tower-http), `owners` (who owns each session, both transports),
 //!    [`revocation`] (streams end with their key), `calls` (the body
-//!    parsed once: scopes, rate limit, listen checks, the request timeout).
+//!    parsed once: scopes, rate limit, listen checks, the request timeout),
+//!    then `direct` answers a plain stateless `tools/call` itself and rmcp
+//!    the rest.
 //!
 //! Every refusal is an [`EdgeError`]. The modules import only each other's
 //! leaves (`error`, `challenge`, `owners`, `calls::McpPost`), never this
@@ -52,6 +54,7 @@ use crate::{
 mod auth;
 mod calls;
 mod challenge;
+mod direct;
 mod edge;
 mod error;
 mod owners;
