@@ -42,7 +42,76 @@ const CHANNEL_CAPACITY: usize = 64;
 /// installs no signal handler). Each store write is committed before its
 /// reply is sent, so stopping between calls loses nothing acknowledged.
 pub async fn serve(server: KanbanServer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    serve_on(server, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+    let (input, output) = process_stdio();
+    serve_on(server, input, output, shutdown).await
+}
+
+/// The process's stdin, as [`process_stdio`] opens it.
+pub type Input = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+/// The process's stdout, as [`process_stdio`] opens it.
+pub type Output = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// The process's stdin and stdout for [`serve_on`]. When they are pipes (how
+/// an MCP client starts a stdio server) they are read and written on the
+/// runtime's own event loop; tokio's `stdin()`/`stdout()` instead hand every
+/// read and every write to a blocking-pool thread, two thread hops per call
+/// and a thread parked in `read(0)` for the whole session. Anything else (a
+/// terminal, a file) gets tokio's. stdout stays on tokio's when stderr is the
+/// same pipe: non-blocking mode belongs to the pipe's open file, which
+/// stderr would then share, and its blocking log writes could fail.
+pub fn process_stdio() -> (Input, Output) {
+    #[cfg(unix)]
+    {
+        let input: Input = match pipe::stdin() {
+            Some(receiver) => Box::pin(receiver),
+            None => Box::pin(tokio::io::stdin()),
+        };
+        let output: Output = match pipe::stdout() {
+            Some(sender) => Box::pin(sender),
+            None => Box::pin(tokio::io::stdout()),
+        };
+        (input, output)
+    }
+    #[cfg(not(unix))]
+    {
+        (Box::pin(tokio::io::stdin()), Box::pin(tokio::io::stdout()))
+    }
+}
+
+#[cfg(unix)]
+mod pipe {
+    use std::{
+        fs::File,
+        io,
+        os::{fd::AsFd, unix::fs::MetadataExt},
+    };
+
+    use tokio::net::unix::pipe::{Receiver, Sender};
+
+    /// fd 0 as an event-driven pipe reader, if it is a pipe.
+    pub fn stdin() -> Option<Receiver> {
+        let file = dup(io::stdin().as_fd())?;
+        Receiver::from_file(file).ok()
+    }
+
+    /// fd 1 as an event-driven pipe writer, if it is a pipe that stderr
+    /// does not share.
+    pub fn stdout() -> Option<Sender> {
+        let file = dup(io::stdout().as_fd())?;
+        let out = file.metadata().ok()?;
+        if let Some(err) = dup(io::stderr().as_fd()).and_then(|f| f.metadata().ok())
+            && (err.dev(), err.ino()) == (out.dev(), out.ino())
+        {
+            return None;
+        }
+        Sender::from_file(file).ok()
+    }
+
+    /// A second descriptor of the same open file, so dropping it leaves fd
+    /// 0/1 open; `None` when the descriptor is closed or cannot be copied.
+    fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Option<File> {
+        fd.try_clone_to_owned().ok().map(File::from)
+    }
 }
 
 /// Serves `server` on any pair of byte streams, one message a line, until

@@ -27,6 +27,7 @@ mod session_live_log;
 mod session_logs_r2;
 mod session_runners;
 mod sessions;
+mod stdio_pipes;
 mod store_contract;
 mod toolsnaps;
 mod wrangler_compat;
