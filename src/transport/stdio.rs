@@ -51,9 +51,9 @@ pub type Input = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 /// The process's stdout, as [`process_stdio`] opens it.
 pub type Output = Pin<Box<dyn AsyncWrite + Send>>;
 
-/// The process's stdin and stdout for [`serve_on`]. When they are pipes (how
-/// an MCP client starts a stdio server) they are read and written on the
-/// runtime's own event loop; tokio's `stdin()`/`stdout()` instead hand every
+/// The process's stdin and stdout for [`serve_on`]. When they are pipes or
+/// sockets (how an MCP client starts a stdio server) they are read and
+/// written on the runtime's own event loop; tokio's `stdin()`/`stdout()` instead hand every
 /// read and every write to a blocking-pool thread, two thread hops per call
 /// and a thread parked in `read(0)` for the whole session. Anything else (a
 /// terminal, a file) gets tokio's. stdout stays on tokio's when stderr is the
@@ -62,14 +62,8 @@ pub type Output = Pin<Box<dyn AsyncWrite + Send>>;
 pub fn process_stdio() -> (Input, Output) {
     #[cfg(unix)]
     {
-        let input: Input = match pipe::stdin() {
-            Some(receiver) => Box::pin(receiver),
-            None => Box::pin(tokio::io::stdin()),
-        };
-        let output: Output = match pipe::stdout() {
-            Some(sender) => Box::pin(sender),
-            None => Box::pin(tokio::io::stdout()),
-        };
+        let input = pipe::stdin().unwrap_or_else(|| Box::pin(tokio::io::stdin()));
+        let output = pipe::stdout().unwrap_or_else(|| Box::pin(tokio::io::stdout()));
         (input, output)
     }
     #[cfg(not(unix))]
@@ -83,34 +77,56 @@ mod pipe {
     use std::{
         fs::File,
         io,
-        os::{fd::AsFd, unix::fs::MetadataExt},
+        os::{
+            fd::{AsFd, OwnedFd},
+            unix::fs::{FileTypeExt, MetadataExt},
+        },
     };
 
     use tokio::net::unix::pipe::{Receiver, Sender};
 
-    /// fd 0 as an event-driven pipe reader, if it is a pipe.
-    pub fn stdin() -> Option<Receiver> {
-        let file = dup(io::stdin().as_fd())?;
-        Receiver::from_file(file).ok()
+    use super::{Input, Output};
+
+    /// fd 0 on the event loop, if it is a pipe or a socket (Node's
+    /// `child_process`, which many MCP clients use, gives a child socket
+    /// pairs rather than pipes).
+    pub fn stdin() -> Option<Input> {
+        let (fd, file) = dup(io::stdin().as_fd())?;
+        if file.metadata().ok()?.file_type().is_socket() {
+            return Some(Box::pin(socket(fd)?));
+        }
+        Some(Box::pin(Receiver::from_file(File::from(fd)).ok()?))
     }
 
-    /// fd 1 as an event-driven pipe writer, if it is a pipe that stderr
-    /// does not share.
-    pub fn stdout() -> Option<Sender> {
-        let file = dup(io::stdout().as_fd())?;
+    /// fd 1 on the event loop, if it is a pipe or a socket that stderr does
+    /// not share.
+    pub fn stdout() -> Option<Output> {
+        let (fd, file) = dup(io::stdout().as_fd())?;
         let out = file.metadata().ok()?;
-        if let Some(err) = dup(io::stderr().as_fd()).and_then(|f| f.metadata().ok())
+        if let Some(err) = dup(io::stderr().as_fd()).and_then(|(_, f)| f.metadata().ok())
             && (err.dev(), err.ino()) == (out.dev(), out.ino())
         {
             return None;
         }
-        Sender::from_file(file).ok()
+        if out.file_type().is_socket() {
+            return Some(Box::pin(socket(fd)?));
+        }
+        Some(Box::pin(Sender::from_file(File::from(fd)).ok()?))
     }
 
-    /// A second descriptor of the same open file, so dropping it leaves fd
-    /// 0/1 open; `None` when the descriptor is closed or cannot be copied.
-    fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Option<File> {
-        fd.try_clone_to_owned().ok().map(File::from)
+    fn socket(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
+        let stream = std::os::unix::net::UnixStream::from(fd);
+        stream.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(stream).ok()
+    }
+
+    /// A second descriptor of the same open file (dropping it leaves fd 0/1
+    /// open), and one more to read its metadata with; `None` when the
+    /// descriptor is closed or cannot be copied.
+    fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Option<(OwnedFd, File)> {
+        let owned = fd.try_clone_to_owned().ok()?;
+        let probe = File::from(owned.try_clone().ok()?);
+        Some((owned, probe))
     }
 }
 

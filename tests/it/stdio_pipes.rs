@@ -154,3 +154,38 @@ fn stdout_and_stderr_on_one_pipe_carry_every_reply_and_the_logs() {
     std::io::Read::read_to_string(&mut output, &mut rest).expect("read the rest");
     assert!(child.wait().expect("exit").success(), "{rest}");
 }
+
+/// Node's `child_process` (Claude Code, many IDE clients) gives a child
+/// Unix socket pairs for stdin and stdout, not pipes.
+#[test]
+fn stdin_and_stdout_on_unix_sockets_serve_like_pipes() {
+    use std::os::unix::net::UnixStream;
+    let data = DataDir::new();
+    let (ours_in, theirs_in) = UnixStream::pair().expect("socket pair");
+    let (ours_out, theirs_out) = UnixStream::pair().expect("socket pair");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--no-runner", "--data-dir"])
+        .arg(data.path())
+        .stdin(std::os::fd::OwnedFd::from(theirs_in))
+        .stdout(std::os::fd::OwnedFd::from(theirs_out))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = ours_in;
+    let mut output = BufReader::new(ours_out);
+    writeln!(stdin, "{}", initialize()).expect("write");
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .expect("write");
+    for id in 1..=50 {
+        writeln!(stdin, "{}", call(id, "list_workspaces", json!({}))).expect("write");
+    }
+    let all = replies(&mut output, 0, 50);
+    assert!(all[1..].iter().all(|r| r["result"]["isError"] == false));
+    stdin
+        .shutdown(std::net::Shutdown::Write)
+        .expect("close the server's input");
+    assert!(child.wait().expect("exit").success());
+}
