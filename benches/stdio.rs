@@ -1,6 +1,10 @@
 //! Benchmarks of the real release binary over stdio: cold start to the
 //! `initialize` reply, sequential `tools/call` round trips on a project of
-//! 10,000 tasks, and the server's peak RSS. Results are printed as a markdown
+//! 10,000 tasks, the server's peak RSS (busy, and idle after `tools/list`),
+//! and the same client against kanban-mcp (Python, SQLite; installed from
+//! PyPI into a venv under `target/` at the start, skipped when that fails):
+//! cold start, `list_tasks` of 50 tasks and durable `create_task`, with the
+//! ratios. Results are printed as a markdown
 //! table; `BENCHMARKS.md` says how to read them. Run by hand, not in CI:
 //!
 //! ```text
@@ -17,6 +21,9 @@
 //!   `cargo bench` relinks that file with the dev-dependencies' features
 //!   unified in (same code paths); to time the exact binary you ship, copy it
 //!   elsewhere and point `VK_BENCH_BIN` at the copy.
+//! - `VK_BENCH_PEER_ONLY=1`: only the idle peak RSS and the comparison with
+//!   kanban-mcp, not the 10,000-task phases.
+//! - `VK_BENCH_PYTHON`: the Python that makes kanban-mcp's venv (default `python3`).
 //! - `VK_BENCH_SERVER_TIMES=1`: also run the tools/call server with
 //!   `--log vibe_kanban_mcp=debug` and report the server's own `elapsed_us`
 //!   per call beside the round trip. Logging costs a little, so leave it off
@@ -50,14 +57,42 @@ const PROTOCOL_VERSION: &str = "2025-06-18";
 fn main() -> anyhow::Result<()> {
     let bin = server_binary()?;
     let server_times = std::env::var("VK_BENCH_SERVER_TIMES").is_ok_and(|v| v == "1");
+    let peer_only = std::env::var("VK_BENCH_PEER_ONLY").is_ok_and(|v| v == "1");
     eprintln!("benchmarking {}", bin.display());
     let load_before = load_average();
 
-    let mut rows = Vec::new();
-    rows.extend(cold_starts(&bin)?);
-    let (phases, peak) = tool_calls(&bin, server_times)?;
-    rows.extend(phases);
-    print!("{}", report(&bin, &rows, &peak, &load_before)?);
+    let peer = install_peer();
+    let mut idle = Vec::new();
+    let dir = tempfile::tempdir()?;
+    idle.push((
+        "vibe-kanban-mcp serve",
+        idle_rss(Contender::Ours.command(&bin, dir.path()))?,
+    ));
+    let mut pairs = Vec::new();
+    if let Some(peer) = &peer {
+        let dir = tempfile::tempdir()?;
+        idle.push((
+            "kanban-mcp",
+            idle_rss(Contender::KanbanMcp.command(peer, dir.path()))?,
+        ));
+        pairs = compare_with_peer(&bin, peer)?;
+    }
+    if peer_only {
+        println!(
+            "\nvibe-kanban-mcp stdio benchmark (comparison only) — {} — {} — load average \
+             {load_before} before, {} after",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            bin.display(),
+            load_average()
+        );
+    } else {
+        let mut rows = Vec::new();
+        rows.extend(cold_starts(&bin)?);
+        let (phases, peak) = tool_calls(&bin, server_times)?;
+        rows.extend(phases);
+        print!("{}", report(&bin, &rows, &peak, &load_before)?);
+    }
+    print!("{}", peer_report(&pairs, &idle)?);
     Ok(())
 }
 
@@ -386,11 +421,16 @@ impl Server {
                 command.stderr(Stdio::null());
             }
         }
+        Self::start(command)
+    }
+
+    /// Starts any stdio MCP server: `command` with its stdin and stdout piped.
+    fn start(mut command: Command) -> anyhow::Result<Self> {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
         let stdin = child.stdin.take().context("child has no stdin")?;
         let stdout = child.stdout.take().context("child has no stdout")?;
         Ok(Server {
@@ -629,5 +669,388 @@ fn report(
         mb(peak.shmem_kb),
         peak.threads
     )?;
+    Ok(out)
+}
+
+/// kanban-mcp, the peer the stdio figures are compared with: a Python MCP
+/// server over SQLite, installed from PyPI into a venv under `target/`.
+const PEER_PACKAGE: &str = "kanban-mcp==0.2.0";
+/// Tasks in each server's project for the compared `list_tasks`.
+const PEER_TASKS: usize = 50;
+/// Cold starts per server in the comparison.
+const PEER_COLD_STARTS: usize = 20;
+/// Measured calls per server and compared phase, made in rounds that
+/// alternate between the two servers so both see the same machine.
+const PEER_LIST_CALLS: usize = 1_000;
+const PEER_CREATE_CALLS: usize = 500;
+const PEER_ROUNDS: usize = 10;
+
+/// The two servers of the comparison; the harness, the client code and the
+/// workload are the same for both, only the tool names and arguments differ.
+#[derive(Clone, Copy, PartialEq)]
+enum Contender {
+    Ours,
+    KanbanMcp,
+}
+
+/// Installs kanban-mcp into `target/kanban-mcp-venv` (once) and returns its
+/// `kanban-mcp` executable, or `None` with the reason printed when it cannot
+/// be installed (no Python, offline).
+fn install_peer() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kanban-mcp-venv");
+    let exe = venv.join("bin/kanban-mcp");
+    let skip = |why: String| {
+        eprintln!(
+            "skipping the comparison with kanban-mcp: {why}. It needs python3 with venv and \
+             access to PyPI once; the venv stays in {} for later runs.",
+            venv.display()
+        );
+        None
+    };
+    let python = std::env::var("VK_BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    if !venv.join("bin/pip").is_file() {
+        eprintln!("creating a venv for kanban-mcp in {}", venv.display());
+        match Command::new(&python)
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .output()
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return skip(format!(
+                    "`{python} -m venv` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Err(e) => return skip(format!("cannot run {python}: {e}")),
+        }
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["show", "--quiet", "kanban-mcp"])
+        .output()
+        .is_ok_and(|out| out.status.success() && exe.is_file());
+    if !installed {
+        eprintln!("pip install {PEER_PACKAGE}");
+        match Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                PEER_PACKAGE,
+            ])
+            .output()
+        {
+            Ok(out) if out.status.success() && exe.is_file() => {}
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let last = stderr.lines().last().unwrap_or("").trim().to_owned();
+                return skip(format!(
+                    "`pip install {PEER_PACKAGE}` failed (offline?): {last}"
+                ));
+            }
+            Err(e) => return skip(format!("cannot run pip: {e}")),
+        }
+    }
+    Some(exe)
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Ours => "vibe-kanban-mcp",
+            Contender::KanbanMcp => "kanban-mcp",
+        }
+    }
+
+    /// The server's command on a data directory of its own. kanban-mcp keeps
+    /// its database at `KANBAN_SQLITE_PATH` and logs to `$HOME/.kanban_mcp`.
+    fn command(self, exe: &Path, dir: &Path) -> Command {
+        let mut command = Command::new(exe);
+        match self {
+            Contender::Ours => {
+                command.arg("serve").arg("--data-dir").arg(dir.join("data"));
+            }
+            Contender::KanbanMcp => {
+                command
+                    .env("HOME", dir)
+                    .env("KANBAN_BACKEND", "sqlite")
+                    .env("KANBAN_SQLITE_PATH", dir.join("kanban.db"))
+                    .env_remove("KANBAN_PROJECT_DIR")
+                    .env_remove("CLAUDE_PROJECT_DIR")
+                    .current_dir(dir);
+            }
+        }
+        command.stderr(Stdio::null());
+        command
+    }
+
+    /// Makes the project the calls work on; returns what names it in them
+    /// (our project id; kanban-mcp keeps a current project per process).
+    fn open_project(self, server: &mut Server, dir: &Path) -> anyhow::Result<Value> {
+        match self {
+            Contender::Ours => {
+                let reply = server.call("create_project", json!({ "name": "bench" }))?;
+                Ok(reply.result["structuredContent"]["id"].clone())
+            }
+            Contender::KanbanMcp => {
+                let project = dir.join("project");
+                fs::create_dir_all(&project)?;
+                server.call(
+                    "set_current_project",
+                    json!({ "project_dir": project.to_string_lossy() }),
+                )?;
+                Ok(Value::Null)
+            }
+        }
+    }
+
+    /// A durable create of task `i` with a 200-character description.
+    fn create(self, project: &Value, i: usize) -> (&'static str, Value) {
+        let title = format!("Task {i}: make the thing do the other thing");
+        let description = peer_description(i);
+        match self {
+            Contender::Ours => (
+                "create_task",
+                json!({ "project_id": project, "title": title, "description": description }),
+            ),
+            Contender::KanbanMcp => (
+                "new_item",
+                json!({ "item_type": "issue", "title": title, "description": description }),
+            ),
+        }
+    }
+
+    /// The first page of 50 tasks.
+    fn list(self, project: &Value) -> (&'static str, Value) {
+        match self {
+            Contender::Ours => (
+                "list_tasks",
+                json!({ "project_id": project, "limit": PAGE }),
+            ),
+            Contender::KanbanMcp => ("list_items", json!({ "limit": PAGE })),
+        }
+    }
+
+    /// How many tasks a list reply holds (kanban-mcp answers with JSON text).
+    fn rows(self, result: &Value) -> anyhow::Result<usize> {
+        match self {
+            Contender::Ours => Ok(result["structuredContent"]["tasks"]
+                .as_array()
+                .map_or(0, Vec::len)),
+            Contender::KanbanMcp => {
+                let text = result["content"][0]["text"]
+                    .as_str()
+                    .context("list_items returned no text")?;
+                let body: Value = serde_json::from_str(text).context("list_items text")?;
+                Ok(body["items"].as_array().map_or(0, Vec::len))
+            }
+        }
+    }
+}
+
+/// A 200-character task description, different for every task.
+fn peer_description(i: usize) -> String {
+    let mut text = format!(
+        "Task {i}. Change the parser so that a line that cannot be read is answered with an \
+         error that names it, keep reading the next line, and add a test that sends both kinds"
+    );
+    while text.len() < 200 {
+        text.push('.');
+    }
+    text.truncate(200);
+    text
+}
+
+/// One server of the comparison, with its project set up.
+struct Contestant {
+    kind: Contender,
+    server: Server,
+    project: Value,
+    created: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// Our server and kanban-mcp driven the same way in one run: cold start,
+/// `list_tasks` of 50 tasks, durable `create_task`. Returns (ours, theirs)
+/// series in the same order.
+fn compare_with_peer(bin: &Path, peer: &Path) -> anyhow::Result<Vec<(Series, Series)>> {
+    let exe = |kind| match kind {
+        Contender::Ours => bin,
+        Contender::KanbanMcp => peer,
+    };
+    let kinds = [Contender::Ours, Contender::KanbanMcp];
+
+    // Cold starts alternate between the two, each on its own set-up data dir.
+    eprintln!("comparison: cold starts");
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let mut cold =
+        kinds.map(|kind| Series::new(format!("cold start → initialize reply ({})", kind.name())));
+    for round in 0..=PEER_COLD_STARTS {
+        for (index, kind) in kinds.into_iter().enumerate() {
+            let started = Instant::now();
+            let mut server = Server::start(kind.command(exe(kind), dirs[index].path()))?;
+            let id = server.next_id();
+            server.send(&initialize_request(id))?;
+            let reply = server.reply(id)?;
+            let elapsed = started.elapsed();
+            ensure!(
+                reply["result"]["protocolVersion"].is_string(),
+                "{}: unexpected initialize reply: {reply}",
+                kind.name()
+            );
+            server.send(&initialized_notification())?;
+            server.close()?;
+            // The first start of each creates its database; it is not timed.
+            if round > 0 {
+                cold[index].client.push(elapsed);
+            }
+        }
+    }
+
+    let mut contestants = Vec::new();
+    for kind in kinds {
+        let dir = tempfile::tempdir()?;
+        let mut server = Server::start(kind.command(exe(kind), dir.path()))?;
+        server.handshake()?;
+        let project = kind.open_project(&mut server, dir.path())?;
+        let mut contestant = Contestant {
+            kind,
+            server,
+            project,
+            created: 0,
+            _dir: dir,
+        };
+        eprintln!("comparison: seeding {PEER_TASKS} tasks in {}", kind.name());
+        for _ in 0..PEER_TASKS {
+            contestant.create()?;
+        }
+        for _ in 0..WARMUP_CALLS {
+            contestant.list()?;
+        }
+        contestants.push(contestant);
+    }
+
+    eprintln!("comparison: list_tasks");
+    let mut list = kinds.map(|kind| Series::new(format!("list_tasks, 50 of 50 ({})", kind.name())));
+    for _ in 0..PEER_ROUNDS {
+        for (index, contestant) in contestants.iter_mut().enumerate() {
+            for _ in 0..PEER_LIST_CALLS / PEER_ROUNDS {
+                list[index].client.push(contestant.list()?);
+            }
+        }
+    }
+    eprintln!("comparison: create_task");
+    let mut create =
+        kinds.map(|kind| Series::new(format!("create_task, durable ({})", kind.name())));
+    for _ in 0..PEER_ROUNDS {
+        for (index, contestant) in contestants.iter_mut().enumerate() {
+            for _ in 0..PEER_CREATE_CALLS / PEER_ROUNDS {
+                create[index].client.push(contestant.create()?);
+            }
+        }
+    }
+    for contestant in contestants {
+        contestant.server.close()?;
+    }
+    Ok([cold, list, create]
+        .into_iter()
+        .map(|[ours, theirs]| (ours, theirs))
+        .collect())
+}
+
+impl Contestant {
+    fn create(&mut self) -> anyhow::Result<Duration> {
+        let (tool, args) = self.kind.create(&self.project, self.created);
+        self.created += 1;
+        Ok(self.server.call(tool, args)?.elapsed)
+    }
+
+    fn list(&mut self) -> anyhow::Result<Duration> {
+        let (tool, args) = self.kind.list(&self.project);
+        let reply = self.server.call(tool, args)?;
+        let rows = self.kind.rows(&reply.result)?;
+        ensure!(
+            rows == PAGE,
+            "{}: {tool} returned {rows} rows, not {PAGE}",
+            self.kind.name()
+        );
+        Ok(reply.elapsed)
+    }
+}
+
+/// Peak RSS of an idle server: `serve --data-dir <empty dir>`, `initialize`,
+/// `notifications/initialized` and `tools/list`, then 2 s of nothing.
+fn idle_rss(command: Command) -> anyhow::Result<PeakRss> {
+    let mut server = Server::start(command)?;
+    server.handshake()?;
+    let id = server.next_id();
+    server.send(&json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" }).to_string())?;
+    let reply = server.reply(id)?;
+    ensure!(
+        reply["result"]["tools"].is_array(),
+        "tools/list failed: {reply}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let peak = server.peak_rss()?;
+    server.close()?;
+    Ok(peak)
+}
+
+/// The comparison as a markdown table, with theirs ÷ ours for each row.
+fn peer_report(
+    pairs: &[(Series, Series)],
+    idle: &[(&str, PeakRss)],
+) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let sorted = |series: &Series| {
+        let mut samples = series.client.clone();
+        samples.sort_unstable();
+        samples
+    };
+    if !pairs.is_empty() {
+        writeln!(
+            out,
+            "\nvibe-kanban-mcp against {PEER_PACKAGE} over stdio, same client, same run \
+             (rounds alternate between the two servers):\n"
+        )?;
+        writeln!(
+            out,
+            "| measurement | n | vibe-kanban-mcp p50 | p99 | kanban-mcp p50 | p99 | p50 ratio | p99 ratio |"
+        )?;
+        writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|")?;
+        for (ours, theirs) in pairs {
+            let (a, b) = (sorted(ours), sorted(theirs));
+            if a.is_empty() || b.is_empty() {
+                continue;
+            }
+            let ratio = |p| percentile(&b, p).as_secs_f64() / percentile(&a, p).as_secs_f64();
+            let name = ours.name.replace(" (vibe-kanban-mcp)", "");
+            writeln!(
+                out,
+                "| {name} | {} | {} | {} | {} | {} | **{:.1}×** | {:.1}× |",
+                a.len(),
+                show(percentile(&a, 50.0)),
+                show(percentile(&a, 99.0)),
+                show(percentile(&b, 50.0)),
+                show(percentile(&b, 99.0)),
+                ratio(50.0),
+                ratio(99.0),
+            )?;
+        }
+    }
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    for (name, peak) in idle {
+        writeln!(
+            out,
+            "\nIdle {name} (initialize + tools/list, 2 s): VmHWM {:.1} MB, VmRSS {:.1} MB \
+             ({:.1} MB anonymous, {:.1} MB file-backed), {} threads.",
+            mb(peak.vm_hwm_kb),
+            mb(peak.vm_rss_kb),
+            mb(peak.anon_kb),
+            mb(peak.file_kb),
+            peak.threads
+        )?;
+    }
     Ok(out)
 }

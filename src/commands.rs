@@ -157,7 +157,8 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    serve_on(options, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+    let (input, output) = transport::stdio::process_stdio();
+    serve_on(options, input, output, shutdown).await
 }
 
 /// [`serve`] with the stdio transport on `input` and `output` instead of the

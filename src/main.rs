@@ -5,6 +5,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use vibe_kanban_mcp::{
     commands::{self, HttpSettings, NewKeyOptions, ServeOptions},
@@ -287,11 +288,13 @@ enum WorkspacesCommand {
     List,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_format);
-    match run(cli).await {
+    let result = runtime(&cli.command)
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -300,19 +303,42 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// A stdio server serves one client, one message at a time, and waits on
+/// pipes and SQLite's blocking-pool threads: one runtime thread does that
+/// without cross-thread wake-ups and with fewer thread stacks and malloc
+/// arenas (issue 13's idle-memory budget). Everything else (the HTTP server,
+/// the runner, the one-shot commands) gets the multi-threaded runtime.
+fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Serve(args) if args.http.is_none() => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
 /// Logs go to stderr (stdout is the stdio transport's), as text or JSON.
+/// The filter is `target=level` directives and a default level, as in
+/// `info,rmcp=error` (tracing-subscriber's `Targets`: span and field filters,
+/// which `EnvFilter` adds, would compile a regex engine for nothing).
 fn init_logging(directives: &str, format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|_| "info".into());
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let filter = directives.parse::<Targets>().unwrap_or_else(|error| {
+        eprintln!("ignoring the log filter {directives:?} ({error}); logging at info");
+        Targets::new().with_default(tracing::Level::INFO)
+    });
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter);
+        .with_max_level(tracing::Level::TRACE);
     match format {
-        LogFormat::Text => logs.with_ansi(false).init(),
+        LogFormat::Text => logs.with_ansi(false).finish().with(filter).init(),
         LogFormat::Json => logs
             .json()
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(filter)
             .init(),
     }
 }

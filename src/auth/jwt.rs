@@ -84,6 +84,7 @@ pub struct JwtVerifier {
 
 impl JwtVerifier {
     pub fn new(secret: &[u8]) -> Self {
+        super::jwt_hmac::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp"]);
         // A token that is not valid yet is refused like an expired one.

@@ -3,6 +3,7 @@
 
 mod authenticator;
 pub mod jwt;
+mod jwt_hmac;
 mod key_check;
 mod keys;
 

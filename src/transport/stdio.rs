@@ -42,7 +42,92 @@ const CHANNEL_CAPACITY: usize = 64;
 /// installs no signal handler). Each store write is committed before its
 /// reply is sent, so stopping between calls loses nothing acknowledged.
 pub async fn serve(server: KanbanServer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    serve_on(server, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+    let (input, output) = process_stdio();
+    serve_on(server, input, output, shutdown).await
+}
+
+/// The process's stdin, as [`process_stdio`] opens it.
+pub type Input = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+/// The process's stdout, as [`process_stdio`] opens it.
+pub type Output = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// The process's stdin and stdout for [`serve_on`]. When they are pipes or
+/// sockets (how an MCP client starts a stdio server) they are read and
+/// written on the runtime's own event loop; tokio's `stdin()`/`stdout()` instead hand every
+/// read and every write to a blocking-pool thread, two thread hops per call
+/// and a thread parked in `read(0)` for the whole session. Anything else (a
+/// terminal, a file) gets tokio's. stdout stays on tokio's when stderr is the
+/// same pipe: non-blocking mode belongs to the pipe's open file, which
+/// stderr would then share, and its blocking log writes could fail.
+pub fn process_stdio() -> (Input, Output) {
+    #[cfg(unix)]
+    {
+        let input = pipe::stdin().unwrap_or_else(|| Box::pin(tokio::io::stdin()));
+        let output = pipe::stdout().unwrap_or_else(|| Box::pin(tokio::io::stdout()));
+        (input, output)
+    }
+    #[cfg(not(unix))]
+    {
+        (Box::pin(tokio::io::stdin()), Box::pin(tokio::io::stdout()))
+    }
+}
+
+#[cfg(unix)]
+mod pipe {
+    use std::{
+        fs::File,
+        io,
+        os::{
+            fd::{AsFd, OwnedFd},
+            unix::fs::{FileTypeExt, MetadataExt},
+        },
+    };
+
+    use tokio::net::unix::pipe::{Receiver, Sender};
+
+    use super::{Input, Output};
+
+    /// fd 0 on the event loop, if it is a pipe or a socket (Node's
+    /// `child_process`, which many MCP clients use, gives a child socket
+    /// pairs rather than pipes).
+    pub fn stdin() -> Option<Input> {
+        let (fd, file) = dup(io::stdin().as_fd())?;
+        if file.metadata().ok()?.file_type().is_socket() {
+            return Some(Box::pin(socket(fd)?));
+        }
+        Some(Box::pin(Receiver::from_file(File::from(fd)).ok()?))
+    }
+
+    /// fd 1 on the event loop, if it is a pipe or a socket that stderr does
+    /// not share.
+    pub fn stdout() -> Option<Output> {
+        let (fd, file) = dup(io::stdout().as_fd())?;
+        let out = file.metadata().ok()?;
+        if let Some(err) = dup(io::stderr().as_fd()).and_then(|(_, f)| f.metadata().ok())
+            && (err.dev(), err.ino()) == (out.dev(), out.ino())
+        {
+            return None;
+        }
+        if out.file_type().is_socket() {
+            return Some(Box::pin(socket(fd)?));
+        }
+        Some(Box::pin(Sender::from_file(File::from(fd)).ok()?))
+    }
+
+    fn socket(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
+        let stream = std::os::unix::net::UnixStream::from(fd);
+        stream.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(stream).ok()
+    }
+
+    /// A second descriptor of the same open file (dropping it leaves fd 0/1
+    /// open), and one more to read its metadata with; `None` when the
+    /// descriptor is closed or cannot be copied.
+    fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Option<(OwnedFd, File)> {
+        let owned = fd.try_clone_to_owned().ok()?;
+        let probe = File::from(owned.try_clone().ok()?);
+        Some((owned, probe))
+    }
 }
 
 /// Serves `server` on any pair of byte streams, one message a line, until
