@@ -5,7 +5,6 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use vibe_kanban_mcp::{
     commands::{self, HttpSettings, NewKeyOptions, ServeOptions},
@@ -288,34 +287,17 @@ enum WorkspacesCommand {
     List,
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_format);
-    let result = runtime(&cli.command)
-        .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(run(cli)));
-    match result {
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// A stdio server serves one client, one message at a time, and waits on
-/// pipes and SQLite's blocking-pool threads: one runtime thread does that
-/// without cross-thread wake-ups and with fewer thread stacks and malloc
-/// arenas (issue 13's idle-memory budget). Everything else (the HTTP server,
-/// the runner, the one-shot commands) gets the multi-threaded runtime.
-fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = match command {
-        Command::Serve(args) if args.http.is_none() => {
-            tokio::runtime::Builder::new_current_thread()
-        }
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all().build()
 }
 
 /// Logs go to stderr (stdout is the stdio transport's), as text or JSON.

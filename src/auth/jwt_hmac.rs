@@ -98,8 +98,8 @@ mod tests {
             DecodingKey::from_secret(&raw),
         );
         let message = b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
-        let signature = jsonwebtoken::crypto::sign(message, &encoding, Algorithm::HS256)
-            .expect("sign");
+        let signature =
+            jsonwebtoken::crypto::sign(message, &encoding, Algorithm::HS256).expect("sign");
         assert_eq!(signature, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert!(
             jsonwebtoken::crypto::verify(&signature, message, &decoding, Algorithm::HS256)
