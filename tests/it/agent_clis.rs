@@ -412,6 +412,28 @@ async fn a_real_session(cli: &str) {
         apis.text("content"),
         "{cli}"
     );
+    // And get_session_diff shows it: the file, added, with its content.
+    let diff = server
+        .try_call("get_session_diff", json!({"session_id": session_id}))
+        .await
+        .unwrap_or_else(|e| panic!("{cli}: get_session_diff was refused: {e:?}"));
+    assert_ne!(diff.is_error, Some(true), "{cli}: {diff:?}");
+    let page = diff.structured_content.clone().expect("structured");
+    let files = page["files"].as_array().expect("files");
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == file.as_str() && f["status"] == "added"),
+        "{cli}: {page:#}"
+    );
+    let patch: String = diff
+        .content
+        .iter()
+        .filter_map(|b| b.as_text().map(|t| t.text.clone()))
+        .collect();
+    for line in apis.text("content").lines() {
+        assert!(patch.contains(&format!("+{line}")), "{cli}: {patch}");
+    }
 
     // A prompt that starts with `-` (a markdown list) is still the prompt,
     // not an option of the CLI.
