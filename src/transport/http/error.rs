@@ -158,7 +158,38 @@ impl IntoResponse for EdgeError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
+        if self.leaves_body_unread() {
+            // The request's body was not read, so the connection cannot
+            // carry another request: say so, or a client that reuses it
+            // (the Python SDK retrying after a 401) meets a closed socket
+            // instead of our answer.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
+    }
+}
+
+impl EdgeError {
+    /// Whether this refusal is sent before the request's body is read.
+    fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            EdgeError::HostNotAllowed
+                | EdgeError::OriginNotAllowed
+                | EdgeError::Unauthenticated { .. }
+                | EdgeError::CredentialsUnavailable
+                | EdgeError::NoLocalOwner
+                | EdgeError::SessionOfOthers
+                | EdgeError::SseSessionOfOthers
+                | EdgeError::NoSseSession
+                | EdgeError::SseSessionClosed
+                | EdgeError::TooLarge { .. }
+                | EdgeError::UnreadableBody(_)
+                | EdgeError::BodyTimeout { .. }
+                | EdgeError::Internal(_)
+        )
     }
 }
 
@@ -183,6 +214,14 @@ mod tests {
             response.headers()[header::WWW_AUTHENTICATE],
             "Bearer error=\"insufficient_scope\", scope=\"write\""
         );
+        // Its body was read: the connection stays open.
+        assert!(response.headers().get(header::CONNECTION).is_none());
+        let unauthenticated = EdgeError::Unauthenticated {
+            problem: None,
+            metadata: "http://127.0.0.1/.well-known/oauth-protected-resource".to_owned(),
+        }
+        .into_response();
+        assert_eq!(unauthenticated.headers()[header::CONNECTION], "close");
 
         let limited = EdgeError::RateLimited {
             id: json!(7),
