@@ -9,6 +9,7 @@
 mod approvals;
 mod args;
 mod error;
+mod members;
 mod projects;
 mod prompts;
 mod registry;

@@ -8,7 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    ToolContext, ToolDef, ToolError, ToolFilter, approvals, projects, prompts, sessions, tasks,
+    ToolContext, ToolDef, ToolError, ToolFilter, approvals, members, projects, prompts, sessions,
+    tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -24,6 +25,7 @@ impl Registry {
     pub fn new(filter: &ToolFilter) -> Self {
         let tools = projects::tools()
             .into_iter()
+            .chain(members::tools())
             .chain(tasks::tools())
             .chain(sessions::tools())
             .chain(approvals::tools())

@@ -248,11 +248,13 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_workspaces",
             "list_projects",
             "get_project",
+            "list_members",
             "list_tasks",
             "get_task",
             "get_session",
             "list_sessions",
             "read_execution_log",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
@@ -275,7 +277,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping and following up sessions need
     // the sessions scope.
-    assert_eq!(writer.tools().await.len(), 19, "write implies read");
+    assert_eq!(writer.tools().await.len(), 21, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -327,11 +329,13 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_workspaces",
             "list_projects",
             "get_project",
+            "list_members",
             "list_tasks",
             "get_task",
             "get_session",
             "list_sessions",
             "read_execution_log",
+            "list_approvals",
             "enhance_prompt",
             "list_prompt_templates"
         ]
@@ -351,7 +355,12 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     .await;
     assert_eq!(
         tool_names(&both.tools().await),
-        ["list_workspaces", "list_projects", "get_project"]
+        [
+            "list_workspaces",
+            "list_projects",
+            "get_project",
+            "list_members"
+        ]
     );
     both.stop().await;
 

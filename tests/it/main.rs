@@ -19,6 +19,7 @@ mod http;
 mod isolation;
 mod kanban_flow;
 mod keys_and_scopes;
+mod members;
 mod migrations;
 mod privileged_fields;
 mod prompts;
