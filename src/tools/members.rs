@@ -68,6 +68,7 @@ async fn list_members(ctx: ToolContext, _args: NoArgs) -> Result<MemberList, Too
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberArgs {
+    /// Their email; a new user if unknown.
     pub email: String,
     /// Default: the email's name part.
     #[serde(default)]

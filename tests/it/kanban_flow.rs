@@ -62,7 +62,7 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         assert_eq!(
             annotations.destructive_hint,
-            Some(tool.name.starts_with("delete_")),
+            Some(tool.name.starts_with("delete_") || tool.name.starts_with("remove_")),
             "{}",
             tool.name
         );

@@ -292,6 +292,38 @@ async fn members_by_tool_attribution_and_removal(backend: Backend) {
     );
     assert_eq!(actor[0][0], json!(alice_id));
 
+    // "me" and the creator filter list_tasks for the caller.
+    let owner_task = owner.task(&project_id, "Owner's", json!({})).await;
+    let mine = as_alice
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "assignee": "me"}),
+        )
+        .await;
+    assert_eq!(mine["total"], 1, "{mine}");
+    assert_eq!(mine["tasks"][0]["id"], json!(task));
+    let by_me = as_alice
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "created_by": "me"}),
+        )
+        .await;
+    assert_eq!(by_me["total"], 1, "{by_me}");
+    let by_owner = owner
+        .call(
+            "list_tasks",
+            json!({"project_id": project_id, "created_by": "me"}),
+        )
+        .await;
+    assert_eq!(by_owner["tasks"][0]["id"], json!(owner_task), "{by_owner}");
+    let bad = as_alice
+        .call_invalid(
+            "list_tasks",
+            json!({"project_id": project_id, "created_by": "someone"}),
+        )
+        .await;
+    assert!(bad.contains("\"me\""), "{bad}");
+
     // A member may not manage members.
     let tools = names(&as_alice.tools().await);
     assert!(!tools.contains(&"remove_member".to_owned()), "{tools:?}");
