@@ -2,6 +2,10 @@
 //! calls one of these; they open the store, do the work and print results.
 //! Results go to stdout, notes for the operator to stderr.
 
+mod members;
+
+pub use members::{MembersAction, members};
+
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -457,6 +461,8 @@ pub struct NewKeyOptions {
     pub name: String,
     pub scopes: String,
     pub expires_in_days: Option<u32>,
+    /// The member the key acts as (email or user id); `None`: the owner.
+    pub user: Option<String>,
 }
 
 /// `keys create`: prints the new key (once) on stdout, details on stderr.
@@ -477,7 +483,23 @@ pub async fn keys_create(
         .find_workspace(&options.workspace)
         .await
         .with_context(|| format!("no workspace with id or slug '{}'", options.workspace))?;
-    let user_id = store.workspace_owner(&workspace.id).await?;
+    let user_id = match options.user.as_deref() {
+        None => store.workspace_owner(&workspace.id).await?,
+        Some(who) => {
+            let who = who.trim().to_lowercase();
+            workspace
+                .members
+                .iter()
+                .find(|m| m.email == who || m.user_id.as_str() == who)
+                .map(|m| m.user_id.clone())
+                .with_context(|| {
+                    format!(
+                        "{who} is not a member of workspace '{}'; add them first with `members add --workspace {} --email {who}`",
+                        workspace.name, workspace.slug
+                    )
+                })?
+        }
+    };
     let generated = auth::generate_key()
         .map_err(|e| anyhow::anyhow!("the system random number generator failed: {e}"))?;
     let expires_at = options.expires_in_days.map(|days| {

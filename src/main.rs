@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use vibe_kanban_mcp::{
-    commands::{self, HttpSettings, NewKeyOptions, ServeOptions},
+    commands::{self, HttpSettings, MembersAction, NewKeyOptions, ServeOptions},
     config,
     tools::{ToolFilter, Toolset},
     transport::http::{ConnectionLimits, HttpOptions, RateLimit},
@@ -105,6 +105,9 @@ enum Command {
     /// Manage workspaces (teams).
     #[command(subcommand)]
     Workspaces(WorkspacesCommand),
+    /// Manage a workspace's members and their roles.
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// The approval server an agent with approvals "ask" launches (from the
     /// MCP configuration its runner writes); not for direct use.
     #[command(hide = true)]
@@ -240,6 +243,10 @@ enum KeysCommand {
         /// Expire the key after this many days (default: never).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
+        /// The member (email or user id) the key acts as; it never carries
+        /// more than that member's role allows [default: the owner]
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
     },
     /// List keys: name, prefix, scopes, created, last used, expiry, status.
     List {
@@ -285,6 +292,63 @@ enum WorkspacesCommand {
     },
     /// List every workspace in the database.
     List,
+}
+
+/// `--workspace`, for every `members` subcommand.
+#[derive(Args)]
+struct MembersWorkspace {
+    /// Workspace id or slug (the local default is `default`).
+    #[arg(long, value_name = "WORKSPACE")]
+    workspace: String,
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Add a person (made a user if new) with a role.
+    Add {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        #[arg(long)]
+        email: String,
+        /// Display name [default: the part of the email before the @]
+        #[arg(long)]
+        name: Option<String>,
+        /// viewer, member or admin (the owner is made by transfer-ownership).
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// List members: user id, role, email, name.
+    List {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a member's role; their keys narrow at once.
+    SetRole {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        /// Email or user id.
+        member: String,
+        /// viewer, member or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member: unassigns their tasks and revokes their keys.
+    Remove {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        /// Email or user id.
+        member: String,
+    },
+    /// Make another member the owner; the previous owner becomes an admin.
+    TransferOwnership {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        /// Email or user id of the new owner.
+        member: String,
+    },
 }
 
 #[tokio::main]
@@ -353,12 +417,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             scopes,
             expires_in_days,
+            user,
         }) => {
             let options = NewKeyOptions {
                 workspace,
                 name,
                 scopes,
                 expires_in_days,
+                user,
             };
             commands::keys_create(&store, options, &mut out, &mut err).await
         }
@@ -385,6 +451,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => commands::workspaces_create(&store, &name, &slug, &owner_email, &mut out).await,
         Command::Workspaces(WorkspacesCommand::List) => {
             commands::workspaces_list(&store, &mut out).await
+        }
+        Command::Members(command) => {
+            let (ws, action) = match command {
+                MembersCommand::Add {
+                    ws,
+                    email,
+                    name,
+                    role,
+                } => (ws, MembersAction::Add { email, name, role }),
+                MembersCommand::List { ws, json } => (ws, MembersAction::List { json }),
+                MembersCommand::SetRole { ws, member, role } => {
+                    (ws, MembersAction::SetRole { member, role })
+                }
+                MembersCommand::Remove { ws, member } => (ws, MembersAction::Remove { member }),
+                MembersCommand::TransferOwnership { ws, member } => {
+                    (ws, MembersAction::TransferOwnership { member })
+                }
+            };
+            commands::members(&store, &ws.workspace, action, &mut out).await
         }
         Command::AgentMcp => commands::agent_mcp(&store).await,
     }

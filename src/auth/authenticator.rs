@@ -78,13 +78,19 @@ impl Authenticator {
             }
             Err(e) => return Err(e.into()),
         };
-        if !workspace.members.iter().any(|m| m.user_id == actor.user_id) {
+        let Some(role) = workspace
+            .members
+            .iter()
+            .find(|m| m.user_id == actor.user_id)
+            .and_then(|m| crate::store::Role::parse(&m.role).ok())
+        else {
             return Err(TokenError::NotAMember.into());
-        }
+        };
         Ok(Principal {
             actor,
             workspace_name: workspace.name,
-            scopes: subject.scopes,
+            scopes: subject.scopes.within(role),
+            role,
             expires_at: subject.expires_at,
         })
     }

@@ -45,6 +45,9 @@ pub struct KeyCheck {
     store: Store,
     key_hash: String,
     key_id: String,
+    /// The member's role when the process started acting as the key; a
+    /// change ends the key's use here (the process holds its principal).
+    role: crate::store::Role,
     expires_at: Option<DateTime<Utc>>,
     seen: tokio::sync::Mutex<Seen>,
 }
@@ -61,6 +64,7 @@ impl KeyCheck {
                 .as_deref()
                 .unwrap_or_default()
                 .to_owned(),
+            role: principal.role,
             expires_at: principal.expires_at,
             seen: tokio::sync::Mutex::new(Seen::Live(Instant::now())),
         }
@@ -84,6 +88,11 @@ impl KeyCheck {
             Seen::Live(_) => {}
         }
         match self.store.use_api_key(&self.key_hash).await? {
+            Some(found) if found.member_role.as_deref() != Some(self.role.as_str()) => {
+                tracing::warn!(key = %self.key_id, "the role of the member this key acts as changed (or they left the workspace); start the server again to act with the new role");
+                *seen = Seen::Refused;
+                Err(AuthError::InvalidKey)
+            }
             Some(_) => {
                 *seen = Seen::Live(Instant::now());
                 Ok(())

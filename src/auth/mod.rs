@@ -15,7 +15,7 @@ pub use keys::{GeneratedKey, KEY_PREFIX, generate_key, hash_key};
 
 use std::fmt;
 
-use crate::store::{Actor, Store, StoreError};
+use crate::store::{Actor, Role, Store, StoreError};
 
 /// A permission a key can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,41 @@ impl Scopes {
         Ok(Scopes(bits))
     }
 
+    /// The most a member with `role` may do, whatever a key says: viewers
+    /// read, members also write and run sessions, admins and the owner may
+    /// do everything.
+    pub fn of_role(role: Role) -> Self {
+        match role {
+            Role::Viewer => Scopes(Scope::Read.bit()),
+            Role::Member => Scopes(Scope::Read.bit() | Scope::Write.bit() | Scope::Sessions.bit()),
+            Role::Admin | Role::Owner => Scopes::all(),
+        }
+    }
+
+    /// These scopes with what they imply spelled out (admin: all; write or
+    /// sessions: read), so that two sets can be intersected.
+    fn expanded(self) -> Self {
+        Scopes(
+            Scope::ALL
+                .into_iter()
+                .filter(|s| self.allows(*s))
+                .map(Scope::bit)
+                .sum(),
+        )
+    }
+
+    /// What these scopes allow that `role` allows too: a key never carries
+    /// more than its member's role.
+    pub fn within(self, role: Role) -> Self {
+        let (have, may) = (self.expanded().0, Scopes::of_role(role).0);
+        if have & may == have {
+            // Nothing to take away: keep the scopes as the key names them.
+            self
+        } else {
+            Scopes(have & may)
+        }
+    }
+
     /// Whether these scopes allow `scope` (admin allows all; write and
     /// sessions include read).
     pub fn allows(self, scope: Scope) -> bool {
@@ -112,7 +147,10 @@ impl fmt::Display for Scopes {
 pub struct Principal {
     pub actor: Actor,
     pub workspace_name: String,
+    /// The key's (or token's) scopes, already narrowed to what `role` allows.
     pub scopes: Scopes,
+    /// The caller's role in the workspace.
+    pub role: Role,
     /// When the credentials stop working: the API key's expiry or the JWT's
     /// `exp` (`None`: never). Open streams end at this moment without asking
     /// the store.
@@ -155,6 +193,7 @@ pub async fn local_owner(store: &Store) -> Result<Principal, AuthError> {
         actor,
         workspace_name: workspace.name,
         scopes: Scopes::all(),
+        role: Role::Owner,
         expires_at: None,
     })
 }
@@ -169,7 +208,15 @@ pub async fn authenticate_key(store: &Store, raw_key: &str) -> Result<Principal,
     if !keys::hashes_match(&found.key_hash, &hash) {
         return Err(AuthError::InvalidKey);
     }
-    let scopes = Scopes::parse(&found.key.scopes).map_err(|_| AuthError::InvalidKey)?;
+    // A key whose member left the workspace acts as no one.
+    let role = found
+        .member_role
+        .as_deref()
+        .and_then(|r| Role::parse(r).ok())
+        .ok_or(AuthError::InvalidKey)?;
+    let scopes = Scopes::parse(&found.key.scopes)
+        .map_err(|_| AuthError::InvalidKey)?
+        .within(role);
     let actor = Actor {
         user_id: found.key.user_id,
         workspace_id: found.key.workspace_id,
@@ -187,6 +234,7 @@ pub async fn authenticate_key(store: &Store, raw_key: &str) -> Result<Principal,
         actor,
         workspace_name: workspace.name,
         scopes,
+        role,
         expires_at,
     })
 }
@@ -217,5 +265,19 @@ mod tests {
             "unknown scope 'fly'; scopes are read, write, sessions, admin"
         );
         assert_eq!(rw.to_string(), "read,write");
+    }
+
+    #[test]
+    fn roles_narrow_scopes() {
+        let admin_key = Scopes::parse("admin").expect("valid");
+        let viewer = admin_key.within(Role::Viewer);
+        assert!(viewer.allows(Scope::Read) && !viewer.allows(Scope::Write));
+        let member = admin_key.within(Role::Member);
+        assert!(member.allows(Scope::Write) && member.allows(Scope::Sessions));
+        assert!(!member.allows(Scope::Admin));
+        assert!(admin_key.within(Role::Admin).allows(Scope::Admin));
+        let rw = Scopes::parse("read,write").expect("valid");
+        assert!(!rw.within(Role::Owner).allows(Scope::Admin));
+        assert_eq!(rw.within(Role::Member).to_string(), "read,write");
     }
 }

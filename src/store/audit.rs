@@ -112,6 +112,28 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// An operator's action in a workspace from the command line (no acting
+    /// user: the operator works on the database directly).
+    pub(super) fn by_operator(
+        workspace_id: &'a WorkspaceId,
+        action: &'a str,
+        entity_type: &'a str,
+        entity_id: &'a (impl AsRef<str> + ?Sized),
+        details: Json,
+    ) -> Self {
+        Audit {
+            workspace_id: Some(workspace_id.as_str()),
+            user_id: None,
+            api_key_id: None,
+            request_id: None,
+            session_id: None,
+            action,
+            entity_type,
+            entity_id: Some(entity_id.as_ref()),
+            details,
+        }
+    }
+
     fn stmt(self) -> Stmt {
         Stmt::new(INSERT_AUDIT)
             .bind(new_id())

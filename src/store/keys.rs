@@ -45,6 +45,9 @@ pub struct KeyLookup {
     #[serde(flatten)]
     pub key: ApiKeyRecord,
     pub key_hash: String,
+    /// The role of the member the key acts as (`None`: no longer a member).
+    #[serde(default)]
+    pub member_role: Option<String>,
 }
 
 macro_rules! key_columns {
@@ -186,7 +189,9 @@ impl Store {
             Stmt::new(concat!(
                 "SELECT ",
                 key_columns!(),
-                ", key_hash FROM mcp_api_keys WHERE ",
+                ", key_hash, (SELECT m.role FROM workspace_members m \
+                 WHERE m.workspace_id = mcp_api_keys.workspace_id AND m.user_id = mcp_api_keys.user_id) AS member_role \
+                 FROM mcp_api_keys WHERE ",
                 live!()
             ))
             .bind(key_hash)
@@ -195,8 +200,10 @@ impl Store {
         self.write(batch).await?.first(select)
     }
 
-    /// Ids of keys revoked at or after `since` (a timestamp), with the latest
-    /// revocation time seen, so a watcher can close their open sessions.
+    /// Ids of keys revoked at or after `since` (a timestamp), or whose
+    /// member's role changed since then, with the time of that change, so a
+    /// watcher can close their open sessions (which then reconnect with the
+    /// new role, if any).
     pub async fn keys_revoked_since(&self, since: &str) -> Result<Vec<(KeyId, String)>> {
         #[derive(Deserialize)]
         struct Revoked {
@@ -205,8 +212,13 @@ impl Store {
         }
         let revoked = self
             .read_one(
-                Stmt::new("SELECT id, revoked_at FROM mcp_api_keys WHERE revoked_at >= ? ORDER BY revoked_at")
-                    .bind(since),
+                Stmt::new(
+                    "SELECT id, revoked_at FROM mcp_api_keys WHERE revoked_at >= ?1 \
+                     UNION ALL SELECT k.id, m.role_changed_at AS revoked_at FROM workspace_members m \
+                     JOIN mcp_api_keys k ON k.workspace_id = m.workspace_id AND k.user_id = m.user_id \
+                     WHERE m.role_changed_at >= ?1 AND k.revoked_at IS NULL ORDER BY revoked_at",
+                )
+                .bind(since),
             )
             .await?;
         Ok(revoked

@@ -23,6 +23,7 @@ mod error;
 pub mod exec;
 mod ids;
 mod keys;
+mod members;
 pub mod migrate;
 mod model;
 pub mod page;
@@ -45,6 +46,7 @@ pub use exec::{
 };
 pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
+pub use members::{Role, normalize_email};
 pub use model::*;
 pub use page::{ApprovalKey, Offset, Page, ProjectKey, SessionKey, TaskKey};
 pub use sessions::ExpiredWorktree;

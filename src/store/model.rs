@@ -166,6 +166,8 @@ pub struct TaskFilter {
     pub query: Option<String>,
     pub limit: u32,
     pub after: Option<super::page::TaskKey>,
+    /// Only tasks this user created.
+    pub created_by: Option<UserId>,
 }
 
 /// A project as created by a caller.

@@ -38,7 +38,7 @@ pub const SUBTASK_LIMIT: i64 = 100;
 
 /// The filters of `list_tasks`, shared by its count and its page: project
 /// ?1 in workspace ?2; statuses ?3 (a JSON array, or NULL for all); assignee
-/// ?4; parent ?5; LIKE pattern ?6. A task's workspace is its project's, so
+/// ?4; parent ?5; LIKE pattern ?6; creator ?7. A task's workspace is its project's, so
 /// the scope is checked once on the project (a constant subquery) rather than
 /// on every row: counting and paging then run on the (project_id, …) indexes.
 macro_rules! task_filter {
@@ -46,7 +46,8 @@ macro_rules! task_filter {
         "project_id = ?1 AND (SELECT workspace_id FROM projects WHERE id = ?1) = ?2 \
          AND (?3 IS NULL OR status IN (SELECT value FROM json_each(?3))) \
          AND (?4 IS NULL OR assignee = ?4) AND (?5 IS NULL OR parent_task_id = ?5) \
-         AND (?6 IS NULL OR title LIKE ?6 ESCAPE '\\' OR description LIKE ?6 ESCAPE '\\')"
+         AND (?6 IS NULL OR title LIKE ?6 ESCAPE '\\' OR description LIKE ?6 ESCAPE '\\') \
+         AND (?7 IS NULL OR created_by = ?7)"
     };
 }
 
@@ -77,7 +78,8 @@ impl TaskFilter {
             .bind(statuses)
             .bind(self.assignee.clone())
             .bind(self.parent_task_id.clone())
-            .bind(self.query.as_deref().map(like_contains)))
+            .bind(self.query.as_deref().map(like_contains))
+            .bind(self.created_by.clone()))
     }
 }
 
@@ -118,7 +120,7 @@ impl Store {
                         task_columns!(),
                         " FROM tasks WHERE ",
                         task_filter!(),
-                        " AND (position, id) > (?7, ?8) ORDER BY position, id LIMIT ?9"
+                        " AND (position, id) > (?8, ?9) ORDER BY position, id LIMIT ?10"
                     )),
                 )?
                 .bind(position)

@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, projects,
-    prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, members,
+    projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -25,6 +25,7 @@ impl Registry {
     pub fn new(filter: &ToolFilter) -> Self {
         let tools = projects::tools()
             .into_iter()
+            .chain(members::tools())
             .chain(tasks::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())

@@ -88,9 +88,12 @@ pub struct ListTasksArgs {
     /// Any of these statuses.
     #[serde(default)]
     pub status: Option<Vec<TaskStatus>>,
-    /// A user id.
+    /// A user id, or "me".
     #[serde(default)]
-    pub assignee: Option<Uuid>,
+    pub assignee: Option<String>,
+    /// Creator: a user id, or "me".
+    #[serde(default)]
+    pub created_by: Option<String>,
     /// Only this task's subtasks.
     #[serde(default)]
     pub parent_task_id: Option<Uuid>,
@@ -106,6 +109,25 @@ pub struct ListTasksArgs {
     pub cursor: Option<String>,
 }
 
+/// A user filter: "me" is the caller; anything else must be a user id.
+fn user_or_me(
+    ctx: &ToolContext,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<UserId>, ToolError> {
+    match value.map(str::trim) {
+        None => Ok(None),
+        Some(me) if me.eq_ignore_ascii_case("me") => Ok(Some(ctx.principal.actor.user_id.clone())),
+        Some(id) => Uuid::parse_str(id)
+            .map(|id| Some(UserId::from(id)))
+            .map_err(|_| {
+                ToolError::InvalidParams(format!(
+                    "`{field}` must be a user id (from list_members) or \"me\"; got '{id}'"
+                ))
+            }),
+    }
+}
+
 async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, ToolError> {
     let limit = checked_count("limit", args.limit, DEFAULT_LIMIT, MAX_LIMIT, "")?;
     let after = checked_cursor(
@@ -115,7 +137,8 @@ async fn list_tasks(ctx: ToolContext, args: ListTasksArgs) -> Result<TaskPage, T
     )?;
     let filter = TaskFilter {
         statuses: args.status.unwrap_or_default(),
-        assignee: args.assignee.map(UserId::from),
+        assignee: user_or_me(&ctx, "assignee", args.assignee.as_deref())?,
+        created_by: user_or_me(&ctx, "created_by", args.created_by.as_deref())?,
         parent_task_id: args.parent_task_id.map(TaskId::from),
         query: args
             .query

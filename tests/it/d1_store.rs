@@ -25,6 +25,10 @@ async fn cost(d1: &LocalD1, server: &Server, tool: &str, args: Value) -> (u64, V
 /// entry here fails it, and so does an entry for a tool that is gone.
 const COSTS: &[(&str, u64)] = &[
     ("list_workspaces", 1),
+    ("list_members", 1),
+    ("add_member", 1),
+    ("update_member_role", 1),
+    ("remove_member", 1),
     ("list_projects", 1),
     ("get_project", 1),
     ("create_project", 1),
@@ -129,6 +133,20 @@ async fn every_tool_call_costs_what_the_readme_says() {
     let project_id = id(&project);
     call("get_project", json!({"project_id": project_id}), 1).await;
     call("list_projects", json!({}), 1).await;
+    call("list_members", json!({}), 1).await;
+    call(
+        "add_member",
+        json!({"email": "pat@example.com", "role": "member"}),
+        1,
+    )
+    .await;
+    call(
+        "update_member_role",
+        json!({"member": "pat@example.com", "role": "viewer"}),
+        1,
+    )
+    .await;
+    call("remove_member", json!({"member": "pat@example.com"}), 1).await;
     call(
         "update_project",
         json!({"project_id": project_id, "description": "one round trip each"}),

@@ -201,7 +201,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     for tool in &listed {
         let name = tool.name.as_ref();
         let probes: Vec<Probe> = match name {
-            "list_workspaces" | "list_projects" | "list_prompt_templates" => {
+            "list_workspaces" | "list_projects" | "list_prompt_templates" | "list_members" => {
                 vec![Probe::Blind(json!({}))]
             }
             "get_project" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
@@ -254,6 +254,14 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             "delete_prompt_template" => vec![template(|n| json!({"name": n}))],
             // Run last (below): afterwards B has a template of that name.
             "create_prompt_template" => Vec::new(),
+            "add_member" => vec![Probe::Free(
+                json!({"email": "newcomer@example.com", "role": "member"}),
+            )],
+            "update_member_role" => vec![swap(
+                Box::new(|u| json!({"member": u, "role": "viewer"})),
+                &user_a,
+            )],
+            "remove_member" => vec![swap(Box::new(|u| json!({"member": u})), &user_a)],
             other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {

@@ -65,7 +65,11 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
         // the branch), so it is destructive as deleting is.
         assert_eq!(
             annotations.destructive_hint,
-            Some(tool.name.starts_with("delete_") || tool.name == "archive_session"),
+            Some(
+                tool.name.starts_with("delete_")
+                    || tool.name.starts_with("remove_")
+                    || tool.name == "archive_session",
+            ),
             "{}",
             tool.name
         );

@@ -248,6 +248,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_workspaces",
             "list_projects",
             "get_project",
+            "list_members",
             "list_tasks",
             "get_task",
             "get_session",
@@ -277,8 +278,9 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let write_key = data.create_key("default", "writer", "write");
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping, following up and archiving
-    // sessions and answering approvals need the sessions scope.
-    assert_eq!(writer.tools().await.len(), 22, "write implies read");
+    // sessions and answering approvals need the sessions scope; the owner's
+    // key also lists the workspace's members.
+    assert_eq!(writer.tools().await.len(), 23, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -335,6 +337,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_workspaces",
             "list_projects",
             "get_project",
+            "list_members",
             "list_tasks",
             "get_task",
             "get_session",
@@ -362,7 +365,12 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
     .await;
     assert_eq!(
         tool_names(&both.tools().await),
-        ["list_workspaces", "list_projects", "get_project"]
+        [
+            "list_workspaces",
+            "list_projects",
+            "get_project",
+            "list_members"
+        ]
     );
     both.stop().await;
 

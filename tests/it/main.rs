@@ -20,6 +20,7 @@ mod http_direct;
 mod isolation;
 mod kanban_flow;
 mod keys_and_scopes;
+mod members;
 mod migrations;
 mod privileged_fields;
 mod prompts;

@@ -75,6 +75,7 @@ fn filter(statuses: Vec<TaskStatus>, limit: u32, cursor: Option<&str>) -> TaskFi
         query: None,
         limit,
         after: cursor.map(|c| page::decode::<TaskKey>(c).expect("the store's own cursor")),
+        created_by: None,
     }
 }
 

@@ -188,7 +188,8 @@ pub async fn watch(state: Watcher) {
     let interval = revocation_interval(&state.store);
     let mut open = state.streams.open.subscribe();
     let mut since = crate::store::now();
-    let mut handled: HashSet<crate::store::KeyId> = HashSet::new();
+    // (key, when): a key whose member's role changes again is seen again.
+    let mut handled: HashSet<(crate::store::KeyId, String)> = HashSet::new();
     loop {
         tokio::select! {
             waited = open.wait_for(|n| *n > 0) => if waited.is_err() { return },
@@ -213,14 +214,14 @@ pub async fn watch(state: Watcher) {
         if let Some((_, latest)) = revoked.last() {
             since.clone_from(latest);
         }
-        let fresh: Vec<crate::store::KeyId> = revoked
+        let seen: Vec<(crate::store::KeyId, String)> = revoked
             .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| !handled.contains(id))
+            .filter(|event| !handled.contains(event))
             .collect();
-        if fresh.is_empty() {
+        if seen.is_empty() {
             continue;
         }
+        let fresh: Vec<crate::store::KeyId> = seen.iter().map(|(id, _)| id.clone()).collect();
         state.auth.forget_keys(&fresh);
         let streams = state.streams.close_keys(&fresh);
         let (sessions, sse) = state.owners.close_keys(&fresh).await;
@@ -231,6 +232,6 @@ pub async fn watch(state: Watcher) {
             sessions,
             "closed the streams and sessions of revoked keys"
         );
-        handled.extend(fresh);
+        handled.extend(seen);
     }
 }
