@@ -11,6 +11,7 @@ mod args;
 mod call;
 mod error;
 mod links;
+mod merge;
 mod projects;
 mod prompts;
 mod registry;
