@@ -49,8 +49,9 @@
 //!   `approvals.rs`, …);
 //!   `sessions/` is split by caller: `types.rs`, `queries.rs` (the tools'
 //!   caller-scoped queries) and `runner.rs` (claims, heartbeats, stop
-//!   requests, finishing a turn) and `turns.rs` (each finished turn's
-//!   final message, usage and commit). `audit.rs` builds every audit row;
+//!   requests, finishing a turn), `turns.rs` (each finished turn's
+//!   final message, usage and commit) and `merge.rs` (what a merge reads
+//!   before git and records after). `audit.rs` builds every audit row;
 //!   [`store::page`] is the one [`store::Page`] and cursor codec of every
 //!   list; [`store::migrate`] applies `migrations/` like wrangler does.
 //!   `ids.rs` holds the typed ids ([`store::TaskId`], [`store::ProjectId`],
@@ -60,8 +61,10 @@
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees
 //!   (and each turn's commit), supervised processes, the runner that claims
 //!   queued sessions, `agent_output`, which reads a turn's final message and
-//!   usage from the agent's own output, and [`sessions::approvals`] (asking
-//!   agents' permission requests).
+//!   usage from the agent's own output, [`sessions::approvals`] (asking
+//!   agents' permission requests) and [`sessions::merge`] (landing a
+//!   session's branch on its base: merge-tree, commit-tree, a
+//!   compare-and-swap of the base ref).
 //! - [`logs`] — execution logs on local disk or in R2, read by range.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.

@@ -96,6 +96,14 @@ pub fn session_message(err: &SessionError) -> String {
         }
         SessionError::ForeignProcess { .. } => format!("{err}; get_session lists its processes"),
         SessionError::NoBranchYet { .. } => format!("{err}; get_session shows when it runs"),
+        SessionError::MergeWhileActive { .. } => {
+            format!("{err}; stop it (stop_session) or wait_for_session first")
+        }
+        SessionError::MergeConflict { .. } => format!(
+            "{err}. send_follow_up can ask the agent to merge the base into its branch and resolve them; then \
+             merge_session again"
+        ),
+        SessionError::AlreadyMerged { .. } => format!("{err}; get_session shows the merge"),
         SessionError::CursorPastEnd { .. } => {
             format!("{err}; get_session_diff with cursor 0 starts again")
         }

@@ -100,7 +100,7 @@ impl Sessions {
     /// Removes a worktree (a plain session directory only when it is under
     /// this runner's worktree directory) and, when given, the branch.
     /// Returns whether each was there and is now gone.
-    async fn remove_worktree(
+    pub(super) async fn remove_worktree(
         &self,
         repo: Option<&Path>,
         worktree: Option<&Path>,

@@ -442,7 +442,11 @@ impl Sessions {
 
     /// The tree of the worktree as it is now, uncommitted and untracked
     /// files included, through the session's private index.
-    async fn worktree_tree(&self, session_id: &SessionId, worktree: &Path) -> Result<String> {
+    pub(super) async fn worktree_tree(
+        &self,
+        session_id: &SessionId,
+        worktree: &Path,
+    ) -> Result<String> {
         let cache = &self.inner.diffs;
         let index = cache.index_of(session_id);
         tokio::fs::create_dir_all(&cache.dir).await.map_err(|e| {

@@ -11,6 +11,9 @@
 //! - [`diff`]: what a session changed against its base, paged from a
 //!   snapshot of the branch and the worktree.
 //! - `cleanup`: archiving sessions (worktree removal) and retention.
+//! - [`merge`]: landing a session's branch on its base branch
+//!   (`merge_session`), without touching any checkout but a clean one of
+//!   the base.
 //! - `host`: this machine's name and whether a process on it is alive, for
 //!   the runner's claims and for finding orphaned sessions.
 //!
@@ -24,6 +27,7 @@ mod cleanup;
 pub mod diff;
 mod diff_cache;
 mod host;
+pub mod merge;
 pub mod profiles;
 pub mod runner;
 pub mod supervisor;
@@ -53,6 +57,7 @@ use crate::{
 pub use cleanup::Archived;
 pub use diff::{DiffPage, DiffQuery};
 pub use diff_cache::{DiffFile, FileStatus};
+pub use merge::{MergeStrategy, Merged};
 pub use profiles::{ExecutorProfile, ProfileError, Profiles};
 pub use wait::{WaitEnd, WaitProgress, WaitUntil, Waited};
 pub use worktree::WorktreeError;
@@ -275,6 +280,81 @@ pub enum SessionError {
          machine so all of them share the logs"
     )]
     LogsElsewhere { session_id: SessionId, host: String },
+    // What merging a session's work can run into (merge.rs). Each says that
+    // nothing was changed where that holds.
+    #[error(
+        "session {session_id} is already merged into '{base}' as commit {commit} ({strategy}); nothing was changed"
+    )]
+    AlreadyMerged {
+        session_id: SessionId,
+        commit: String,
+        base: String,
+        strategy: String,
+    },
+    #[error("session {session_id} is {status}: only a finished session can be merged")]
+    MergeWhileActive {
+        session_id: SessionId,
+        status: SessionStatus,
+    },
+    #[error("session {session_id} has nothing to merge: {reason}")]
+    NothingToMerge {
+        session_id: SessionId,
+        reason: String,
+    },
+    #[error(
+        "session {session_id}'s base '{base}' is not a local branch of {}; only a branch can be merged into",
+        .repo.display()
+    )]
+    BaseNotBranch {
+        session_id: SessionId,
+        base: String,
+        repo: PathBuf,
+    },
+    #[error(
+        "the base branch '{base}' is checked out in {} and has uncommitted changes there: commit or stash in {} \
+         first. Nothing was changed",
+        .path.display(), .path.display()
+    )]
+    BaseDirty { base: String, path: PathBuf },
+    #[error(
+        "session {session_id}'s branch {branch} does not {} cleanly onto '{base}'{}: conflicts in {}. Nothing \
+         was changed",
+        if *.strategy == MergeStrategy::Rebase { "rebase" } else { "merge" },
+        .commit.as_deref().map(|c| format!(" (replaying commit {c})")).unwrap_or_default(),
+        .files.join(", ")
+    )]
+    MergeConflict {
+        session_id: SessionId,
+        branch: String,
+        base: String,
+        strategy: MergeStrategy,
+        commit: Option<String>,
+        files: Vec<String>,
+    },
+    #[error(
+        "the base branch '{base}' is checked out in {} and git would not bring that checkout along: {detail}. \
+         Nothing was changed; move those files away (or commit them) and merge again",
+        .path.display()
+    )]
+    CheckoutBlocked {
+        base: String,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "the base branch '{base}' moved while merging ({detail}); nothing was changed, merge again"
+    )]
+    BaseMoved { base: String, detail: String },
+    #[error(
+        "session {session_id} was merged into '{base}' as commit {commit}, but recording it failed: {source}"
+    )]
+    MergeUnrecorded {
+        session_id: SessionId,
+        base: String,
+        commit: String,
+        #[source]
+        source: Box<StoreError>,
+    },
 }
 
 /// Why the session service cannot start with this configuration.

@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_members.sql",
         sql: include_str!("../../migrations/0014_members.sql"),
     },
+    Migration {
+        name: "0015_session_merge.sql",
+        sql: include_str!("../../migrations/0015_session_merge.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

@@ -55,6 +55,7 @@ pub use sessions::{
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 pub use sessions::{FinalMessageSource, SessionTurn};
+pub use sessions::{MergeRecord, MergeSource};
 pub use tasks::{BOARD_COLUMN_LIMIT, SUBTASK_LIMIT};
 pub use templates::{NewTemplate, Suggestion, TemplateChanges, TemplateRecord};
 

@@ -12,6 +12,7 @@ mod call;
 mod error;
 mod links;
 mod members;
+mod merge;
 mod projects;
 mod prompts;
 mod registry;

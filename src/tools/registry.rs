@@ -9,7 +9,7 @@ use rmcp::{
 
 use super::{
     Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, members,
-    projects, prompts, review, session_wait, sessions, tasks,
+    merge, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -31,6 +31,7 @@ impl Registry {
             .chain(session_wait::tools())
             .chain(approvals::tools())
             .chain(review::tools())
+            .chain(merge::tools())
             .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)

@@ -190,6 +190,13 @@ pub struct SessionDetailOut {
     pub pending_approvals: Vec<ApprovalId>,
     /// False once archived (archive_session) or removed.
     pub worktree_exists: bool,
+    // What merge_session recorded; absent until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_strategy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_at: Option<String>,
 }
 
 /// What a turn cost; a field the agent does not report is left out.
@@ -240,6 +247,9 @@ impl SessionDetailOut {
             waiting_for_approval: !detail.pending_approvals.is_empty(),
             pending_approvals: detail.pending_approvals,
             worktree_exists: detail.worktree_exists,
+            merge_commit: detail.session.merge_commit.clone(),
+            merge_strategy: detail.session.merge_strategy.clone(),
+            merged_at: detail.session.merged_at.clone(),
             session: detail.session,
             processes: detail.processes,
             last_output: detail.last_output,
@@ -547,6 +557,17 @@ impl Render for SessionDetailOut {
             if !parts.is_empty() {
                 out.push_str(&format!("Last turn: {}\n", parts.join(", ")));
             }
+        }
+        if let Some(commit) = &self.merge_commit {
+            out.push_str(&format!(
+                "Merged into {} as commit {commit} ({}){}\n",
+                self.session.base_branch.as_deref().unwrap_or("its base"),
+                self.merge_strategy.as_deref().unwrap_or("?"),
+                self.merged_at
+                    .as_deref()
+                    .map(|at| format!(" at {at}"))
+                    .unwrap_or_default()
+            ));
         }
         if let Some(message) = &self.final_message {
             out.push_str("Final message:\n");

@@ -60,6 +60,11 @@ const COSTS: &[(&str, u64)] = &[
     // (record it, read it back); the rest is git on this machine.
     ("get_session_diff", 1),
     ("archive_session", 1),
+    // One read (the session, its repository, task title and final message),
+    // git on this machine, one write (the merge, the task done, the audit
+    // rows, the archive); a refusal is the read alone (tests/it/session_merge.rs
+    // measures a merge that lands).
+    ("merge_session", 2),
     // A cache miss reads (cache, task, template) before the model and
     // records the usage and the cache entry after it; a hit is one read.
     ("enhance_prompt", 2),
@@ -308,6 +313,13 @@ async fn every_tool_call_costs_what_the_readme_says() {
     assert!(no_diff.contains("has no repository"), "{no_diff}");
     assert_eq!(d1.requests(), expected_cost("get_session_diff"));
     called.insert("get_session_diff");
+    d1.reset();
+    let no_merge = server
+        .call_fails("merge_session", json!({"session_id": session_id}))
+        .await;
+    assert!(no_merge.contains("nothing to merge"), "{no_merge}");
+    assert_eq!(d1.requests(), 1, "a refused merge is one read");
+    called.insert("merge_session");
 
     // Every listed tool was called at its listed cost.
     let not_called: Vec<&String> = listed

@@ -227,7 +227,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 probes
             }
             "get_session" | "stop_session" | "read_execution_log" | "get_session_diff"
-            | "archive_session" => {
+            | "archive_session" | "merge_session" => {
                 vec![swap(Box::new(|s| json!({"session_id": s})), &session_a)]
             }
             // Bounded, should it ever find A's session and wait on it.

@@ -62,7 +62,9 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
             || tool.name == "enhance_prompt";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         // Archiving removes the worktree's files (and with `delete_branch`
-        // the branch), so it is destructive as deleting is.
+        // the branch), so it is destructive as deleting is. Merging moves
+        // the base branch forward and loses nothing: not destructive, and
+        // not idempotent (a second merge is refused).
         assert_eq!(
             annotations.destructive_hint,
             Some(
@@ -74,6 +76,10 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
             tool.name
         );
         assert!(annotations.idempotent_hint.is_some(), "{}", tool.name);
+        if tool.name == "merge_session" {
+            assert_eq!(annotations.idempotent_hint, Some(false));
+            assert_eq!(annotations.open_world_hint, Some(false));
+        }
     }
     let create_task = tools
         .iter()

@@ -277,16 +277,19 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
 
     let write_key = data.create_key("default", "writer", "write");
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
-    // Write implies read; starting, stopping, following up and archiving
-    // sessions and answering approvals need the sessions scope; the owner's
-    // key also lists the workspace's members.
-    assert_eq!(writer.tools().await.len(), 23, "write implies read");
+    // Write implies read; starting, stopping, following up, archiving and
+    // merging sessions and answering approvals need the sessions scope; the
+    // owner's key also lists the workspace's members.
+    let listed = writer.tools().await;
+    assert_eq!(listed.len(), 23, "write implies read");
+    assert!(!tool_names(&listed).contains(&"merge_session".to_owned()));
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
     let names = tool_names(&agents.tools().await);
     assert!(names.contains(&"start_session".to_owned()), "{names:?}");
     assert!(names.contains(&"archive_session".to_owned()), "{names:?}");
+    assert!(names.contains(&"merge_session".to_owned()), "{names:?}");
     assert!(
         names.contains(&"respond_to_approval".to_owned()),
         "{names:?}"

@@ -29,6 +29,7 @@ mod python_sdk;
 mod session_diff;
 mod session_live_log;
 mod session_logs_r2;
+mod session_merge;
 mod session_runners;
 mod session_turns;
 mod session_wait;

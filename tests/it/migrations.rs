@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -21,6 +21,7 @@ const NAMES: [&str; 14] = [
     "0012_session_cleanup.sql",
     "0013_approvals.sql",
     "0014_members.sql",
+    "0015_session_merge.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {

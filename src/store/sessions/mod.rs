@@ -7,6 +7,7 @@
 //! RETURNING`, so any number of runners sharing one store never run the same
 //! turn twice. What both share is here.
 
+mod merge;
 mod queries;
 mod review;
 mod runner;
@@ -15,6 +16,7 @@ mod types;
 
 pub use turns::{FinalMessageSource, SessionTurn};
 
+pub use merge::{MergeRecord, MergeSource};
 pub use review::ExpiredWorktree;
 pub use types::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
@@ -28,7 +30,8 @@ macro_rules! session_columns {
     () => {
         "id, task_id, executor, prompt, pending_prompt, turns, status, status_reason, \
          base_branch, branch, worktree_path, agent_session_id, runner_id, runner_host, stop_requested_at, \
-         started_at, finished_at, archived_at, created_by, created_at, updated_at"
+         started_at, finished_at, archived_at, created_by, created_at, updated_at, \
+         merge_commit, merge_strategy, merged_at"
     };
 }
 pub(super) use session_columns;

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{RunnerScope, Session, select_session, session_not_found};
-use crate::store::{Actor, Batch, Result, SessionId, Stmt, Store, StoreError, audit::Audit, now};
+use crate::store::{
+    Actor, Batch, Result, ResultHandle, SessionId, Stmt, Store, StoreError, audit::Audit, now,
+};
 
 /// The statuses of a finished session, as SQL (a macro, so every statement
 /// stays one fixed text).
@@ -42,6 +44,39 @@ fn select_repo_path(actor: &Actor, session_id: &SessionId) -> Stmt {
     .bind(&actor.workspace_id)
 }
 
+/// Records that a finished session of the caller's, run on `host` (or on
+/// no machine yet), is archived, with its audit row; the update's handle.
+/// Shared by `archive_session` and `merge_session` with `archive`.
+pub(super) fn push_archive(
+    batch: &mut Batch,
+    actor: &Actor,
+    session_id: &SessionId,
+    host: &str,
+    delete_branch: bool,
+) -> ResultHandle {
+    let update = Stmt::new(concat!(
+        "UPDATE workspace_sessions SET archived_at = COALESCE(archived_at, ?1), updated_at = ?1 \
+         WHERE id = ?2 AND workspace_id = ?3 AND status IN ",
+        finished!(),
+        " \
+           AND (runner_host IS NULL OR runner_host = ?4)"
+    ))
+    .bind(now())
+    .bind(session_id)
+    .bind(&actor.workspace_id)
+    .bind(host);
+    batch.push_audited(
+        update,
+        Audit::by_actor(
+            actor,
+            "archive",
+            "session",
+            session_id,
+            json!({ "delete_branch": delete_branch }),
+        ),
+    )
+}
+
 impl Store {
     /// A session of the caller's and its project's `repo_path`, in one read.
     pub async fn session_with_repo(
@@ -72,29 +107,8 @@ impl Store {
         host: &str,
         delete_branch: bool,
     ) -> Result<(Session, Option<String>)> {
-        let at = now();
-        let update = Stmt::new(concat!(
-            "UPDATE workspace_sessions SET archived_at = COALESCE(archived_at, ?1), updated_at = ?1 \
-             WHERE id = ?2 AND workspace_id = ?3 AND status IN ",
-            finished!(),
-            " \
-               AND (runner_host IS NULL OR runner_host = ?4)"
-        ))
-        .bind(&at)
-        .bind(session_id)
-        .bind(&actor.workspace_id)
-        .bind(host);
         let mut batch = Batch::new();
-        let updated = batch.push_audited(
-            update,
-            Audit::by_actor(
-                actor,
-                "archive",
-                "session",
-                session_id,
-                json!({ "delete_branch": delete_branch }),
-            ),
-        );
+        let updated = push_archive(&mut batch, actor, session_id, host, delete_branch);
         let session = batch.push(select_session(actor, session_id));
         let repo = batch.push(select_repo_path(actor, session_id));
         let results = self.write(batch).await?;

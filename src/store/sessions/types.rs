@@ -86,6 +86,17 @@ pub struct Session {
     pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
+    // What merge_session recorded (0015). Not in the serialized session, so
+    // the tools that return a session keep their size; get_session shows them.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub merge_commit: Option<String>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub merge_strategy: Option<String>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub merged_at: Option<String>,
 }
 
 /// Which part of a turn a process is.
