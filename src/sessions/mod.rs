@@ -346,7 +346,8 @@ pub enum SessionError {
     )]
     BaseMoved { base: String, detail: String },
     #[error(
-        "session {session_id} was merged into '{base}' as commit {commit}, but recording it failed: {source}"
+        "session {session_id} was merged into '{base}' as commit {commit}, but recording it failed: {source}. \
+         The work is on '{base}': do not merge it again; move the task to done by hand"
     )]
     MergeUnrecorded {
         session_id: SessionId,

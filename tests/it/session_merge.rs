@@ -524,3 +524,69 @@ async fn the_binary_merges_over_stdio() {
     assert_eq!(task_status(&server, &session).await, "done");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_base_checked_out_in_another_worktree_comes_along_and_others_stay() {
+    let data = DataDir::new();
+    let repo = git_repo(data.path());
+    let server = start(&data).await;
+    let project = project(&server, Some(&repo)).await;
+    let session = run(&server, &project, "Elsewhere", "new.txt: new", "writer").await;
+    let session_id = common::id(&session);
+    // The project's checkout moves to another branch; main is checked out
+    // in a worktree of its own.
+    git(&repo, &["checkout", "--quiet", "-b", "other"]);
+    let base_tree = data.path().join("base-tree");
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            base_tree.to_str().expect("utf-8"),
+            "main",
+        ],
+    );
+    // An untracked file where the merge would write one: refused, and it
+    // stays as it is.
+    std::fs::write(base_tree.join("new.txt"), "mine\n").expect("write");
+    let worktree = worktree_of(&session);
+    let before = state(&repo, &worktree);
+    let refused = server
+        .call_fails("merge_session", json!({"session_id": session_id}))
+        .await;
+    assert!(
+        refused.contains(&format!(
+            "checked out in {} and git would not bring that checkout along",
+            base_tree.display()
+        )) && refused.contains("new.txt"),
+        "{refused}"
+    );
+    assert_eq!(state(&repo, &worktree), before);
+    assert_eq!(
+        std::fs::read_to_string(base_tree.join("new.txt")).expect("read"),
+        "mine\n"
+    );
+
+    std::fs::remove_file(base_tree.join("new.txt")).expect("remove");
+    let merged = server
+        .call("merge_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(
+        rev(&base_tree, "HEAD"),
+        merged["commit"].as_str().expect("commit")
+    );
+    assert_eq!(
+        std::fs::read_to_string(base_tree.join("new.txt")).expect("merged"),
+        "new\n"
+    );
+    assert_eq!(git(&base_tree, &["status", "--porcelain"]), "");
+    // The project's checkout of the other branch is untouched.
+    assert!(!repo.join("new.txt").exists());
+    assert_eq!(
+        git(&repo, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        "other"
+    );
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    server.stop().await;
+}
