@@ -62,6 +62,9 @@
 //!   queued sessions, `agent_output`, which reads a turn's final message and
 //!   usage from the agent's own output, and [`sessions::approvals`] (asking
 //!   agents' permission requests).
+//! - [`github`] — GitHub connections (tokens sealed with AES-256-GCM),
+//!   the REST calls, pushing a session's branch, pull requests, webhook
+//!   deliveries and the sync of pull request states.
 //! - [`logs`] — execution logs on local disk or in R2, read by range.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
@@ -72,6 +75,7 @@ pub mod board;
 pub mod commands;
 pub mod config;
 pub mod enhance;
+pub mod github;
 pub mod logs;
 pub mod mcp_error;
 pub mod metrics;

@@ -67,6 +67,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_approvals.sql",
         sql: include_str!("../../migrations/0013_approvals.sql"),
     },
+    Migration {
+        name: "0016_github.sql",
+        sql: include_str!("../../migrations/0016_github.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

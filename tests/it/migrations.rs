@@ -20,6 +20,7 @@ const NAMES: [&str; 13] = [
     "0011_session_turns.sql",
     "0012_session_cleanup.sql",
     "0013_approvals.sql",
+    "0016_github.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {

@@ -11,7 +11,7 @@ use std::{path::Path, process::Output};
 use common::{BIN, LocalD1};
 use serde_json::Value;
 
-const MIGRATION_COUNT: usize = 13;
+const MIGRATION_COUNT: usize = 14;
 
 /// Runs wrangler against the local D1 persisted in `dir`.
 fn wrangler(dir: &Path, database_id: &str, args: &[&str]) -> Output {
