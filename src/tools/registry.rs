@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, projects,
-    prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, github,
+    projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -30,6 +30,7 @@ impl Registry {
             .chain(session_wait::tools())
             .chain(approvals::tools())
             .chain(review::tools())
+            .chain(github::tools())
             .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)
