@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
