@@ -18,8 +18,15 @@ use crate::{
 };
 
 pub(super) fn tools() -> Vec<ToolDef> {
+    // Both reach GitHub: open world.
+    let open_world = |mut def: ToolDef| {
+        if let Some(annotations) = def.tool.annotations.as_mut() {
+            annotations.open_world_hint = Some(true);
+        }
+        def
+    };
     vec![
-        tool(
+        open_world(tool(
             "create_pull_request",
             "Create pull request",
             "Push a finished session's branch and open its GitHub pull request (title and body from the task \
@@ -28,8 +35,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Effect::Update,
             create_pull_request,
         )
-        .scope(Scope::Sessions),
-        tool(
+        .scope(Scope::Sessions)),
+        open_world(tool(
             "sync_pull_requests",
             "Sync pull requests",
             "Ask GitHub about open pull requests: merged → task done, closed → todo, reopened → inreview.",
@@ -37,7 +44,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Effect::Update,
             sync_pull_requests,
         )
-        .scope(Scope::Sessions),
+        .scope(Scope::Sessions)),
     ]
 }
 
@@ -65,6 +72,7 @@ pub struct CreatePullRequestArgs {
     /// Default: the task's title.
     #[serde(default)]
     pub title: Option<String>,
+    /// Open it as a draft.
     #[serde(default)]
     pub draft: Option<bool>,
 }

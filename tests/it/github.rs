@@ -388,12 +388,18 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
 
     // The sync: the first GET learns the ETag, the next is a 304.
     let first = server.call("sync_pull_requests", json!({})).await;
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
     assert_eq!(
         (first["checked"].as_u64(), first["unchanged"].as_u64()),
         (Some(1), Some(0))
     );
     let second = server.call("sync_pull_requests", json!({})).await;
     assert_eq!(second["unchanged"], 1, "{second}");
+    if let Some(d1) = data.d1() {
+        assert_eq!(d1.requests(), 1, "a 304 costs its read only");
+    }
     let gets: Vec<_> = github
         .seen()
         .into_iter()
