@@ -167,16 +167,16 @@ mod tests {
 
     #[test]
     fn seals_and_opens_only_for_its_workspace() {
-        let key = SecretKey::from_base64(KEY, "VK_SECRET_KEY").unwrap();
-        let sealed = key.seal("ghp_secret", "ws1").unwrap();
+        let key = SecretKey::from_base64(KEY, "VK_SECRET_KEY").expect("crypto");
+        let sealed = key.seal("ghp_secret", "ws1").expect("crypto");
         assert!(!sealed.ciphertext.contains("ghp_secret"));
         assert_eq!(sealed.key_id.len(), 8);
-        assert_eq!(key.open(&sealed, "ws1").unwrap(), "ghp_secret");
+        assert_eq!(key.open(&sealed, "ws1").expect("crypto"), "ghp_secret");
         assert!(matches!(
             key.open(&sealed, "ws2"),
             Err(CryptoError::Open { .. })
         ));
-        let again = key.seal("ghp_secret", "ws1").unwrap();
+        let again = key.seal("ghp_secret", "ws1").expect("crypto");
         assert_ne!(again.nonce, sealed.nonce, "a fresh nonce every time");
     }
 

@@ -348,12 +348,31 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
     let (data, server, project, _repo, bare) = shipped_setup(backend, &github).await;
     let (task, session_id) = finished_session(&server, &project, "Spin widgets").await;
     assert_eq!(task_status(&server, &task).await, "inreview");
+    // Without a runner from here on: its polls are not the tools' requests.
+    server.stop().await;
+    let config = data.path().join("config.toml");
+    let server = Server::in_process(
+        &data,
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[],
+    )
+    .await;
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
     let pr = server
         .call(
             "create_pull_request",
             json!({"session_id": session_id, "draft": true}),
         )
         .await;
+    if let Some(d1) = data.d1() {
+        assert_eq!(
+            d1.requests(),
+            2,
+            "one read and one write, apart from git and GitHub"
+        );
+    }
     assert_eq!(pr["number"], 1);
     assert_eq!(pr["state"], "open");
     assert_eq!(pr["url"], "https://github.com/acme/widgets/pull/1");
@@ -409,6 +428,7 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
         gets[1].if_none_match.is_some(),
         "the stored ETag is sent back"
     );
+    assert!(gets.iter().all(|g| g.method == "GET"));
     assert_eq!(task_status(&server, &task).await, "inreview");
 
     github.set_pull(1, "closed", true);
