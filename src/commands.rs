@@ -5,6 +5,7 @@
 mod members;
 
 pub use members::{MembersAction, members};
+pub mod github;
 
 use std::{
     io::Write,
@@ -126,6 +127,39 @@ pub fn sessions(store: &Store, config: &FileConfig, data_dir: &Path) -> anyhow::
         data_dir,
     )
     .map_err(|e| anyhow::anyhow!("invalid session configuration: {e}"))
+    .and_then(|sessions| {
+        let github =
+            crate::github::GitHub::resolve(&config.github, |name| std::env::var(name).ok())
+                .context("invalid GitHub settings")?;
+        Ok(sessions.with_github(github))
+    })
+}
+
+/// The runner's periodic check of open pull requests (`[github]
+/// sync_interval_secs`), of one workspace or of all; `None` when off.
+fn spawn_pull_request_sync(
+    sessions: &Sessions,
+    workspace: Option<crate::store::WorkspaceId>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let github = Arc::clone(sessions.github()?);
+    let interval = github.sync_interval?;
+    let store = sessions.store().clone();
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            match crate::github::pulls::sync(&github, &store, workspace.as_ref()).await {
+                Ok(report) if report.checked > 0 || !report.failed.is_empty() => tracing::info!(
+                    checked = report.checked,
+                    unchanged = report.unchanged,
+                    changed = report.changed.len(),
+                    failed = ?report.failed,
+                    "pull request sync"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "pull request sync failed"),
+            }
+        }
+    }))
 }
 
 /// Resolves on SIGINT or SIGTERM. The one place signals are handled: the
@@ -222,6 +256,9 @@ pub async fn serve_on(
         created_by: Some(principal.actor.user_id.clone()),
     };
     let runner = start_runner(&sessions, no_runner, scope).await;
+    let sync = (!no_runner)
+        .then(|| spawn_pull_request_sync(&sessions, Some(principal.actor.workspace_id.clone())))
+        .flatten();
     let server = stdio_server(
         store,
         principal,
@@ -231,6 +268,9 @@ pub async fn serve_on(
         enhancer,
     );
     let served = transport::stdio::serve_on(server, input, output, shutdown).await;
+    if let Some(sync) = sync {
+        sync.abort();
+    }
     if let Some(runner) = runner {
         runner.shutdown().await;
     }
@@ -373,6 +413,8 @@ async fn serve_http(
     let sessions = sessions(&store, config, data_dir)?;
     // One server for many callers: its runner runs every workspace's sessions.
     let runner = start_runner(&sessions, no_runner, RunnerScope::default()).await;
+    let github = sessions.github().cloned();
+    let sync = (!no_runner).then(|| spawn_pull_request_sync(&sessions, None));
     let server = KanbanServer::new(store.clone(), tools, enhancer)
         .with_metrics(Arc::clone(&metrics))
         .with_sessions(sessions);
@@ -380,23 +422,29 @@ async fn serve_http(
         store.clone(),
         settings.jwt_secret.as_deref().map(str::as_bytes),
     );
-    let state = Arc::new(HttpState::new(
-        store,
-        server,
-        authenticator,
-        local_owner,
-        metrics,
-        HttpOptions {
-            addr: bound,
-            ..options
-        },
-    ));
+    let state = Arc::new(
+        HttpState::new(
+            store,
+            server,
+            authenticator,
+            local_owner,
+            metrics,
+            HttpOptions {
+                addr: bound,
+                ..options
+            },
+        )
+        .with_github(github),
+    );
     tracing::info!(
         store = %store_config.describe(),
         runner = !no_runner,
         "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
     );
     let served = transport::http::serve(listener, state, shutdown).await;
+    if let Some(sync) = sync.flatten() {
+        sync.abort();
+    }
     if let Some(runner) = runner {
         runner.shutdown().await;
     }

@@ -165,6 +165,10 @@ pub struct FileConfig {
     /// `[enhance]`: prompt enhancement providers and cache.
     #[serde(default)]
     pub enhance: crate::enhance::config::EnhanceConfig,
+    /// `[github]`: API and device-flow URLs, key files, what a closed pull
+    /// request does to its task, the sync interval.
+    #[serde(default)]
+    pub github: crate::github::GitHubConfig,
 }
 
 impl FileConfig {

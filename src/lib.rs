@@ -65,6 +65,9 @@
 //!   agents' permission requests) and [`sessions::merge`] (landing a
 //!   session's branch on its base: merge-tree, commit-tree, a
 //!   compare-and-swap of the base ref).
+//! - [`github`] — GitHub connections (tokens sealed with AES-256-GCM),
+//!   the REST calls, pushing a session's branch, pull requests, webhook
+//!   deliveries and the sync of pull request states.
 //! - [`logs`] — execution logs on local disk or in R2, read by range.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
@@ -75,6 +78,7 @@ pub mod board;
 pub mod commands;
 pub mod config;
 pub mod enhance;
+pub mod github;
 pub mod logs;
 pub mod mcp_error;
 pub mod metrics;

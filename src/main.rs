@@ -108,6 +108,9 @@ enum Command {
     /// Manage a workspace's members and their roles.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Connect a workspace to GitHub, link projects to repositories.
+    #[command(subcommand)]
+    Github(GithubCommand),
     /// The approval server an agent with approvals "ask" launches (from the
     /// MCP configuration its runner writes); not for direct use.
     #[command(hide = true)]
@@ -351,6 +354,48 @@ enum MembersCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum GithubCommand {
+    /// Store a GitHub token for a workspace (sealed with VK_SECRET_KEY): pasted
+    /// with --token-stdin, or through the OAuth device flow (GITHUB_CLIENT_ID).
+    Connect {
+        /// Workspace id or slug.
+        #[arg(long, default_value = "default", value_name = "WORKSPACE")]
+        workspace: String,
+        /// Read a personal access token (fine-grained or classic) from stdin.
+        #[arg(long)]
+        token_stdin: bool,
+        /// Scopes the device flow asks for.
+        #[arg(long, default_value = "repo")]
+        scope: String,
+    },
+    /// Show the connected account and the token's scopes (asks GitHub).
+    Status {
+        #[arg(long, default_value = "default", value_name = "WORKSPACE")]
+        workspace: String,
+    },
+    /// Remove a workspace's connection and its repository links.
+    Disconnect {
+        #[arg(long, default_value = "default", value_name = "WORKSPACE")]
+        workspace: String,
+    },
+    /// Link a project to its GitHub repository (read from the origin remote
+    /// of the project's repository unless --repo is given).
+    Link {
+        #[arg(long, default_value = "default", value_name = "WORKSPACE")]
+        workspace: String,
+        /// Project id or name.
+        #[arg(long, value_name = "PROJECT")]
+        project: String,
+        /// OWNER/REPO.
+        #[arg(long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+    },
+    /// Re-seal every stored token with VK_SECRET_KEY (the previous key in
+    /// VK_SECRET_KEY_OLD opens them).
+    RotateKey,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -471,7 +516,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::members(&store, &ws.workspace, action, &mut out).await
         }
+        Command::Github(command) => github(command, &store, cli.config.as_deref()).await,
         Command::AgentMcp => commands::agent_mcp(&store).await,
+    }
+}
+
+/// Runs a `github` subcommand.
+async fn github(
+    command: GithubCommand,
+    store: &config::StoreConfig,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use commands::github::{self as gh, TokenSource};
+    let settings = gh::settings(config)?;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match command {
+        GithubCommand::Connect {
+            workspace,
+            token_stdin,
+            scope,
+        } => {
+            let source = if token_stdin {
+                TokenSource::Stdin
+            } else {
+                TokenSource::DeviceFlow { scope }
+            };
+            let mut input = std::io::stdin().lock();
+            gh::connect(
+                store, &settings, &workspace, source, &mut input, &mut out, &mut err,
+            )
+            .await
+        }
+        GithubCommand::Status { workspace } => {
+            gh::status(store, &settings, &workspace, &mut out).await
+        }
+        GithubCommand::Disconnect { workspace } => {
+            gh::disconnect(store, &workspace, &mut out).await
+        }
+        GithubCommand::Link {
+            workspace,
+            project,
+            repo,
+        } => gh::link(store, &workspace, &project, repo.as_deref(), &mut out).await,
+        GithubCommand::RotateKey => gh::rotate_key(store, &settings, &mut out).await,
     }
 }
 

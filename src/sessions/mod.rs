@@ -538,6 +538,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Sessions {
     inner: Arc<Inner>,
+    /// GitHub settings (create_pull_request, the pull request sync).
+    github: Option<Arc<crate::github::GitHub>>,
 }
 
 impl Sessions {
@@ -587,7 +589,24 @@ impl Sessions {
                 data_dir: data_dir.to_owned(),
                 diffs: diff_cache::DiffCache::new(data_dir),
             }),
+            github: None,
         })
+    }
+
+    /// Reaches GitHub with these settings (create_pull_request, the sync).
+    pub fn with_github(mut self, github: crate::github::GitHub) -> Self {
+        self.github = Some(Arc::new(github));
+        self
+    }
+
+    /// The GitHub settings, when this service has them.
+    pub fn github(&self) -> Option<&Arc<crate::github::GitHub>> {
+        self.github.as_ref()
+    }
+
+    /// The store this service works on.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     pub fn logs(&self) -> &LogStore {

@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0015_session_merge.sql",
         sql: include_str!("../../migrations/0015_session_merge.sql"),
     },
+    Migration {
+        name: "0016_github.sql",
+        sql: include_str!("../../migrations/0016_github.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

@@ -21,6 +21,7 @@ pub mod d1;
 mod enhance;
 mod error;
 pub mod exec;
+mod github;
 mod ids;
 mod keys;
 mod members;
@@ -43,6 +44,10 @@ pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use error::{Cause, Entity, Result, StoreError};
 pub use exec::{
     Backend, Batch, Executor, Mode, Param, ResultHandle, Results, Row, Stmt, StmtResult,
+};
+pub use github::{
+    GitHubConnection, LinkedRepository, NewGitHubConnection, PullRequestLink, PullRequestMove,
+    PullRequestSource, ResealedToken,
 };
 pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
 pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};

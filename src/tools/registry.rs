@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, members,
-    merge, projects, prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, github,
+    members, merge, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -32,6 +32,7 @@ impl Registry {
             .chain(approvals::tools())
             .chain(review::tools())
             .chain(merge::tools())
+            .chain(github::tools())
             .chain(prompts::tools())
             .filter(|def| filter.toolsets.is_empty() || filter.toolsets.contains(&def.toolset))
             .filter(|def| !filter.read_only || def.read_only)

@@ -74,6 +74,14 @@ const COSTS: &[(&str, u64)] = &[
     // check the two together; other changes are one request.
     ("update_prompt_template", 1),
     ("delete_prompt_template", 1),
+    // One read (the session, its task and repository link, the workspace's
+    // connection, the final message), then git and GitHub, then one write
+    // (the pull request and the task). A refusal is the read alone (below);
+    // tests/it/github.rs counts the two of a pull request opened on D1.
+    ("create_pull_request", 2),
+    // One read (open pull requests and their connections); one write more
+    // per pull request whose state changed (a 304 changes nothing).
+    ("sync_pull_requests", 1),
 ];
 
 fn expected_cost(tool: &str) -> u64 {
@@ -320,6 +328,17 @@ async fn every_tool_call_costs_what_the_readme_says() {
     assert!(no_merge.contains("nothing to merge"), "{no_merge}");
     assert_eq!(d1.requests(), 1, "a refused merge is one read");
     called.insert("merge_session");
+    // Refused after its one read: the session has no repository.
+    d1.reset();
+    let no_pull = server
+        .call_fails("create_pull_request", json!({"session_id": session_id}))
+        .await;
+    assert!(no_pull.contains("has no repository"), "{no_pull}");
+    assert_eq!(d1.requests(), 1, "a refused create_pull_request");
+    called.insert("create_pull_request");
+    let (n, _) = cost(d1, &server, "sync_pull_requests", json!({})).await;
+    assert_eq!(n, expected_cost("sync_pull_requests"), "sync_pull_requests");
+    called.insert("sync_pull_requests");
 
     // Every listed tool was called at its listed cost.
     let not_called: Vec<&String> = listed

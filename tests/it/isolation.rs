@@ -201,7 +201,11 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
     for tool in &listed {
         let name = tool.name.as_ref();
         let probes: Vec<Probe> = match name {
-            "list_workspaces" | "list_projects" | "list_prompt_templates" | "list_members" => {
+            "list_workspaces"
+            | "list_projects"
+            | "list_prompt_templates"
+            | "list_members"
+            | "sync_pull_requests" => {
                 vec![Probe::Blind(json!({}))]
             }
             "get_project" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
@@ -226,8 +230,13 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 probes.push(Probe::Blind(json!({})));
                 probes
             }
-            "get_session" | "stop_session" | "read_execution_log" | "get_session_diff"
-            | "archive_session" | "merge_session" => {
+            "get_session"
+            | "stop_session"
+            | "read_execution_log"
+            | "get_session_diff"
+            | "archive_session"
+            | "merge_session"
+            | "create_pull_request" => {
                 vec![swap(Box::new(|s| json!({"session_id": s})), &session_a)]
             }
             // Bounded, should it ever find A's session and wait on it.

@@ -15,6 +15,7 @@ mod d1_store;
 mod data_limits;
 mod edge;
 mod enhance_providers;
+mod github;
 mod http;
 mod http_direct;
 mod isolation;

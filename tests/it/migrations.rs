@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{Backend, DataDir, Server};
 
-const NAMES: [&str; 15] = [
+const NAMES: &[&str] = &[
     "0001_init.sql",
     "0002_task_assignment.sql",
     "0003_audit_logs.sql",
@@ -22,6 +22,7 @@ const NAMES: [&str; 15] = [
     "0013_approvals.sql",
     "0014_members.sql",
     "0015_session_merge.sql",
+    "0016_github.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {

@@ -60,6 +60,7 @@ mod error;
 mod owners;
 pub mod revocation;
 pub mod sse;
+mod webhooks;
 
 pub use super::{listener::ConnectionLimits, ratelimit::RateLimit};
 pub use edge::origin_allowed;
@@ -105,6 +106,8 @@ pub struct HttpState {
     metrics: Arc<Metrics>,
     mcp_sessions: Arc<LocalSessionManager>,
     shutdown: CancellationToken,
+    /// GitHub settings, for `POST /webhooks/github`.
+    github: Option<Arc<crate::github::GitHub>>,
 }
 
 impl HttpState {
@@ -146,7 +149,14 @@ impl HttpState {
             options,
             mcp_sessions,
             shutdown: CancellationToken::new(),
+            github: None,
         }
+    }
+
+    /// Accepts GitHub's webhook deliveries with these settings.
+    pub fn with_github(mut self, github: Option<Arc<crate::github::GitHub>>) -> Self {
+        self.github = github;
+        self
     }
 }
 
@@ -221,6 +231,10 @@ fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .merge(mcp_routes(&state))
+        .route(
+            "/webhooks/github",
+            post(webhooks::github).layer(RequestBodyLimitLayer::new(state.options.max_body_bytes)),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route(

@@ -1,0 +1,100 @@
+//! Pushing a session's branch to the project's `origin` with the
+//! connection's token as HTTPS credentials for that one command: the token
+//! reaches git through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0`
+//! (`http.extraHeader`), an environment only this child sees — never its
+//! argv, the repository's `.git/config` or a log line. Never a force push.
+
+use std::path::Path;
+
+use base64::Engine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(
+        "the push of branch {branch} to origin was rejected: the remote branch has commits this branch lacks \
+         (non-fast-forward). Nothing was pushed and no pull request was opened; bring the remote branch into \
+         the session with send_follow_up (or push it by hand), then call create_pull_request again"
+    )]
+    Rejected { branch: String },
+    #[error(
+        "the push of branch {branch} to origin failed: {detail}. Nothing was stored; check the project's \
+         origin remote and that the token may write to it (fine-grained: 'Contents: write')"
+    )]
+    Failed { branch: String, detail: String },
+    #[error(
+        "the project's repository has no `origin` remote to push to; add one (`git remote add origin \
+         https://github.com/OWNER/REPO.git`)"
+    )]
+    NoOrigin,
+    #[error("cannot run git: {0}")]
+    Git(String),
+}
+
+/// The URL of `repo`'s `origin` remote, if it has one.
+pub async fn origin_url(repo: &Path) -> Result<Option<String>, PushError> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["remote", "get-url", "origin"])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .map_err(|e| PushError::Git(e.to_string()))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((!url.is_empty()).then_some(url))
+}
+
+/// Pushes `branch` of `repo` to the same branch on `origin`.
+pub async fn push_branch(repo: &Path, branch: &str, token: &str) -> Result<(), PushError> {
+    if origin_url(repo).await?.is_none() {
+        return Err(PushError::NoOrigin);
+    }
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["push", "--porcelain", "origin", &refspec])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+        .env(
+            "GIT_CONFIG_VALUE_0",
+            format!("Authorization: Basic {basic}"),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| PushError::Git(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if said.contains("[rejected]")
+        || said.contains("non-fast-forward")
+        || said.contains("fetch first")
+    {
+        return Err(PushError::Rejected {
+            branch: branch.to_owned(),
+        });
+    }
+    let detail = super::redact(&said, token)
+        .replace(&basic, "[redacted]")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Done")
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(PushError::Failed {
+        branch: branch.to_owned(),
+        detail,
+    })
+}

@@ -1,0 +1,682 @@
+//! GitHub (issue 15): connections sealed at rest, the device flow,
+//! repository links, `create_pull_request` against a real bare repository
+//! and the loopback GitHub stand-in, the sync with ETags, and webhook
+//! deliveries signed exactly as GitHub signs them.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use serde_json::{Value, json};
+use vibe_kanban_mcp::github::webhook;
+
+use crate::{
+    common::{
+        BIN, Backend, DataDir, Server,
+        github::{Canned, GitHubStandIn, LOGIN, TOKEN},
+        id,
+        sessions::{config, git, git_repo, wait_finished},
+    },
+    http_support::{HttpServer, http},
+};
+
+/// "0123456789abcdef0123456789abcdef" and another 32 bytes, in base64.
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const NEW_KEY: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU=";
+const WEBHOOK_SECRET: &str = "It's a Secret to Everybody";
+
+/// Runs `vibe-kanban-mcp github ARGS` on `data`'s store with `env`, `stdin`
+/// piped in.
+fn gh(data: &DataDir, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .arg("github")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("VK_API_KEY")
+        .env_remove("VK_STORE")
+        .env_remove("VK_SECRET_KEY")
+        .env_remove("VK_SECRET_KEY_OLD")
+        .env_remove("GITHUB_CLIENT_ID")
+        .envs(data.store_env())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run github");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("github output")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!stdout.contains(TOKEN) && !String::from_utf8_lossy(&out.stderr).contains(TOKEN));
+    stdout
+}
+
+fn err(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains(TOKEN), "the token leaked: {stderr}");
+    stderr
+}
+
+/// Every file under `dir` (the SQLite file, its -wal and -shm, the local
+/// D1's persisted files) as bytes.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn api_env(github: &GitHubStandIn) -> Vec<(&'static str, String)> {
+    vec![
+        ("GITHUB_API_URL", github.url.clone()),
+        ("VK_SECRET_KEY", KEY.to_owned()),
+    ]
+}
+
+fn with<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn connect_seals_the_token_at_rest(backend: Backend) {
+    let github = GitHubStandIn::start().await;
+    let data = DataDir::on(backend);
+    let url = github.url.clone();
+    // No key: refused before anything is asked or stored.
+    let refused = err(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &[("GITHUB_API_URL", &url)],
+        TOKEN,
+    ));
+    assert!(refused.contains("openssl rand -base64 32"), "{refused}");
+    assert!(github.seen().is_empty(), "GitHub was not asked");
+
+    let env = api_env(&github);
+    let said = ok(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &with(&env),
+        &format!("{TOKEN}\n"),
+    ));
+    assert!(
+        said.contains(LOGIN) && said.contains("repo, read:org"),
+        "{said}"
+    );
+    assert_eq!(
+        github.seen()[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    // The raw token is in no file of the data directory (SQLite, -wal,
+    // -shm, the local D1's files) and in no D1 row.
+    let leaked = files_containing(data.path(), TOKEN.as_bytes());
+    assert!(leaked.is_empty(), "the token is in {leaked:?}");
+    if let Some(d1) = data.d1() {
+        let rows = d1.query("SELECT * FROM github_connections", &[]);
+        assert_eq!(rows.len(), 1);
+        assert!(!format!("{rows:?}").contains(TOKEN), "{rows:?}");
+        assert!(!format!("{rows:?}").contains(&TOKEN[4..20]));
+    } else {
+        let rows = data.rows(
+            "SELECT token_ciphertext, token_key_id FROM github_connections",
+            &[],
+        );
+        assert_eq!(rows.len(), 1);
+        assert!(!format!("{rows:?}").contains(&TOKEN[4..20]), "{rows:?}");
+    }
+    let status = ok(&gh(&data, &["status"], &with(&env), ""));
+    assert!(
+        status.contains(LOGIN) && status.contains("repo, read:org"),
+        "{status}"
+    );
+
+    // Rotation: the new key seals, the old one opens what it sealed.
+    let rotate_env = [
+        ("VK_SECRET_KEY", NEW_KEY),
+        ("VK_SECRET_KEY_OLD", KEY),
+        ("GITHUB_API_URL", url.as_str()),
+    ];
+    let rotated = ok(&gh(&data, &["rotate-key"], &rotate_env, ""));
+    assert!(rotated.contains("Re-sealed 1 token"), "{rotated}");
+    let status = ok(&gh(
+        &data,
+        &["status"],
+        &[("VK_SECRET_KEY", NEW_KEY), ("GITHUB_API_URL", &url)],
+        "",
+    ));
+    assert!(status.contains(LOGIN), "{status}");
+    let stale = err(&gh(&data, &["status"], &with(&env), ""));
+    assert!(stale.contains("VK_SECRET_KEY_OLD"), "{stale}");
+    assert!(files_containing(data.path(), TOKEN.as_bytes()).is_empty());
+
+    // A revoked token: status says so, in words that say what to do.
+    github.revoke_all();
+    let status = ok(&gh(
+        &data,
+        &["status"],
+        &[("VK_SECRET_KEY", NEW_KEY), ("GITHUB_API_URL", &url)],
+        "",
+    ));
+    assert!(
+        status.contains("expired or was revoked") && status.contains("github connect"),
+        "{status}"
+    );
+
+    let gone = ok(&gh(&data, &["disconnect"], &[], ""));
+    assert!(gone.contains("Disconnected"), "{gone}");
+    let none = err(&gh(&data, &["status"], &[("VK_SECRET_KEY", NEW_KEY)], ""));
+    assert!(
+        none.contains("not connected") && none.contains("github connect"),
+        "{none}"
+    );
+}
+
+#[tokio::test]
+async fn device_flow_polls_until_the_user_approves() {
+    let github = GitHubStandIn::start().await;
+    let data = DataDir::new();
+    let env = [
+        ("GITHUB_API_URL", github.url.as_str()),
+        ("GITHUB_WEB_URL", github.url.as_str()),
+        ("GITHUB_CLIENT_ID", "Iv1.standin"),
+        ("VK_SECRET_KEY", KEY),
+    ];
+    github.device_polls(vec![
+        json!({"error": "authorization_pending"}),
+        json!({"error": "slow_down", "interval": 2}),
+        json!({"access_token": TOKEN, "token_type": "bearer", "scope": "repo"}),
+    ]);
+    let out = gh(&data, &["connect"], &env, "");
+    let said = ok(&out);
+    assert!(said.contains(LOGIN), "{said}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("WDJB-MJHT") && note.contains("https://github.com/login/device"),
+        "{note}"
+    );
+    let polls: Vec<_> = github
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/login/oauth/access_token")
+        .collect();
+    assert_eq!(polls.len(), 3, "polled until the token came");
+    assert!(
+        polls[0]
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code")
+    );
+
+    // Denied: nothing stored, a clear word.
+    github.device_polls(vec![json!({"error": "access_denied"})]);
+    let data = DataDir::new();
+    let denied = err(&gh(&data, &["connect"], &env, ""));
+    assert!(denied.contains("denied"), "{denied}");
+    // Without a client id and without --token-stdin: how to give a token.
+    let none = err(&gh(&data, &["connect"], &[("VK_SECRET_KEY", KEY)], ""));
+    assert!(
+        none.contains("--token-stdin") && none.contains("GITHUB_CLIENT_ID"),
+        "{none}"
+    );
+}
+
+/// A repository whose `origin` names `acme/widgets` on GitHub (its fetch
+/// URL) and pushes to a real bare repository (its push URL).
+fn repo_with_origin(dir: &Path, fetch_url: &str) -> (PathBuf, PathBuf) {
+    let repo = git_repo(dir);
+    let bare = dir.join("origin.git");
+    let out = Command::new("git")
+        .args(["init", "--quiet", "--bare", "--initial-branch=main"])
+        .arg(&bare)
+        .output()
+        .expect("git init --bare");
+    assert!(out.status.success());
+    git(&repo, &["remote", "add", "origin", fetch_url]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "set-url",
+            "--push",
+            "origin",
+            bare.to_str().expect("utf-8"),
+        ],
+    );
+    git(&repo, &["push", "--quiet", "origin", "main"]);
+    (repo, bare)
+}
+
+fn github_config(data: &DataDir, github: &GitHubStandIn, extra: &str) -> PathBuf {
+    let key_file = data.path().join("secret.key");
+    std::fs::write(&key_file, KEY).expect("key file");
+    config(
+        data,
+        "",
+        &format!(
+            "[github]\napi_url = \"{}\"\nsecret_key_file = \"{}\"\nsync_interval_secs = 0\n{extra}",
+            github.url,
+            key_file.display()
+        ),
+    )
+}
+
+/// Connects and links; returns the in-process server, project and repo.
+async fn shipped_setup(
+    backend: Backend,
+    github: &GitHubStandIn,
+) -> (DataDir, Server, String, PathBuf, PathBuf) {
+    let data = DataDir::on(backend);
+    let (repo, bare) = repo_with_origin(data.path(), "git@github.com:acme/widgets.git");
+    let config = github_config(&data, github, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    let project = id(&server
+        .call(
+            "create_project",
+            json!({"name": "app", "repo_path": repo.to_str()}),
+        )
+        .await);
+    ok(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &with(&api_env(github)),
+        TOKEN,
+    ));
+    let linked = ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    assert!(
+        linked.contains("acme/widgets"),
+        "read from the ssh origin: {linked}"
+    );
+    (data, server, project, repo, bare)
+}
+
+async fn finished_session(server: &Server, project: &str, title: &str) -> (String, String) {
+    let task = server
+        .task(
+            project,
+            title,
+            json!({"description": "Make the widgets spin."}),
+        )
+        .await;
+    let session = server.call("start_session", json!({"task_id": task})).await;
+    let session_id = id(&session);
+    wait_finished(server, &session_id).await;
+    (task, session_id)
+}
+
+async fn task_status(server: &Server, task: &str) -> String {
+    server.call("get_task", json!({"task_id": task})).await["status"]
+        .as_str()
+        .expect("status")
+        .to_owned()
+}
+
+async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: Backend) {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, bare) = shipped_setup(backend, &github).await;
+    let (task, session_id) = finished_session(&server, &project, "Spin widgets").await;
+    assert_eq!(task_status(&server, &task).await, "inreview");
+    // Without a runner from here on: its polls are not the tools' requests.
+    server.stop().await;
+    let config = data.path().join("config.toml");
+    let server = Server::in_process(
+        &data,
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[],
+    )
+    .await;
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
+    let pr = server
+        .call(
+            "create_pull_request",
+            json!({"session_id": session_id, "draft": true}),
+        )
+        .await;
+    if let Some(d1) = data.d1() {
+        assert_eq!(
+            d1.requests(),
+            2,
+            "one read and one write, apart from git and GitHub"
+        );
+    }
+    assert_eq!(pr["number"], 1);
+    assert_eq!(pr["state"], "open");
+    assert_eq!(pr["url"], "https://github.com/acme/widgets/pull/1");
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1);
+    let pull = &pulls[0];
+    assert_eq!(pull.title, "Spin widgets");
+    assert_eq!(pull.base, "main");
+    assert!(pull.draft);
+    assert!(
+        pull.body.contains("Make the widgets spin."),
+        "{}",
+        pull.body
+    );
+    assert!(pull.head.starts_with("vk/"), "{}", pull.head);
+    // The branch is on the remote, at the session's commit.
+    let pushed = git(&bare, &["rev-parse", &format!("refs/heads/{}", pull.head)]);
+    assert_eq!(pushed.trim().len(), 40);
+    // The token went to GitHub only, never into the repository's config.
+    let git_config = std::fs::read_to_string(_repo.join(".git/config")).expect("config");
+    assert!(
+        !git_config.contains(TOKEN) && !git_config.contains("extraHeader"),
+        "{git_config}"
+    );
+
+    // Again: the same pull request, no second one.
+    let again = server
+        .call("create_pull_request", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(again["number"], 1);
+    assert_eq!(github.pulls().len(), 1);
+
+    // The sync: the first GET learns the ETag, the next is a 304.
+    let first = server.call("sync_pull_requests", json!({})).await;
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
+    assert_eq!(
+        (first["checked"].as_u64(), first["unchanged"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let second = server.call("sync_pull_requests", json!({})).await;
+    assert_eq!(second["unchanged"], 1, "{second}");
+    if let Some(d1) = data.d1() {
+        assert_eq!(d1.requests(), 1, "a 304 costs its read only");
+    }
+    let gets: Vec<_> = github
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/repos/acme/widgets/pulls/1")
+        .collect();
+    assert!(
+        gets[1].if_none_match.is_some(),
+        "the stored ETag is sent back"
+    );
+    assert!(gets.iter().all(|g| g.method == "GET"));
+    assert_eq!(task_status(&server, &task).await, "inreview");
+
+    github.set_pull(1, "closed", true);
+    let merged = server.call("sync_pull_requests", json!({})).await;
+    assert_eq!(merged["changed"][0]["state"], "merged", "{merged}");
+    assert_eq!(task_status(&server, &task).await, "done");
+    let after = server.call("sync_pull_requests", json!({})).await;
+    assert_eq!(
+        after["checked"], 0,
+        "a merged pull request is not asked about again"
+    );
+    assert!(files_containing(data.path(), TOKEN.as_bytes()).is_empty());
+    server.stop().await;
+}
+
+crate::on_both_stores!(
+    connect_seals_the_token_at_rest,
+    a_pull_request_ships_the_session_and_its_state_moves_the_task,
+);
+
+#[tokio::test]
+async fn create_pull_request_faults_say_what_to_do_and_store_nothing() {
+    let github = GitHubStandIn::start().await;
+    let data = DataDir::new();
+    let (repo, bare) = repo_with_origin(data.path(), "https://github.com/acme/widgets.git");
+    let config = github_config(&data, &github, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    let project = id(&server
+        .call(
+            "create_project",
+            json!({"name": "app", "repo_path": repo.to_str()}),
+        )
+        .await);
+    let (task, session) = finished_session(&server, &project, "Faults").await;
+    let call = json!({"session_id": session});
+
+    let said = server.call_fails("create_pull_request", call.clone()).await;
+    assert!(
+        said.contains("no connected GitHub repository") && said.contains("github link"),
+        "{said}"
+    );
+    let unlinked = err(&gh(&data, &["link", "--project", "app"], &[], ""));
+    assert!(unlinked.contains("github connect"), "{unlinked}");
+    ok(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &with(&api_env(&github)),
+        TOKEN,
+    ));
+    let linked = ok(&gh(
+        &data,
+        &["link", "--project", project.as_str()],
+        &[],
+        "",
+    ));
+    assert!(
+        linked.contains("acme/widgets"),
+        "read from the https origin: {linked}"
+    );
+
+    let faults = [
+        (Canned::error(401, "Bad credentials"), "github connect"),
+        (
+            Canned::error(403, "Resource not accessible by personal access token"),
+            "Pull requests: write",
+        ),
+        (Canned::error(404, "Not Found"), "Contents: write"),
+        (
+            Canned::error(403, "API rate limit exceeded for user ID 4242.")
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-reset", "1798761600"),
+            "x-ratelimit-reset",
+        ),
+        (
+            Canned::error(403, "You have exceeded a secondary rate limit.")
+                .header("retry-after", "60"),
+            "in 60 s",
+        ),
+    ];
+    for (fault, hint) in faults {
+        github.fail_next("/repos/acme/widgets/pulls", fault);
+        let said = server.call_fails("create_pull_request", call.clone()).await;
+        assert!(said.contains(hint), "{hint}: {said}");
+        assert!(!said.contains(TOKEN), "{said}");
+        assert_eq!(task_status(&server, &task).await, "inreview");
+    }
+    assert!(github.pulls().is_empty(), "no pull request was opened");
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM session_pull_requests"),
+        0,
+        "nothing stored"
+    );
+
+    // A rejected push: the remote branch moved on.
+    let branch = server
+        .call("get_session", json!({"session_id": session}))
+        .await["branch"]
+        .as_str()
+        .expect("branch")
+        .to_owned();
+    let other = data.path().join("other");
+    let out = Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(&bare)
+        .arg(&other)
+        .output()
+        .expect("clone");
+    assert!(out.status.success());
+    git(&other, &["config", "user.email", "o@example.com"]);
+    git(&other, &["config", "user.name", "O"]);
+    // The failed calls above pushed the branch; someone adds to it.
+    git(&other, &["checkout", "--quiet", &branch]);
+    std::fs::write(other.join("theirs.txt"), "theirs\n").expect("write");
+    git(&other, &["add", "theirs.txt"]);
+    git(&other, &["commit", "--quiet", "-m", "theirs"]);
+    git(&other, &["push", "--quiet", "origin", &branch]);
+    let said = server.call_fails("create_pull_request", call.clone()).await;
+    assert!(
+        said.contains("rejected") && said.contains("non-fast-forward"),
+        "{said}"
+    );
+    assert!(github.pulls().is_empty());
+    assert_eq!(data.count("SELECT COUNT(*) FROM session_pull_requests"), 0);
+
+    // An already existing pull request (opened by hand) is the answer.
+    git(&other, &["push", "--quiet", "--delete", "origin", &branch]);
+    let created = server.call("create_pull_request", call.clone()).await;
+    assert_eq!(created["number"], 1);
+    server.stop().await;
+}
+
+async fn delivery(
+    url: &str,
+    event: &str,
+    id: &str,
+    body: &Value,
+    secret: &str,
+) -> reqwest::StatusCode {
+    let body = serde_json::to_vec(body).expect("json");
+    http()
+        .post(url)
+        .header("x-github-event", event)
+        .header("x-github-delivery", id)
+        .header("x-hub-signature-256", webhook::sign(secret, &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("delivery")
+        .status()
+}
+
+fn pr_event(action: &str, number: i64, merged: bool) -> Value {
+    json!({
+        "action": action,
+        "number": number,
+        "pull_request": {"number": number, "state": if action == "reopened" { "open" } else { "closed" }, "merged": merged},
+        "repository": {"name": "widgets", "full_name": "acme/widgets", "owner": {"login": "acme"}},
+    })
+}
+
+#[tokio::test]
+async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, _bare) = shipped_setup(Backend::Sqlite, &github).await;
+    let (task, session) = finished_session(&server, &project, "Hooked").await;
+    server
+        .call("create_pull_request", json!({"session_id": session}))
+        .await;
+    server.stop().await;
+
+    let served = HttpServer::start(
+        data.path(),
+        &["--no-auth", "--no-runner"],
+        &[
+            ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("VK_SECRET_KEY", KEY),
+        ],
+    );
+    let url = served.url("/webhooks/github");
+    let status = || {
+        data.rows("SELECT status FROM tasks WHERE id = ?1", &[json!(task)])[0][0]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    };
+    let merged = pr_event("closed", 1, true);
+    // Wrong secret, no signature, a changed body: 401, nothing changes.
+    let wrong = delivery(&url, "pull_request", "d-0", &merged, "not the secret").await;
+    assert_eq!(wrong, 401);
+    let unsigned = http()
+        .post(&url)
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "d-0")
+        .body(merged.to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(status(), "inreview");
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM github_webhook_deliveries"),
+        0
+    );
+
+    let ok = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
+    assert_eq!(ok, 200);
+    assert_eq!(status(), "done");
+    let reopened = delivery(
+        &url,
+        "pull_request",
+        "d-2",
+        &pr_event("reopened", 1, false),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(reopened, 200);
+    assert_eq!(status(), "inreview");
+    // GitHub redelivers d-1: it changes nothing a second time.
+    let again = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
+    assert_eq!(again, 202);
+    assert_eq!(status(), "inreview");
+    // A pull request no session opened: accepted, nothing changes.
+    let unknown = delivery(
+        &url,
+        "pull_request",
+        "d-3",
+        &pr_event("closed", 99, true),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(unknown, 202);
+    assert_eq!(status(), "inreview");
+    // Closed without merging: back to todo (the default of `on_close`).
+    let closed = delivery(
+        &url,
+        "pull_request",
+        "d-4",
+        &pr_event("closed", 1, false),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(closed, 200);
+    assert_eq!(status(), "todo");
+    let logs = served.log_text();
+    assert!(
+        !logs.contains(WEBHOOK_SECRET) && !logs.contains(TOKEN),
+        "{logs}"
+    );
+}
