@@ -34,6 +34,8 @@ pub struct SqliteExecutor {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// One permit per reader connection: a read holds one while it runs.
     reading: Arc<tokio::sync::Semaphore>,
+    /// Reader connections opened so far (kept ones are opened once).
+    opened_readers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SqliteExecutor {
@@ -61,6 +63,7 @@ impl SqliteExecutor {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::with_capacity(readers))),
             reading: Arc::new(tokio::sync::Semaphore::new(readers)),
+            opened_readers: Arc::default(),
         })
     }
 }
@@ -289,11 +292,15 @@ impl Executor for SqliteExecutor {
                         .map_err(|_| StoreError::unavailable("database readers closed"))?;
                     let readers = Arc::clone(&self.readers);
                     let path = Arc::clone(&self.path);
+                    let opened = Arc::clone(&self.opened_readers);
                     blocking(move || {
                         let pooled = lock(&readers).pop();
                         let mut conn = match pooled {
                             Some(conn) => conn,
-                            None => open_connection(&path, true)?,
+                            None => {
+                                opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                open_connection(&path, true)?
+                            }
                         };
                         let result = run_batch(&mut conn, mode, &stmts);
                         lock(&readers).push(conn);
@@ -404,6 +411,43 @@ mod tests {
             cached.get_status(rusqlite::StatementStatus::RePrepare),
             0,
             "the cached statement was compiled again after its parameters were bound anew"
+        );
+    }
+
+    /// More concurrent reads than kept connections wait for one instead of
+    /// opening a connection that is closed after one use (32 HTTP clients
+    /// on 16 kept connections opened one every hundred reads or so).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reads_reuse_a_fixed_set_of_connections() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exec = Arc::new(SqliteExecutor::open(&dir.path().join("t.db")).expect("open"));
+        let kept = exec.reading.available_permits();
+        // Long enough that the reads of one round overlap.
+        let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 20000) \
+                    SELECT COUNT(*) AS n FROM c";
+        for _ in 0..3 {
+            let reads: Vec<_> = (0..4 * MAX_READERS)
+                .map(|_| {
+                    let exec = Arc::clone(&exec);
+                    tokio::spawn(async move { exec.batch(Mode::Read, vec![Stmt::new(slow)]).await })
+                })
+                .collect();
+            for read in reads {
+                read.await.expect("joined").expect("read");
+            }
+        }
+        let opened = exec
+            .opened_readers
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            opened <= kept,
+            "{opened} reader connections opened for {} reads, {kept} kept",
+            12 * MAX_READERS
+        );
+        assert_eq!(
+            lock(&exec.readers).len(),
+            opened,
+            "every opened reader is kept"
         );
     }
 
