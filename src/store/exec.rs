@@ -207,6 +207,22 @@ impl StmtResult {
         self.rows.iter().map(decode_row).collect()
     }
 
+    /// Every row, decoded into `T` by moving its values: a text column
+    /// becomes the struct's `String` without a second copy.
+    pub fn into_all<T: DeserializeOwned>(self) -> Result<Vec<T>, StoreError> {
+        self.rows
+            .into_iter()
+            .map(|row| {
+                T::deserialize(OwnedRow {
+                    columns: row.columns,
+                    values: row.values.into_iter(),
+                    at: 0,
+                })
+                .map_err(decode_error)
+            })
+            .collect()
+    }
+
     /// The first row, decoded into `T`; `None` when there is none.
     pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
         self.rows.first().map(decode_row).transpose()
@@ -232,10 +248,69 @@ impl StmtResult {
 }
 
 fn decode_row<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
-    T::deserialize(row).map_err(|e| StoreError::Decode {
+    T::deserialize(row).map_err(decode_error)
+}
+
+fn decode_error(e: serde_json::Error) -> StoreError {
+    StoreError::Decode {
         message: "unexpected data from the database".to_owned(),
         source: Some(e.into()),
-    })
+    }
+}
+
+/// A row taken apart as it is decoded ([`StmtResult::into_all`]): the
+/// same map of column → value as `&Row`, its values moved out.
+struct OwnedRow {
+    columns: Arc<[String]>,
+    values: std::vec::IntoIter<Json>,
+    at: usize,
+}
+
+impl<'de> serde::Deserializer<'de> for OwnedRow {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> serde::de::MapAccess<'de> for OwnedRow {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.columns.get(self.at) {
+            Some(name) => seed
+                .deserialize(serde::de::value::StrDeserializer::<serde_json::Error>::new(
+                    name,
+                ))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.at += 1;
+        seed.deserialize(self.values.next().unwrap_or(Json::Null))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.values.len())
+    }
 }
 
 /// Where one statement's result is in its batch's [`Results`]: handed out by
@@ -314,6 +389,14 @@ impl Results {
         handle: ResultHandle,
     ) -> Result<Option<T>, StoreError> {
         self.get(handle).first()
+    }
+
+    /// [`Results::all`], moving the rows out ([`StmtResult::into_all`]).
+    pub fn take_all<T: DeserializeOwned>(
+        &mut self,
+        handle: ResultHandle,
+    ) -> Result<Vec<T>, StoreError> {
+        self.take(handle).into_all()
     }
 
     pub fn int(&self, handle: ResultHandle, column: &str) -> i64 {

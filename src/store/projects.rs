@@ -53,6 +53,16 @@ pub(super) fn decode_project(result: &StmtResult) -> Result<Option<Project>> {
     Ok(result.first::<ProjectRow>()?.map(Project::from))
 }
 
+/// [`decode_project`], moving the row's values out (no second copy of its
+/// text).
+fn take_project(result: StmtResult) -> Result<Option<Project>> {
+    Ok(result
+        .into_all::<ProjectRow>()?
+        .into_iter()
+        .next()
+        .map(Project::from))
+}
+
 pub(super) fn select_project(actor: &Actor, project_id: &ProjectId) -> Stmt {
     Stmt::new(concat!(
         project_select!(),
@@ -153,7 +163,7 @@ impl Store {
 
     pub async fn get_project(&self, actor: &Actor, project_id: &ProjectId) -> Result<Project> {
         let row = self.read_one(select_project(actor, project_id)).await?;
-        decode_project(&row)?.ok_or_else(|| StoreError::not_found(Entity::Project, project_id))
+        take_project(row)?.ok_or_else(|| StoreError::not_found(Entity::Project, project_id))
     }
 
     /// A task and its project, in one round trip (what a session start

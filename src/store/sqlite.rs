@@ -19,14 +19,23 @@ use super::{
 
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reader connections kept open for reuse: enough for a busy HTTP server, so
-/// concurrent reads do not open (and re-prepare on) fresh connections.
-const MAX_IDLE_READERS: usize = 16;
+/// The most reader connections: as many reads run at once, each on a kept
+/// connection. More concurrent reads wait for one to be free instead of
+/// opening (and preparing every statement on) a connection that is closed
+/// after one use: with 32 HTTP clients and 16 kept connections, that churn
+/// opened a connection for about one read in a hundred.
+const MAX_READERS: usize = 16;
 
 pub struct SqliteExecutor {
-    path: PathBuf,
+    path: Arc<PathBuf>,
     writer: Arc<Mutex<Connection>>,
+    /// Idle reader connections; at most [`SqliteExecutor::reading`]'s
+    /// permits exist, open or idle.
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per reader connection: a read holds one while it runs.
+    reading: Arc<tokio::sync::Semaphore>,
+    /// Reader connections opened so far (kept ones are opened once).
+    opened_readers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SqliteExecutor {
@@ -44,19 +53,18 @@ impl SqliteExecutor {
             companion.push(suffix);
             make_private(Path::new(&companion), false)?;
         }
+        // Enough to keep every core busy with reads while some wait for the
+        // disk; not more threads than that on SQLite at once.
+        let readers = std::thread::available_parallelism()
+            .map_or(4, |cores| cores.get() * 4)
+            .clamp(4, MAX_READERS);
         Ok(SqliteExecutor {
-            path: path.to_owned(),
+            path: Arc::new(path.to_owned()),
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: Arc::new(Mutex::new(Vec::with_capacity(readers))),
+            reading: Arc::new(tokio::sync::Semaphore::new(readers)),
+            opened_readers: Arc::default(),
         })
-    }
-
-    fn take_reader(&self) -> Result<Connection, StoreError> {
-        let pooled = lock(&self.readers).pop();
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => open_connection(&self.path, true),
-        }
     }
 }
 
@@ -172,16 +180,50 @@ fn run_batch(
     mode: Mode,
     stmts: &[Stmt],
 ) -> Result<Vec<StmtResult>, StoreError> {
-    let behavior = match mode {
-        Mode::Read => TransactionBehavior::Deferred,
-        Mode::Write => TransactionBehavior::Immediate,
-    };
-    let tx = conn.transaction_with_behavior(behavior).map_err(db_error)?;
+    if mode == Mode::Read {
+        return run_read(conn, stmts);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
     let mut results = Vec::with_capacity(stmts.len());
     for stmt in stmts {
         results.push(run_stmt(&tx, stmt)?);
     }
     tx.commit().map_err(db_error)?;
+    Ok(results)
+}
+
+/// A read batch. One statement is atomic on its own (SQLite gives it its
+/// own read transaction), so it runs without `BEGIN`/`COMMIT`; several run
+/// in one deferred transaction, so they see one snapshot. `BEGIN`, `COMMIT`
+/// and `ROLLBACK` are cached statements like the rest: rusqlite's
+/// `Transaction` would parse them as text on every batch.
+fn run_read(conn: &Connection, stmts: &[Stmt]) -> Result<Vec<StmtResult>, StoreError> {
+    if let [stmt] = stmts {
+        return Ok(vec![run_stmt(conn, stmt)?]);
+    }
+    let control = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.raw_execute())
+            .map_err(db_error)
+    };
+    control("BEGIN DEFERRED")?;
+    let mut results = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        match run_stmt(conn, stmt) {
+            Ok(result) => results.push(result),
+            Err(error) => {
+                // Nothing was written; the rollback only ends the read.
+                let _ = control("ROLLBACK");
+                return Err(error);
+            }
+        }
+    }
+    if let Err(error) = control("COMMIT") {
+        let _ = control("ROLLBACK");
+        return Err(error);
+    }
     Ok(results)
 }
 
@@ -208,7 +250,7 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<StmtResult, StoreError> {
                     ValueRef::Null => Json::Null,
                     ValueRef::Integer(v) => Json::from(v),
                     ValueRef::Real(v) => Json::from(v),
-                    ValueRef::Text(v) => Json::String(String::from_utf8_lossy(v).into_owned()),
+                    ValueRef::Text(v) => Json::String(text(v)),
                     ValueRef::Blob(v) => Json::String(hex::encode(v)),
                 });
             }
@@ -219,6 +261,15 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<StmtResult, StoreError> {
         rows: rows_out,
         changes: conn.changes(),
     })
+}
+
+/// A text column as a `String`: one copy when it is valid UTF-8 (always, for
+/// what this server writes), a lossy one otherwise.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 impl Executor for SqliteExecutor {
@@ -234,14 +285,26 @@ impl Executor for SqliteExecutor {
                     blocking(move || run_batch(&mut lock(&writer), mode, &stmts)).await
                 }
                 Mode::Read => {
-                    let mut conn = self.take_reader()?;
+                    let permit = Arc::clone(&self.reading)
+                        .acquire_owned()
+                        .await
+                        // Never closed: the executor owns it.
+                        .map_err(|_| StoreError::unavailable("database readers closed"))?;
                     let readers = Arc::clone(&self.readers);
+                    let path = Arc::clone(&self.path);
+                    let opened = Arc::clone(&self.opened_readers);
                     blocking(move || {
+                        let pooled = lock(&readers).pop();
+                        let mut conn = match pooled {
+                            Some(conn) => conn,
+                            None => {
+                                opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                open_connection(&path, true)?
+                            }
+                        };
                         let result = run_batch(&mut conn, mode, &stmts);
-                        let mut idle = lock(&readers);
-                        if idle.len() < MAX_IDLE_READERS {
-                            idle.push(conn);
-                        }
+                        lock(&readers).push(conn);
+                        drop(permit);
                         result
                     })
                     .await
@@ -348,6 +411,43 @@ mod tests {
             cached.get_status(rusqlite::StatementStatus::RePrepare),
             0,
             "the cached statement was compiled again after its parameters were bound anew"
+        );
+    }
+
+    /// More concurrent reads than kept connections wait for one instead of
+    /// opening a connection that is closed after one use (32 HTTP clients
+    /// on 16 kept connections opened one every hundred reads or so).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reads_reuse_a_fixed_set_of_connections() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exec = Arc::new(SqliteExecutor::open(&dir.path().join("t.db")).expect("open"));
+        let kept = exec.reading.available_permits();
+        // Long enough that the reads of one round overlap.
+        let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 20000) \
+                    SELECT COUNT(*) AS n FROM c";
+        for _ in 0..3 {
+            let reads: Vec<_> = (0..4 * MAX_READERS)
+                .map(|_| {
+                    let exec = Arc::clone(&exec);
+                    tokio::spawn(async move { exec.batch(Mode::Read, vec![Stmt::new(slow)]).await })
+                })
+                .collect();
+            for read in reads {
+                read.await.expect("joined").expect("read");
+            }
+        }
+        let opened = exec
+            .opened_readers
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            opened <= kept,
+            "{opened} reader connections opened for {} reads, {kept} kept",
+            12 * MAX_READERS
+        );
+        assert_eq!(
+            lock(&exec.readers).len(),
+            opened,
+            "every opened reader is kept"
         );
     }
 

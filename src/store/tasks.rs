@@ -128,16 +128,18 @@ impl Store {
                 .bind(i64::from(filter.limit) + 1),
         );
 
-        let results = self.read(batch).await?;
+        let mut results = self.read(batch).await?;
         if results.int(exists, "n") == 0 {
             return Err(project_not_found(project_id));
         }
-        let page = Page::from_rows(results.all::<Task>(page)?, filter.limit as usize, |t| {
-            TaskKey {
+        let page = Page::from_rows(
+            results.take_all::<Task>(page)?,
+            filter.limit as usize,
+            |t| TaskKey {
                 position: t.position,
                 id: t.id.to_string(),
-            }
-        });
+            },
+        );
         Ok(TaskPage {
             tasks: page.items,
             total: results.int(count, "n"),

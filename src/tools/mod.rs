@@ -131,6 +131,15 @@ pub struct ToolReply {
     pub structured_json: Option<String>,
 }
 
+/// Compact JSON of `value`, written into a buffer that starts large enough
+/// for a typical result (a page of tasks grows it a few times, not a dozen).
+fn to_json_text(value: &impl Serialize) -> serde_json::Result<String> {
+    let mut text = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut text, value)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(text).map_err(serde::ser::Error::custom)
+}
+
 type Handler = Arc<
     dyn Fn(
             ToolContext,
@@ -234,7 +243,7 @@ where
             };
             let (tree, text) = match encoding {
                 Encoding::Tree => (Some(serde_json::to_value(&output).map_err(failed)?), None),
-                Encoding::Text => (None, Some(serde_json::to_string(&output).map_err(failed)?)),
+                Encoding::Text => (None, Some(to_json_text(&output).map_err(failed)?)),
             };
             let mut result = CallToolResult::success(output.into_content());
             result.structured_content = tree;

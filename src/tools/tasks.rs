@@ -310,14 +310,33 @@ async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, Too
 // Readable text of this area's outputs (what the tool result's text block says).
 
 fn task_line(task: &Task) -> String {
-    let mut line = format!("- [{}] {} ({})", task.status, task.title, task.id);
+    let mut line = String::new();
+    push_task_line(&mut line, task);
+    line
+}
+
+/// [`task_line`] appended to `out`: a page's text is one buffer, not a
+/// string per task.
+fn push_task_line(out: &mut String, task: &Task) {
+    for part in [
+        "- [",
+        task.status.as_str(),
+        "] ",
+        &task.title,
+        " (",
+        task.id.as_str(),
+        ")",
+    ] {
+        out.push_str(part);
+    }
     if let Some(assignee) = &task.assignee {
-        line.push_str(&format!(" assigned to {assignee}"));
+        out.push_str(" assigned to ");
+        out.push_str(assignee.as_str());
     }
     if let Some(parent) = &task.parent_task_id {
-        line.push_str(&format!(" subtask of {parent}"));
+        out.push_str(" subtask of ");
+        out.push_str(parent.as_str());
     }
-    line
 }
 
 impl Render for Task {
@@ -370,9 +389,14 @@ impl Render for TaskDetail {
 
 impl Render for TaskPage {
     fn render(&self) -> String {
-        let mut out = format!("{} of {} matching tasks:\n", self.tasks.len(), self.total);
+        let mut out = String::with_capacity(40 + 100 * self.tasks.len());
+        out.push_str(&format!(
+            "{} of {} matching tasks:\n",
+            self.tasks.len(),
+            self.total
+        ));
         for task in &self.tasks {
-            out.push_str(&task_line(task));
+            push_task_line(&mut out, task);
             out.push('\n');
         }
         if let Some(cursor) = &self.next_cursor {
