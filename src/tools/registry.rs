@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, projects,
-    prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals,
+    board_app, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -26,6 +26,7 @@ impl Registry {
         let tools = projects::tools()
             .into_iter()
             .chain(tasks::tools())
+            .chain(board_app::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())
             .chain(approvals::tools())

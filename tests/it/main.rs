@@ -21,6 +21,7 @@ mod http_direct;
 mod isolation;
 mod kanban_flow;
 mod keys_and_scopes;
+mod mcp_app;
 mod migrations;
 mod privileged_fields;
 mod prompts;
