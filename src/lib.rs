@@ -62,12 +62,16 @@
 //!   queued sessions, `agent_output`, which reads a turn's final message and
 //!   usage from the agent's own output, and [`sessions::approvals`] (asking
 //!   agents' permission requests).
-//! - [`logs`] — execution logs on local disk or in R2, read by range.
+//! - [`logs`] — execution logs on local disk or in R2, read by range, and
+//!   the other small objects kept there.
+//! - [`avatars`] — members' avatars: checked, re-encoded small and kept in
+//!   the logs' object store; initials for those without one.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
 //! - [`metrics`] — counters and histograms for `/metrics`.
 
 pub mod auth;
+pub mod avatars;
 pub mod board;
 pub mod commands;
 pub mod config;

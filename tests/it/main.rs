@@ -8,6 +8,7 @@ mod http_support;
 
 mod agent_clis;
 mod approvals;
+mod avatars;
 mod bad_input;
 mod browser_harness;
 mod cli;
