@@ -14,8 +14,7 @@ use serde_json::json;
 pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
 /// The MIME type the extension defines for HTML apps.
 pub const APP_MIME_TYPE: &str = "text/html;profile=mcp-app";
-/// The board app.
-pub const BOARD_APP_URI: &str = "ui://kanban/board";
+pub use crate::board::BOARD_APP_URI;
 
 const BOARD_APP_HTML: &str = include_str!("board_app.html");
 

@@ -1,6 +1,6 @@
 //! The board as an MCP App (the `io.modelcontextprotocol/ui` extension,
 //! SEP-1865): `show_board`, whose result is the data the app at
-//! [`crate::resources::app::BOARD_APP_URI`] draws, and [`linked`], which
+//! [`crate::board::BOARD_APP_URI`] draws, and [`linked`], which
 //! points a tool's `_meta.ui.resourceUri` at that app. Hosts that render MCP
 //! Apps show the board inline; others read the markdown copy.
 
@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use super::{Effect, Render, ToolContext, ToolDef, ToolError, Toolset, tool};
 use crate::{
-    board,
-    resources::app::BOARD_APP_URI,
+    board::{self, BOARD_APP_URI},
     store::{Board, ProjectId, TaskId, TaskStatus, UserId},
 };
 
