@@ -1,7 +1,12 @@
 //! Drawing a project's board for people: markdown (the board resource) and
-//! side-by-side columns (the `board` command in a terminal).
+//! side-by-side columns (the `board` command in a terminal); the URI of the
+//! board as an MCP App.
 
 use crate::store::{BOARD_COLUMN_LIMIT, Board, BoardColumn, Task, TaskStatus};
+
+/// The board drawn as an MCP App (`resources::app` serves it; tools link to
+/// it): here, where both `tools` and `resources` can name it.
+pub const BOARD_APP_URI: &str = "ui://kanban/board";
 
 fn column_total(board: &Board, status: TaskStatus) -> i64 {
     let c = &board.project.task_counts;

@@ -422,6 +422,8 @@ async fn serve_http(
         store.clone(),
         settings.jwt_secret.as_deref().map(str::as_bytes),
     );
+    let objects = LogStore::from_config(&config.logs, data_dir.to_owned())
+        .context("invalid [logs] configuration")?;
     let state = Arc::new(
         HttpState::new(
             store,
@@ -434,7 +436,8 @@ async fn serve_http(
                 ..options
             },
         )
-        .with_github(github),
+        .with_github(github)
+        .with_objects(objects),
     );
     tracing::info!(
         store = %store_config.describe(),
@@ -784,5 +787,58 @@ pub async fn workspaces_list(config: &StoreConfig, out: &mut impl Write) -> anyh
             workspace.id, workspace.slug, workspace.name
         )?;
     }
+    Ok(())
+}
+
+/// What `avatar set` is told.
+pub struct AvatarOptions<'a> {
+    pub workspace: &'a str,
+    pub email: &'a str,
+    pub file: &'a Path,
+    /// The TOML configuration file, whose `[logs]` says where objects live.
+    pub config: Option<&'a Path>,
+}
+
+/// `avatar set`: checks and re-encodes the image, stores it where the logs
+/// live (local disk or R2) under the member's key, and prints that key.
+pub async fn avatar_set(
+    store_config: &StoreConfig,
+    data_dir: &Path,
+    options: AvatarOptions<'_>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(options.file)
+        .with_context(|| format!("cannot read the avatar {}", options.file.display()))?;
+    // Refused before anything is opened: a bad file needs no store.
+    crate::avatars::reencode(&bytes, None)
+        .with_context(|| format!("{} was refused", options.file.display()))?;
+    let store = open_store(store_config).await?;
+    ensure_local_default(store_config, &store).await?;
+    let workspace = store
+        .find_workspace(options.workspace)
+        .await
+        .with_context(|| format!("no workspace with id or slug '{}'", options.workspace))?;
+    let member = workspace
+        .members
+        .iter()
+        .find(|m| m.email.eq_ignore_ascii_case(options.email.trim()))
+        .with_context(|| {
+            format!(
+                "{} is not a member of workspace '{}'; its members are {}",
+                options.email,
+                workspace.slug,
+                workspace
+                    .members
+                    .iter()
+                    .map(|m| m.email.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let config = FileConfig::load(options.config)?;
+    let objects = LogStore::from_config(&config.logs, data_dir.to_owned())
+        .context("invalid [logs] configuration")?;
+    let key = crate::avatars::set_avatar(&objects, member.user_id.as_str(), &bytes, None).await?;
+    writeln!(out, "{key}")?;
     Ok(())
 }

@@ -68,12 +68,16 @@
 //! - [`github`] — GitHub connections (tokens sealed with AES-256-GCM),
 //!   the REST calls, pushing a session's branch, pull requests, webhook
 //!   deliveries and the sync of pull request states.
-//! - [`logs`] — execution logs on local disk or in R2, read by range.
+//! - [`logs`] — execution logs on local disk or in R2, read by range, and
+//!   the other small objects kept there.
+//! - [`avatars`] — members' avatars: checked, re-encoded small and kept in
+//!   the logs' object store; initials for those without one.
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
 //! - [`metrics`] — counters and histograms for `/metrics`.
 
 pub mod auth;
+pub mod avatars;
 pub mod board;
 pub mod commands;
 pub mod config;

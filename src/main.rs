@@ -111,6 +111,9 @@ enum Command {
     /// Connect a workspace to GitHub, link projects to repositories.
     #[command(subcommand)]
     Github(GithubCommand),
+    /// Members' avatars (stored where the logs are: local disk or R2).
+    #[command(subcommand)]
+    Avatar(AvatarCommand),
     /// The approval server an agent with approvals "ask" launches (from the
     /// MCP configuration its runner writes); not for direct use.
     #[command(hide = true)]
@@ -396,6 +399,22 @@ enum GithubCommand {
     RotateKey,
 }
 
+#[derive(Subcommand)]
+enum AvatarCommand {
+    /// Set a member's avatar from a PNG, JPEG or WebP file of at most 1 MB;
+    /// it is re-encoded as a 128×128 PNG. Prints the object key.
+    Set {
+        /// Workspace id or slug.
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: String,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The image file.
+        file: PathBuf,
+    },
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -517,6 +536,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::members(&store, &ws.workspace, action, &mut out).await
         }
         Command::Github(command) => github(command, &store, cli.config.as_deref()).await,
+        Command::Avatar(AvatarCommand::Set {
+            workspace,
+            email,
+            file,
+        }) => {
+            let options = commands::AvatarOptions {
+                workspace: &workspace,
+                email: &email,
+                file: &file,
+                config: cli.config.as_deref(),
+            };
+            commands::avatar_set(&store, &data_dir, options, &mut out).await
+        }
         Command::AgentMcp => commands::agent_mcp(&store).await,
     }
 }

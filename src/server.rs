@@ -219,11 +219,16 @@ impl ServerHandler for KanbanServer {
             .enable_completions()
             .enable_logging();
         // The tasks extension (SEP-2663), for start_session and send_follow_up.
-        let capabilities = if self.offers_tasks() {
+        let mut capabilities = if self.offers_tasks() {
             capabilities.enable_tasks().build()
         } else {
             capabilities.build()
         };
+        // MCP Apps (SEP-1865): the board app that show_board links to.
+        capabilities.extensions.get_or_insert_default().insert(
+            resources::app::UI_EXTENSION.to_owned(),
+            resources::app::extension_settings(),
+        );
         InitializeResult::new(capabilities)
             .with_server_info(
                 Implementation::new("vibe-kanban-mcp", env!("CARGO_PKG_VERSION"))

@@ -47,6 +47,33 @@ impl LocalLogs {
     }
 }
 
+impl LocalLogs {
+    /// Writes a small object whole, replacing any old one atomically (a
+    /// temporary file renamed over it): readers see the old or the new.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = path_of(&self.root, key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7()));
+        tokio::fs::write(&temporary, &bytes).await?;
+        if let Err(error) = tokio::fs::rename(&temporary, &path).await {
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// A small object whole, `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        match tokio::fs::read(path_of(&self.root, key)?).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 fn read_range(path: &Path, start: u64, limit: u64) -> Result<(Bytes, u64)> {
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,

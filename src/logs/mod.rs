@@ -11,6 +11,9 @@
 //!   immutable, so a live log is a base object plus numbered chunks, joined
 //!   into the base when a turn ends.
 //!
+//! Small objects other than logs (avatars: `avatars/{user_id}/avatar.png`)
+//! are written and read whole with [`LogStore::put`] and [`LogStore::get`].
+//!
 //! Reads go by byte range and tails read backwards in blocks, so no read ever
 //! loads a whole large log into memory. This module knows no SQL and no MCP.
 
@@ -125,6 +128,22 @@ impl LogStore {
         match self.backend {
             Backend::Local(_) => "local",
             Backend::R2(_) => "r2",
+        }
+    }
+
+    /// Writes a small object whole (an avatar), replacing any old one.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        match &self.backend {
+            Backend::Local(logs) => logs.put(key, bytes).await,
+            Backend::R2(logs) => logs.put(key, bytes).await,
+        }
+    }
+
+    /// A small object whole, `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        match &self.backend {
+            Backend::Local(logs) => logs.get(key).await,
+            Backend::R2(logs) => logs.get(key).await,
         }
     }
 

@@ -216,6 +216,23 @@ impl R2Logs {
         }
     }
 
+    /// Writes a small object whole (an avatar), replacing any old one.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&Path::from(key), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// A small object whole, `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        match self.store.get(&Path::from(key)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Joins base + chunks into one object and deletes the chunks.
     async fn join(&self, key: &str) -> Result<()> {
         let layout = self.layout(key).await?;

@@ -1,7 +1,11 @@
 //! MCP resources: a project's board as markdown, a task with its subtasks, a
-//! session's log and its diff.
-//! `resources/list` offers one board per project; the templates describe both
-//! kinds of URI. Every read is scoped to the caller's workspace.
+//! session's log and its diff; [`app`] is the board as an MCP App
+//! (`ui://kanban/board`).
+//! `resources/list` offers one board per project (the app is found through
+//! the `_meta.ui.resourceUri` of the tools that link it, as SEP-1865 allows);
+//! the templates describe the other kinds of URI. Every read is scoped to the caller's workspace.
+
+pub mod app;
 
 use rmcp::{
     ErrorData,
@@ -166,6 +170,9 @@ pub async fn read(
             ),
         )
     };
+    if uri == app::BOARD_APP_URI {
+        return Ok(app::read());
+    }
     let parsed = parse_uri(uri).ok_or_else(not_found)?;
     if let Uri::SessionLog(session_id) = &parsed {
         let sessions = sessions.ok_or_else(not_found)?;

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod args;
+mod board_app;
 mod call;
 mod error;
 mod github;

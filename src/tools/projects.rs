@@ -39,14 +39,15 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Effect::Read,
             list_projects,
         ),
-        tool(
+        // Hosts that render MCP Apps show the project's board with it.
+        super::board_app::linked(tool(
             "get_project",
             "Get project",
             "One project with its task counts per status.",
             Toolset::Projects,
             Effect::Read,
             get_project,
-        ),
+        )),
         tool(
             "create_project",
             "Create project",

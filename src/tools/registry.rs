@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, github,
-    members, merge, projects, prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals,
+    board_app, github, members, merge, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -27,6 +27,7 @@ impl Registry {
             .into_iter()
             .chain(members::tools())
             .chain(tasks::tools())
+            .chain(board_app::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())
             .chain(approvals::tools())

@@ -39,6 +39,7 @@ const COSTS: &[(&str, u64)] = &[
     ("update_task", 1),
     ("delete_task", 1),
     ("assign_task", 1),
+    ("show_board", 1),
     // The task and its project are read in one request, the repository is
     // checked on this machine, then the session is queued in a second.
     ("start_session", 2),
@@ -187,6 +188,7 @@ async fn every_tool_call_costs_what_the_readme_says() {
     )
     .await;
     call("get_task", json!({"task_id": parent_id}), 1).await;
+    call("show_board", json!({"project_id": project_id}), 1).await;
     call(
         "update_task",
         json!({"task_id": child_id, "status": "inprogress", "parent_task_id": null}),

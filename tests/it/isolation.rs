@@ -216,6 +216,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             // A name A uses is free in B: creating it shows nothing of A.
             "create_project" => vec![Probe::Free(json!({"name": "Secret plans"}))],
             "list_tasks" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
+            "show_board" => vec![swap(Box::new(|p| json!({"project_id": p})), &project_a)],
             "create_task" => vec![swap(
                 Box::new(|p| json!({"project_id": p, "title": "planted"})),
                 &project_a,

@@ -8,7 +8,9 @@ mod http_support;
 
 mod agent_clis;
 mod approvals;
+mod avatars;
 mod bad_input;
+mod browser_harness;
 mod cli;
 mod conformance;
 mod d1_store;
@@ -21,6 +23,7 @@ mod http_direct;
 mod isolation;
 mod kanban_flow;
 mod keys_and_scopes;
+mod mcp_app;
 mod members;
 mod migrations;
 mod privileged_fields;

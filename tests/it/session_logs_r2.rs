@@ -20,16 +20,16 @@ use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path
 use serde_json::{Value, json};
 
 /// A running local R2 and its S3 connection details.
-struct LocalR2 {
+pub struct LocalR2 {
     child: Child,
     endpoint: String,
     bucket: String,
     access_key: String,
-    secret: String,
+    pub secret: String,
 }
 
 impl LocalR2 {
-    fn start() -> LocalR2 {
+    pub fn start() -> LocalR2 {
         let dir = format!("{}/tests/d1", env!("CARGO_MANIFEST_DIR"));
         assert!(
             std::path::Path::new(&format!("{dir}/node_modules/miniflare")).exists(),
@@ -58,7 +58,7 @@ impl LocalR2 {
         }
     }
 
-    fn logs_section(&self, secret: &str) -> String {
+    pub fn logs_section(&self, secret: &str) -> String {
         format!(
             "[logs]\nbackend = \"r2\"\n[logs.r2]\nendpoint = \"{}\"\nbucket = \"{}\"\naccess_key_id = \"{}\"\n\
              secret_access_key = \"{secret}\"\nflush_interval_ms = 250\nchunk_bytes = 2048\n",
@@ -67,7 +67,7 @@ impl LocalR2 {
     }
 
     /// A direct S3 client, to look at the objects themselves.
-    fn objects(&self) -> impl ObjectStore {
+    pub fn objects(&self) -> impl ObjectStore {
         // reqwest is built without a bundled crypto provider (the server
         // installs ring; so does this test's own client).
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -16,6 +16,9 @@
 //!    then `direct` answers a plain stateless `tools/call` itself and rmcp
 //!    the rest.
 //!
+//! `avatars` serves `POST /avatars` and `GET /avatars/{user_id}` behind the
+//! same `auth`.
+//!
 //! Every refusal is an [`EdgeError`]. The modules import only each other's
 //! leaves (`error`, `challenge`, `owners`, `calls::McpPost`), never this
 //! router: each middleware gets its own part of [`HttpState`]. Below it
@@ -52,6 +55,7 @@ use crate::{
 };
 
 mod auth;
+mod avatars;
 mod calls;
 mod challenge;
 mod direct;
@@ -108,6 +112,8 @@ pub struct HttpState {
     shutdown: CancellationToken,
     /// GitHub settings, for `POST /webhooks/github`.
     github: Option<Arc<crate::github::GitHub>>,
+    /// Where avatars are kept (the logs' object store), if anywhere.
+    objects: Option<crate::logs::LogStore>,
 }
 
 impl HttpState {
@@ -150,13 +156,29 @@ impl HttpState {
             mcp_sessions,
             shutdown: CancellationToken::new(),
             github: None,
+            objects: None,
         }
+    }
+
+    /// Keeps avatars in `objects` (the logs' store) and serves `/avatars`.
+    pub fn with_objects(mut self, objects: crate::logs::LogStore) -> Self {
+        self.objects = Some(objects);
+        self
     }
 
     /// Accepts GitHub's webhook deliveries with these settings.
     pub fn with_github(mut self, github: Option<Arc<crate::github::GitHub>>) -> Self {
         self.github = github;
         self
+    }
+}
+
+impl FromRef<Arc<HttpState>> for avatars::Avatars {
+    fn from_ref(state: &Arc<HttpState>) -> Self {
+        avatars::Avatars {
+            store: state.store.clone(),
+            objects: state.objects.clone(),
+        }
     }
 }
 
@@ -224,6 +246,18 @@ fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
         ))
 }
 
+/// Avatars (`avatars.rs`): authenticated like the MCP endpoints; the upload
+/// reads at most 1 MB of body itself, to say what the limit is.
+fn avatar_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/avatars", post(avatars::upload))
+        .route("/avatars/{user_id}", get(avatars::download))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.auth),
+            auth::authenticate,
+        ))
+}
+
 /// The whole HTTP application. As above, the last layer listed is the
 /// outermost: the whole body must be in within the request timeout, however
 /// slowly it trickles (`calls` answers 408); the request id is set before
@@ -235,6 +269,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
             "/webhooks/github",
             post(webhooks::github).layer(RequestBodyLimitLayer::new(state.options.max_body_bytes)),
         )
+        .merge(avatar_routes(&state))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route(
