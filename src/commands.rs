@@ -9,7 +9,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+
+mod web;
 use chrono::{Duration, SecondsFormat, Utc};
+pub use web::{login as web_login, web};
 
 use crate::{
     auth::{self, Authenticator, Principal, Scopes},
@@ -376,21 +379,24 @@ async fn serve_http(
         store.clone(),
         settings.jwt_secret.as_deref().map(str::as_bytes),
     );
-    let state = Arc::new(HttpState::new(
-        store,
-        server,
-        authenticator,
-        local_owner,
-        metrics,
-        HttpOptions {
-            addr: bound,
-            ..options
-        },
-    ));
+    let state = Arc::new(
+        HttpState::new(
+            store,
+            server,
+            authenticator,
+            local_owner,
+            metrics,
+            HttpOptions {
+                addr: bound,
+                ..options
+            },
+        )
+        .with_login_links(data_dir.to_path_buf()),
+    );
     tracing::info!(
         store = %store_config.describe(),
         runner = !no_runner,
-        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
+        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE); the web board on http://{bound}/"
     );
     let served = transport::http::serve(listener, state, shutdown).await;
     if let Some(runner) = runner {

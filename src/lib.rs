@@ -82,3 +82,4 @@ pub mod sessions;
 pub mod store;
 pub mod tools;
 pub mod transport;
+pub mod web;

@@ -105,6 +105,9 @@ enum Command {
     /// Manage workspaces (teams).
     #[command(subcommand)]
     Workspaces(WorkspacesCommand),
+    /// Serve the web board (and MCP) on this machine: `serve --http` on a
+    /// loopback address, printing a one-time sign-in link.
+    Web(WebArgs),
     /// The approval server an agent with approvals "ask" launches (from the
     /// MCP configuration its runner writes); not for direct use.
     #[command(hide = true)]
@@ -208,6 +211,34 @@ struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     key: ApiKeyArgs,
+}
+
+/// `web [ADDR] [--open]`, or `web login`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct WebArgs {
+    #[command(subcommand)]
+    command: Option<WebCommand>,
+    /// Loopback address to serve on
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// Open the sign-in link in the desktop's browser (xdg-open)
+    #[arg(long)]
+    open: bool,
+    /// Everything `serve` takes (`--http` is ADDR here)
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum WebCommand {
+    /// Print a one-time sign-in link (10 minutes) for the local owner, for a
+    /// running `web` or `serve --http` on the local store.
+    Login {
+        /// The server's address as the browser reaches it
+        #[arg(long, default_value = "http://127.0.0.1:8787", value_name = "URL")]
+        url: String,
+    },
 }
 
 /// `--api-key`, for every subcommand that acts for a caller.
@@ -385,6 +416,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => commands::workspaces_create(&store, &name, &slug, &owner_email, &mut out).await,
         Command::Workspaces(WorkspacesCommand::List) => {
             commands::workspaces_list(&store, &mut out).await
+        }
+        Command::Web(WebArgs {
+            command: Some(WebCommand::Login { url }),
+            ..
+        }) => commands::web_login(&data_dir, store.kind(), &url, &mut out),
+        Command::Web(mut args) => {
+            args.serve.http = Some(args.addr);
+            let options = serve_options(args.serve, store, data_dir, cli.config);
+            commands::web(options, args.open, commands::shutdown_signal()).await
         }
         Command::AgentMcp => commands::agent_mcp(&store).await,
     }

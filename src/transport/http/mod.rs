@@ -1,8 +1,8 @@
 //! MCP over HTTP: Streamable HTTP at `/mcp` (rmcp's service; every protocol
 //! version from 2024-11-05 to 2026-07-28 — 2026-07-28 requests are served
 //! statelessly, older clients get sessions), the legacy HTTP+SSE transport at
-//! `/sse` + `/messages` ([`sse`]), `/healthz`, `/metrics` and the OAuth
-//! protected resource metadata. All MCP endpoints serve the same
+//! `/sse` + `/messages` ([`sse`]), `/healthz`, `/metrics`, the OAuth
+//! protected resource metadata and the web board at `/` ([`crate::web`]). All MCP endpoints serve the same
 //! [`KanbanServer`]. This file is the router and its state; each concern of
 //! the edge is its own module, in the order a request meets them:
 //!
@@ -105,6 +105,8 @@ pub struct HttpState {
     metrics: Arc<Metrics>,
     mcp_sessions: Arc<LocalSessionManager>,
     shutdown: CancellationToken,
+    /// Where `web login` leaves one-time sign-in links for the web board.
+    login_dir: Option<std::path::PathBuf>,
 }
 
 impl HttpState {
@@ -146,7 +148,31 @@ impl HttpState {
             options,
             mcp_sessions,
             shutdown: CancellationToken::new(),
+            login_dir: None,
         }
+    }
+
+    /// Accepts the one-time sign-in links `web login` writes under
+    /// `data_dir` (the local store only).
+    pub fn with_login_links(mut self, data_dir: std::path::PathBuf) -> Self {
+        self.login_dir = Some(data_dir);
+        self
+    }
+
+    /// The web board over the same store, tool layer and credentials.
+    fn web(&self) -> crate::web::Web {
+        crate::web::Web::new(crate::web::WebOptions {
+            store: self.store.clone(),
+            server: self.server.clone(),
+            authenticator: Arc::clone(&self.auth.authenticator),
+            local_owner: self
+                .auth
+                .no_auth
+                .then(|| self.auth.local_owner.clone())
+                .flatten(),
+            login_dir: self.login_dir.clone(),
+            streams: Arc::clone(&self.streams),
+        })
     }
 }
 
@@ -219,6 +245,7 @@ fn mcp_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
 /// slowly it trickles (`calls` answers 408); the request id is set before
 /// anything logs and echoed on every answer, refusals included.
 pub fn router(state: Arc<HttpState>) -> Router {
+    let board = crate::web::routes(Arc::new(state.web()));
     Router::new()
         .merge(mcp_routes(&state))
         .route("/healthz", get(healthz))
@@ -231,6 +258,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(auth::resource_metadata),
         )
+        .with_state(Arc::clone(&state))
+        // The web board at `/`: behind the same Host/Origin checks.
+        .merge(board)
         .layer(edge::cors(&state.edge.allowed_origins))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.edge),
@@ -247,7 +277,6 @@ pub fn router(state: Arc<HttpState>) -> Router {
         ))
         .layer(middleware::map_request(edge::drop_unusable_request_id))
         .layer(RequestBodyDeadlineLayer::new(state.options.request_timeout))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves (the binary passes SIGINT/SIGTERM; the
