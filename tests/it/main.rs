@@ -9,6 +9,7 @@ mod http_support;
 mod agent_clis;
 mod approvals;
 mod bad_input;
+mod browser_harness;
 mod cli;
 mod conformance;
 mod d1_store;

@@ -680,4 +680,5 @@ pub fn titles(page: &Value) -> Vec<String> {
         .map(|t| t["title"].as_str().expect("title").to_owned())
         .collect()
 }
+pub mod browser;
 pub mod sessions;
