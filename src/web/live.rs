@@ -67,6 +67,15 @@ impl Live {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The board's version now (drawn into the page, so its stream can tell
+    /// a change made before it connected).
+    pub async fn version(&self, actor: &Actor, project: &ProjectId) -> Result<String, WebError> {
+        self.store
+            .board_version(actor, project)
+            .await
+            .map_err(|e| WebError::Internal(format!("could not read the board's version: {e}")))
+    }
+
     /// Changes of the board of `project` (which `actor` was just allowed to
     /// read); starts its poller when it is the first to watch.
     pub fn watch(self: &Arc<Self>, actor: &Actor, project: ProjectId) -> watch::Receiver<String> {
@@ -117,11 +126,20 @@ impl Live {
     }
 }
 
-/// `GET /p/{project}/events`: a `board` event whenever the board changes.
+#[derive(Deserialize)]
+pub struct Since {
+    /// The version the page was drawn at.
+    #[serde(default)]
+    since: String,
+}
+
+/// `GET /p/{project}/events?since=V`: a `board` event whenever the board
+/// changes (at once when it is no longer at version V).
 pub async fn board_events(
     State(web): State<Arc<Web>>,
     signed: Signed,
     Path(project_id): Path<String>,
+    Query(Since { since }): Query<Since>,
 ) -> Result<Response, WebError> {
     // The same check as the page: the project must be the caller's.
     web.calls
@@ -134,9 +152,24 @@ pub async fn board_events(
     let mut changes = web
         .live
         .watch(&signed.principal.actor, ProjectId::from(project_id));
-    // The first version is the one the page was drawn from.
-    changes.borrow_and_update();
     let stream = async_stream(move |tx| async move {
+        // The poller's first look, compared with what the page shows.
+        let first = tokio::select! {
+            first = changes.wait_for(|v| !v.is_empty()) => match first {
+                Ok(first) => first.clone(),
+                Err(_) => return,
+            },
+            () = tx.closed() => return,
+        };
+        changes.borrow_and_update();
+        if first != since
+            && tx
+                .send(Event::default().event("board").data(first))
+                .await
+                .is_err()
+        {
+            return;
+        }
         loop {
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },

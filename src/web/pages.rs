@@ -216,6 +216,10 @@ pub async fn board(
         )
         .await?
         .value;
+    let version = web
+        .live
+        .version(&signed.principal.actor, &project.id)
+        .await?;
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
     let members = members(&web, &signed).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
@@ -246,7 +250,7 @@ pub async fn board(
         }
         p id="live" class="muted" aria-live="polite" {}
         div id="board" class="board" data-project=(project.id) data-csrf=(signed.csrf)
-            data-edit=(if can_edit { "1" } else { "0" })
+            data-edit=(if can_edit { "1" } else { "0" }) data-version=(version)
             data-query=(query_string(&filters)) {
             (columns_markup(&tasks, &members, can_edit, &signed.csrf))
         }

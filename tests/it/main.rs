@@ -37,4 +37,5 @@ mod stdio_pipes;
 mod store_contract;
 mod tasks_ext;
 mod toolsnaps;
+mod web_board;
 mod wrangler_compat;

@@ -106,7 +106,7 @@
     });
 
     // Live: the server says when the board changed.
-    const events = new EventSource(`/p/${project}/events`);
+    const events = new EventSource(`/p/${project}/events?since=${encodeURIComponent(board.dataset.version)}`);
     events.addEventListener("board", () => refresh());
     events.onerror = () => say("Live updates paused; reconnecting…");
     events.onopen = () => say("");
