@@ -131,8 +131,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
     set(headers, header::CONTENT_SECURITY_POLICY, CSP);
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    // Sign-in links carry a token in the URL: never send it elsewhere.
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // Sign-in links carry a token in the URL: never send it to other
+    // sites. (Not `no-referrer`: with it, Chromium sends `Origin: null` on
+    // form posts, which the Origin check refuses.)
+    set(headers, header::REFERRER_POLICY, "same-origin");
     if !headers.contains_key(header::CACHE_CONTROL) {
         set(headers, header::CACHE_CONTROL, "no-store");
     }

@@ -38,4 +38,5 @@ mod store_contract;
 mod tasks_ext;
 mod toolsnaps;
 mod web_board;
+mod web_browser;
 mod wrangler_compat;
