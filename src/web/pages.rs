@@ -252,7 +252,7 @@ pub async fn board(
         div id="board" class="board" data-project=(project.id) data-csrf=(signed.csrf)
             data-edit=(if can_edit { "1" } else { "0" }) data-version=(version)
             data-query=(query_string(&filters)) {
-            (columns_markup(&tasks, &members, can_edit, &signed.csrf))
+            (columns_markup(&tasks, &members, can_edit))
         }
     };
     Ok(page(&project.name, &signed, body))
@@ -290,22 +290,19 @@ pub async fn columns(
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
     let members = members(&web, &signed).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
-    Ok(
-        Html(columns_markup(&tasks, &members, can_edit, &signed.csrf).into_string())
-            .into_response(),
-    )
+    Ok(Html(columns_markup(&tasks, &members, can_edit).into_string()).into_response())
 }
 
 /// One column per status with its count; subtasks show on their parent's
 /// page, not as cards.
-fn columns_markup(
-    tasks: &[Task],
-    members: &BTreeMap<String, String>,
-    can_edit: bool,
-    csrf: &str,
-) -> Markup {
+///
+/// Cards are kept small (a 500-task board is one page): the move buttons
+/// are not drawn per card; the script puts one set into the card that has
+/// focus, and Shift+arrows move it. Without the script, a task page's
+/// status field moves it.
+fn columns_markup(tasks: &[Task], members: &BTreeMap<String, String>, can_edit: bool) -> Markup {
     html! {
-        @for (index, status) in TaskStatus::ALL.iter().enumerate() {
+        @for status in TaskStatus::ALL.iter() {
             @let cards: Vec<&Task> = tasks.iter().filter(|t| t.status == *status && t.parent_task_id.is_none()).collect();
             section class="column" data-status=(status.as_str()) aria-labelledby={ "h-" (status.as_str()) } {
                 h2 id={ "h-" (status.as_str()) } {
@@ -315,24 +312,10 @@ fn columns_markup(
                 }
                 ol class="cards" data-status=(status.as_str()) {
                     @for task in &cards {
-                        li class="card" tabindex="0" draggable=(if can_edit { "true" } else { "false" })
-                            data-id=(task.id) data-position=(task.position) {
+                        li class="card" tabindex="0" draggable=[can_edit.then_some("true")] data-id=(task.id) {
                             a class="title" href={ "/t/" (task.id) } { (task.title) }
                             @if let Some(assignee) = &task.assignee {
                                 span class="assignee" { (members.get(assignee.as_str()).map_or(assignee.as_str(), String::as_str)) }
-                            }
-                            @if can_edit {
-                                form class="moves" method="post" action={ "/t/" (task.id) "/move" } {
-                                    input type="hidden" name="_csrf" value=(csrf);
-                                    @if index > 0 {
-                                        button name="dir" value="left" aria-label={ "Move " (task.title) " to " (TaskStatus::ALL[index - 1].title()) } title="Move left (←)" { "←" }
-                                    }
-                                    button name="dir" value="up" aria-label={ "Move " (task.title) " up" } title="Move up (↑)" { "↑" }
-                                    button name="dir" value="down" aria-label={ "Move " (task.title) " down" } title="Move down (↓)" { "↓" }
-                                    @if index + 1 < TaskStatus::ALL.len() {
-                                        button name="dir" value="right" aria-label={ "Move " (task.title) " to " (TaskStatus::ALL[index + 1].title()) } title="Move right (→)" { "→" }
-                                    }
-                                }
                             }
                         }
                     }

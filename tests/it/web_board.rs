@@ -282,7 +282,7 @@ async fn changes_need_the_csrf_token_the_write_scope_and_the_same_origin() {
     assert_eq!(status, StatusCode::OK);
     assert!(board.contains("Made on the web"));
     assert!(
-        !board.contains("class=\"new-task\"") && !board.contains("class=\"moves\""),
+        !board.contains("class=\"new-task\"") && !board.contains("draggable"),
         "{board}"
     );
     let (_, task_page) = looker.get(&server, &format!("/t/{task}")).await;
@@ -576,4 +576,16 @@ async fn an_open_board_hears_of_an_mcp_clients_change() {
         .expect("the In review column");
     assert!(review.contains("Watched"), "{columns}");
     mcp.stop().await;
+}
+
+#[test]
+fn web_serves_this_machine_only() {
+    let data = DataDir::new();
+    let out = data.cli(&["web", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("serves on this machine only") && err.contains("serve --http"),
+        "{err}"
+    );
 }

@@ -217,6 +217,14 @@ async fn a_person_signs_in_drags_creates_and_sees_agents_changes_live() {
     browser
         .execute("arguments[0].focus();", vec![made.json()])
         .await;
+    let buttons = browser
+        .execute("return [...document.activeElement.querySelectorAll('.moves button')].filter(b => !b.hidden).map(b => b.getAttribute('aria-label'));", vec![])
+        .await;
+    assert_eq!(
+        buttons,
+        json!(["Move up", "Move down", "Move to the next column"]),
+        "the focused card's move buttons"
+    );
     browser
         .actions(json!([{"type": "key", "id": "kb", "actions": [
             {"type": "keyDown", "value": "\u{E008}"}, {"type": "keyDown", "value": "\u{E014}"},
@@ -268,6 +276,10 @@ async fn a_viewer_sees_no_controls_and_its_forged_post_is_refused() {
     sign_in(&browser, &server, &key).await;
     browser.goto(&server.url(&format!("/p/{project}"))).await;
     browser.find("#board .card").await;
+    let card = browser.find(".card").await;
+    browser
+        .execute("arguments[0].focus();", vec![card.json()])
+        .await;
     for control in [".moves", ".new-task", ".card[draggable='true']"] {
         assert!(
             browser.try_find(control).await.is_none(),

@@ -53,7 +53,28 @@
       await refresh();
     }
 
-    // Keyboard and button moves: the buttons are forms; posted by fetch here.
+    // Keyboard and button moves: one set of buttons, in the focused card.
+    const labels = { left: "Move to the previous column", up: "Move up", down: "Move down", right: "Move to the next column" };
+    const arrows = { left: "\u2190", up: "\u2191", down: "\u2193", right: "\u2192" };
+    const moves = document.createElement("div");
+    moves.className = "moves";
+    for (const dir of ["left", "up", "down", "right"]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.value = dir;
+      button.textContent = arrows[dir];
+      button.setAttribute("aria-label", labels[dir]);
+      button.title = labels[dir] + " (Shift+" + arrows[dir] + ")";
+      moves.appendChild(button);
+    }
+    board.addEventListener("focusin", (e) => {
+      const card = e.target.closest && e.target.closest(".card");
+      if (!card || !canEdit || moves.parentNode === card) return;
+      const column = card.closest(".column");
+      moves.querySelector("[value=left]").hidden = !column.previousElementSibling;
+      moves.querySelector("[value=right]").hidden = !column.nextElementSibling;
+      card.appendChild(moves);
+    });
     board.addEventListener("click", (e) => {
       const button = e.target.closest(".moves button");
       if (!button) return;
