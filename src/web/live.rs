@@ -286,3 +286,47 @@ fn guarded(
     let (head, body) = response.into_parts();
     Response::from_parts(head, web.streams.guard(&signed.principal, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_browsers_of_one_board_share_one_poller_that_stops_with_the_last() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+            .await
+            .expect("store");
+        let live = Arc::new(Live::new(store));
+        let actor = Actor {
+            user_id: "u".into(),
+            workspace_id: "w".into(),
+            api_key_id: None,
+            request_id: None,
+        };
+        let project = ProjectId::from("p");
+        let watchers: Vec<_> = (0..3)
+            .map(|_| live.watch(&actor, project.clone()))
+            .collect();
+        {
+            let boards = live.lock();
+            assert_eq!(boards.len(), 1);
+            assert_eq!(boards[&project].receiver_count(), 3);
+        }
+        let mut first = watchers[0].clone();
+        first
+            .wait_for(|v| !v.is_empty())
+            .await
+            .expect("the poller's first look");
+        drop(first);
+        drop(watchers);
+        // The poller notices on its next round and leaves (bounded wait).
+        for _ in 0..400 {
+            if live.lock().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the poller kept running with nobody watching");
+    }
+}

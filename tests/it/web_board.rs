@@ -589,3 +589,27 @@ fn web_serves_this_machine_only() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn no_auth_mode_is_the_local_owner_and_still_needs_the_csrf_token() {
+    let data = DataDir::new();
+    let server = HttpServer::start(data.path(), &["--no-auth"], &[]);
+    let anyone = Session {
+        cookie: String::new(),
+    };
+    let (status, page) = anyone.get(&server, "/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Projects"));
+    let mcp = mcp(&data).await;
+    let project = common::id(&mcp.call("create_project", json!({"name": "app"})).await);
+    let path = format!("/p/{project}/tasks");
+    let (status, _) = anyone.post(&server, &path, &[("title", "no token")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&page);
+    let (status, _) = anyone
+        .post(&server, &path, &[("title", "local"), ("_csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(tasks(&mcp, &project).await.len(), 1);
+    mcp.stop().await;
+}
