@@ -16,9 +16,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Web, WebError,
+    error::WebError,
     pages::{self, Filters},
     signin::{Signed, check_csrf},
+    state::Web,
 };
 use crate::store::{Session, Task, TaskStatus};
 

@@ -4,21 +4,22 @@
 //! tool layer ([`KanbanServer::run_tool`]), so scopes, workspace scoping
 //! and audit rows are exactly those of the MCP tools.
 //!
-//! - `signin` — sign-in with a key or JWT, one-time links, the server-side
-//!   sessions behind the cookie, the CSRF token.
+//! - `state` — what the handlers share ([`Web`]); `signin` — the
+//!   server-side sessions behind the cookie, one-time links, the CSRF
+//!   token; `account` — the sign-in, link and sign-out pages.
 //! - `calls` — the tool layer, typed for pages.
 //! - `pages` — the HTML of every view; `render` turns markdown, ANSI logs
 //!   and diffs into safe HTML.
 //! - `actions` — every POST (create, edit, move, sessions, approvals).
-//! - `live` — the board's version poller (one per project, fanned out) and
-//!   the event streams of boards and session logs.
+//! - `live` — the board's version poller (one per project, fanned out);
+//!   `streams` — the event streams of boards and session logs.
 //! - `assets` — the embedded script and stylesheet, with ETags.
 //!
 //! The outer edge (Host/Origin checks, request id) is the HTTP router's;
 //! this module adds the security headers of every page
 //! ([`security_headers`]).
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -29,13 +30,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::{
-    auth::{Authenticator, Principal},
-    server::KanbanServer,
-    store::Store,
-    transport::http::revocation::OpenStreams,
-};
-
+mod account;
 mod actions;
 mod assets;
 mod calls;
@@ -43,61 +38,24 @@ mod error;
 mod live;
 mod pages;
 mod render;
-pub mod signin;
+mod signin;
+mod state;
+mod streams;
 
 pub use error::WebError;
 pub use signin::{LOGIN_LINK_TTL, write_login_link};
-
-/// What the web board needs from the server it is part of.
-pub struct WebOptions {
-    pub store: Store,
-    pub server: KanbanServer,
-    pub authenticator: Arc<Authenticator>,
-    /// `--no-auth`: every browser is the local owner without signing in.
-    pub local_owner: Option<Principal>,
-    /// Where `web login` leaves one-time sign-in links (the data
-    /// directory); `None`: links are off.
-    pub login_dir: Option<PathBuf>,
-    /// Open event streams, closed by the revocation watcher with their key.
-    pub streams: Arc<OpenStreams>,
-}
-
-/// The web board's shared state.
-pub struct Web {
-    calls: calls::Calls,
-    signin: signin::SignIn,
-    live: Arc<live::Live>,
-    streams: Arc<OpenStreams>,
-}
-
-impl Web {
-    pub fn new(options: WebOptions) -> Self {
-        Web {
-            calls: calls::Calls {
-                server: options.server,
-            },
-            signin: signin::SignIn::new(
-                options.store.clone(),
-                options.authenticator,
-                options.local_owner,
-                options.login_dir,
-            ),
-            live: Arc::new(live::Live::new(options.store)),
-            streams: options.streams,
-        }
-    }
-}
+pub use state::{StreamGuard, Web, WebOptions};
 
 /// The board's routes, for the HTTP router to merge.
 pub fn routes(web: Arc<Web>) -> Router {
     Router::new()
         .route("/", get(pages::home))
-        .route("/signin", get(signin::form).post(signin::submit))
-        .route("/signout", post(signin::sign_out))
-        .route("/login", get(signin::link))
+        .route("/signin", get(account::form).post(account::submit))
+        .route("/signout", post(account::sign_out))
+        .route("/login", get(account::link))
         .route("/p/{project_id}", get(pages::board))
         .route("/p/{project_id}/columns", get(pages::columns))
-        .route("/p/{project_id}/events", get(live::board_events))
+        .route("/p/{project_id}/events", get(streams::board_events))
         .route("/p/{project_id}/tasks", post(actions::create_task))
         .route("/t/{task_id}", get(pages::task).post(actions::edit_task))
         .route("/t/{task_id}/move", post(actions::move_task))
@@ -105,7 +63,7 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/t/{task_id}/sessions", post(actions::start_session))
         .route("/s/{session_id}", get(pages::session))
         .route("/s/{session_id}/log", get(pages::log_page))
-        .route("/s/{session_id}/events", get(live::log_events))
+        .route("/s/{session_id}/events", get(streams::log_events))
         .route("/s/{session_id}/stop", post(actions::stop_session))
         .route("/s/{session_id}/follow-up", post(actions::follow_up))
         .route("/approvals/{approval_id}", post(actions::respond))

@@ -14,7 +14,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Web, WebError, assets, render, signin::Signed};
+use super::{assets, error::WebError, render, signin::Signed, state::Web};
 use crate::store::{Project, Session, Task, TaskDetail, TaskPage, TaskStatus, Workspace};
 
 /// Bytes of log a session page shows first, and each "load earlier" adds.

@@ -23,34 +23,28 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    Form,
-    extract::{FromRequestParts, Query, State},
-    http::{HeaderMap, Method, StatusCode, header, request::Parts},
-    response::{Html, IntoResponse, Redirect, Response},
-};
+use axum::http::{HeaderMap, Method, header, request::Parts};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{Web, WebError, pages};
+use super::error::WebError;
 use crate::{
-    auth::{self, AuthError, Authenticator, Principal, hash_key},
-    store::{Backend, Store},
+    auth::{AuthError, Authenticator, Principal, hash_key},
+    store::Store,
 };
 
 /// The session cookie's name.
-const COOKIE: &str = "vk_session";
+pub(super) const COOKIE: &str = "vk_session";
 /// How long a board session lasts (capped at the credentials' own expiry).
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// How long a one-time sign-in link stays usable.
 pub const LOGIN_LINK_TTL: Duration = Duration::from_secs(10 * 60);
 /// The folder of pending sign-in links, under the data directory.
-const LINK_DIR: &str = "web-login";
+pub(super) const LINK_DIR: &str = "web-login";
 
 /// What a session acts with.
 #[derive(Clone)]
-enum Credential {
+pub(super) enum Credential {
     /// A pasted API key or JWT, authenticated again on every request.
     Token(String),
     /// The local owner (a sign-in link, or `--no-auth`).
@@ -66,10 +60,10 @@ struct Session {
 
 /// Sign-in and the open sessions.
 pub struct SignIn {
-    store: Store,
-    authenticator: Arc<Authenticator>,
+    pub(super) store: Store,
+    pub(super) authenticator: Arc<Authenticator>,
     local_owner: Option<Principal>,
-    login_dir: Option<PathBuf>,
+    pub(super) login_dir: Option<PathBuf>,
     /// sha256(session id) → session: the ids themselves are not kept.
     sessions: Mutex<HashMap<String, Session>>,
 }
@@ -81,7 +75,7 @@ pub struct Signed {
     pub csrf: String,
 }
 
-fn random_hex() -> Result<String, WebError> {
+pub(super) fn random_hex() -> Result<String, WebError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| WebError::Internal(format!("no randomness for a session id: {e}")))?;
@@ -111,7 +105,7 @@ impl SignIn {
     }
 
     /// Opens a session; returns its id (for the cookie) and its lifetime.
-    fn open(
+    pub(super) fn open(
         &self,
         credential: Credential,
         principal: &Principal,
@@ -134,8 +128,13 @@ impl SignIn {
         Ok((id, (expires_at - now).num_seconds().max(0)))
     }
 
+    /// Ends the session of this cookie value (sign-out).
+    pub(super) fn close(&self, id: &str) {
+        self.lock().remove(&hash_key(id));
+    }
+
     /// The caller of a request with this cookie header, if signed in.
-    async fn signed(&self, headers: &HeaderMap) -> Result<Option<Signed>, WebError> {
+    pub(super) async fn signed(&self, headers: &HeaderMap) -> Result<Option<Signed>, WebError> {
         if let Some(owner) = &self.local_owner {
             // `--no-auth`: everyone is the local owner; the CSRF token is
             // still needed (a per-process token, in every page).
@@ -186,7 +185,7 @@ impl SignIn {
 }
 
 /// A cookie's value from the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -206,18 +205,18 @@ fn behind_tls(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-fn session_cookie(headers: &HeaderMap, value: &str, max_age: i64) -> String {
+pub(super) fn session_cookie(headers: &HeaderMap, value: &str, max_age: i64) -> String {
     format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         if behind_tls(headers) { "; Secure" } else { "" }
     )
 }
 
-impl FromRequestParts<Arc<Web>> for Signed {
-    type Rejection = WebError;
-
-    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, WebError> {
-        match web.signin.signed(&parts.headers).await? {
+impl SignIn {
+    /// The signed-in caller of a request: a page without a session is sent
+    /// to the sign-in form; an action or stream gets 401.
+    pub async fn caller(&self, parts: &Parts) -> Result<Signed, WebError> {
+        match self.signed(&parts.headers).await? {
             Some(mut signed) => {
                 signed.principal.actor.request_id = parts
                     .headers
@@ -262,134 +261,6 @@ pub fn check_csrf(
         tracing::warn!(user = %signed.principal.actor.user_id, "refused a board request without a valid CSRF token");
         Err(WebError::Csrf)
     }
-}
-
-#[derive(Deserialize)]
-pub struct SignInForm {
-    token: String,
-}
-
-/// `GET /signin`: the form (or the projects, when already signed in).
-pub async fn form(State(web): State<Arc<Web>>, headers: HeaderMap) -> Result<Response, WebError> {
-    if web.signin.signed(&headers).await?.is_some() {
-        return Ok(Redirect::to("/").into_response());
-    }
-    Ok(Html(pages::sign_in_page(None).into_string()).into_response())
-}
-
-/// `POST /signin`: checks the pasted key or JWT and opens a session. (No
-/// CSRF token exists yet: the edge's Origin check refuses other sites.)
-pub async fn submit(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
-) -> Result<Response, WebError> {
-    let token = form.token.trim().to_owned();
-    let refused = |message: String| {
-        (
-            StatusCode::UNAUTHORIZED,
-            Html(pages::sign_in_page(Some(&message)).into_string()),
-        )
-            .into_response()
-    };
-    if token.is_empty() {
-        return Ok(refused(
-            "paste an API key (vk_…) or a member's JWT".to_owned(),
-        ));
-    }
-    let principal = match web.signin.authenticator.authenticate(&token).await {
-        Ok(principal) => principal,
-        Err(AuthError::Store(error)) => {
-            return Err(WebError::Internal(format!(
-                "could not check the key: {error}"
-            )));
-        }
-        Err(error) => return Ok(refused(error.to_string())),
-    };
-    tracing::info!(workspace = %principal.workspace_name, identity = %principal.identity(), "signed in to the web board");
-    let (id, max_age) = web.signin.open(Credential::Token(token), &principal)?;
-    Ok(signed_in(&headers, &id, max_age))
-}
-
-fn signed_in(headers: &HeaderMap, id: &str, max_age: i64) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, session_cookie(headers, id, max_age)),
-            (header::LOCATION, "/".to_owned()),
-        ],
-    )
-        .into_response()
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-}
-
-/// `POST /signout`: ends the session on the server and clears the cookie.
-pub async fn sign_out(
-    State(web): State<Arc<Web>>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, WebError> {
-    check_csrf(&signed, &headers, Some(&form.csrf))?;
-    if let Some(id) = cookie(&headers, COOKIE) {
-        web.signin.lock().remove(&hash_key(&id));
-    }
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, session_cookie(&headers, "", 0)),
-            (header::LOCATION, "/signin".to_owned()),
-        ],
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-pub struct LinkQuery {
-    #[serde(default)]
-    token: String,
-}
-
-/// `GET /login?token=…`: a one-time link from `web login`.
-pub async fn link(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<LinkQuery>,
-) -> Result<Response, WebError> {
-    let refused = || {
-        WebError::Forbidden(
-            "this sign-in link is unknown, used or expired; run `vibe-kanban-mcp web login` for a new one".to_owned(),
-        )
-    };
-    let Some(dir) = &web.signin.login_dir else {
-        return Err(refused());
-    };
-    if web.signin.store.kind() != Backend::Sqlite || query.token.len() != 64 {
-        return Err(refused());
-    }
-    let file = dir.join(LINK_DIR).join(hash_key(&query.token));
-    let written = tokio::fs::read_to_string(&file)
-        .await
-        .map_err(|_| refused())?;
-    // Removing it is what makes the link single-use: of two concurrent
-    // uses, only one removal succeeds.
-    tokio::fs::remove_file(&file).await.map_err(|_| refused())?;
-    let fresh = DateTime::parse_from_rfc3339(written.trim())
-        .is_ok_and(|expires| expires.with_timezone(&Utc) > Utc::now());
-    if !fresh {
-        return Err(refused());
-    }
-    let owner = auth::local_owner(&web.signin.store)
-        .await
-        .map_err(|e| WebError::Internal(format!("no local owner to sign in as: {e}")))?;
-    tracing::info!(workspace = %owner.workspace_name, "signed in to the web board with a one-time link");
-    let (id, max_age) = web.signin.open(Credential::Owner(owner.clone()), &owner)?;
-    Ok(signed_in(&headers, &id, max_age))
 }
 
 /// Writes a one-time sign-in link's token under `data_dir` and returns the

@@ -209,14 +209,14 @@ async fn a_person_signs_in_drags_creates_and_sees_agents_changes_live() {
     browser.screenshot(&screenshot("board")).await;
 
     // The keyboard: focus a card, Shift+→ moves it one column right.
-    let made = browser.find(".card:has(.title)").await;
+    // In one script: a live refresh may replace the cards at any moment.
     let id = browser
-        .execute("return arguments[0].dataset.id;", vec![made.json()])
+        .execute(
+            "const card = document.querySelector(\".cards[data-status='todo'] .card\"); card.focus(); return card.dataset.id;",
+            vec![],
+        )
         .await;
     let id = id.as_str().expect("id").to_owned();
-    browser
-        .execute("arguments[0].focus();", vec![made.json()])
-        .await;
     let buttons = browser
         .execute("return [...document.activeElement.querySelectorAll('.moves button')].filter(b => !b.hidden).map(b => b.getAttribute('aria-label'));", vec![])
         .await;

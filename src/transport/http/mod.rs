@@ -171,7 +171,10 @@ impl HttpState {
                 .then(|| self.auth.local_owner.clone())
                 .flatten(),
             login_dir: self.login_dir.clone(),
-            streams: Arc::clone(&self.streams),
+            guard: {
+                let streams = Arc::clone(&self.streams);
+                Arc::new(move |principal, body| streams.guard(principal, body))
+            },
         })
     }
 }
