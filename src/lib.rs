@@ -66,6 +66,9 @@
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
 //! - [`metrics`] — counters and histograms for `/metrics`.
+//! - [`web`] — the web board at `/`: server-rendered pages (maud) that call
+//!   the tools as the signed-in principal, sign-in sessions and CSRF, the
+//!   live board and log streams, the embedded script and stylesheet.
 
 pub mod auth;
 pub mod board;
