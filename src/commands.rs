@@ -14,7 +14,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+
+mod web;
 use chrono::{Duration, SecondsFormat, Utc};
+pub use web::{login as web_login, web};
 
 use crate::{
     auth::{self, Authenticator, Principal, Scopes},
@@ -437,12 +440,13 @@ async fn serve_http(
             },
         )
         .with_github(github)
-        .with_objects(objects),
+        .with_objects(objects)
+        .with_login_links(data_dir.to_path_buf()),
     );
     tracing::info!(
         store = %store_config.describe(),
         runner = !no_runner,
-        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE)"
+        "serving MCP on http://{bound}/mcp (Streamable HTTP) and http://{bound}/sse (legacy SSE); the web board on http://{bound}/"
     );
     let served = transport::http::serve(listener, state, shutdown).await;
     if let Some(sync) = sync.flatten() {

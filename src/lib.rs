@@ -75,6 +75,9 @@
 //! - [`config`] — data locations, the store choice (`--store sqlite|d1`) and
 //!   the TOML configuration file.
 //! - [`metrics`] — counters and histograms for `/metrics`.
+//! - [`web`] — the web board at `/`: server-rendered pages (maud) that call
+//!   the tools as the signed-in principal, sign-in sessions and CSRF, the
+//!   live board and log streams, the embedded script and stylesheet.
 
 pub mod auth;
 pub mod avatars;
@@ -93,3 +96,4 @@ pub mod sessions;
 pub mod store;
 pub mod tools;
 pub mod transport;
+pub mod web;

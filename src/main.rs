@@ -114,6 +114,9 @@ enum Command {
     /// Members' avatars (stored where the logs are: local disk or R2).
     #[command(subcommand)]
     Avatar(AvatarCommand),
+    /// Serve the web board (and MCP) on this machine: `serve --http` on a
+    /// loopback address, printing a one-time sign-in link.
+    Web(WebArgs),
     /// The approval server an agent with approvals "ask" launches (from the
     /// MCP configuration its runner writes); not for direct use.
     #[command(hide = true)]
@@ -217,6 +220,34 @@ struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     key: ApiKeyArgs,
+}
+
+/// `web [ADDR] [--open]`, or `web login`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct WebArgs {
+    #[command(subcommand)]
+    command: Option<WebCommand>,
+    /// Loopback address to serve on
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// Open the sign-in link in the desktop's browser (xdg-open)
+    #[arg(long)]
+    open: bool,
+    /// Everything `serve` takes (`--http` is ADDR here)
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum WebCommand {
+    /// Print a one-time sign-in link (10 minutes) for the local owner, for a
+    /// running `web` or `serve --http` on the local store.
+    Login {
+        /// The server's address as the browser reaches it
+        #[arg(long, default_value = "http://127.0.0.1:8787", value_name = "URL")]
+        url: String,
+    },
 }
 
 /// `--api-key`, for every subcommand that acts for a caller.
@@ -548,6 +579,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config: cli.config.as_deref(),
             };
             commands::avatar_set(&store, &data_dir, options, &mut out).await
+        }
+        Command::Web(WebArgs {
+            command: Some(WebCommand::Login { url }),
+            ..
+        }) => commands::web_login(&data_dir, store.kind(), &url, &mut out),
+        Command::Web(mut args) => {
+            args.serve.http = Some(args.addr);
+            let options = serve_options(args.serve, store, data_dir, cli.config);
+            commands::web(options, args.open, commands::shutdown_signal()).await
         }
         Command::AgentMcp => commands::agent_mcp(&store).await,
     }

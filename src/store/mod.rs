@@ -17,6 +17,7 @@ macro_rules! task_columns {
 
 mod approvals;
 mod audit;
+mod board_version;
 pub mod d1;
 mod enhance;
 mod error;

@@ -42,4 +42,6 @@ mod stdio_pipes;
 mod store_contract;
 mod tasks_ext;
 mod toolsnaps;
+mod web_board;
+mod web_browser;
 mod wrangler_compat;

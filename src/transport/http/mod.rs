@@ -1,8 +1,8 @@
 //! MCP over HTTP: Streamable HTTP at `/mcp` (rmcp's service; every protocol
 //! version from 2024-11-05 to 2026-07-28 — 2026-07-28 requests are served
 //! statelessly, older clients get sessions), the legacy HTTP+SSE transport at
-//! `/sse` + `/messages` ([`sse`]), `/healthz`, `/metrics` and the OAuth
-//! protected resource metadata. All MCP endpoints serve the same
+//! `/sse` + `/messages` ([`sse`]), `/healthz`, `/metrics`, the OAuth
+//! protected resource metadata and the web board at `/` ([`crate::web`]). All MCP endpoints serve the same
 //! [`KanbanServer`]. This file is the router and its state; each concern of
 //! the edge is its own module, in the order a request meets them:
 //!
@@ -114,6 +114,8 @@ pub struct HttpState {
     github: Option<Arc<crate::github::GitHub>>,
     /// Where avatars are kept (the logs' object store), if anywhere.
     objects: Option<crate::logs::LogStore>,
+    /// Where `web login` leaves one-time sign-in links for the web board.
+    login_dir: Option<std::path::PathBuf>,
 }
 
 impl HttpState {
@@ -157,7 +159,15 @@ impl HttpState {
             shutdown: CancellationToken::new(),
             github: None,
             objects: None,
+            login_dir: None,
         }
+    }
+
+    /// Accepts the one-time sign-in links `web login` writes under
+    /// `data_dir` (the local store only).
+    pub fn with_login_links(mut self, data_dir: std::path::PathBuf) -> Self {
+        self.login_dir = Some(data_dir);
+        self
     }
 
     /// Keeps avatars in `objects` (the logs' store) and serves `/avatars`.
@@ -170,6 +180,25 @@ impl HttpState {
     pub fn with_github(mut self, github: Option<Arc<crate::github::GitHub>>) -> Self {
         self.github = github;
         self
+    }
+
+    /// The web board over the same store, tool layer and credentials.
+    fn web(&self) -> crate::web::Web {
+        crate::web::Web::new(crate::web::WebOptions {
+            store: self.store.clone(),
+            server: self.server.clone(),
+            authenticator: Arc::clone(&self.auth.authenticator),
+            local_owner: self
+                .auth
+                .no_auth
+                .then(|| self.auth.local_owner.clone())
+                .flatten(),
+            login_dir: self.login_dir.clone(),
+            guard: {
+                let streams = Arc::clone(&self.streams);
+                Arc::new(move |principal, body| streams.guard(principal, body))
+            },
+        })
     }
 }
 
@@ -263,6 +292,7 @@ fn avatar_routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
 /// slowly it trickles (`calls` answers 408); the request id is set before
 /// anything logs and echoed on every answer, refusals included.
 pub fn router(state: Arc<HttpState>) -> Router {
+    let board = crate::web::routes(Arc::new(state.web()));
     Router::new()
         .merge(mcp_routes(&state))
         .route(
@@ -280,6 +310,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(auth::resource_metadata),
         )
+        .with_state(Arc::clone(&state))
+        // The web board at `/`: behind the same Host/Origin checks.
+        .merge(board)
         .layer(edge::cors(&state.edge.allowed_origins))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.edge),
@@ -296,7 +329,6 @@ pub fn router(state: Arc<HttpState>) -> Router {
         ))
         .layer(middleware::map_request(edge::drop_unusable_request_id))
         .layer(RequestBodyDeadlineLayer::new(state.options.request_timeout))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves (the binary passes SIGINT/SIGTERM; the

@@ -1,0 +1,666 @@
+//! The board's pages: projects, a project's board, a task, a session. Each
+//! reads through the tool layer as the signed-in principal and renders
+//! with maud, which escapes every string it is given. Controls that change
+//! something are drawn only for a caller whose scopes allow the tool behind
+//! them (the action is refused server-side anyway).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    extract::{Path, Query, State},
+    response::{Html, IntoResponse, Json, Response},
+};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{assets, error::WebError, render, signin::Signed, state::Web};
+use crate::store::{Project, Session, Task, TaskDetail, TaskPage, TaskStatus, Workspace};
+
+/// Bytes of log a session page shows first, and each "load earlier" adds.
+pub const LOG_PAGE: u64 = 64 * 1024;
+/// Bytes of diff a session page shows.
+const DIFF_LIMIT: u64 = 512 * 1024;
+
+/// The page frame: header with the workspace and sign-out.
+fn layout(title: &str, signed: Option<&Signed>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · vibe-kanban" }
+                link rel="stylesheet" href=(assets::CSS_URL.as_str());
+                script src=(assets::JS_URL.as_str()) defer {}
+            }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    a class="brand" href="/" { "vibe-kanban" }
+                    @if let Some(signed) = signed {
+                        span class="who" {
+                            (signed.principal.workspace_name)
+                            " · "
+                            span class="scopes" { (signed.principal.scopes.to_string()) }
+                        }
+                        form method="post" action="/signout" class="signout" {
+                            input type="hidden" name="_csrf" value=(signed.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    }
+}
+
+fn page(title: &str, signed: &Signed, body: Markup) -> Response {
+    Html(layout(title, Some(signed), body).into_string()).into_response()
+}
+
+/// The sign-in form, with an error when the last try was refused.
+pub fn sign_in_page(error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            div class="narrow" {
+                h1 { "Sign in" }
+                p { "Paste an API key (" code { "vibe-kanban-mcp keys create" } ") or a member's JWT. It stays on the server; your browser keeps only a session cookie." }
+                @if let Some(error) = error {
+                    p class="error" role="alert" { (error) }
+                }
+                form method="post" action="/signin" class="stack" {
+                    label for="token" { "API key or JWT" }
+                    input id="token" name="token" type="password" autocomplete="off" required;
+                    button type="submit" { "Sign in" }
+                }
+                p class="muted" { "On this machine, " code { "vibe-kanban-mcp web login" } " prints a one-time sign-in link." }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct ProjectList {
+    projects: Vec<Project>,
+}
+
+/// `GET /`: the workspace's projects with their task counts.
+pub async fn home(State(web): State<Arc<Web>>, signed: Signed) -> Result<Response, WebError> {
+    let list = web
+        .calls
+        .call::<ProjectList>(&signed.principal, "list_projects", json!({"limit": 200}))
+        .await?
+        .value;
+    let body = html! {
+        h1 { "Projects" }
+        @if list.projects.is_empty() {
+            p class="muted" { "No projects yet; create one with the create_project tool." }
+        }
+        ul class="projects" {
+            @for p in &list.projects {
+                li {
+                    a href={ "/p/" (p.id) } { (p.name) }
+                    @if !p.description.is_empty() { p class="muted" { (p.description) } }
+                    ul class="counts" aria-label="Tasks per status" {
+                        @for (status, count) in counts(p) {
+                            li { span class={ "dot s-" (status.as_str()) } {} (status.title()) " " strong { (count) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Projects", &signed, body))
+}
+
+fn counts(p: &Project) -> [(TaskStatus, i64); 5] {
+    let c = &p.task_counts;
+    [
+        (TaskStatus::Todo, c.todo),
+        (TaskStatus::Inprogress, c.inprogress),
+        (TaskStatus::Inreview, c.inreview),
+        (TaskStatus::Done, c.done),
+        (TaskStatus::Cancelled, c.cancelled),
+    ]
+}
+
+/// The board's filters (query string).
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    pub assignee: String,
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Every task of a project matching the filters, in board order (all pages).
+pub async fn all_tasks(
+    web: &Web,
+    signed: &Signed,
+    project_id: &str,
+    filters: &Filters,
+    status: Option<TaskStatus>,
+) -> Result<Vec<Task>, WebError> {
+    let mut tasks = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"project_id": project_id, "limit": 200});
+        if !filters.assignee.is_empty() {
+            args["assignee"] = json!(filters.assignee);
+        }
+        if !filters.q.trim().is_empty() {
+            args["query"] = json!(filters.q.trim());
+        }
+        if let Some(status) = status {
+            args["status"] = json!([status]);
+        }
+        if let Some(cursor) = &cursor {
+            args["cursor"] = json!(cursor);
+        }
+        let page = web
+            .calls
+            .call::<TaskPage>(&signed.principal, "list_tasks", args)
+            .await?
+            .value;
+        tasks.extend(page.tasks);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(tasks),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WorkspaceList {
+    workspaces: Vec<Workspace>,
+}
+
+/// Members of the caller's workspace: user id → name.
+async fn members(web: &Web, signed: &Signed) -> BTreeMap<String, String> {
+    let Ok(list) = web
+        .calls
+        .call::<WorkspaceList>(&signed.principal, "list_workspaces", json!({}))
+        .await
+    else {
+        return BTreeMap::new();
+    };
+    list.value
+        .workspaces
+        .into_iter()
+        .filter(|w| w.id == signed.principal.actor.workspace_id)
+        .flat_map(|w| w.members)
+        .map(|m| {
+            let name = if m.name.is_empty() { m.email } else { m.name };
+            (m.user_id.to_string(), name)
+        })
+        .collect()
+}
+
+/// `GET /p/{project}`: the board.
+pub async fn board(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Path(project_id): Path<String>,
+    Query(filters): Query<Filters>,
+) -> Result<Response, WebError> {
+    let project = web
+        .calls
+        .call::<Project>(
+            &signed.principal,
+            "get_project",
+            json!({"project_id": project_id}),
+        )
+        .await?
+        .value;
+    let version = web
+        .live
+        .version(&signed.principal.actor, &project.id)
+        .await?;
+    let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
+    let members = members(&web, &signed).await;
+    let can_edit = web.calls.may(&signed.principal, "update_task");
+    let body = html! {
+        nav class="crumbs" aria-label="Breadcrumb" { a href="/" { "Projects" } " / " span { (project.name) } }
+        h1 { (project.name) }
+        div class="toolbar" {
+            form method="get" class="filters" role="search" {
+                label for="f-assignee" { "Assignee" }
+                select id="f-assignee" name="assignee" {
+                    option value="" { "Anyone" }
+                    @for (id, name) in &members {
+                        option value=(id) selected[filters.assignee == *id] { (name) }
+                    }
+                }
+                label for="f-q" { "Text" }
+                input id="f-q" type="search" name="q" value=(filters.q) placeholder="Title or description";
+                button type="submit" { "Filter" }
+            }
+            @if can_edit {
+                form method="post" action={ "/p/" (project.id) "/tasks" } class="new-task" {
+                    input type="hidden" name="_csrf" value=(signed.csrf);
+                    label for="new-title" { "New task" }
+                    input id="new-title" name="title" required maxlength="500" placeholder="What needs doing?";
+                    button type="submit" { "Add" }
+                }
+            }
+        }
+        p id="live" class="muted" aria-live="polite" {}
+        div id="board" class="board" data-project=(project.id) data-csrf=(signed.csrf)
+            data-edit=(if can_edit { "1" } else { "0" }) data-version=(version)
+            data-query=(query_string(&filters)) {
+            (columns_markup(&tasks, &members, can_edit))
+        }
+    };
+    Ok(page(&project.name, &signed, body))
+}
+
+fn query_string(filters: &Filters) -> String {
+    let mut parts = Vec::new();
+    if !filters.assignee.is_empty() {
+        parts.push(format!("assignee={}", urlencode(&filters.assignee)));
+    }
+    if !filters.q.is_empty() {
+        parts.push(format!("q={}", urlencode(&filters.q)));
+    }
+    parts.join("&")
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /p/{project}/columns`: the columns alone, for the live refresh.
+pub async fn columns(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Path(project_id): Path<String>,
+    Query(filters): Query<Filters>,
+) -> Result<Response, WebError> {
+    let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
+    let members = members(&web, &signed).await;
+    let can_edit = web.calls.may(&signed.principal, "update_task");
+    Ok(Html(columns_markup(&tasks, &members, can_edit).into_string()).into_response())
+}
+
+/// One column per status with its count; subtasks show on their parent's
+/// page, not as cards.
+///
+/// Cards are kept small (a 500-task board is one page): the move buttons
+/// are not drawn per card; the script puts one set into the card that has
+/// focus, and Shift+arrows move it. Without the script, a task page's
+/// status field moves it.
+fn columns_markup(tasks: &[Task], members: &BTreeMap<String, String>, can_edit: bool) -> Markup {
+    html! {
+        @for status in TaskStatus::ALL.iter() {
+            @let cards: Vec<&Task> = tasks.iter().filter(|t| t.status == *status && t.parent_task_id.is_none()).collect();
+            section class="column" data-status=(status.as_str()) aria-labelledby={ "h-" (status.as_str()) } {
+                h2 id={ "h-" (status.as_str()) } {
+                    span class={ "dot s-" (status.as_str()) } {}
+                    (status.title()) " "
+                    span class="count" aria-label={ (cards.len()) " tasks" } { (cards.len()) }
+                }
+                ol class="cards" data-status=(status.as_str()) {
+                    @for task in &cards {
+                        li class="card" tabindex="0" draggable=[can_edit.then_some("true")] data-id=(task.id) {
+                            a class="title" href={ "/t/" (task.id) } { (task.title) }
+                            @if let Some(assignee) = &task.assignee {
+                                span class="assignee" { (members.get(assignee.as_str()).map_or(assignee.as_str(), String::as_str)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SessionList {
+    sessions: Vec<Session>,
+}
+
+/// `GET /t/{task}`: a task with its description, subtasks and sessions.
+pub async fn task(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Path(task_id): Path<String>,
+) -> Result<Response, WebError> {
+    let detail = web
+        .calls
+        .call::<TaskDetail>(&signed.principal, "get_task", json!({"task_id": task_id}))
+        .await?
+        .value;
+    let sessions = if web.calls.may(&signed.principal, "list_sessions") {
+        web.calls
+            .call::<SessionList>(
+                &signed.principal,
+                "list_sessions",
+                json!({"task_id": task_id}),
+            )
+            .await
+            .map(|r| r.value.sessions)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let members = members(&web, &signed).await;
+    let can_edit = web.calls.may(&signed.principal, "update_task");
+    let can_start = web.calls.may(&signed.principal, "start_session");
+    let task = &detail.task;
+    let body = html! {
+        nav class="crumbs" aria-label="Breadcrumb" {
+            a href="/" { "Projects" } " / "
+            a href={ "/p/" (task.project_id) } { "Board" }
+            @if let Some(parent) = &task.parent_task_id { " / " a href={ "/t/" (parent) } { "Parent task" } }
+        }
+        h1 { (task.title) }
+        p class="meta" {
+            span class={ "badge s-" (task.status.as_str()) } { (task.status.title()) }
+            " · "
+            @match &task.assignee {
+                Some(a) => { "Assigned to " (members.get(a.as_str()).map_or(a.as_str(), String::as_str)) }
+                None => { "Unassigned" }
+            }
+        }
+        section class="description" aria-label="Description" {
+            @if task.description.trim().is_empty() { p class="muted" { "No description." } }
+            @else { (render::markdown(&task.description)) }
+        }
+        @if can_edit {
+            details class="edit" {
+                summary { "Edit task" }
+                form method="post" action={ "/t/" (task.id) } class="stack" {
+                    input type="hidden" name="_csrf" value=(signed.csrf);
+                    label for="e-title" { "Title" }
+                    input id="e-title" name="title" value=(task.title) required maxlength="500";
+                    label for="e-desc" { "Description (markdown)" }
+                    textarea id="e-desc" name="description" rows="8" { (task.description) }
+                    label for="e-status" { "Status" }
+                    select id="e-status" name="status" {
+                        @for s in TaskStatus::ALL { option value=(s.as_str()) selected[s == task.status] { (s.title()) } }
+                    }
+                    label for="e-assignee" { "Assignee" }
+                    select id="e-assignee" name="assignee" {
+                        option value="" selected[task.assignee.is_none()] { "Nobody" }
+                        @for (id, name) in &members {
+                            option value=(id) selected[task.assignee.as_ref().is_some_and(|a| a.as_str() == id)] { (name) }
+                        }
+                    }
+                    button type="submit" { "Save" }
+                }
+            }
+        }
+        h2 { "Subtasks " span class="count" { (detail.subtask_count) } }
+        ul class="subtasks" {
+            @for sub in &detail.subtasks {
+                li { span class={ "badge s-" (sub.status.as_str()) } { (sub.status.title()) } " " a href={ "/t/" (sub.id) } { (sub.title) } }
+            }
+        }
+        @if can_edit {
+            form method="post" action={ "/t/" (task.id) "/subtasks" } class="inline" {
+                input type="hidden" name="_csrf" value=(signed.csrf);
+                label for="sub-title" { "New subtask" }
+                input id="sub-title" name="title" required maxlength="500";
+                button type="submit" { "Add subtask" }
+            }
+        }
+        h2 { "Sessions" }
+        @if sessions.is_empty() { p class="muted" { "No agent sessions on this task." } }
+        ul class="sessions" {
+            @for s in &sessions {
+                li {
+                    span class={ "badge r-" (s.status.as_str()) } { (s.status.as_str()) } " "
+                    a href={ "/s/" (s.id) } { (s.executor) " · " (s.created_at) }
+                    @if let Some(branch) = &s.branch { " · " code { (branch) } }
+                }
+            }
+        }
+        @if can_start {
+            form method="post" action={ "/t/" (task.id) "/sessions" } class="inline" {
+                input type="hidden" name="_csrf" value=(signed.csrf);
+                label for="executor" { "Executor (optional)" }
+                input id="executor" name="executor" placeholder="default";
+                button type="submit" { "Start session" }
+            }
+        }
+    };
+    Ok(page(&task.title, &signed, body))
+}
+
+#[derive(Deserialize)]
+struct SessionDetail {
+    #[serde(flatten)]
+    session: Session,
+    #[serde(default)]
+    final_message: Option<String>,
+    #[serde(default)]
+    processes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct Approvals {
+    approvals: Vec<Value>,
+}
+
+/// A page of the log: where it starts, where it ends, as HTML.
+#[derive(serde::Serialize)]
+pub struct LogChunk {
+    pub start: u64,
+    pub end: u64,
+    pub total: u64,
+    pub running: bool,
+    pub html: String,
+}
+
+#[derive(Deserialize)]
+struct LogMeta {
+    #[serde(default)]
+    start: u64,
+    next_cursor: u64,
+    total_bytes: u64,
+    #[serde(default)]
+    running: bool,
+}
+
+/// Reads `[cursor, cursor + limit)` of a session's log (or its tail when
+/// `cursor` is `None`) through `read_execution_log`. A page that starts
+/// mid-line drops that partial line (the page before shows it).
+pub async fn read_log(
+    web: &Web,
+    signed: &Signed,
+    session_id: &str,
+    cursor: Option<u64>,
+    limit: u64,
+) -> Result<LogChunk, WebError> {
+    let meta_of = |cursor: u64| json!({"session_id": session_id, "cursor": cursor, "limit": limit.clamp(1, 1 << 20)});
+    let args = match cursor {
+        Some(cursor) => meta_of(cursor),
+        None => json!({"session_id": session_id, "tail": 400}),
+    };
+    let reply = web
+        .calls
+        .call::<LogMeta>(&signed.principal, "read_execution_log", args)
+        .await?;
+    let text = reply.texts.first().cloned().unwrap_or_default();
+    let meta = reply.value;
+    let start = cursor.unwrap_or(meta.start);
+    let mut body = text.as_str();
+    let mut shown_start = start;
+    if cursor.is_none() && start > 0 && body.len() as u64 > LOG_PAGE {
+        // A long tail is trimmed to a page.
+        let cut = body.len() - LOG_PAGE as usize;
+        let cut = (cut..body.len())
+            .find(|i| body.is_char_boundary(*i))
+            .unwrap_or(cut);
+        body = &body[cut..];
+        shown_start = start + cut as u64;
+    }
+    Ok(LogChunk {
+        start: shown_start,
+        end: meta.next_cursor,
+        total: meta.total_bytes,
+        running: meta.running,
+        html: render::ansi(body),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    /// Where the page ends (exclusive): "load earlier" asks for what comes
+    /// before what is shown.
+    before: u64,
+}
+
+/// `GET /s/{session}/log?before=N`: the page of log before byte N, as JSON
+/// (`start`, `html`).
+pub async fn log_page(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Path(session_id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Response, WebError> {
+    let start = query.before.saturating_sub(LOG_PAGE);
+    let mut chunk = read_log(
+        &web,
+        &signed,
+        &session_id,
+        Some(start),
+        query.before - start,
+    )
+    .await?;
+    chunk.end = chunk.end.min(query.before);
+    Ok(Json(chunk).into_response())
+}
+
+/// `GET /s/{session}`: status, log (live), final message, diff, controls.
+pub async fn session(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Path(session_id): Path<String>,
+) -> Result<Response, WebError> {
+    let detail = web
+        .calls
+        .call::<SessionDetail>(
+            &signed.principal,
+            "get_session",
+            json!({"session_id": session_id}),
+        )
+        .await?
+        .value;
+    let s = &detail.session;
+    let log = read_log(&web, &signed, &session_id, None, LOG_PAGE).await?;
+    let diff = match web
+        .calls
+        .call::<Value>(
+            &signed.principal,
+            "get_session_diff",
+            json!({"session_id": session_id, "limit": DIFF_LIMIT}),
+        )
+        .await
+    {
+        Ok(reply) => Ok(reply.texts.get(1).cloned().unwrap_or_default()),
+        Err(error) => Err(error.to_string()),
+    };
+    let approvals = if web.calls.may(&signed.principal, "list_approvals") {
+        web.calls
+            .call::<Approvals>(
+                &signed.principal,
+                "list_approvals",
+                json!({"session_id": session_id}),
+            )
+            .await
+            .map(|r| r.value.approvals)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let can_run = web.calls.may(&signed.principal, "stop_session");
+    let active = s.status.is_active();
+    let body = html! {
+        nav class="crumbs" aria-label="Breadcrumb" { a href="/" { "Projects" } " / " a href={ "/t/" (s.task_id) } { "Task" } }
+        h1 { "Session " code { (s.id.as_str().get(..8).unwrap_or(s.id.as_str())) } }
+        dl class="facts" {
+            dt { "Status" } dd { span id="session-status" class={ "badge r-" (s.status.as_str()) } { (s.status.as_str()) }
+                @if let Some(reason) = &s.status_reason { " " span class="muted" { (reason) } } }
+            dt { "Executor" } dd { (s.executor) }
+            dt { "Branch" } dd { @if let Some(b) = &s.branch { code { (b) } } @else { "—" } }
+            dt { "Turns" } dd { (s.turns) }
+            dt { "Processes" } dd {
+                @for p in &detail.processes {
+                    span class="proc" { (p["kind"].as_str().unwrap_or("")) " " (p["status"].as_str().unwrap_or(""))
+                        @if let Some(code) = p["exit_code"].as_i64() { " (exit " (code) ")" } } " "
+                }
+            }
+        }
+        @if can_run {
+            div class="actions" {
+                @if active {
+                    form method="post" action={ "/s/" (s.id) "/stop" } {
+                        input type="hidden" name="_csrf" value=(signed.csrf);
+                        button type="submit" class="danger" { "Stop" }
+                    }
+                } @else {
+                    form method="post" action={ "/s/" (s.id) "/follow-up" } class="inline" {
+                        input type="hidden" name="_csrf" value=(signed.csrf);
+                        label for="follow" { "Follow-up" }
+                        input id="follow" name="prompt" required placeholder="What should the agent do next?";
+                        button type="submit" { "Send" }
+                    }
+                }
+            }
+        }
+        @if !approvals.is_empty() {
+            h2 { "Pending approvals" }
+            ul class="approvals" {
+                @for a in &approvals {
+                    li {
+                        code { (a["tool_name"].as_str().unwrap_or("")) } " "
+                        span class="muted" { (a["input"].to_string().chars().take(300).collect::<String>()) }
+                        @if can_run {
+                            @for (decision, label) in [("allow", "Approve"), ("deny", "Deny")] {
+                                form method="post" action={ "/approvals/" (a["id"].as_str().unwrap_or("")) } class="inline" {
+                                    input type="hidden" name="_csrf" value=(signed.csrf);
+                                    input type="hidden" name="session_id" value=(s.id);
+                                    button type="submit" name="decision" value=(decision) { (label) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="log-h" { "Execution log" }
+        div class="log-wrap" {
+            @if log.start > 0 {
+                button id="log-earlier" type="button" data-before=(log.start) { "Load earlier" }
+            }
+            pre id="log" class="log" tabindex="0" aria-labelledby="log-h" data-session=(s.id) data-end=(log.end)
+                data-live=(if active || log.running { "1" } else { "0" }) {
+                (PreEscaped(&log.html))
+            }
+            label class="follow" { input id="log-follow" type="checkbox" checked; " Follow the tail" }
+        }
+        h2 { "Final message" }
+        @match &detail.final_message {
+            Some(m) => { div class="final" { (render::markdown(m)) } }
+            None => { p class="muted" { @if active { "The agent is still working." } @else { "No final message." } } }
+        }
+        h2 { "Diff" }
+        @match &diff {
+            Ok(patch) => { div id="diff" { (render::diff(patch)) } }
+            Err(e) => { p class="muted" { (e) } }
+        }
+    };
+    Ok(page("Session", &signed, body))
+}
