@@ -32,6 +32,12 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
 
+    /// Whether this role may do what `least` may: the one role check
+    /// ("admins and up", "author or admin" is `author || at_least(Admin)`).
+    pub fn at_least(self, least: Role) -> bool {
+        self >= least
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",

@@ -177,6 +177,15 @@ fn admit(state: &CallChecks, principal: &Principal, post: &McpPost) -> Result<()
         {
             return Err(EdgeError::InsufficientScope { scope, tool });
         }
+        if let (Some(scope), Some(role)) = (
+            state.server.tool_scope(&tool),
+            state.server.tool_role(&tool),
+        ) && !principal.is_at_least(role)
+        {
+            return Err(EdgeError::RoleTooLow(crate::tools::forbidden(
+                &tool, scope, role, principal,
+            )));
+        }
         // Buckets are keyed by the registered name: a made-up name shares
         // the caller's one `unknown` bucket and is never stored.
         let key = state
