@@ -10,6 +10,7 @@ mod approvals;
 mod args;
 mod call;
 mod error;
+mod keys;
 mod links;
 mod members;
 mod projects;

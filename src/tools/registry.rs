@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, members,
-    projects, prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, keys,
+    members, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -48,6 +48,7 @@ impl Registry {
         let tools = projects::tools()
             .into_iter()
             .chain(members::tools())
+            .chain(keys::tools())
             .chain(tasks::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())

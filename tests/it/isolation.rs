@@ -135,6 +135,15 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             .expect("user")
             .to_owned();
     owner_a.stop().await;
+    // A's API key (its id), which B must not find or revoke.
+    data.create_key("default", "a-secret-key", "read");
+    let key_a = data.rows(
+        "SELECT id FROM mcp_api_keys WHERE name = 'a-secret-key'",
+        &[],
+    )[0][0]
+        .as_str()
+        .expect("key id")
+        .to_owned();
     // A permission request of A's agent (as the approval server records it).
     let approval_a = "0193a000-0000-7000-8000-0000000000a2";
     data.rows(
@@ -164,6 +173,8 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             session_a.as_str(),
             approval_a,
             user_a.as_str(),
+            key_a.as_str(),
+            "a-secret-key",
             "Secret task",
             "Secret subtask",
             "Secret prompt",
@@ -262,6 +273,11 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 &user_a,
             )],
             "remove_member" => vec![swap(Box::new(|u| json!({"member": u})), &user_a)],
+            "create_api_key" => vec![swap(
+                Box::new(|u| json!({"member": u, "name": "planted", "scopes": "read"})),
+                &user_a,
+            )],
+            "revoke_api_key" => vec![swap(Box::new(|k| json!({"key": k})), &key_a)],
             other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {
@@ -292,6 +308,13 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         probed += 1;
     }
     assert_eq!(probed, listed.len());
+    // A's key still works for A.
+    assert_eq!(
+        data.count(&format!(
+            "SELECT COUNT(*) FROM mcp_api_keys WHERE id = '{key_a}' AND revoked_at IS NULL"
+        )),
+        1
+    );
     // A's approval is still waiting for A.
     assert_eq!(
         data.rows(

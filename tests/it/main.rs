@@ -36,5 +36,6 @@ mod sessions;
 mod stdio_pipes;
 mod store_contract;
 mod tasks_ext;
+mod teams;
 mod toolsnaps;
 mod wrangler_compat;

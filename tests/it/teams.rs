@@ -1,0 +1,200 @@
+//! Teams (issue 16 items 2–4, 8): admins make and revoke members' keys by
+//! tool, within each member's role and audited; roles are enforced on top of
+//! scopes; every change names its member.
+
+use crate::common;
+
+use common::{Backend, DataDir, OWNER_EMAIL, Server};
+use serde_json::json;
+
+fn add(data: &DataDir, email: &str, role: &str) {
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        email,
+        "--role",
+        role,
+    ]);
+}
+
+fn member_key(data: &DataDir, name: &str, user: &str, scopes: &str) -> String {
+    data.cli_ok(&[
+        "keys",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        name,
+        "--scopes",
+        scopes,
+        "--user",
+        user,
+    ])
+    .trim()
+    .to_owned()
+}
+
+fn user_id(data: &DataDir, email: &str) -> String {
+    data.rows("SELECT id FROM users WHERE email = ?", &[json!(email)])[0][0]
+        .as_str()
+        .expect("user")
+        .to_owned()
+}
+
+/// Whether the server refuses a request within a few seconds (a stdio
+/// server looks at its key again at most every half second).
+async fn refused_soon(server: &Server) -> bool {
+    for _ in 0..200 {
+        if server.try_call("list_projects", json!({})).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+async fn admins_make_and_revoke_members_keys(backend: Backend) {
+    let data = DataDir::on(backend);
+    add(&data, "viewer@example.com", "viewer");
+    add(&data, "admin@example.com", "admin");
+    let viewer_id = user_id(&data, "viewer@example.com");
+    let admin_id = user_id(&data, "admin@example.com");
+    let owner = Server::in_process(&data, &[], &[]).await;
+    let keys = || data.count("SELECT COUNT(*) FROM mcp_api_keys");
+    let audits = || data.count("SELECT COUNT(*) FROM audit_logs");
+    let (keys_before, audits_before) = (keys(), audits());
+
+    // Scopes beyond the member's role, unknown scopes, members and bad
+    // expiries: clear errors, nothing written.
+    let refused = owner
+        .call_fails(
+            "create_api_key",
+            json!({"member": "viewer@example.com", "name": "v", "scopes": "read,write"}),
+        )
+        .await;
+    assert!(
+        refused.contains("need the member role")
+            && refused.contains("viewer@example.com is viewer"),
+        "{refused}"
+    );
+    let refused = owner
+        .call_invalid(
+            "create_api_key",
+            json!({"member": "viewer@example.com", "name": "v", "scopes": "fly"}),
+        )
+        .await;
+    assert!(refused.contains("unknown scope 'fly'"), "{refused}");
+    let refused = owner
+        .call_fails(
+            "create_api_key",
+            json!({"member": "nobody@example.com", "name": "v", "scopes": "read"}),
+        )
+        .await;
+    assert!(refused.contains("nobody@example.com"), "{refused}");
+    let refused = owner
+        .call_invalid(
+            "create_api_key",
+            json!({"member": "viewer@example.com", "name": "v", "scopes": "read", "expires_in_days": 0}),
+        )
+        .await;
+    assert!(refused.contains("expires_in_days"), "{refused}");
+    assert_eq!((keys(), audits()), (keys_before, audits_before));
+
+    // A viewer's read key, shown once, attributed to the owner who made it.
+    let made = owner
+        .call(
+            "create_api_key",
+            json!({"member": "viewer@example.com", "name": "v", "scopes": "read", "expires_in_days": 30}),
+        )
+        .await;
+    let viewer_key = made["key"].as_str().expect("the key, once").to_owned();
+    assert_eq!(made["user_id"], json!(viewer_id));
+    assert!(made["expires_at"].is_string(), "{made}");
+    let owner_id = user_id(&data, OWNER_EMAIL);
+    let row = data.rows(
+        "SELECT user_id, created_by, key_hash <> ?2 FROM mcp_api_keys WHERE id = ?1",
+        &[made["id"].clone(), json!(viewer_key)],
+    );
+    assert_eq!(row, [vec![json!(viewer_id), json!(owner_id), json!(1)]]);
+    let actor = data.rows(
+        "SELECT user_id FROM audit_logs WHERE entity_type = 'api_key' AND entity_id = ? AND action = 'create'",
+        &[made["id"].clone()],
+    );
+    assert_eq!(actor, [vec![json!(owner_id)]]);
+    let dup = owner
+        .call_fails(
+            "create_api_key",
+            json!({"member": viewer_id, "name": "v", "scopes": "read"}),
+        )
+        .await;
+    assert!(dup.contains("already exists"), "{dup}");
+    let as_viewer = Server::in_process(&data, &[], &[("VK_API_KEY", &viewer_key)]).await;
+    let refused = as_viewer
+        .call_invalid("create_api_key", json!({"name": "mine", "scopes": "read"}))
+        .await;
+    assert!(refused.contains("needs the admin role"), "{refused}");
+
+    // An admin manages keys but not the owner's.
+    let admin_key = member_key(&data, "a", "admin@example.com", "admin");
+    let as_admin = Server::in_process(&data, &[], &[("VK_API_KEY", &admin_key)]).await;
+    let own = as_admin
+        .call(
+            "create_api_key",
+            json!({"name": "a2", "scopes": "read,write"}),
+        )
+        .await;
+    assert_eq!(own["user_id"], json!(admin_id), "default: the caller");
+    let refused = as_admin
+        .call_fails(
+            "create_api_key",
+            json!({"member": OWNER_EMAIL, "name": "o", "scopes": "read"}),
+        )
+        .await;
+    assert!(refused.contains("only the owner"), "{refused}");
+    let owners_key = data.create_key("default", "owners", "read");
+    let audits_now = audits();
+    let refused = as_admin
+        .call_fails("revoke_api_key", json!({"key": &owners_key[..11]}))
+        .await;
+    assert!(refused.contains("only the owner revokes it"), "{refused}");
+    assert_eq!(audits(), audits_now);
+    assert_eq!(
+        data.count(
+            "SELECT COUNT(*) FROM mcp_api_keys WHERE name = 'owners' AND revoked_at IS NULL"
+        ),
+        1
+    );
+    let refused = as_admin
+        .call_fails("revoke_api_key", json!({"key": "vk_00000000"}))
+        .await;
+    assert!(refused.contains("vk_00000000"), "{refused}");
+
+    // Revoking the viewer's key ends it at once, audited as the admin's act.
+    let revoked = as_admin
+        .call("revoke_api_key", json!({"key": made["key_prefix"]}))
+        .await;
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert!(revoked.get("key").is_none(), "the key is never shown again");
+    assert!(
+        refused_soon(&as_viewer).await,
+        "the revoked key still works"
+    );
+    let actor = data.rows(
+        "SELECT user_id FROM audit_logs WHERE entity_type = 'api_key' AND entity_id = ? AND action = 'revoke'",
+        &[made["id"].clone()],
+    );
+    assert_eq!(actor, [vec![json!(admin_id)]]);
+    // Again: nothing changes, and it says when it was revoked.
+    let again = as_admin
+        .call("revoke_api_key", json!({"key": made["id"]}))
+        .await;
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+    as_viewer.stop().await;
+    as_admin.stop().await;
+    owner.stop().await;
+}
+
+on_both_stores!(admins_make_and_revoke_members_keys,);
