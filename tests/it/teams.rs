@@ -198,3 +198,81 @@ async fn admins_make_and_revoke_members_keys(backend: Backend) {
 }
 
 on_both_stores!(admins_make_and_revoke_members_keys,);
+
+/// A viewer's key (scoped `admin`, so only the role stops it) calling a
+/// write tool over stdio (the real binary), Streamable HTTP and the legacy
+/// SSE transport: a clear refusal naming the role, and nothing written.
+#[tokio::test]
+async fn a_viewer_cannot_write_over_any_transport() {
+    use crate::http::SseReader;
+    use crate::http_support::{HttpServer, http, initialize_body};
+
+    let data = DataDir::new();
+    add(&data, "viewer@example.com", "viewer");
+    let key = member_key(&data, "viewer", "viewer@example.com", "admin");
+    let said = "create_project needs the member role or above; you are viewer in workspace";
+
+    // stdio, the binary as a child process.
+    let stdio = Server::start(&data, &[], &[("VK_API_KEY", &key)]).await;
+    let refused = stdio
+        .call_invalid("create_project", json!({"name": "via stdio"}))
+        .await;
+    assert!(refused.contains(said), "stdio: {refused}");
+    stdio.stop().await;
+
+    // Streamable HTTP: 403 before the call runs.
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "create_project", "arguments": {"name": "via HTTP"}}});
+    let response = http()
+        .post(server.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&call)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 403);
+    let body = response.text().await.expect("body");
+    assert!(body.contains(said), "HTTP: {body}");
+
+    // Legacy SSE: the POST to /messages is refused the same way.
+    let stream = http()
+        .get(server.url("/sse"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("sse");
+    let mut events = SseReader::new(stream);
+    let (_, endpoint) = events.event().await;
+    let post = |body: serde_json::Value| {
+        http()
+            .post(server.url(&endpoint))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let mut init = initialize_body();
+    init["params"]["protocolVersion"] = json!("2024-11-05");
+    assert_eq!(post(init).await.expect("initialize").status(), 202);
+    events.event().await;
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await
+        .expect("initialized");
+    let response = post(call).await.expect("call");
+    assert_eq!(response.status(), 403);
+    let body = response.text().await.expect("body");
+    assert!(body.contains(said), "SSE: {body}");
+
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM projects"),
+        0,
+        "nothing written"
+    );
+    assert_eq!(
+        data.count(
+            "SELECT COUNT(*) FROM audit_logs WHERE action = 'create' AND entity_type = 'project'"
+        ),
+        0
+    );
+}

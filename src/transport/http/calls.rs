@@ -172,11 +172,8 @@ fn caused_by<E: std::error::Error + 'static>(error: &axum::Error) -> bool {
 fn admit(state: &CallChecks, principal: &Principal, post: &McpPost) -> Result<(), EdgeError> {
     let identity = principal.identity();
     for (tool, id) in post.tool_calls() {
-        if let Some(scope) = state.server.tool_scope(&tool)
-            && !principal.allows(scope)
-        {
-            return Err(EdgeError::InsufficientScope { scope, tool });
-        }
+        // The role first: a viewer hears that the role forbids it, which
+        // no other key of theirs would change.
         if let (Some(scope), Some(role)) = (
             state.server.tool_scope(&tool),
             state.server.tool_role(&tool),
@@ -185,6 +182,11 @@ fn admit(state: &CallChecks, principal: &Principal, post: &McpPost) -> Result<()
             return Err(EdgeError::RoleTooLow(crate::tools::forbidden(
                 &tool, scope, role, principal,
             )));
+        }
+        if let Some(scope) = state.server.tool_scope(&tool)
+            && !principal.allows(scope)
+        {
+            return Err(EdgeError::InsufficientScope { scope, tool });
         }
         // Buckets are keyed by the registered name: a made-up name shares
         // the caller's one `unknown` bucket and is never stored.
