@@ -276,3 +276,137 @@ async fn a_viewer_cannot_write_over_any_transport() {
         0
     );
 }
+
+/// The README's role × tool table is the registry's: a tool whose role or
+/// scope changes, or a new tool, changes it (`UPDATE_README=1` rewrites it).
+#[test]
+fn the_readme_role_table_is_the_registrys() {
+    use vibe_kanban_mcp::{
+        auth::Scopes,
+        store::Role,
+        tools::{Registry, ToolFilter},
+    };
+    let registry = Registry::new(&ToolFilter::default());
+    let mut table =
+        String::from("| Tool | viewer | member | admin | owner |\n|---|---|---|---|---|\n");
+    for (name, scope, least, _) in registry.requirements() {
+        let cells: Vec<&str> = Role::ALL
+            .into_iter()
+            .map(|role| {
+                if Scopes::all().within(role).allows(scope) && role.at_least(least) {
+                    "yes"
+                } else {
+                    "—"
+                }
+            })
+            .collect();
+        table.push_str(&format!("| `{name}` | {} |\n", cells.join(" | ")));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README");
+    let (begin, end) = ("<!-- role-table:begin -->\n", "<!-- role-table:end -->");
+    let start = readme
+        .find(begin)
+        .expect("README has the role table markers")
+        + begin.len();
+    let stop = readme.find(end).expect("end marker");
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{table}{}", &readme[..start], &readme[stop..]);
+        std::fs::write(&path, updated).expect("write README");
+        return;
+    }
+    assert_eq!(
+        &readme[start..stop],
+        table,
+        "the README's role table drifted from the registry; run UPDATE_README=1 cargo test --test it the_readme_role_table"
+    );
+}
+
+/// Attribution and assignment: assign_task takes a member's email or user
+/// id and refuses non-members with nothing written; every change records
+/// the member who made it in `updated_by` and the audit row.
+async fn changes_name_their_member_and_any_member_can_be_assigned(backend: Backend) {
+    let data = DataDir::on(backend);
+    add(&data, "li@example.com", "member");
+    let li = user_id(&data, "li@example.com");
+    let key = member_key(&data, "li", "li@example.com", "read,write");
+    let owner = Server::in_process(&data, &[], &[]).await;
+    let project = owner.project("Shared").await;
+    let task = owner.task(&project, "Owner's task", json!({})).await;
+    let as_li = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
+
+    let assigned = as_li
+        .call(
+            "assign_task",
+            json!({"task_id": task, "user_id": "LI@example.com"}),
+        )
+        .await;
+    assert_eq!(assigned["assignee"], json!(li));
+    let by = data.rows(
+        "SELECT assigned_by, updated_by FROM tasks WHERE id = ?",
+        &[json!(task)],
+    );
+    assert_eq!(by, [vec![json!(li), json!(li)]]);
+    let audits = data.count("SELECT COUNT(*) FROM audit_logs");
+    let refused = as_li
+        .call_fails(
+            "assign_task",
+            json!({"task_id": task, "user_id": "stranger@example.com"}),
+        )
+        .await;
+    assert!(
+        refused.contains("stranger@example.com not found"),
+        "{refused}"
+    );
+    assert_eq!(data.count("SELECT COUNT(*) FROM audit_logs"), audits);
+    assert_eq!(
+        data.rows("SELECT assignee FROM tasks WHERE id = ?", &[json!(task)]),
+        [vec![json!(li)]]
+    );
+
+    as_li
+        .call(
+            "update_task",
+            json!({"task_id": task, "status": "inprogress"}),
+        )
+        .await;
+    as_li
+        .call(
+            "update_project",
+            json!({"project_id": project, "description": "Li's"}),
+        )
+        .await;
+    let owner_id = user_id(&data, OWNER_EMAIL);
+    assert_eq!(
+        data.rows(
+            "SELECT updated_by, created_by FROM tasks WHERE id = ?",
+            &[json!(task)]
+        ),
+        [vec![json!(li), json!(owner_id)]]
+    );
+    assert_eq!(
+        data.rows(
+            "SELECT updated_by FROM projects WHERE id = ?",
+            &[json!(project)]
+        ),
+        [vec![json!(li)]]
+    );
+    let actors = data.rows(
+        "SELECT DISTINCT user_id FROM audit_logs WHERE action IN ('assign', 'update')",
+        &[],
+    );
+    assert_eq!(actors, [vec![json!(li)]]);
+    // A new row names its creator as its last editor too.
+    let fresh = as_li.task(&project, "Li's task", json!({})).await;
+    assert_eq!(
+        data.rows(
+            "SELECT created_by, updated_by FROM tasks WHERE id = ?",
+            &[json!(fresh)]
+        ),
+        [vec![json!(li), json!(li)]]
+    );
+    as_li.stop().await;
+    owner.stop().await;
+}
+
+on_both_stores!(changes_name_their_member_and_any_member_can_be_assigned,);
