@@ -44,9 +44,11 @@ pub struct CreateKeyArgs {
     /// Email or user id; default: you.
     #[serde(default)]
     pub member: Option<String>,
+    /// Unique among live keys.
     pub name: String,
     /// Within their role, e.g. read,write,sessions.
     pub scopes: String,
+    /// Default: never.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }

@@ -300,10 +300,14 @@ pub struct AssignTaskArgs {
 }
 
 async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, ToolError> {
-    let member = args.user_id.flatten();
-    if member.as_deref().is_some_and(|m| m.trim().is_empty()) {
+    let member = args.user_id.flatten().map(|m| m.trim().to_owned());
+    let valid = |m: &str| {
+        Uuid::parse_str(m).is_ok() || (m.contains('@') && crate::store::normalize_email(m).is_ok())
+    };
+    if member.as_deref().is_some_and(|m| !valid(m)) {
         return Err(ToolError::InvalidParams(
-            "user_id must be a member's user id or email, or null to unassign".to_owned(),
+            "user_id must be a member's user id or email (list_members shows them), or null to unassign"
+                .to_owned(),
         ));
     }
     Ok(ctx
