@@ -188,6 +188,11 @@ impl KanbanServer {
         self.registry.scope_of(name)
     }
 
+    /// The least role tool `name` needs, if this server offers it.
+    pub fn tool_role(&self, name: &str) -> Option<crate::store::Role> {
+        self.registry.role_of(name)
+    }
+
     /// The principal a request acts as: over HTTP, the one the auth
     /// middleware attached to the request; otherwise the connection's.
     /// The registered name of a tool this server offers (a bounded set of

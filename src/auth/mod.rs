@@ -97,6 +97,27 @@ impl Scopes {
         }
     }
 
+    /// The least role that may use `scope` at all (the inverse of
+    /// [`Scopes::of_role`]): a tool needing `scope` needs this role too.
+    pub fn least_role(scope: Scope) -> Role {
+        match scope {
+            Scope::Read => Role::Viewer,
+            Scope::Write | Scope::Sessions => Role::Member,
+            Scope::Admin => Role::Admin,
+        }
+    }
+
+    /// The least role whose ceiling holds every one of these scopes: a key
+    /// with them can be given only to a member with this role or above.
+    pub fn least_role_for(self) -> Role {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.0 & s.bit() != 0)
+            .map(Scopes::least_role)
+            .max()
+            .unwrap_or(Role::Viewer)
+    }
+
     /// These scopes with what they imply spelled out (admin: all; write or
     /// sessions: read), so that two sets can be intersected.
     fn expanded(self) -> Self {
@@ -160,6 +181,18 @@ pub struct Principal {
 impl Principal {
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.allows(scope)
+    }
+
+    /// Whether the caller's role in the workspace is `least` or above
+    /// (whatever the key's scopes): see [`Role::at_least`].
+    pub fn is_at_least(&self, least: Role) -> bool {
+        self.role.at_least(least)
+    }
+
+    /// Whether the caller may do what needs `scope` and `role`: roles are
+    /// enforced on top of scopes, so both must hold.
+    pub fn may(&self, scope: Scope, role: Role) -> bool {
+        self.allows(scope) && self.is_at_least(role)
     }
 
     /// Who this is, for binding sessions and rate limits: the API key, or the

@@ -32,6 +32,12 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
 
+    /// Whether this role may do what `least` may: the one role check
+    /// ("admins and up", "author or admin" is `author || at_least(Admin)`).
+    pub fn at_least(self, least: Role) -> bool {
+        self >= least
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
@@ -131,7 +137,7 @@ fn not_a_member(who: &str) -> StoreError {
 /// An audit id made in SQL, for rows one statement writes per task or key:
 /// random, shaped like a UUID. A retried batch cannot write them twice,
 /// because its guards find the member already gone.
-const SQL_ID: &str = "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) \
+pub(super) const SQL_ID: &str = "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) \
      || '-8' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
 
 impl Store {

@@ -51,7 +51,7 @@ pub use github::{
     PullRequestSource, ResealedToken,
 };
 pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
-pub use keys::{ApiKeyRecord, KeyLookup, NewApiKey};
+pub use keys::{ApiKeyRecord, KeyLookup, MemberKey, NewApiKey};
 pub use members::{Role, normalize_email};
 pub use model::*;
 pub use page::{ApprovalKey, Offset, Page, ProjectKey, SessionKey, TaskKey};

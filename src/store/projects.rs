@@ -74,8 +74,9 @@ pub(super) fn select_project(actor: &Actor, project_id: &ProjectId) -> Stmt {
 
 /// `update_project`'s statement. Name and description keep their value when
 /// ?4 / ?5 is NULL; the three fields that can be cleared change when their
-/// flag (?6, ?8, ?10) is set, to ?7, ?9, ?11. A new name must be free.
-const UPDATE_PROJECT: &str = "UPDATE projects SET updated_at = ?1, name = COALESCE(?4, name), \
+/// flag (?6, ?8, ?10) is set, to ?7, ?9, ?11; ?18 is the member who
+/// changes it. A new name must be free.
+const UPDATE_PROJECT: &str = "UPDATE projects SET updated_at = ?1, updated_by = ?18, name = COALESCE(?4, name), \
          description = COALESCE(?5, description), \
          repo_path = CASE WHEN ?6 THEN ?7 ELSE repo_path END, \
          setup_script = CASE WHEN ?8 THEN ?9 ELSE setup_script END, \
@@ -204,8 +205,8 @@ impl Store {
         let at = now();
         let insert = Stmt::new(
             "INSERT INTO projects (id, workspace_id, name, description, repo_path, setup_script, cleanup_script, \
-                                   created_by, created_at, updated_at, approvals) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10 \
+                                   created_by, updated_by, created_at, updated_at, approvals) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10 \
              WHERE NOT EXISTS (SELECT 1 FROM projects WHERE workspace_id = ?2 AND name = ?3) \
              ON CONFLICT (id) DO NOTHING",
         )
@@ -300,6 +301,8 @@ impl Store {
             Param::Null,
             Param::from(approvals),
         ]);
+        // ?18: who changed it.
+        let update = update.bind(&actor.user_id);
         // The audit row goes first, while the old values are still there;
         // its condition is the update's own, so it is written exactly when
         // the update applies.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{
     Actor, Batch, Board, BoardColumn, Deleted, Entity, NewTask, ProjectId, Result, Stmt, Store,
-    StoreError, Task, TaskChanges, TaskDetail, TaskFilter, TaskId, TaskPage, TaskStatus, UserId,
+    StoreError, Task, TaskChanges, TaskDetail, TaskFilter, TaskId, TaskPage, TaskStatus,
     audit::{Audit, changed_fields},
     like_contains, new_id, now,
     page::{Page, TaskKey},
@@ -195,10 +195,10 @@ impl Store {
         // the others by its time-ordered id).
         let insert = Stmt::new(
             "INSERT INTO tasks (id, workspace_id, project_id, parent_task_id, title, description, status, position, \
-                                assignee, assigned_at, assigned_by, created_by, created_at, updated_at) \
+                                assignee, assigned_at, assigned_by, created_by, updated_by, created_at, updated_at) \
              SELECT ?1, p.workspace_id, p.id, ?2, ?3, ?4, ?5, \
                     (SELECT MIN(COALESCE(MAX(position), 0) + 1, 9007199254740991) FROM tasks WHERE project_id = p.id), \
-                    ?6, ?7, ?8, ?9, ?10, ?10 \
+                    ?6, ?7, ?8, ?9, ?9, ?10, ?10 \
              FROM projects p WHERE p.id = ?11 AND p.workspace_id = ?12 \
                AND (?2 IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = ?2 AND pt.project_id = p.id)) \
                AND (?6 IS NULL OR EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = p.workspace_id AND m.user_id = ?6)) \
@@ -273,7 +273,7 @@ impl Store {
         // be in the same project and must not be the task itself or one of its
         // descendants (that would make a cycle).
         let update = Stmt::new(
-            "UPDATE tasks SET updated_at = ?1, title = COALESCE(?4, title), \
+            "UPDATE tasks SET updated_at = ?1, updated_by = ?10, title = COALESCE(?4, title), \
                  description = COALESCE(?5, description), \
                  parent_task_id = CASE WHEN ?6 THEN ?7 ELSE parent_task_id END, \
                  status = COALESCE(?8, status), position = COALESCE(?9, position) \
@@ -292,7 +292,8 @@ impl Store {
         .bind(changes.parent_task_id.is_some())
         .bind(new_parent.clone())
         .bind(changes.status.map(|s| s.as_str()))
-        .bind(changes.position);
+        .bind(changes.position)
+        .bind(&actor.user_id);
         let mut details = changed_fields(&fields);
         if let Some(status) = changes.status {
             details["status"] = json!(status);
@@ -443,24 +444,29 @@ impl Store {
         &self,
         actor: &Actor,
         task_id: &TaskId,
-        user_id: Option<&UserId>,
+        user_id: Option<&str>,
     ) -> Result<Task> {
+        let user_id = user_id.map(str::trim);
         let at = now();
         let (assigned_at, assigned_by) = match user_id {
             Some(_) => (Some(at.clone()), Some(actor.user_id.clone())),
             None => (None, None),
         };
         let update = Stmt::new(
-            "UPDATE tasks SET assignee = ?1, assigned_at = ?2, assigned_by = ?3, updated_at = ?4 \
+            "UPDATE tasks SET assignee = (SELECT m.user_id FROM workspace_members m JOIN users u ON u.id = m.user_id \
+                   WHERE m.workspace_id = ?6 AND (u.id = ?1 OR u.email = lower(?1))), \
+                 assigned_at = ?2, assigned_by = ?3, updated_at = ?4, updated_by = ?7 \
              WHERE id = ?5 AND workspace_id = ?6 \
-               AND (?1 IS NULL OR EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = tasks.workspace_id AND m.user_id = ?1))",
+               AND (?1 IS NULL OR EXISTS (SELECT 1 FROM workspace_members m JOIN users u ON u.id = m.user_id \
+                   WHERE m.workspace_id = ?6 AND (u.id = ?1 OR u.email = lower(?1))))",
         )
         .bind(user_id)
         .bind(assigned_at)
         .bind(assigned_by)
         .bind(&at)
         .bind(task_id)
-        .bind(&actor.workspace_id);
+        .bind(&actor.workspace_id)
+        .bind(&actor.user_id);
         let action = if user_id.is_some() {
             "assign"
         } else {
@@ -483,9 +489,7 @@ impl Store {
             .first(select)?
             .ok_or_else(|| task_not_found(task_id))?;
         if results.changes(updated) == 0 {
-            return Err(not_a_member(
-                user_id.map(UserId::as_str).unwrap_or_default(),
-            ));
+            return Err(not_a_member(user_id.unwrap_or_default()));
         }
         Ok(task)
     }

@@ -12,6 +12,7 @@ mod board_app;
 mod call;
 mod error;
 mod github;
+mod keys;
 mod links;
 mod members;
 mod merge;
@@ -34,15 +35,15 @@ use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    auth::{Principal, Scope},
+    auth::{Principal, Scope, Scopes},
     enhance::Enhancer,
-    store::Store,
+    store::{Role, Store},
 };
 
 pub use args::parse_arguments;
 pub use call::CallControl;
 pub use error::ToolError;
-pub use registry::Registry;
+pub use registry::{Registry, forbidden};
 pub use session_wait::call_allowance;
 
 /// A readable text copy of a tool's structured output: what a person (or a
@@ -159,6 +160,8 @@ pub struct ToolDef {
     pub tool: Tool,
     pub toolset: Toolset,
     pub scope: Scope,
+    /// The least role in the workspace that may call it, on top of `scope`.
+    pub role: Role,
     read_only: bool,
     handler: Handler,
 }
@@ -168,6 +171,14 @@ impl ToolDef {
     /// for reads, write for changes): session tools need `sessions`.
     fn scope(mut self, scope: Scope) -> Self {
         self.scope = scope;
+        self.role = self.role.max(Scopes::least_role(scope));
+        self
+    }
+
+    /// Requires `role` or above in the workspace (admins for templates and
+    /// workspace settings), whatever the key's scopes allow.
+    fn role(mut self, role: Role) -> Self {
+        self.role = role;
         self
     }
 }
@@ -262,6 +273,11 @@ where
             Scope::Read
         } else {
             Scope::Write
+        },
+        role: if matches!(effect, Effect::Read | Effect::Generate) {
+            Role::Viewer
+        } else {
+            Role::Member
         },
         read_only: matches!(effect, Effect::Read | Effect::Generate),
         handler,

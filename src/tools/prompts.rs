@@ -13,11 +13,14 @@ use super::{
     projects::NoArgs,
     tool,
 };
-use crate::enhance::{
-    EnhanceError, EnhanceInput, Enhanced,
-    catalog::{self, CatalogError, Edit},
-    config::ProviderKind,
-    templates::{PromptTemplate, TemplateArgument, TemplateError, TemplateSource},
+use crate::{
+    enhance::{
+        EnhanceError, EnhanceInput, Enhanced,
+        catalog::{self, CatalogError, Edit},
+        config::ProviderKind,
+        templates::{PromptTemplate, TemplateArgument, TemplateError, TemplateSource},
+    },
+    store::Role,
 };
 
 /// Longest template description, in characters.
@@ -50,7 +53,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Toolset::Prompts,
             Effect::Create,
             create_prompt_template,
-        ),
+        )
+        .role(Role::Admin),
         tool(
             "update_prompt_template",
             "Update prompt template",
@@ -58,7 +62,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Toolset::Prompts,
             Effect::Update,
             update_prompt_template,
-        ),
+        )
+        .role(Role::Admin),
         tool(
             "delete_prompt_template",
             "Delete prompt template",
@@ -66,7 +71,8 @@ pub(super) fn tools() -> Vec<ToolDef> {
             Toolset::Prompts,
             Effect::Delete,
             delete_prompt_template,
-        ),
+        )
+        .role(Role::Admin),
     ]
 }
 

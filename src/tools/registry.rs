@@ -9,12 +9,35 @@ use rmcp::{
 
 use super::{
     Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals,
-    board_app, github, members, merge, projects, prompts, review, session_wait, sessions, tasks,
+    board_app, github, keys, members, merge, projects, prompts, review, session_wait, sessions,
+    tasks,
 };
 use crate::{
     auth::{Principal, Scope},
     mcp_error,
+    store::Role,
 };
+
+/// Why `principal` may not call tool `name`, and what to do about it: the
+/// refusal of every transport (HTTP answers it with a 403 before the call).
+pub fn forbidden(name: &str, scope: Scope, role: Role, principal: &Principal) -> String {
+    let why = if principal.is_at_least(role) {
+        format!(
+            "needs the `{}` scope, which these credentials lack (they carry {})",
+            scope.as_str(),
+            principal.scopes
+        )
+    } else {
+        format!(
+            "needs the {role} role or above; you are {} in workspace '{}'",
+            principal.role, principal.workspace_name
+        )
+    };
+    format!(
+        "{name} {why}. Nothing was done; ask an admin of the workspace for a role or key that allows it, \
+         or call tools/list to see the tools available to you"
+    )
+}
 
 /// The tools this server offers, after `--toolsets` and `--read-only`.
 pub struct Registry {
@@ -26,6 +49,7 @@ impl Registry {
         let tools = projects::tools()
             .into_iter()
             .chain(members::tools())
+            .chain(keys::tools())
             .chain(tasks::tools())
             .chain(board_app::tools())
             .chain(sessions::tools())
@@ -45,7 +69,7 @@ impl Registry {
     pub fn list(&self, principal: &Principal) -> Vec<Tool> {
         self.tools
             .iter()
-            .filter(|def| principal.allows(def.scope))
+            .filter(|def| principal.may(def.scope, def.role))
             .map(|def| def.tool.clone())
             .collect()
     }
@@ -56,6 +80,24 @@ impl Registry {
             .iter()
             .find(|def| def.tool.name == name)
             .map(|def| def.scope)
+    }
+
+    /// The least role in the workspace that may call tool `name`, if this
+    /// server offers it.
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        self.tools
+            .iter()
+            .find(|def| def.tool.name == name)
+            .map(|def| def.role)
+    }
+
+    /// What each tool this server offers needs (scope and role), in the
+    /// registry's order: the source of the README's role table and the
+    /// role matrix test.
+    pub fn requirements(&self) -> impl Iterator<Item = (&'static str, Scope, Role, bool)> + '_ {
+        self.tools
+            .iter()
+            .map(|def| (def.name, def.scope, def.role, def.read_only))
     }
 
     /// The registered name of a tool this server offers, if it does.
@@ -111,16 +153,18 @@ impl Registry {
         arguments: Option<JsonObject>,
         encoding: Encoding,
     ) -> Result<ToolReply, ErrorData> {
-        let Some(def) = self
-            .tools
-            .iter()
-            .find(|def| def.tool.name == name && ctx.principal.allows(def.scope))
-        else {
+        let Some(def) = self.tools.iter().find(|def| def.tool.name == name) else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool '{name}'; call tools/list to see the tools available to you"),
                 None,
             ));
         };
+        if !ctx.principal.may(def.scope, def.role) {
+            return Err(ErrorData::invalid_params(
+                forbidden(name, def.scope, def.role, &ctx.principal),
+                None,
+            ));
+        }
         let principal = ctx.principal.clone();
         let failed = |result| ToolReply {
             result,

@@ -292,18 +292,31 @@ async fn update_task(ctx: ToolContext, args: UpdateTaskArgs) -> Result<Task, Too
 pub struct AssignTaskArgs {
     /// From list_tasks.
     pub task_id: Uuid,
-    /// A member's user id (from list_workspaces); null unassigns.
+    /// A member's user id or email (list_members); null unassigns.
     #[serde(deserialize_with = "double_option")]
     #[schemars(transform = super::schema::null_clears)]
-    #[schemars(with = "Option<Uuid>", required)]
-    pub user_id: Option<Option<Uuid>>,
+    #[schemars(with = "Option<String>", required)]
+    pub user_id: Option<Option<String>>,
 }
 
 async fn assign_task(ctx: ToolContext, args: AssignTaskArgs) -> Result<Task, ToolError> {
-    let user_id = args.user_id.flatten().map(UserId::from);
+    let member = args.user_id.flatten().map(|m| m.trim().to_owned());
+    let valid = |m: &str| {
+        Uuid::parse_str(m).is_ok() || (m.contains('@') && crate::store::normalize_email(m).is_ok())
+    };
+    if member.as_deref().is_some_and(|m| !valid(m)) {
+        return Err(ToolError::InvalidParams(
+            "user_id must be a member's user id or email (list_members shows them), or null to unassign"
+                .to_owned(),
+        ));
+    }
     Ok(ctx
         .store
-        .assign_task(&ctx.principal.actor, &args.task_id.into(), user_id.as_ref())
+        .assign_task(
+            &ctx.principal.actor,
+            &args.task_id.into(),
+            member.as_deref(),
+        )
         .await?)
 }
 

@@ -465,7 +465,7 @@ async fn foreign_unknown_and_unscoped_answers_are_refused() {
             json!({"approval_id": id, "decision": "allow"}),
         )
         .await;
-    assert!(refused.contains("unknown tool"), "{refused}");
+    assert!(refused.contains("needs the `sessions` scope"), "{refused}");
     // Still pending after all that.
     assert_eq!(
         pending(&t.server, &t.session, "Write").await["status"],

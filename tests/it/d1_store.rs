@@ -29,6 +29,8 @@ const COSTS: &[(&str, u64)] = &[
     ("add_member", 1),
     ("update_member_role", 1),
     ("remove_member", 1),
+    ("create_api_key", 1),
+    ("revoke_api_key", 1),
     ("list_projects", 1),
     ("get_project", 1),
     ("create_project", 1),
@@ -160,6 +162,13 @@ async fn every_tool_call_costs_what_the_readme_says() {
         1,
     )
     .await;
+    let key = call(
+        "create_api_key",
+        json!({"member": "pat@example.com", "name": "pat", "scopes": "read"}),
+        1,
+    )
+    .await;
+    call("revoke_api_key", json!({"key": key["id"]}), 1).await;
     call("remove_member", json!({"member": "pat@example.com"}), 1).await;
     call(
         "update_project",

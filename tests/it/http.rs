@@ -197,17 +197,6 @@ async fn auth_failures_are_401_with_a_challenge_and_403_for_scope() {
             )),
             Some("expired"),
         ),
-        (
-            "JWT, user outside the workspace",
-            Some(format!(
-                "Bearer {}",
-                jwt(
-                    json!({"sub": "someone-else", "workspace": workspace_id, "scopes": "read", "exp": in_an_hour()}),
-                    JWT_SECRET
-                )
-            )),
-            Some("member"),
-        ),
     ];
     for (case, token, challenge_mentions) in cases {
         let response = post(token).await.expect("request");
@@ -225,6 +214,21 @@ async fn auth_failures_are_401_with_a_challenge_and_403_for_scope() {
             assert!(challenge.contains(word), "{case}: {challenge}");
         }
     }
+    // A good JWT whose `sub` is not a member of its workspace: 403, with
+    // what to do, and nothing runs.
+    let outsider = jwt(
+        json!({"sub": "someone-else", "workspace": workspace_id, "scopes": "read", "exp": in_an_hour()}),
+        JWT_SECRET,
+    );
+    let response = post(Some(format!("Bearer {outsider}")))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 403, "JWT, user outside the workspace");
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("not a member of its workspace") && body.contains("add_member"),
+        "{body}"
+    );
     // The metadata the challenge points at.
     let metadata: Value = http()
         .get(server.url("/.well-known/oauth-protected-resource"))

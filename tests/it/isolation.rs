@@ -135,6 +135,15 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             .expect("user")
             .to_owned();
     owner_a.stop().await;
+    // A's API key (its id), which B must not find or revoke.
+    data.create_key("default", "a-secret-key", "read");
+    let key_a = data.rows(
+        "SELECT id FROM mcp_api_keys WHERE name = 'a-secret-key'",
+        &[],
+    )[0][0]
+        .as_str()
+        .expect("key id")
+        .to_owned();
     // A permission request of A's agent (as the approval server records it).
     let approval_a = "0193a000-0000-7000-8000-0000000000a2";
     data.rows(
@@ -164,6 +173,8 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             session_a.as_str(),
             approval_a,
             user_a.as_str(),
+            key_a.as_str(),
+            "a-secret-key",
             "Secret task",
             "Secret subtask",
             "Secret prompt",
@@ -272,6 +283,11 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 &user_a,
             )],
             "remove_member" => vec![swap(Box::new(|u| json!({"member": u})), &user_a)],
+            "create_api_key" => vec![swap(
+                Box::new(|u| json!({"member": u, "name": "planted", "scopes": "read"})),
+                &user_a,
+            )],
+            "revoke_api_key" => vec![swap(Box::new(|k| json!({"key": k})), &key_a)],
             other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {
@@ -302,6 +318,13 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
         probed += 1;
     }
     assert_eq!(probed, listed.len());
+    // A's key still works for A.
+    assert_eq!(
+        data.count(&format!(
+            "SELECT COUNT(*) FROM mcp_api_keys WHERE id = '{key_a}' AND revoked_at IS NULL"
+        )),
+        1
+    );
     // A's approval is still waiting for A.
     assert_eq!(
         data.rows(
@@ -550,3 +573,248 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
 }
 
 on_both_stores!(another_workspaces_ids_are_not_found_everywhere,);
+
+/// The role matrix (issue 16 item 3): every tool × every role × own and
+/// foreign ids. Which tools a role may call comes from the registry's own
+/// metadata (each tool's scope and least role), so the expectations cannot
+/// drift from the code; the matrix counts wrong allows (a forbidden tool
+/// listed, or a call that ran or wrote), wrong refusals and leaks of the
+/// other workspace, and all must be zero.
+async fn every_tool_for_every_role(backend: Backend) {
+    use vibe_kanban_mcp::{
+        auth::Scopes,
+        store::Role,
+        tools::{Registry, ToolFilter},
+    };
+    let data = DataDir::on(backend);
+    // The other workspace, with a project, a task and a (queued) session.
+    data.create_workspace("beta", "b@example.com");
+    let key_b = data.create_key("beta", "b-owner", "admin");
+    let b = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", &key_b)]).await;
+    let project_b = b
+        .call("create_project", json!({"name": "Foreign secret"}))
+        .await;
+    let project_b = id(&project_b);
+    let task_b = b.task(&project_b, "Foreign secret task", json!({})).await;
+    let session_b = id(&b.call("start_session", json!({"task_id": task_b})).await);
+    let user_b = b.call("list_members", json!({})).await["members"][0]["user_id"]
+        .as_str()
+        .expect("user")
+        .to_owned();
+    b.stop().await;
+
+    // Ours: one member of each role, each with an admin-scoped key, so the
+    // role alone decides; a spare member for the member tools to work on.
+    let owner = Server::in_process(&data, &["--no-runner"], &[]).await;
+    let project = id(&owner.call("create_project", json!({"name": "Ours"})).await);
+    let task = owner.task(&project, "Our task", json!({})).await;
+    owner.stop().await;
+    let mut keys = vec![(
+        Role::Owner,
+        data.create_key("default", "owner-key", "admin"),
+    )];
+    for role in [Role::Viewer, Role::Member, Role::Admin] {
+        let email = format!("{role}@example.com");
+        data.cli_ok(&[
+            "members",
+            "add",
+            "--workspace",
+            "default",
+            "--email",
+            &email,
+            "--role",
+            role.as_str(),
+        ]);
+        let key = data.cli_ok(&[
+            "keys",
+            "create",
+            "--workspace",
+            "default",
+            "--name",
+            role.as_str(),
+            "--scopes",
+            "admin",
+            "--user",
+            &email,
+        ]);
+        keys.push((role, key.trim().to_owned()));
+    }
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        "spare@example.com",
+        "--role",
+        "viewer",
+    ]);
+
+    let registry = Registry::new(&ToolFilter::default());
+    let needs: Vec<_> = registry.requirements().collect();
+    let markers = [
+        project_b.as_str(),
+        task_b.as_str(),
+        session_b.as_str(),
+        user_b.as_str(),
+        "Foreign secret",
+    ];
+    let mut checks = 0;
+    let mut wrong = Vec::new();
+    let mut calls = 0;
+    for (role, key) in &keys {
+        let allowed =
+            |scope, least: Role| Scopes::all().within(*role).allows(scope) && role.at_least(least);
+        let server = Server::in_process(&data, &["--no-runner"], &[("VK_API_KEY", key)]).await;
+        let listed: Vec<String> = server
+            .tools()
+            .await
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        let tools = registry_tools(&server, &data).await;
+        for (name, scope, least, read_only) in &needs {
+            let may = allowed(*scope, *least);
+            checks += 1;
+            if listed.iter().any(|l| l == name) != may {
+                wrong.push(format!("{role}: {name} listed {} but may {may}", !may));
+            }
+            // The policy in words, against the metadata.
+            let policy = match role {
+                Role::Viewer => *read_only,
+                Role::Member => !admin_area(name, *read_only),
+                Role::Admin | Role::Owner => true,
+            };
+            checks += 1;
+            if may != policy {
+                wrong.push(format!(
+                    "{role}: {name} may {may}, the policy says {policy}"
+                ));
+            }
+            let schema = &tools[*name];
+            for (side, ids) in [
+                (
+                    "own",
+                    [
+                        project.as_str(),
+                        task.as_str(),
+                        NOWHERE,
+                        "spare@example.com",
+                    ],
+                ),
+                (
+                    "foreign",
+                    [
+                        project_b.as_str(),
+                        task_b.as_str(),
+                        session_b.as_str(),
+                        user_b.as_str(),
+                    ],
+                ),
+            ] {
+                calls += 1;
+                let args = fill(name, schema, ids, calls);
+                let audits = data.count("SELECT COUNT(*) FROM audit_logs");
+                let text = answer(&server, name, args.clone()).await;
+                let refused = text.contains("Nothing was done; ask an admin");
+                checks += 1;
+                if may && refused {
+                    wrong.push(format!("{role} refused {name}({args}): {text}"));
+                }
+                if !may && (!refused || data.count("SELECT COUNT(*) FROM audit_logs") != audits) {
+                    wrong.push(format!("{role} ran {name}({args}): {text}"));
+                }
+                if side == "foreign" {
+                    checks += 1;
+                    if let Some(marker) = markers
+                        .iter()
+                        .find(|m| text.contains(*m) && !args.to_string().contains(*m))
+                    {
+                        wrong.push(format!(
+                            "{role}: {name} shows the other workspace's '{marker}': {text}"
+                        ));
+                    }
+                }
+            }
+        }
+        server.stop().await;
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {checks} role checks went wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    eprintln!(
+        "role matrix: {} tools x {} roles, {checks} checks, 0 wrong",
+        needs.len(),
+        keys.len()
+    );
+}
+
+/// The issue's words: admins also manage members, keys and templates.
+fn admin_area(tool: &str, read_only: bool) -> bool {
+    !read_only
+        && (tool.ends_with("_member")
+            || tool.ends_with("_member_role")
+            || tool.ends_with("_api_key")
+            || tool.ends_with("_prompt_template"))
+}
+
+/// Every tool's input schema by name, whoever may call it (the owner's
+/// listing has them all).
+async fn registry_tools(
+    _server: &Server,
+    data: &DataDir,
+) -> std::collections::HashMap<String, Value> {
+    let owner = Server::in_process(data, &["--no-runner"], &[]).await;
+    let tools = owner
+        .tools()
+        .await
+        .into_iter()
+        .map(|t| (t.name.to_string(), Value::Object((*t.input_schema).clone())))
+        .collect();
+    owner.stop().await;
+    tools
+}
+
+/// A tool's required arguments, filled with `ids` (project, task, session,
+/// member) and harmless values; a new required argument without a filler
+/// fails the test.
+fn fill(tool: &str, schema: &Value, ids: [&str; 4], n: usize) -> Value {
+    let [project, task, session, member] = ids;
+    let mut args = serde_json::Map::new();
+    for field in schema["required"].as_array().into_iter().flatten() {
+        let field = field.as_str().expect("name");
+        let value = match field {
+            "project_id" => json!(project),
+            "task_id" => json!(task),
+            "session_id" => json!(session),
+            "approval_id" => json!(NOWHERE),
+            "member" => json!(member),
+            "user_id" => json!(if member.contains('@') {
+                Value::Null
+            } else {
+                json!(member)
+            }),
+            "name" => json!(format!("matrix-{n}")),
+            "title" | "prompt" => json!("matrix"),
+            "template" => json!("Matrix {{topic}}"),
+            "email" => json!(format!("new-{n}@example.com")),
+            "role" => json!("viewer"),
+            "decision" => json!("allow"),
+            "scopes" => json!("read"),
+            "key" => json!("vk_deadbeef"),
+            other => panic!(
+                "{tool}: no filler for required argument '{other}'; add one to tests/it/isolation.rs"
+            ),
+        };
+        args.insert(field.to_owned(), value);
+    }
+    if tool == "wait_for_session" {
+        args.insert("timeout_secs".to_owned(), json!(1));
+    }
+    Value::Object(args)
+}
+
+on_both_stores!(every_tool_for_every_role,);

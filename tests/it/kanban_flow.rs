@@ -70,6 +70,7 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
             Some(
                 tool.name.starts_with("delete_")
                     || tool.name.starts_with("remove_")
+                    || tool.name.starts_with("revoke_")
                     || tool.name == "archive_session",
             ),
             "{}",

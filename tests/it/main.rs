@@ -41,6 +41,7 @@ mod sessions;
 mod stdio_pipes;
 mod store_contract;
 mod tasks_ext;
+mod teams;
 mod toolsnaps;
 mod web_board;
 mod web_browser;

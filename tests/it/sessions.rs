@@ -524,7 +524,7 @@ async fn bad_requests_are_refused_with_what_to_do() {
     let refused = reader
         .call_invalid("start_session", json!({"task_id": task_id}))
         .await;
-    assert!(refused.contains("unknown tool"), "{refused}");
+    assert!(refused.contains("needs the `sessions` scope"), "{refused}");
     reader.stop().await;
     let key = data.create_key("default", "writer", "write");
     let writer = Server::start(&data, &[], &[("VK_API_KEY", key.as_str())]).await;

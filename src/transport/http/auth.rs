@@ -74,6 +74,12 @@ async fn principal(state: &Authentication, headers: &HeaderMap) -> Result<Princi
             AuthError::InvalidKey => unauthenticated(Some(
                 "the API key is unknown, revoked or expired".to_owned(),
             )),
+            // A good token for someone outside its workspace: known, but
+            // not allowed here (403, no challenge: new credentials of the
+            // same person would not help).
+            AuthError::InvalidToken(problem @ crate::auth::TokenError::NotAMember) => {
+                EdgeError::NotAMember(problem.to_string())
+            }
             AuthError::InvalidToken(problem) => unauthenticated(Some(problem.to_string())),
             AuthError::Store(error) => {
                 tracing::error!(%error, "could not check credentials");

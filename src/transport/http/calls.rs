@@ -172,6 +172,17 @@ fn caused_by<E: std::error::Error + 'static>(error: &axum::Error) -> bool {
 fn admit(state: &CallChecks, principal: &Principal, post: &McpPost) -> Result<(), EdgeError> {
     let identity = principal.identity();
     for (tool, id) in post.tool_calls() {
+        // The role first: a viewer hears that the role forbids it, which
+        // no other key of theirs would change.
+        if let (Some(scope), Some(role)) = (
+            state.server.tool_scope(&tool),
+            state.server.tool_role(&tool),
+        ) && !principal.is_at_least(role)
+        {
+            return Err(EdgeError::RoleTooLow(crate::tools::forbidden(
+                &tool, scope, role, principal,
+            )));
+        }
         if let Some(scope) = state.server.tool_scope(&tool)
             && !principal.allows(scope)
         {

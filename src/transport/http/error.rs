@@ -36,6 +36,13 @@ pub enum EdgeError {
     },
     #[error("calling {tool} needs the `{}` scope, which these credentials lack", scope.as_str())]
     InsufficientScope { scope: Scope, tool: String },
+    /// A tool the caller's role in the workspace forbids, whatever the key's
+    /// scopes: the text says which role it needs.
+    #[error("{0}")]
+    RoleTooLow(String),
+    /// A valid JWT whose `sub` is not a member of its `workspace`.
+    #[error("{0}; ask an admin of the workspace to add you (add_member or `members add`)")]
+    NotAMember(String),
     /// The store could not be asked about the credentials.
     #[error("credentials cannot be checked right now; try again")]
     CredentialsUnavailable,
@@ -83,6 +90,8 @@ impl EdgeError {
             EdgeError::HostNotAllowed
             | EdgeError::OriginNotAllowed
             | EdgeError::InsufficientScope { .. }
+            | EdgeError::RoleTooLow(_)
+            | EdgeError::NotAMember(_)
             | EdgeError::SessionOfOthers
             | EdgeError::SseSessionOfOthers => StatusCode::FORBIDDEN,
             EdgeError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
