@@ -9,6 +9,7 @@
 mod approvals;
 mod args;
 mod call;
+mod comments;
 mod error;
 mod links;
 mod members;

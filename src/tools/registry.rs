@@ -8,8 +8,8 @@ use rmcp::{
 };
 
 use super::{
-    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, members,
-    projects, prompts, review, session_wait, sessions, tasks,
+    Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals, comments,
+    members, projects, prompts, review, session_wait, sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -27,6 +27,7 @@ impl Registry {
             .into_iter()
             .chain(members::tools())
             .chain(tasks::tools())
+            .chain(comments::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())
             .chain(approvals::tools())
