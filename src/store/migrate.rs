@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_members.sql",
         sql: include_str!("../../migrations/0014_members.sql"),
     },
+    Migration {
+        name: "0017_comments.sql",
+        sql: include_str!("../../migrations/0017_comments.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

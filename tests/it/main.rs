@@ -10,6 +10,7 @@ mod agent_clis;
 mod approvals;
 mod bad_input;
 mod cli;
+mod comments;
 mod conformance;
 mod d1_store;
 mod data_limits;
