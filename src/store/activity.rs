@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Batch, Entity, KeyId, ProjectId, Result, Stmt, Store, StoreError, TaskId, UserId,
+    Actor, Batch, Entity, ProjectId, Result, Stmt, Store, StoreError, TaskId, UserId,
     page::{ActivityKey, Page},
 };
 
@@ -39,10 +39,8 @@ pub struct ActivityFilter {
 pub struct ActivityEntry {
     /// Who did what to which object, in words.
     pub line: String,
-    pub actor_id: Option<UserId>,
-    /// The actor's email.
+    /// The actor's email (or user id).
     pub actor: Option<String>,
-    pub api_key_id: Option<KeyId>,
     pub action: String,
     pub object_type: String,
     pub object_id: String,
@@ -63,7 +61,6 @@ struct Row {
     id: String,
     user_id: Option<UserId>,
     email: Option<String>,
-    api_key_id: Option<KeyId>,
     action: String,
     entity_type: String,
     entity_id: String,
@@ -78,7 +75,7 @@ struct Row {
 
 /// The feed: workspace ?1; task ?2, project ?3 (either or neither); actor
 /// ?4; action ?5; since ?6, until ?7; before (?8, ?9); limit ?10.
-const SELECT_FEED: &str = "SELECT a.id, a.user_id, u.email, a.api_key_id, a.action, a.entity_type, a.entity_id, \
+const SELECT_FEED: &str = "SELECT a.id, a.user_id, u.email, a.action, a.entity_type, a.entity_id, \
         a.details, a.request_id, a.created_at, \
         COALESCE(CASE a.entity_type \
             WHEN 'task' THEN (SELECT title FROM tasks WHERE id = a.entity_id) \
@@ -184,9 +181,7 @@ fn entry(row: Row) -> ActivityEntry {
         .unwrap_or_default();
     ActivityEntry {
         line: line(&row, &details),
-        actor_id: row.user_id,
-        actor: row.email,
-        api_key_id: row.api_key_id,
+        actor: row.email.or(row.user_id.map(String::from)),
         action: row.action,
         object_type: row.entity_type,
         object_id: row.entity_id,

@@ -59,7 +59,7 @@ pub(super) fn tools() -> Vec<ToolDef> {
         tool(
             "list_activity",
             "List activity",
-            "Who changed what, newest first: a task's, a project's or the workspace's.",
+            "Who changed what, newest first.",
             Toolset::Tasks,
             Effect::Read,
             list_activity,
@@ -168,22 +168,22 @@ async fn delete_comment(ctx: ToolContext, args: CommentIdArgs) -> Result<Comment
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListActivityArgs {
-    /// Only this task (with its comments and sessions).
+    /// Only this task.
     #[serde(default)]
     pub task_id: Option<Uuid>,
-    /// Only this project (with its tasks).
+    /// Only this project.
     #[serde(default)]
     pub project_id: Option<Uuid>,
     /// Email, user id or "me".
     #[serde(default)]
     pub actor: Option<String>,
-    /// E.g. create, update, delete, assign.
+    /// E.g. update.
     #[serde(default)]
     pub action: Option<String>,
-    /// RFC 3339 time, inclusive.
+    /// RFC 3339, inclusive.
     #[serde(default)]
     pub since: Option<String>,
-    /// RFC 3339 time, exclusive.
+    /// RFC 3339, exclusive.
     #[serde(default)]
     pub until: Option<String>,
     /// Default 50.
