@@ -129,6 +129,12 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             json!({"name": A_TEMPLATE, "description": "classified brief", "template": "Secret {{topic}}"}),
         )
         .await;
+    let comment_a = id(&owner_a
+        .call(
+            "add_comment",
+            json!({"task_id": task_a, "body": "classified comment"}),
+        )
+        .await);
     let user_a =
         owner_a.call("list_workspaces", json!({})).await["workspaces"][0]["members"][0]["user_id"]
             .as_str()
@@ -163,6 +169,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             sub_a.as_str(),
             session_a.as_str(),
             approval_a,
+            comment_a.as_str(),
             user_a.as_str(),
             "Secret task",
             "Secret subtask",
@@ -262,6 +269,19 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 &user_a,
             )],
             "remove_member" => vec![swap(Box::new(|u| json!({"member": u})), &user_a)],
+            "add_comment" => tasks(|t| json!({"task_id": t, "body": "planted"})),
+            "list_comments" => tasks(|t| json!({"task_id": t})),
+            "update_comment" => vec![swap(
+                Box::new(|c| json!({"comment_id": c, "body": "hijacked"})),
+                &comment_a,
+            )],
+            "delete_comment" => vec![swap(Box::new(|c| json!({"comment_id": c})), &comment_a)],
+            "list_activity" => {
+                let mut probes = tasks(|t| json!({"task_id": t}));
+                probes.push(swap(Box::new(|p| json!({"project_id": p})), &project_a));
+                probes.push(Probe::Blind(json!({"limit": 200})));
+                probes
+            }
             other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {
