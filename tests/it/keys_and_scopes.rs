@@ -251,6 +251,8 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "list_comments",
+            "list_activity",
             "get_session",
             "list_sessions",
             "read_execution_log",
@@ -280,7 +282,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     // Write implies read; starting, stopping, following up and archiving
     // sessions and answering approvals need the sessions scope; the owner's
     // key also lists the workspace's members.
-    assert_eq!(writer.tools().await.len(), 23, "write implies read");
+    assert_eq!(writer.tools().await.len(), 28, "write implies read");
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
     let agents = Server::in_process(&data, &[], &[("VK_API_KEY", &sessions_key)]).await;
@@ -309,7 +311,12 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "create_task",
             "update_task",
             "delete_task",
-            "assign_task"
+            "assign_task",
+            "add_comment",
+            "list_comments",
+            "update_comment",
+            "delete_comment",
+            "list_activity"
         ]
     );
     tasks_only.call_invalid("list_projects", json!({})).await;
@@ -340,6 +347,8 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "list_comments",
+            "list_activity",
             "get_session",
             "list_sessions",
             "read_execution_log",
