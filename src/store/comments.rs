@@ -328,7 +328,7 @@ impl Store {
         }
         if let (Change::Edit, Some(deleted_at)) = (change, &before.deleted_at) {
             return Err(StoreError::Invalid(format!(
-                "comment {id} was deleted at {deleted_at} and cannot be edited; add_comment writes a new one. Nothing was changed."
+                "comment {id} was deleted at {deleted_at} and cannot be edited; write a new comment instead. Nothing was changed."
             )));
         }
         results.first(after)?.ok_or_else(|| comment_not_found(id))

@@ -263,7 +263,7 @@ async fn comments_by_members_and_admins(backend: Backend) {
         )
         .await;
     assert!(
-        gone.contains("was deleted at") && gone.contains("add_comment"),
+        gone.contains("was deleted at") && gone.contains("write a new comment"),
         "{gone}"
     );
     assert_eq!(written(&data), before, "nothing written");
