@@ -40,7 +40,10 @@ pub fn markdown(board: &Board) -> String {
             continue;
         }
         for task in &column.tasks {
-            out.push_str(&markdown_line(task));
+            out.push_str(&markdown_line(
+                task,
+                board.comment_counts.get(&task.id).copied().unwrap_or(0),
+            ));
         }
         let more = hidden(board, column);
         if more > 0 {
@@ -50,16 +53,48 @@ pub fn markdown(board: &Board) -> String {
         }
         out.push('\n');
     }
+    if !board.latest_comments.is_empty() {
+        out.push_str("## Latest comments\n\n");
+        for comment in &board.latest_comments {
+            out.push_str(&format!(
+                "- {} on **{}** `{}` at {}: {}\n",
+                comment.author.as_deref().unwrap_or("a former member"),
+                comment.title.replace('\n', " "),
+                comment.task_id,
+                comment.created_at,
+                preview(&comment.body)
+            ));
+        }
+        out.push('\n');
+    }
     out
 }
 
-fn markdown_line(task: &Task) -> String {
+/// A comment's first line, cut to fit a board line.
+pub fn preview(body: &str) -> String {
+    let first = body
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let more = first.chars().count() > 120 || body.trim().lines().count() > 1;
+    let mut text: String = first.chars().take(120).collect();
+    if more {
+        text.push('…');
+    }
+    text
+}
+
+fn markdown_line(task: &Task, comments: i64) -> String {
     let mut line = format!("- **{}** `{}`", task.title.replace('\n', " "), task.id);
     if let Some(parent) = &task.parent_task_id {
         line.push_str(&format!(" (subtask of `{parent}`)"));
     }
     if let Some(assignee) = &task.assignee {
         line.push_str(&format!(" → {assignee}"));
+    }
+    if comments > 0 {
+        line.push_str(&format!(" · {comments} comment(s)"));
     }
     line.push('\n');
     line

@@ -31,6 +31,9 @@ pub const PAGE_SIZE: usize = 50;
 
 const BOARD_TEMPLATE: &str = "kanban://projects/{project_id}/board";
 const TASK_TEMPLATE: &str = "kanban://tasks/{task_id}";
+const TASK_ACTIVITY_TEMPLATE: &str = "kanban://tasks/{task_id}/activity";
+/// Entries of a task's activity resource: the newest (list_activity pages the rest).
+const TASK_ACTIVITY_ENTRIES: u32 = 50;
 const SESSION_LOG_TEMPLATE: &str = "kanban://sessions/{session_id}/log";
 /// Lines of a session log resource: its tail (read_execution_log pages the rest).
 const SESSION_LOG_LINES: usize = 200;
@@ -46,6 +49,7 @@ const SESSION_DIFF_FILES: usize = 1000;
 enum Uri {
     Board(ProjectId),
     Task(TaskId),
+    TaskActivity(TaskId),
     SessionLog(SessionId),
     SessionDiff(SessionId),
 }
@@ -65,6 +69,7 @@ fn parse_uri(uri: &str) -> Option<Uri> {
     match parts.as_slice() {
         ["projects", project, "board"] => id(project).map(|u| Uri::Board(u.into())),
         ["tasks", task] => id(task).map(|u| Uri::Task(u.into())),
+        ["tasks", task, "activity"] => id(task).map(|u| Uri::TaskActivity(u.into())),
         ["sessions", session, "log"] => id(session).map(|u| Uri::SessionLog(u.into())),
         ["sessions", session, "diff"] => id(session).map(|u| Uri::SessionDiff(u.into())),
         _ => None,
@@ -79,7 +84,13 @@ fn all_templates() -> Vec<ResourceTemplate> {
             .with_mime_type("text/markdown"),
         ResourceTemplate::new(TASK_TEMPLATE, "task")
             .with_title("Task")
-            .with_description("One task with its description and subtasks, as markdown.")
+            .with_description("One task with its description, subtasks and latest comments, as markdown.")
+            .with_mime_type("text/markdown"),
+        ResourceTemplate::new(TASK_ACTIVITY_TEMPLATE, "task-activity")
+            .with_title("Task activity")
+            .with_description(
+                "Who did what to a task, its comments and sessions, newest first; list_activity pages and filters it.",
+            )
             .with_mime_type("text/markdown"),
         ResourceTemplate::new(SESSION_LOG_TEMPLATE, "session-log")
             .with_title("Session log")
@@ -209,6 +220,21 @@ pub async fn read(
             .get_task(&principal.actor, &task_id)
             .await
             .map(|t| t.render()),
+        Uri::TaskActivity(task_id) => {
+            let filter = crate::store::ActivityFilter {
+                scope: crate::store::ActivityScope::Task(task_id.clone()),
+                actor: None,
+                action: None,
+                since: None,
+                until: None,
+                limit: TASK_ACTIVITY_ENTRIES,
+                before: None,
+            };
+            store
+                .list_activity(&principal.actor, &filter)
+                .await
+                .map(|page| format!("# Activity of task {task_id}\n\n{}", page.render()))
+        }
         Uri::SessionLog(_) | Uri::SessionDiff(_) => return Err(not_found()),
     };
     let text = match text {
@@ -313,7 +339,7 @@ mod tests {
     #[test]
     fn cursors_of_another_list_or_made_up_are_invalid_params() {
         let first = list_templates(None).expect("first page");
-        assert_eq!(first.resource_templates.len(), 4);
+        assert_eq!(first.resource_templates.len(), 5);
         assert_eq!(first.next_cursor, None);
         for bad in [
             "x",

@@ -134,6 +134,13 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// The same row about `entity_id` (a runner's row about something
+    /// other than the session or its task, e.g. an agent's comment).
+    pub(super) fn on(mut self, entity_id: &'a (impl AsRef<str> + ?Sized)) -> Self {
+        self.entity_id = Some(entity_id.as_ref());
+        self
+    }
+
     fn stmt(self) -> Stmt {
         Stmt::new(INSERT_AUDIT)
             .bind(new_id())

@@ -73,6 +73,8 @@ pub enum Entity {
     Member,
     /// An agent's permission request.
     Approval,
+    /// A comment on a task.
+    Comment,
 }
 
 impl std::fmt::Display for Entity {
@@ -88,6 +90,7 @@ impl std::fmt::Display for Entity {
             Entity::User => "user",
             Entity::Member => "member",
             Entity::Approval => "approval",
+            Entity::Comment => "comment",
         })
     }
 }

@@ -158,4 +158,6 @@ typed_id! {
     KeyId;
     /// A permission request of an agent, waiting for (or given) an answer.
     ApprovalId;
+    /// A comment on a task.
+    CommentId;
 }

@@ -424,7 +424,7 @@ impl Store {
                 .map(|k| k.key)
                 .ok_or_else(|| StoreError::not_found(Entity::Key, key)),
             many => Err(StoreError::Invalid(format!(
-                "{} keys have the prefix {key}; revoke by id instead (list_members names the members, `keys list` the keys)",
+                "{} keys have the prefix {key}; revoke by id instead (`keys list` shows the ids)",
                 many.len()
             ))),
         }

@@ -205,7 +205,7 @@ impl Store {
         let results = self.write(batch).await?;
         if let Some(existing) = results.first::<Member>(before)? {
             return Err(StoreError::Conflict(format!(
-                "{email} is already a member of this workspace (role {}); change the role with update_member_role (`members set-role`)",
+                "{email} is already a member of this workspace (role {}); change their role instead (`members set-role`)",
                 existing.role
             )));
         }

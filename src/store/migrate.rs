@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0016_github.sql",
         sql: include_str!("../../migrations/0016_github.sql"),
     },
+    Migration {
+        name: "0017_comments.sql",
+        sql: include_str!("../../migrations/0017_comments.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

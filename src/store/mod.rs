@@ -15,9 +15,11 @@ macro_rules! task_columns {
     };
 }
 
+mod activity;
 mod approvals;
 mod audit;
 mod board_version;
+mod comments;
 pub mod d1;
 mod enhance;
 mod error;
@@ -40,7 +42,9 @@ use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 
+pub use activity::{ActivityEntry, ActivityFilter, ActivityPage, ActivityScope};
 pub use approvals::{Approval, ApprovalDecision, ApprovalFilter, ApprovalRequest, ApprovalStatus};
+pub use comments::{Comment, CommentPage, LATEST_COMMENTS, MAX_COMMENT};
 pub use enhance::{CacheEntry, PromptInputs, TaskContext, Usage};
 pub use error::{Cause, Entity, Result, StoreError};
 pub use exec::{
@@ -50,11 +54,15 @@ pub use github::{
     GitHubConnection, LinkedRepository, NewGitHubConnection, PullRequestLink, PullRequestMove,
     PullRequestSource, ResealedToken,
 };
-pub use ids::{ApprovalId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId};
+pub use ids::{
+    ApprovalId, CommentId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId,
+};
 pub use keys::{ApiKeyRecord, KeyLookup, MemberKey, NewApiKey};
 pub use members::{Role, normalize_email};
 pub use model::*;
-pub use page::{ApprovalKey, Offset, Page, ProjectKey, SessionKey, TaskKey};
+pub use page::{
+    ActivityKey, ApprovalKey, CommentKey, Offset, Page, ProjectKey, SessionKey, TaskKey,
+};
 pub use sessions::ExpiredWorktree;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,

@@ -145,6 +145,10 @@ pub struct TaskDetail {
     pub subtasks: Vec<Task>,
     /// How many direct subtasks the task has.
     pub subtask_count: i64,
+    /// Comments on the task; list_comments pages them.
+    pub comment_count: i64,
+    /// The newest 3, newest first.
+    pub latest_comments: Vec<super::Comment>,
 }
 
 /// One page of tasks.
@@ -252,6 +256,23 @@ pub struct Deleted {
 pub struct Board {
     pub project: Project,
     pub columns: Vec<BoardColumn>,
+    /// Comments per task (tasks without any are left out).
+    #[serde(default)]
+    pub comment_counts: std::collections::HashMap<TaskId, i64>,
+    /// The project's newest comments, newest first.
+    #[serde(default)]
+    pub latest_comments: Vec<BoardComment>,
+}
+
+/// A comment as the board shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BoardComment {
+    pub task_id: TaskId,
+    /// The task's title.
+    pub title: String,
+    pub author: Option<String>,
+    pub body: String,
+    pub created_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -152,6 +152,38 @@ impl PageKey for ApprovalKey {
     }
 }
 
+/// Position in a task's comments, oldest first (`ORDER BY created_at, id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentKey {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl PageKey for CommentKey {
+    const LIST: &'static str = "comments";
+    fn is_valid(&self) -> bool {
+        is_uuid(&self.id)
+    }
+}
+
+/// Position in the activity feed, newest first
+/// (`ORDER BY created_at DESC, id DESC`). Audit ids are UUIDs, or (rows
+/// one statement writes per task or key) random text of that shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityKey {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl PageKey for ActivityKey {
+    const LIST: &'static str = "activity";
+    fn is_valid(&self) -> bool {
+        self.id.len() == 36 && self.id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    }
+}
+
 /// Index of a page's first item in a short, fixed list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -12,6 +12,8 @@ use super::{
 
 /// Most tasks shown per column of a board; the rest are counted.
 pub const BOARD_COLUMN_LIMIT: u32 = 100;
+/// The newest comments a board shows, over all its tasks.
+pub const BOARD_LATEST_COMMENTS: i64 = 5;
 
 const SELECT_TASK: &str = concat!(
     "SELECT ",
@@ -169,6 +171,8 @@ impl Store {
             .bind(task_id)
             .bind(&actor.workspace_id),
         );
+        let (latest, comments) = super::comments::latest_comments(actor, task_id);
+        let (latest, comments) = (batch.push(latest), batch.push(comments));
         let results = self.read(batch).await?;
         let task: Task = results
             .first(task)?
@@ -177,6 +181,8 @@ impl Store {
             task,
             subtasks: results.all(subtasks)?,
             subtask_count: results.int(count, "n"),
+            comment_count: results.int(comments, "n"),
+            latest_comments: results.all(latest)?,
         })
     }
 
@@ -512,7 +518,37 @@ impl Store {
             .bind(&actor.workspace_id)
             .bind(i64::from(BOARD_COLUMN_LIMIT)),
         );
+        let comments = batch.push(
+            Stmt::new(
+                "SELECT task_id, COUNT(*) AS n FROM task_comments WHERE workspace_id = ?2 AND deleted_at IS NULL \
+                 AND task_id IN (SELECT id FROM tasks WHERE project_id = ?1) GROUP BY task_id",
+            )
+            .bind(project_id)
+            .bind(&actor.workspace_id),
+        );
+        let latest = batch.push(
+            Stmt::new(
+                "SELECT c.task_id, t.title, u.email AS author, c.body, c.created_at FROM task_comments c \
+                 JOIN tasks t ON t.id = c.task_id LEFT JOIN users u ON u.id = c.author_id \
+                 WHERE t.project_id = ?1 AND c.workspace_id = ?2 AND c.deleted_at IS NULL \
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT ?3",
+            )
+            .bind(project_id)
+            .bind(&actor.workspace_id)
+            .bind(BOARD_LATEST_COMMENTS),
+        );
         let results = self.read(batch).await?;
+        #[derive(serde::Deserialize)]
+        struct Count {
+            task_id: TaskId,
+            n: i64,
+        }
+        let comment_counts = results
+            .all::<Count>(comments)?
+            .into_iter()
+            .map(|c| (c.task_id, c.n))
+            .collect();
+        let latest_comments = results.all(latest)?;
         let project = super::projects::decode_project(results.get(project))?
             .ok_or_else(|| project_not_found(project_id))?;
         let tasks: Vec<Task> = results.all(tasks)?;
@@ -527,7 +563,12 @@ impl Store {
                     .collect(),
             })
             .collect();
-        Ok(Board { project, columns })
+        Ok(Board {
+            project,
+            columns,
+            comment_counts,
+            latest_comments,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ mod approvals;
 mod args;
 mod board_app;
 mod call;
+mod comments;
 mod error;
 mod github;
 mod keys;

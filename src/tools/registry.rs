@@ -9,8 +9,8 @@ use rmcp::{
 
 use super::{
     Encoding, ToolContext, ToolDef, ToolError, ToolFilter, ToolReply, Toolset, approvals,
-    board_app, github, keys, members, merge, projects, prompts, review, session_wait, sessions,
-    tasks,
+    board_app, comments, github, keys, members, merge, projects, prompts, review, session_wait,
+    sessions, tasks,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -52,6 +52,7 @@ impl Registry {
             .chain(keys::tools())
             .chain(tasks::tools())
             .chain(board_app::tools())
+            .chain(comments::tools())
             .chain(sessions::tools())
             .chain(session_wait::tools())
             .chain(approvals::tools())

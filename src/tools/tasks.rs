@@ -396,6 +396,16 @@ impl Render for TaskDetail {
                 out.push('\n');
             }
         }
+        if self.comment_count > 0 {
+            out.push_str(&format!(
+                "\nComments: {} (the newest {}; list_comments pages through all)\n",
+                self.comment_count,
+                self.latest_comments.len()
+            ));
+            for comment in &self.latest_comments {
+                out.push_str(&super::comments::comment_text(comment));
+            }
+        }
         out
     }
 }

@@ -7,6 +7,10 @@
 //! ([`crate::sessions::approvals::wait_for_decision`]) and tells the agent,
 //! as a text block holding `{"behavior":"allow","updatedInput":…}` or
 //! `{"behavior":"deny","message":…}`.
+//!
+//! It also offers [`COMMENT_TOOL`]: the agent comments on its own task as it
+//! works, in the name of the member who started the session, marked as
+//! written by the agent of this session.
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,11 +31,13 @@ use crate::{
         APPROVAL_TOOL, ApprovalError, Decision, decision_poll, decision_text, stored_input,
         token_hash, wait_for_decision,
     },
-    store::{ApprovalRequest, SessionId, Store},
+    store::{ApprovalRequest, MAX_COMMENT, SessionId, Store},
 };
 
 /// Longest tool name accepted.
 const MAX_TOOL_NAME: usize = 200;
+/// The tool an agent comments on its session's task with.
+pub const COMMENT_TOOL: &str = "add_comment";
 
 /// The approval server of one session.
 #[derive(Clone)]
@@ -82,6 +88,71 @@ impl AgentMcp {
             "Asks this session's reviewers whether a tool may run, and waits for their answer.",
             Arc::new(schema),
         )
+    }
+
+    fn comment_tool() -> Tool {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "body": { "type": "string", "description": "Markdown, at most 20000 characters." }
+            },
+            "required": ["body"],
+            "additionalProperties": false
+        });
+        let schema: JsonObject = match schema {
+            serde_json::Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        Tool::new(
+            COMMENT_TOOL,
+            "Comments on the task this session works on (progress, questions, findings), for the people on the board.",
+            Arc::new(schema),
+        )
+    }
+
+    /// Adds the agent's comment to the session's task; the text says what
+    /// was written or why nothing was.
+    async fn comment(&self, arguments: JsonObject) -> Result<CallToolResult, ErrorData> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct CommentArgs {
+            body: String,
+        }
+        let args: CommentArgs = serde_json::from_value(serde_json::Value::Object(arguments))
+            .map_err(|e| {
+                ErrorData::invalid_params(
+                    format!(
+                        "invalid arguments for {COMMENT_TOOL}: {e}; it takes a `body` (markdown)"
+                    ),
+                    None,
+                )
+            })?;
+        let body = args.body.trim();
+        let chars = body.chars().count();
+        if body.is_empty() || chars > MAX_COMMENT {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "field `body` is {chars} characters long; it must hold 1 to {MAX_COMMENT}. Nothing was written."
+                ),
+                None,
+            ));
+        }
+        match self
+            .store
+            .add_agent_comment(&self.session_id, &self.token_hash, body)
+            .await
+        {
+            Ok(comment) => Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                "Comment {} added to task {}.",
+                comment.id, comment.task_id
+            ))])),
+            Err(e) => {
+                tracing::warn!(session = %self.session_id, error = %e, "agent comment refused");
+                Ok(CallToolResult::error(vec![ContentBlock::text(
+                    e.full_message(),
+                )]))
+            }
+        }
     }
 
     /// The answer to one permission request, as the agent reads it.
@@ -136,11 +207,18 @@ impl ServerHandler for AgentMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(vec![Self::tool()]))
+        Ok(ListToolsResult::with_all_items(vec![
+            Self::tool(),
+            Self::comment_tool(),
+        ]))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        (name == APPROVAL_TOOL).then(Self::tool)
+        match name {
+            APPROVAL_TOOL => Some(Self::tool()),
+            COMMENT_TOOL => Some(Self::comment_tool()),
+            _ => None,
+        }
     }
 
     async fn call_tool(
@@ -148,10 +226,16 @@ impl ServerHandler for AgentMcp {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if request.name == COMMENT_TOOL {
+            return self
+                .comment(request.arguments.unwrap_or_default())
+                .await
+                .map(CallToolResponse::from);
+        }
         if request.name != APPROVAL_TOOL {
             return Err(ErrorData::invalid_params(
                 format!(
-                    "unknown tool '{}'; this server has only {APPROVAL_TOOL}",
+                    "unknown tool '{}'; this server has {APPROVAL_TOOL} and {COMMENT_TOOL}",
                     request.name
                 ),
                 None,

@@ -42,6 +42,11 @@ const COSTS: &[(&str, u64)] = &[
     ("delete_task", 1),
     ("assign_task", 1),
     ("show_board", 1),
+    ("add_comment", 1),
+    ("list_comments", 1),
+    ("update_comment", 1),
+    ("delete_comment", 1),
+    ("list_activity", 1),
     // The task and its project are read in one request, the repository is
     // checked on this machine, then the session is queued in a second.
     ("start_session", 2),
@@ -219,6 +224,32 @@ async fn every_tool_call_costs_what_the_readme_says() {
     call(
         "assign_task",
         json!({"task_id": child_id, "user_id": null}),
+        1,
+    )
+    .await;
+
+    let comment = call(
+        "add_comment",
+        json!({"task_id": parent_id, "body": "One round trip"}),
+        1,
+    )
+    .await;
+    call(
+        "list_comments",
+        json!({"task_id": parent_id, "limit": 1}),
+        1,
+    )
+    .await;
+    call(
+        "update_comment",
+        json!({"comment_id": id(&comment), "body": "Still one"}),
+        1,
+    )
+    .await;
+    call("delete_comment", json!({"comment_id": id(&comment)}), 1).await;
+    call(
+        "list_activity",
+        json!({"project_id": project_id, "action": "update", "limit": 2}),
         1,
     )
     .await;

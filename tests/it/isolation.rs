@@ -129,6 +129,12 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             json!({"name": A_TEMPLATE, "description": "classified brief", "template": "Secret {{topic}}"}),
         )
         .await;
+    let comment_a = id(&owner_a
+        .call(
+            "add_comment",
+            json!({"task_id": task_a, "body": "classified comment"}),
+        )
+        .await);
     let user_a =
         owner_a.call("list_workspaces", json!({})).await["workspaces"][0]["members"][0]["user_id"]
             .as_str()
@@ -172,6 +178,7 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
             sub_a.as_str(),
             session_a.as_str(),
             approval_a,
+            comment_a.as_str(),
             user_a.as_str(),
             key_a.as_str(),
             "a-secret-key",
@@ -288,6 +295,19 @@ async fn another_workspaces_ids_are_not_found_everywhere(backend: Backend) {
                 &user_a,
             )],
             "revoke_api_key" => vec![swap(Box::new(|k| json!({"key": k})), &key_a)],
+            "add_comment" => tasks(|t| json!({"task_id": t, "body": "planted"})),
+            "list_comments" => tasks(|t| json!({"task_id": t})),
+            "update_comment" => vec![swap(
+                Box::new(|c| json!({"comment_id": c, "body": "hijacked"})),
+                &comment_a,
+            )],
+            "delete_comment" => vec![swap(Box::new(|c| json!({"comment_id": c})), &comment_a)],
+            "list_activity" => {
+                let mut probes = tasks(|t| json!({"task_id": t}));
+                probes.push(swap(Box::new(|p| json!({"project_id": p})), &project_a));
+                probes.push(Probe::Blind(json!({"limit": 200})));
+                probes
+            }
             other => panic!("{other} has no isolation probe; add one to tests/it/isolation.rs"),
         };
         for probe in probes {

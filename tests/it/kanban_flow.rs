@@ -453,6 +453,7 @@ async fn resources_are_listed_and_templated(backend: Backend) {
         [
             "kanban://projects/{project_id}/board",
             "kanban://tasks/{task_id}",
+            "kanban://tasks/{task_id}/activity",
             "kanban://sessions/{session_id}/log",
             "kanban://sessions/{session_id}/diff"
         ]

@@ -251,6 +251,8 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "list_comments",
+            "list_activity",
             "get_session",
             "list_sessions",
             "read_execution_log",
@@ -279,9 +281,9 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     let writer = Server::in_process(&data, &[], &[("VK_API_KEY", &write_key)]).await;
     // Write implies read; starting, stopping, following up, archiving and
     // merging sessions and answering approvals need the sessions scope; the
-    // owner's key also lists the workspace's members.
+    // owner's key also lists the workspace's members. Comments are writes.
     let listed = writer.tools().await;
-    assert_eq!(listed.len(), 23, "write implies read");
+    assert_eq!(listed.len(), 28, "write implies read");
     assert!(!tool_names(&listed).contains(&"merge_session".to_owned()));
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
@@ -312,7 +314,12 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "create_task",
             "update_task",
             "delete_task",
-            "assign_task"
+            "assign_task",
+            "add_comment",
+            "list_comments",
+            "update_comment",
+            "delete_comment",
+            "list_activity"
         ]
     );
     tasks_only.call_invalid("list_projects", json!({})).await;
@@ -343,6 +350,8 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "list_comments",
+            "list_activity",
             "get_session",
             "list_sessions",
             "read_execution_log",

@@ -12,6 +12,7 @@ mod avatars;
 mod bad_input;
 mod browser_harness;
 mod cli;
+mod comments;
 mod conformance;
 mod d1_store;
 mod data_limits;

@@ -23,6 +23,7 @@ const NAMES: &[&str] = &[
     "0014_members.sql",
     "0015_session_merge.sql",
     "0016_github.sql",
+    "0017_comments.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
@@ -93,6 +94,7 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
         "usage_records",
         "mcp_api_keys",
         "session_turns",
+        "task_comments",
     ] {
         let n = data.rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -190,6 +192,7 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
     );
     assert!(out.contains("applied 0010_session_runtime.sql"), "{out}");
     assert!(out.contains("applied 0011_session_turns.sql"), "{out}");
+    assert!(out.contains("applied 0017_comments.sql"), "{out}");
     assert_eq!(data.count("SELECT COUNT(*) FROM prompt_cache"), 0);
     let config = common::sessions::config(&data, "", "");
     let server = Server::start(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
@@ -207,6 +210,29 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
         .call("get_task", serde_json::json!({"task_id": TASK}))
         .await;
     assert_eq!(task["title"], "Old task");
+    assert_eq!(task["comment_count"], 0, "{task:#}");
+    // The old task takes comments, and its history reads as a feed.
+    server
+        .call(
+            "add_comment",
+            serde_json::json!({"task_id": TASK, "body": "Still here after the upgrade"}),
+        )
+        .await;
+    let task = server
+        .call("get_task", serde_json::json!({"task_id": TASK}))
+        .await;
+    assert_eq!(task["comment_count"], 1, "{task:#}");
+    assert_eq!(
+        task["latest_comments"][0]["body"], "Still here after the upgrade",
+        "{task:#}"
+    );
+    let feed = server
+        .call("list_activity", serde_json::json!({"task_id": TASK}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"], "owner@localhost commented on task 'Old task'",
+        "{feed:#}"
+    );
     // New sessions run on the upgraded schema.
     let started = server
         .call("start_session", serde_json::json!({"task_id": TASK}))

@@ -10,8 +10,8 @@ use vibe_kanban_mcp::{
     commands,
     config::{StoreConfig, StoreKind},
     store::{
-        Actor, NewProject, NewTask, ProjectId, Store, StoreError, TaskChanges, TaskFilter, TaskId,
-        TaskKey, TaskStatus, page,
+        ActivityFilter, ActivityKey, ActivityScope, Actor, CommentKey, NewProject, NewTask,
+        ProjectId, Store, StoreError, TaskChanges, TaskFilter, TaskId, TaskKey, TaskStatus, page,
     },
 };
 
@@ -306,7 +306,118 @@ async fn another_workspace_sees_nothing(backend: Backend) {
     assert_eq!(task.task.title, "secret", "the stranger changed nothing");
 }
 
+/// Comments page oldest first, each once; only the author (or an admin)
+/// changes one; a deleted one is hidden and stays deleted; the feed pages
+/// newest first over the same changes, each once.
+async fn comments_and_their_feed(backend: Backend) {
+    let data = DataDir::empty(backend);
+    let store = open(&data).await;
+    let owner = store.ensure_local_owner().await.expect("local owner");
+    let board = project(&store, &owner, "Talk").await;
+    let topic = task(&store, &owner, &board, "Topic", TaskStatus::Todo, None).await;
+    let mut made = Vec::new();
+    for n in 0..7 {
+        let comment = store
+            .add_comment(&owner, &topic, &format!("note {n}"))
+            .await
+            .expect("add");
+        assert!(!comment.by_agent);
+        made.push(comment.id);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<CommentKey> = None;
+    loop {
+        let page = store
+            .list_comments(&owner, &topic, 3, after.as_ref())
+            .await
+            .expect("page");
+        assert_eq!(page.total, 7);
+        seen.extend(page.comments.iter().map(|c| c.id.clone()));
+        match page.next_cursor {
+            Some(cursor) => after = Some(page::decode(&cursor).expect("own cursor")),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made, "oldest first, each once");
+
+    let stranger = store
+        .create_workspace("Beta", "beta", "b@example.com", "B")
+        .await
+        .expect("second workspace");
+    let refused = store
+        .update_comment(&stranger, &made[0], "mine", true)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound { .. })),
+        "{refused:?}"
+    );
+    let not_author = Actor {
+        user_id: stranger.user_id.clone(),
+        ..owner.clone()
+    };
+    let refused = store
+        .update_comment(&not_author, &made[0], "mine", false)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let edited = store
+        .update_comment(&not_author, &made[0], "as admin", true)
+        .await
+        .expect("an admin edits");
+    assert_eq!(edited.body, "as admin");
+    let deleted = store
+        .delete_comment(&owner, &made[1], false)
+        .await
+        .expect("delete");
+    assert!(deleted.deleted_at.is_some() && deleted.body.is_empty());
+    let refused = store.update_comment(&owner, &made[1], "back", false).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let detail = store.get_task(&owner, &topic).await.expect("task");
+    assert_eq!(detail.comment_count, 6);
+    assert_eq!(detail.latest_comments.len(), 3);
+    assert_eq!(detail.latest_comments[0].id, made[6]);
+
+    // The feed: 1 task + 7 comments + 1 edit + 1 delete, newest first.
+    let mut lines = Vec::new();
+    let mut before: Option<ActivityKey> = None;
+    loop {
+        let page = store
+            .list_activity(
+                &owner,
+                &ActivityFilter {
+                    scope: ActivityScope::Task(topic.clone()),
+                    actor: None,
+                    action: None,
+                    since: None,
+                    until: None,
+                    limit: 4,
+                    before: before.clone(),
+                },
+            )
+            .await
+            .expect("feed");
+        lines.extend(page.entries.iter().map(|e| (e.at.clone(), e.line.clone())));
+        match page.next_cursor {
+            Some(cursor) => before = Some(page::decode(&cursor).expect("own cursor")),
+            None => break,
+        }
+    }
+    assert_eq!(lines.len(), 10, "{lines:#?}");
+    assert!(lines.windows(2).all(|w| w[0].0 >= w[1].0), "{lines:#?}");
+    assert!(
+        lines[0].1.ends_with("deleted a comment on task 'Topic'"),
+        "{lines:#?}"
+    );
+    assert!(lines[9].1.ends_with("created task 'Topic'"), "{lines:#?}");
+}
+
 on_both_stores!(
+    comments_and_their_feed,
     projects_page_in_name_order_and_names_are_unique,
     tasks_filter_page_and_count,
     deleting_a_task_removes_its_subtree_and_is_audited,
