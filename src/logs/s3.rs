@@ -27,30 +27,37 @@ pub struct S3Settings {
     pub secret_access_key: String,
 }
 
-/// How an S3 call failed. Each names the operation and the object.
+/// How an S3 call failed. Each names the operation and the object
+/// (`object` is "{key} in bucket {bucket}").
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
-    #[error("{key} is not in bucket {bucket}")]
-    NotFound { bucket: String, key: String },
-    #[error("{op} {key} in bucket {bucket} was refused: HTTP {status} {code}: {message}{hint}")]
+    #[error("{object} does not exist")]
+    NotFound { object: String },
+    #[error("{op} {object} was refused: HTTP {status} {code}: {message}{}", credentials_hint(*.status))]
     Refused {
         op: &'static str,
-        bucket: String,
-        key: String,
+        object: String,
         status: u16,
         code: String,
         message: String,
-        hint: &'static str,
     },
-    #[error("{op} {key} in bucket {bucket}: {message}")]
+    #[error("{op} {object}: {message}")]
     Transport {
         op: &'static str,
-        bucket: String,
-        key: String,
+        object: String,
         message: String,
     },
     #[error("{0}")]
     Config(String),
+}
+
+fn credentials_hint(status: u16) -> &'static str {
+    if matches!(status, 401 | 403) {
+        " (check access_key_id and secret_access_key in [logs.r2], or VK_R2_ACCESS_KEY_ID and \
+         VK_R2_SECRET_ACCESS_KEY)"
+    } else {
+        ""
+    }
 }
 
 impl S3Error {
@@ -176,8 +183,7 @@ impl S3Client {
         if bytes.len() as u64 != end - start {
             return Err(S3Error::Transport {
                 op: "GET",
-                bucket: self.inner.settings.bucket.clone(),
-                key: key.to_owned(),
+                object: self.object(key),
                 message: format!(
                     "asked for bytes {start}..{end} and got {} bytes",
                     bytes.len()
@@ -352,8 +358,7 @@ impl S3Client {
             let text = reply.text().await.unwrap_or_default();
             if element(&text, "Code").is_none_or(|code| code == "NoSuchKey") {
                 return Err(S3Error::NotFound {
-                    bucket: inner.settings.bucket.clone(),
-                    key: call.key.to_owned(),
+                    object: self.object(call.key),
                 });
             }
             return Err(self.refused(call.op, call.key, status.as_u16(), &text));
@@ -365,21 +370,18 @@ impl S3Client {
     fn refused(&self, op: &'static str, key: &str, status: u16, xml: &str) -> S3Error {
         let code = element(xml, "Code").map_or_else(|| "(no code)".to_owned(), unescape);
         let message = element(xml, "Message").map_or_else(String::new, unescape);
-        let hint = if matches!(status, 401 | 403) {
-            " (check access_key_id and secret_access_key in [logs.r2], or VK_R2_ACCESS_KEY_ID and \
-             VK_R2_SECRET_ACCESS_KEY)"
-        } else {
-            ""
-        };
         S3Error::Refused {
             op,
-            bucket: self.inner.settings.bucket.clone(),
-            key: key.to_owned(),
+            object: self.object(key),
             status,
             code,
             message,
-            hint,
         }
+    }
+
+    /// "{key} in bucket {bucket}"; for a listing, the key is its prefix.
+    fn object(&self, key: &str) -> String {
+        format!("{key} in bucket {}", self.inner.settings.bucket)
     }
 
     fn transport(&self, op: &'static str, key: &str, error: &reqwest::Error) -> S3Error {
@@ -393,8 +395,7 @@ impl S3Client {
         }
         S3Error::Transport {
             op,
-            bucket: self.inner.settings.bucket.clone(),
-            key: key.to_owned(),
+            object: self.object(key),
             message,
         }
     }
@@ -402,8 +403,7 @@ impl S3Client {
     fn bad_reply(&self, op: &'static str, key: &str, what: &str) -> S3Error {
         S3Error::Transport {
             op,
-            bucket: self.inner.settings.bucket.clone(),
-            key: key.to_owned(),
+            object: self.object(key),
             message: format!("the store's reply has {what}"),
         }
     }
@@ -678,6 +678,77 @@ mod tests {
              SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
              Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         );
+    }
+
+    /// A store that answers each connection with the next of `replies`
+    /// (raw HTTP/1.1) and counts the requests it read.
+    async fn replying(
+        replies: Vec<&'static str>,
+    ) -> (S3Client, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            for reply in replies {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                socket.write_all(reply.as_bytes()).await.expect("write");
+                socket.shutdown().await.expect("shutdown");
+            }
+        });
+        let client = S3Client::new(S3Settings {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "logs".to_owned(),
+            region: "auto".to_owned(),
+            access_key_id: "id".to_owned(),
+            secret_access_key: "secret".to_owned(),
+        })
+        .expect("client");
+        (client, seen)
+    }
+
+    #[tokio::test]
+    async fn a_passing_failure_is_sent_again_and_a_refusal_is_not() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (client, seen) = replying(vec![
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+        ])
+        .await;
+        assert_eq!(client.head("logs/a").await.expect("head"), Some(5));
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        let body = "<Error><Code>AccessDenied</Code><Message>no</Message></Error>";
+        let reply: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let (client, seen) = replying(vec![reply, reply]).await;
+        let error = client
+            .put("logs/a", Bytes::from_static(b"x"))
+            .await
+            .expect_err("refused");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let text = error.to_string();
+        assert!(text.contains("PUT logs/a in bucket logs"), "{text}");
+        assert!(text.contains("403 AccessDenied: no"), "{text}");
+        assert!(text.contains("secret_access_key"), "{text}");
     }
 
     #[test]
