@@ -6,7 +6,7 @@ pub enum LogError {
     #[error("log storage failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("R2 log storage failed: {0}")]
-    Remote(#[from] object_store::Error),
+    Remote(#[from] super::s3::S3Error),
     #[error("{0}")]
     Config(String),
 }

@@ -7,9 +7,9 @@
 //! for each process. Two backends hold them:
 //!
 //! - [`local`]: files under the data directory, appended as output arrives.
-//! - [`r2`]: Cloudflare R2 (any S3 API) through `object_store`. Objects are
-//!   immutable, so a live log is a base object plus numbered chunks, joined
-//!   into the base when a turn ends.
+//! - [`r2`]: Cloudflare R2 (any S3 API) through the small SigV4 client in
+//!   [`s3`]. Objects are immutable, so a live log is a base object plus
+//!   numbered chunks, joined into the base when a turn ends.
 //!
 //! Small objects other than logs (avatars: `avatars/{user_id}/avatar.png`)
 //! are written and read whole with [`LogStore::put`] and [`LogStore::get`].
@@ -20,6 +20,7 @@
 mod error;
 pub mod local;
 pub mod r2;
+pub mod s3;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
-//! Logs in Cloudflare R2 through its S3 API (`object_store`'s S3 client,
-//! SigV4-signed). R2 objects are immutable, so a log is:
+//! Logs in Cloudflare R2 through its S3 API (the SigV4-signed client in
+//! [`super::s3`]). R2 objects are immutable, so a log is:
 //!
 //! - a base object at its key (absent until the first turn ends), and
 //! - chunks written while a turn runs, at `{key}.chunks/{offset}` where
@@ -13,22 +13,17 @@
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use futures::TryStreamExt;
-use object_store::{
-    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder, path::Path,
-};
 use serde::Deserialize;
 
 use super::error::{LogError, Result};
+use super::s3::{S3Client, S3Error, S3Settings};
 
-/// S3 (and R2) refuse multipart parts under 5 MiB, except the last.
-const PART_SIZE: usize = 5 * 1024 * 1024;
-/// Bytes copied per request while joining a large base.
+/// Bytes read and sent as one part while joining a log (S3 and R2 refuse
+/// parts under 5 MiB, except the last).
 const COPY_BLOCK: u64 = 8 * 1024 * 1024;
 
 /// `[logs.r2]`: an R2 bucket (or any S3-compatible store).
@@ -67,16 +62,16 @@ fn default_chunk_bytes() -> usize {
 
 #[derive(Clone)]
 pub struct R2Logs {
-    store: Arc<dyn ObjectStore>,
+    store: S3Client,
     flush_interval: Duration,
     chunk_bytes: usize,
 }
 
 /// Where a log's bytes are right now.
 pub struct Layout {
-    base: Option<(Path, u64)>,
+    base: Option<(String, u64)>,
     /// (start offset, size, object) in order, each starting where the last ended.
-    chunks: Vec<(u64, u64, Path)>,
+    chunks: Vec<(u64, u64, String)>,
 }
 
 impl Layout {
@@ -86,12 +81,12 @@ impl Layout {
     }
 }
 
-fn chunk_prefix(key: &str) -> Path {
-    Path::from(format!("{key}.chunks"))
+fn chunk_prefix(key: &str) -> String {
+    format!("{key}.chunks/")
 }
 
-fn chunk_path(key: &str, offset: u64) -> Path {
-    Path::from(format!("{key}.chunks/{offset:020}"))
+fn chunk_path(key: &str, offset: u64) -> String {
+    format!("{key}.chunks/{offset:020}")
 }
 
 impl R2Logs {
@@ -109,18 +104,16 @@ impl R2Logs {
         // reqwest is built without a bundled crypto provider; use ring, as the
         // D1 and model clients do.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let store = AmazonS3Builder::new()
-            .with_endpoint(config.endpoint.trim_end_matches('/'))
-            .with_bucket_name(&config.bucket)
-            .with_region(&config.region)
-            .with_access_key_id(access_key)
-            .with_secret_access_key(secret)
-            .with_allow_http(config.endpoint.starts_with("http://"))
-            .with_virtual_hosted_style_request(false)
-            .build()
-            .map_err(|e| LogError::Config(format!("invalid [logs.r2] settings: {e}")))?;
+        let store = S3Client::new(S3Settings {
+            endpoint: config.endpoint.clone(),
+            bucket: config.bucket.clone(),
+            region: config.region.clone(),
+            access_key_id: access_key,
+            secret_access_key: secret,
+        })
+        .map_err(|e| LogError::Config(format!("invalid [logs.r2] settings: {e}")))?;
         Ok(R2Logs {
-            store: Arc::new(store),
+            store,
             flush_interval: Duration::from_millis(config.flush_interval_ms),
             chunk_bytes: config.chunk_bytes.max(1),
         })
@@ -135,25 +128,23 @@ impl R2Logs {
     }
 
     pub async fn layout(&self, key: &str) -> Result<Layout> {
-        let base_path = Path::from(key);
-        let base = match self.store.head(&base_path).await {
-            Ok(meta) => Some((base_path, meta.size)),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let base_len = base.as_ref().map_or(0, |b| b.1);
-        let mut chunks: Vec<(u64, u64, Path)> = self
+        let base = self
             .store
-            .list(Some(&chunk_prefix(key)))
-            .try_filter_map(|meta| async move {
-                let offset = meta
-                    .location
-                    .filename()
-                    .and_then(|name| name.parse::<u64>().ok());
-                Ok(offset.map(|at| (at, meta.size, meta.location)))
+            .head(key)
+            .await?
+            .map(|size| (key.to_owned(), size));
+        let base_len = base.as_ref().map_or(0, |b| b.1);
+        let prefix = chunk_prefix(key);
+        let mut chunks: Vec<(u64, u64, String)> = self
+            .store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .filter_map(|object| {
+                let offset = object.key.strip_prefix(&prefix)?.parse::<u64>().ok()?;
+                Some((offset, object.size, object.key))
             })
-            .try_collect()
-            .await?;
+            .collect();
         chunks.sort_by_key(|c| c.0);
         // Chunks already joined into the base are skipped; a gap means a
         // chunk is not written yet, so the log ends before it.
@@ -177,15 +168,15 @@ impl R2Logs {
         if start >= end {
             return Ok(Bytes::new());
         }
-        let mut segments: Vec<(u64, u64, &Path)> = Vec::new();
+        let mut segments: Vec<(u64, u64, &str)> = Vec::new();
         if let Some((path, size)) = &layout.base {
-            segments.push((0, *size, path));
+            segments.push((0, *size, path.as_str()));
         }
         segments.extend(
             layout
                 .chunks
                 .iter()
-                .map(|(at, size, path)| (*at, *size, path)),
+                .map(|(at, size, path)| (*at, *size, path.as_str())),
         );
         let mut out = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
         for (at, size, path) in segments {
@@ -193,7 +184,7 @@ impl R2Logs {
             if from >= to {
                 continue;
             }
-            let bytes = self.store.get_range(path, (from - at)..(to - at)).await?;
+            let bytes = self.store.get_range(path, from - at, to - at).await?;
             out.extend_from_slice(&bytes);
         }
         Ok(Bytes::from(out))
@@ -208,7 +199,7 @@ impl R2Logs {
             let layout = self.layout(key).await?;
             let total = layout.total();
             match self.read(&layout, start, end.min(total)).await {
-                Err(LogError::Remote(object_store::Error::NotFound { .. })) if attempts < 3 => {
+                Err(LogError::Remote(S3Error::NotFound { .. })) if attempts < 3 => {
                     attempts += 1;
                 }
                 other => return other.map(|bytes| (bytes, total)),
@@ -218,17 +209,15 @@ impl R2Logs {
 
     /// Writes a small object whole (an avatar), replacing any old one.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
-        self.store
-            .put(&Path::from(key), PutPayload::from(bytes))
-            .await?;
+        self.store.put(key, bytes).await?;
         Ok(())
     }
 
     /// A small object whole, `None` when there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        match self.store.get(&Path::from(key)).await {
-            Ok(found) => Ok(Some(found.bytes().await?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+        match self.store.get(key).await {
+            Ok(found) => Ok(Some(found)),
+            Err(S3Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -239,23 +228,25 @@ impl R2Logs {
         if layout.chunks.is_empty() {
             return Ok(());
         }
-        let upload = self.store.put_multipart(&Path::from(key)).await?;
-        let mut write = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut upload = self.store.create_multipart(key).await?;
         let total = layout.total();
         let mut at = 0;
         while at < total {
             let to = (at + COPY_BLOCK).min(total);
-            let bytes = self.read(&layout, at, to).await?;
-            write.wait_for_capacity(2).await?;
-            write.put(bytes);
+            let sent = match self.read(&layout, at, to).await {
+                Ok(bytes) => upload.put_part(bytes).await.map_err(LogError::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                // The chunks stay; the next turn's end joins them again.
+                let _ = upload.abort().await;
+                return Err(e);
+            }
             at = to;
         }
-        write.finish().await?;
+        upload.complete().await?;
         for (_, _, path) in &layout.chunks {
-            match self.store.delete(path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.store.delete(path).await?;
         }
         Ok(())
     }
@@ -310,10 +301,7 @@ impl R2Writer {
         let bytes = std::mem::take(&mut log.buffer);
         let len = bytes.len() as u64;
         let path = chunk_path(key, log.offset);
-        self.logs
-            .store
-            .put(&path, PutPayload::from(Bytes::from(bytes)))
-            .await?;
+        self.logs.store.put(&path, Bytes::from(bytes)).await?;
         log.offset += len;
         Ok(())
     }
@@ -349,7 +337,7 @@ mod tests {
     /// Every HTTP client here (D1, R2, model providers, rmcp's client in
     /// tests) uses rustls with ring. A second provider is a long C build and
     /// megabytes of binary, and creeps back in through a dependency's feature
-    /// (object_store's "aws" pulls aws-lc-rs): the lock file must not list one.
+    /// (object_store's "aws" pulled aws-lc-rs): the lock file must not list one.
     #[test]
     fn one_tls_crypto_provider_is_linked() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock");
@@ -372,8 +360,8 @@ mod tests {
         assert!(
             others.is_empty(),
             "a second TLS crypto provider is in Cargo.lock: {others:?}. Find what pulls it in with \
-             `cargo tree -e features -i <name>` and turn that feature off (object_store: \
-             \"aws-base\" + \"reqwest\" + \"ring\", not \"aws\"; reqwest: \"rustls-no-provider\")"
+             `cargo tree -e features -i <name>` and turn that feature off (reqwest: \
+             \"rustls-no-provider\")"
         );
     }
 }

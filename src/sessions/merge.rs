@@ -434,7 +434,10 @@ impl Sessions {
                 });
             }
         }
-        let reflog = format!("vibe-kanban-mcp merge ({}): session {session_id}", strategy.as_str());
+        let reflog = format!(
+            "vibe-kanban-mcp merge ({}): session {session_id}",
+            strategy.as_str()
+        );
         let swapped = git
             .run(
                 &[

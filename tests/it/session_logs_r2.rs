@@ -15,9 +15,8 @@ use common::{
     DataDir, Server,
     sessions::{config, log_page, read_all, wait_finished, wait_for, wait_output},
 };
-use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
 use serde_json::{Value, json};
+use vibe_kanban_mcp::logs::s3::{S3Client, S3Settings};
 
 /// A running local R2 and its S3 connection details.
 pub struct LocalR2 {
@@ -67,19 +66,18 @@ impl LocalR2 {
     }
 
     /// A direct S3 client, to look at the objects themselves.
-    pub fn objects(&self) -> impl ObjectStore {
+    pub fn objects(&self) -> S3Client {
         // reqwest is built without a bundled crypto provider (the server
         // installs ring; so does this test's own client).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        AmazonS3Builder::new()
-            .with_endpoint(&self.endpoint)
-            .with_bucket_name(&self.bucket)
-            .with_region("auto")
-            .with_access_key_id(&self.access_key)
-            .with_secret_access_key(&self.secret)
-            .with_allow_http(true)
-            .build()
-            .expect("S3 client")
+        S3Client::new(S3Settings {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: "auto".to_owned(),
+            access_key_id: self.access_key.clone(),
+            secret_access_key: self.secret.clone(),
+        })
+        .expect("S3 client")
     }
 }
 
@@ -90,13 +88,14 @@ impl Drop for LocalR2 {
     }
 }
 
-async fn object_names(store: &impl ObjectStore, prefix: &str) -> Vec<String> {
+async fn object_names(store: &S3Client, prefix: &str) -> Vec<String> {
     let mut names: Vec<String> = store
-        .list(Some(&ObjectPath::from(prefix)))
-        .map_ok(|meta| meta.location.to_string())
-        .try_collect()
+        .list(prefix)
         .await
-        .expect("list objects");
+        .expect("list objects")
+        .into_iter()
+        .map(|object| object.key)
+        .collect();
     names.sort();
     names
 }
@@ -166,12 +165,9 @@ async fn logs_live_in_r2_as_chunks_while_running_and_one_object_after() {
     let paged = read_all(&server, json!({"session_id": session_id}), 1000).await;
     assert_eq!(paged, whole);
     let object = store
-        .get(&ObjectPath::from(format!("{prefix}/execution.log")))
+        .get(&format!("{prefix}/execution.log"))
         .await
-        .expect("get the joined log")
-        .bytes()
-        .await
-        .expect("bytes");
+        .expect("get the joined log");
     assert_eq!(String::from_utf8_lossy(&object), whole);
 
     // A follow-up appends to the joined log.
