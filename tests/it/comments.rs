@@ -136,7 +136,7 @@ async fn comments_by_members_and_admins(backend: Backend) {
     let refused = bob
         .call_invalid("add_comment", json!({"task_id": task, "body": "me too"}))
         .await;
-    assert!(refused.contains("unknown tool"), "{refused}");
+    assert!(refused.contains("needs the member role"), "{refused}");
     assert!(
         !bob.tools()
             .await
@@ -541,6 +541,8 @@ fn step(tool: &str, ids: &std::collections::HashMap<&str, String>) -> Option<Val
         "update_prompt_template" => json!({"name": "audited", "description": "changed"}),
         "delete_prompt_template" => json!({"name": "audited"}),
         "delete_task" => json!({"task_id": get("task")}),
+        "create_api_key" => json!({"name": "audited", "scopes": "read"}),
+        "revoke_api_key" => json!({"key": get("key")}),
         _ => return None,
     })
 }
@@ -568,8 +570,15 @@ const ORDER: &[&str] = &[
     "create_prompt_template",
     "update_prompt_template",
     "delete_prompt_template",
+    "create_api_key",
+    "revoke_api_key",
     "delete_task",
 ];
+
+/// Mutating tools that need more than this workspace to run, whose audit
+/// rows their own tests check: a real merge (tests/it/session_merge.rs) and
+/// GitHub (tests/it/github.rs).
+const DRIVEN_ELSEWHERE: &[&str] = &["merge_session", "create_pull_request", "sync_pull_requests"];
 
 /// Every tool that is not read-only (as the registry marks it) leaves at
 /// least one audit row, and every row it leaves names the member who called
@@ -593,6 +602,7 @@ async fn every_mutating_tool_writes_its_audit_row_by_its_caller() {
     let ids_empty = std::collections::HashMap::new();
     let uncovered: Vec<&String> = mutating
         .iter()
+        .filter(|t| !DRIVEN_ELSEWHERE.contains(&t.as_str()))
         .filter(|t| step(t, &ids_empty).is_none() || !ORDER.contains(&t.as_str()))
         .collect();
     assert!(
@@ -625,6 +635,7 @@ async fn every_mutating_tool_writes_its_audit_row_by_its_caller() {
             "create_task" => ids.insert("task", id(&out)),
             "add_comment" => ids.insert("comment", id(&out)),
             "start_session" => ids.insert("session", id(&out)),
+            "create_api_key" => ids.insert("key", id(&out)),
             _ => None,
         };
         let rows = data.rows(

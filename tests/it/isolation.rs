@@ -825,6 +825,8 @@ fn fill(tool: &str, schema: &Value, ids: [&str; 4], n: usize) -> Value {
             "decision" => json!("allow"),
             "scopes" => json!("read"),
             "key" => json!("vk_deadbeef"),
+            "body" => json!("matrix"),
+            "comment_id" => json!(NOWHERE),
             other => panic!(
                 "{tool}: no filler for required argument '{other}'; add one to tests/it/isolation.rs"
             ),

@@ -59,7 +59,8 @@ async fn tool_catalogue_has_schemas_annotations_and_output_schemas(backend: Back
             || tool.name.starts_with("get_")
             || tool.name.starts_with("read_")
             || tool.name.starts_with("wait_")
-            || tool.name == "enhance_prompt";
+            || tool.name == "enhance_prompt"
+            || tool.name == "show_board";
         assert_eq!(annotations.read_only_hint, Some(reads), "{}", tool.name);
         // Archiving removes the worktree's files (and with `delete_branch`
         // the branch), so it is destructive as deleting is. Merging moves

@@ -251,6 +251,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "show_board",
             "list_comments",
             "list_activity",
             "get_session",
@@ -283,7 +284,7 @@ async fn scopes_decide_which_tools_are_listed_and_callable(backend: Backend) {
     // merging sessions and answering approvals need the sessions scope; the
     // owner's key also lists the workspace's members. Comments are writes.
     let listed = writer.tools().await;
-    assert_eq!(listed.len(), 28, "write implies read");
+    assert_eq!(listed.len(), 29, "write implies read");
     assert!(!tool_names(&listed).contains(&"merge_session".to_owned()));
     writer.stop().await;
     let sessions_key = data.create_key("default", "agents", "sessions");
@@ -315,6 +316,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "update_task",
             "delete_task",
             "assign_task",
+            "show_board",
             "add_comment",
             "list_comments",
             "update_comment",
@@ -350,6 +352,7 @@ async fn toolsets_and_read_only_mode_limit_the_catalogue(backend: Backend) {
             "list_members",
             "list_tasks",
             "get_task",
+            "show_board",
             "list_comments",
             "list_activity",
             "get_session",
