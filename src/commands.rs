@@ -794,7 +794,7 @@ pub async fn workspaces_list(config: &StoreConfig, out: &mut impl Write) -> anyh
     Ok(())
 }
 
-/// What `avatar set` is told.
+/// What `members set-avatar` is told.
 pub struct AvatarOptions<'a> {
     pub workspace: &'a str,
     pub email: &'a str,
@@ -803,7 +803,7 @@ pub struct AvatarOptions<'a> {
     pub config: Option<&'a Path>,
 }
 
-/// `avatar set`: checks and re-encodes the image, stores it where the logs
+/// `members set-avatar`: checks and re-encodes the image, stores it where the logs
 /// live (local disk or R2) under the member's key, and prints that key.
 pub async fn avatar_set(
     store_config: &StoreConfig,

@@ -111,9 +111,6 @@ enum Command {
     /// Connect a workspace to GitHub, link projects to repositories.
     #[command(subcommand)]
     Github(GithubCommand),
-    /// Members' avatars (stored where the logs are: local disk or R2).
-    #[command(subcommand)]
-    Avatar(AvatarCommand),
     /// Serve the web board (and MCP) on this machine: `serve --http` on a
     /// loopback address, printing a one-time sign-in link.
     Web(WebArgs),
@@ -386,6 +383,18 @@ enum MembersCommand {
         /// Email or user id of the new owner.
         member: String,
     },
+    /// Set a member's avatar from a PNG, JPEG or WebP file of at most 1 MB
+    /// (stored where the logs are: local disk or R2); it is re-encoded as a
+    /// 128×128 PNG. Prints the object key.
+    SetAvatar {
+        #[command(flatten)]
+        ws: MembersWorkspace,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The image file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -428,22 +437,6 @@ enum GithubCommand {
     /// Re-seal every stored token with VK_SECRET_KEY (the previous key in
     /// VK_SECRET_KEY_OLD opens them).
     RotateKey,
-}
-
-#[derive(Subcommand)]
-enum AvatarCommand {
-    /// Set a member's avatar from a PNG, JPEG or WebP file of at most 1 MB;
-    /// it is re-encoded as a 128×128 PNG. Prints the object key.
-    Set {
-        /// Workspace id or slug.
-        #[arg(long, value_name = "WORKSPACE")]
-        workspace: String,
-        /// The member's email.
-        #[arg(long, value_name = "EMAIL")]
-        email: String,
-        /// The image file.
-        file: PathBuf,
-    },
 }
 
 #[tokio::main]
@@ -547,8 +540,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspaces(WorkspacesCommand::List) => {
             commands::workspaces_list(&store, &mut out).await
         }
-        Command::Members(command) => {
+        Command::Members(command) => 'members: {
             let (ws, action) = match command {
+                MembersCommand::SetAvatar { ws, email, file } => {
+                    let options = commands::AvatarOptions {
+                        workspace: &ws.workspace,
+                        email: &email,
+                        file: &file,
+                        config: cli.config.as_deref(),
+                    };
+                    break 'members commands::avatar_set(&store, &data_dir, options, &mut out)
+                        .await;
+                }
                 MembersCommand::Add {
                     ws,
                     email,
@@ -567,19 +570,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::members(&store, &ws.workspace, action, &mut out).await
         }
         Command::Github(command) => github(command, &store, cli.config.as_deref()).await,
-        Command::Avatar(AvatarCommand::Set {
-            workspace,
-            email,
-            file,
-        }) => {
-            let options = commands::AvatarOptions {
-                workspace: &workspace,
-                email: &email,
-                file: &file,
-                config: cli.config.as_deref(),
-            };
-            commands::avatar_set(&store, &data_dir, options, &mut out).await
-        }
         Command::Web(WebArgs {
             command: Some(WebCommand::Login { url }),
             ..

@@ -1,4 +1,4 @@
-//! Members' avatars: `avatar set` and `POST /avatars` take a real PNG, JPEG
+//! Members' avatars: `members set-avatar` and `POST /avatars` take a real PNG, JPEG
 //! or WebP of at most 1 MB, re-encode it as a 128×128 PNG and keep it under
 //! the seed's key `avatars/{user_id}/avatar.png` in the logs' object store
 //! (local disk, or the local R2); anything else is refused with a message
@@ -50,8 +50,8 @@ fn owner_id(data: &DataDir) -> String {
 
 fn set_avatar(data: &DataDir, extra: &[&str], file: &std::path::Path) -> std::process::Output {
     let mut args = vec![
-        "avatar",
-        "set",
+        "members",
+        "set-avatar",
         "--workspace",
         "default",
         "--email",
@@ -124,8 +124,8 @@ fn the_cli_accepts_png_and_jpeg_and_refuses_what_is_not_an_image() {
 
     let file = dir.join("wide.png");
     let out = data.cli(&[
-        "avatar",
-        "set",
+        "members",
+        "set-avatar",
         "--workspace",
         "default",
         "--email",
