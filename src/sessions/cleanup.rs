@@ -13,7 +13,7 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Result, SessionError, Sessions, WorktreeError, host};
+use super::{Result, SessionError, Sessions, WorktreeError, host, worktree::git};
 use crate::store::{Actor, RunnerScope, Session, SessionId};
 
 /// Sessions the retention loop archives per look; more wait for the next.
@@ -26,27 +26,6 @@ pub struct Archived {
     /// Whether the worktree was there and is now gone.
     pub worktree_removed: bool,
     pub branch_deleted: bool,
-}
-
-/// Runs git in `dir`; its trimmed stdout.
-async fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, WorktreeError> {
-    let output = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(WorktreeError::GitSpawn)?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(WorktreeError::Git {
-            command: args.join(" "),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
-    }
 }
 
 impl Sessions {

@@ -127,12 +127,14 @@ impl WorktreeError {
     }
 }
 
-async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
+/// Runs git in `dir` (no prompts, no stdin); its trimmed stdout.
+pub(super) async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
         .output()
         .await
         .map_err(|e| {
