@@ -362,15 +362,15 @@ pub async fn runner(
     Ok(())
 }
 
-/// `agent-mcp`: the approval server an asking agent launches (see
+/// `agent-mcp`: the session's server every agent launches (see
 /// [`transport::agent_mcp`]), for the session and secret its environment
 /// names, until the agent closes stdin.
 pub async fn agent_mcp(store_config: &StoreConfig) -> anyhow::Result<()> {
-    use crate::sessions::approvals::{SESSION_ENV, TIMEOUT_ENV, TOKEN_ENV};
+    use crate::sessions::approvals::{APPROVALS_ENV, SESSION_ENV, TIMEOUT_ENV, TOKEN_ENV};
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let (Some(session_id), Some(token)) = (var(SESSION_ENV), var(TOKEN_ENV)) else {
         bail!(
-            "agent-mcp is the approval server an agent launches from the MCP configuration its runner gives it; \
+            "agent-mcp is the session server an agent launches from the MCP configuration its runner gives it; \
              it needs {SESSION_ENV} and {TOKEN_ENV} in its environment"
         );
     };
@@ -379,14 +379,17 @@ pub async fn agent_mcp(store_config: &StoreConfig) -> anyhow::Result<()> {
         .unwrap_or(30 * 60);
     let store = open_store(store_config).await?;
     tracing::info!(session = %session_id, store = %store_config.describe(), "approval server started");
-    transport::agent_mcp::AgentMcp::new(
+    let server = transport::agent_mcp::AgentMcp::new(
         store,
         session_id.into(),
         &token,
         std::time::Duration::from_secs(timeout.max(1)),
-    )
-    .serve_stdio()
-    .await
+    );
+    let server = match var(APPROVALS_ENV).as_deref() {
+        Some("auto") => server.without_approvals(),
+        _ => server,
+    };
+    server.serve_stdio().await
 }
 
 /// `serve --http`: Streamable HTTP and legacy SSE with auth, with a session

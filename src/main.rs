@@ -114,8 +114,9 @@ enum Command {
     /// Serve the web board (and MCP) on this machine: `serve --http` on a
     /// loopback address, printing a one-time sign-in link.
     Web(WebArgs),
-    /// The approval server an agent with approvals "ask" launches (from the
-    /// MCP configuration its runner writes); not for direct use.
+    /// The session's server a session's agent launches (from the MCP
+    /// configuration its runner writes): comments, and approvals "ask";
+    /// not for direct use.
     #[command(hide = true)]
     AgentMcp,
 }

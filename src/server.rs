@@ -202,13 +202,23 @@ impl KanbanServer {
     }
 
     fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
-        context
+        if let Some(principal) = context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Principal>())
-            .or(self.principal.as_ref())
-            .cloned()
-            .ok_or_else(|| ErrorData::invalid_request("the request carries no credentials", None))
+        {
+            return Ok(principal.clone());
+        }
+        let mut principal = self.principal.clone().ok_or_else(|| {
+            ErrorData::invalid_request("the request carries no credentials", None)
+        })?;
+        // stdio has no X-Request-Id: each request gets its own id (a UUID
+        // v7, as HTTP makes), so audit rows and the activity feed tell the
+        // calls of one connection apart.
+        if principal.actor.request_id.is_none() {
+            principal.actor.request_id = Some(uuid::Uuid::now_v7().to_string());
+        }
+        Ok(principal)
     }
 }
 

@@ -1,10 +1,13 @@
-//! Approvals at run time: a session with `approvals = "ask"` runs its agent
-//! with a permission prompt tool instead of skipping permissions. The agent
-//! is given an MCP configuration (a file only the runner's user can read)
-//! that launches `vibe-kanban-mcp agent-mcp`, the approval server: a stdio
-//! MCP server on the same store that offers one tool, [`APPROVAL_TOOL`], and
-//! acts for one session only, proving it with a secret made for the turn
-//! (the store keeps its SHA-256). Each permission request becomes a pending
+//! The session's own MCP server, and approvals at run time. Every turn of
+//! an agent whose profile takes an MCP configuration (`mcp_args`, or
+//! `approval_args` when it asks) is given one (a file only the runner's
+//! user can read) that launches `vibe-kanban-mcp agent-mcp`: a stdio MCP
+//! server on the same store that acts for one session only, proving it with
+//! a secret made for the turn (the store keeps its SHA-256), and offers
+//! [`COMMENT_TOOL`] (the agent comments on its own task, in the name of the
+//! member who started the session) and, with `approvals = "ask"`,
+//! [`APPROVAL_TOOL`]: the agent runs with that permission prompt tool
+//! instead of skipping permissions. Each permission request becomes a pending
 //! approval row; the server waits for the answer ([`wait_for_decision`]) and
 //! tells the agent. Meanwhile the runner notes requests and answers in the
 //! session's log, so watchers of the log (resource subscribers) hear of
@@ -17,14 +20,16 @@ use sha2::{Digest, Sha256};
 
 use super::Sessions;
 use crate::store::{
-    Approval, ApprovalId, ApprovalRequest, ApprovalStatus, Backend, ClaimedTurn, SessionId, Store,
-    StoreError,
+    Approval, ApprovalId, ApprovalMode, ApprovalRequest, ApprovalStatus, Backend, ClaimedTurn,
+    SessionId, Store, StoreError,
 };
 
 /// The approval server's name in the agent's MCP configuration.
 pub const APPROVAL_SERVER: &str = "vk_session";
-/// Its one tool.
+/// Its permission prompt tool (approvals "ask" only).
 pub const APPROVAL_TOOL: &str = "approval_prompt";
+/// Its tool for comments on the session's task.
+pub const COMMENT_TOOL: &str = "add_comment";
 /// The tool as Claude Code's `--permission-prompt-tool` names it.
 pub fn approval_tool_name() -> String {
     format!("mcp__{APPROVAL_SERVER}__{APPROVAL_TOOL}")
@@ -35,6 +40,14 @@ pub fn approval_tool_name() -> String {
 pub const SESSION_ENV: &str = "VK_AGENT_SESSION_ID";
 pub const TOKEN_ENV: &str = "VK_AGENT_TOKEN";
 pub const TIMEOUT_ENV: &str = "VK_APPROVAL_TIMEOUT_SECS";
+/// `ask` or `auto`: whether the server offers the permission prompt tool
+/// (missing: `ask`, as configurations written before it was set).
+pub const APPROVALS_ENV: &str = "VK_AGENT_APPROVALS";
+
+/// What every turn's agent is told about its session's server.
+pub const AGENT_NOTE: &str = "This session's MCP server vk_session has an add_comment tool: use it to \
+     comment on the task you work on (progress, questions, findings) for the people on its board. It takes a \
+     markdown body, and only this session's task.";
 
 /// Largest tool input kept in an approval row; a larger one is stored as a
 /// preview (the agent still gets its whole input back when allowed).
@@ -163,14 +176,16 @@ pub async fn wait_for_decision(
     Ok((current, decision))
 }
 
-/// A turn that runs with approvals: the environment and MCP configuration
-/// its agent gets, and what to undo when it ends.
+/// A turn whose agent has the session's server: the environment and MCP
+/// configuration its agent gets, and what to undo when it ends.
 #[derive(Clone)]
-pub(super) struct AskTurn {
-    /// The approval server's MCP configuration file.
+pub(super) struct AgentTurn {
+    /// The server's MCP configuration file.
     pub config_file: PathBuf,
-    /// Variables for the agent (and, through it, the approval server).
+    /// Variables for the agent (and, through it, the server).
     pub env: Vec<(String, String)>,
+    /// Approvals "ask": the agent asks the server before each tool use.
+    pub asks: bool,
 }
 
 impl Sessions {
@@ -180,19 +195,22 @@ impl Sessions {
         &self.inner.local.approvals
     }
 
-    /// Readies a turn that asks for approvals: a new secret (its hash
-    /// stored with the session), and the approval server's MCP
-    /// configuration in a file only this user can read.
-    pub(super) async fn ask_turn(&self, turn: &ClaimedTurn) -> Result<AskTurn, String> {
+    /// Readies a turn whose agent gets the session's server (asking for
+    /// approvals when `turn` says so): a new secret (its hash stored with
+    /// the session), and the server's MCP configuration in a file only this
+    /// user can read.
+    pub(super) async fn agent_turn(&self, turn: &ClaimedTurn) -> Result<AgentTurn, String> {
         let session_id = &turn.session.id;
+        let asks = turn.approvals == ApprovalMode::Ask;
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| format!("cannot make the approval secret: {e}"))?;
+        getrandom::fill(&mut bytes)
+            .map_err(|e| format!("cannot make the session server's secret: {e}"))?;
         let token = hex::encode(bytes);
         self.inner
             .store
             .set_agent_token(session_id, Some(&token_hash(&token)))
             .await
-            .map_err(|e| format!("cannot record the approval secret: {e}"))?;
+            .map_err(|e| format!("cannot record the session server's secret: {e}"))?;
         let timeout = self.inner.config.approval_timeout().as_secs().max(1);
         let mut command = self.inner.config.agent_mcp_command();
         let program = if command.is_empty() {
@@ -209,6 +227,7 @@ impl Sessions {
             (SESSION_ENV, session_id.to_string()),
             (TOKEN_ENV, token.clone()),
             (TIMEOUT_ENV, timeout.to_string()),
+            (APPROVALS_ENV, turn.approvals.as_str().to_owned()),
         ]
         .into_iter()
         .collect();
@@ -226,19 +245,21 @@ impl Sessions {
         let config_file = dir.join(format!("{session_id}.json"));
         write_private(&dir, &config_file, config.to_string().as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", config_file.display()))?;
-        Ok(AskTurn {
+        Ok(AgentTurn {
             config_file,
             env: vec![
                 (SESSION_ENV.to_owned(), session_id.to_string()),
                 (TOKEN_ENV.to_owned(), token),
             ],
+            asks,
         })
     }
 
-    /// Ends a turn that asked: its secret is void, its configuration file
-    /// gone, and requests still pending are expired (their agent is gone).
-    pub(super) async fn end_ask_turn(&self, session_id: &SessionId, ask: AskTurn) {
-        let _ = std::fs::remove_file(&ask.config_file);
+    /// Ends a turn whose agent had the session's server: its secret is
+    /// void, its configuration file gone, and requests still pending are
+    /// expired (their agent is gone).
+    pub(super) async fn end_agent_turn(&self, session_id: &SessionId, turn: AgentTurn) {
+        let _ = std::fs::remove_file(&turn.config_file);
         let message = "the agent's turn ended before this request was answered";
         match self
             .inner

@@ -18,9 +18,10 @@ pub const DEFAULT_EXECUTOR: &str = "claude-code";
 const PROMPT_PLACEHOLDER: &str = "{prompt}";
 /// Placeholder in `resume_command` replaced by the agent's conversation id.
 const SESSION_PLACEHOLDER: &str = "{agent_session_id}";
-/// Placeholders of `approval_args`.
+/// Placeholders of `mcp_args` and `approval_args`.
 const MCP_CONFIG_PLACEHOLDER: &str = "{mcp_config}";
 const APPROVAL_TOOL_PLACEHOLDER: &str = "{approval_tool}";
+const AGENT_NOTE_PLACEHOLDER: &str = "{agent_note}";
 /// Ends a CLI's options: what follows is the prompt, even if it starts
 /// with `-`.
 pub const END_OF_OPTIONS: &str = "--";
@@ -88,10 +89,18 @@ pub struct ExecutorProfile {
     /// into the session's failure reason.
     #[serde(default)]
     pub failure_hints: Vec<FailureHint>,
+    /// How every turn's agent gets the session's own MCP server (the one it
+    /// comments on its task with): arguments added before the prompt
+    /// (before a `--` argument when there is one), where `{mcp_config}` is
+    /// the server's MCP configuration file and `{agent_note}` what the
+    /// agent is told about it (e.g. a system prompt flag's value; without
+    /// `{agent_note}` the note follows the prompt). Unset: the agent gets no
+    /// MCP configuration, except through `approval_args` when it asks.
+    #[serde(default)]
+    pub mcp_args: Option<Vec<String>>,
     /// How the agent asks for approvals (sessions with `approvals = "ask"`):
-    /// arguments added before the prompt (before a `--` argument when there
-    /// is one), where `{mcp_config}` is the approval server's MCP
-    /// configuration file and `{approval_tool}` its permission tool
+    /// arguments added after `mcp_args` (the same placeholders), where
+    /// `{approval_tool}` is the permission tool
     /// (`mcp__vk_session__approval_prompt`). Unset: the agent cannot ask.
     #[serde(default)]
     pub approval_args: Option<Vec<String>>,
@@ -177,30 +186,48 @@ impl ExecutorProfile {
         }
     }
 
-    /// [`Self::command_line`] of a turn whose agent asks for approvals:
-    /// `approval_drop_args` left out, `approval_args` added (with the
-    /// configuration file and tool filled in); `None` when this profile
-    /// cannot ask.
-    pub fn asking_command_line(
+    /// [`Self::command_line`] of a turn whose agent gets the session's MCP
+    /// server (`mcp_config`, `mcp_args`) and is told so (`note`). With
+    /// `approval_tool` the agent also asks for approvals: `approval_args`
+    /// added, `approval_drop_args` left out. `None` when this profile cannot
+    /// do that (no `mcp_args`; asking: no `approval_args`).
+    pub fn mcp_command_line(
         &self,
         prompt: &str,
         agent_session_id: Option<&str>,
         mcp_config: &str,
-        approval_tool: &str,
+        approval_tool: Option<&str>,
+        note: &str,
     ) -> Option<CommandLine> {
-        let added: Vec<String> = self
-            .approval_args
-            .as_ref()?
+        let asking = approval_tool.is_some();
+        let approval_args = match approval_tool {
+            Some(_) => self.approval_args.as_deref()?,
+            None => &[],
+        };
+        let mcp_args = self.mcp_args.as_deref().unwrap_or_default();
+        if mcp_args.is_empty() && approval_args.is_empty() {
+            return None;
+        }
+        let fill = |arg: &String| {
+            arg.replace(MCP_CONFIG_PLACEHOLDER, mcp_config)
+                .replace(APPROVAL_TOOL_PLACEHOLDER, approval_tool.unwrap_or_default())
+                .replace(AGENT_NOTE_PLACEHOLDER, note)
+        };
+        let added: Vec<String> = mcp_args.iter().chain(approval_args).map(fill).collect();
+        // A profile with no place for the note gets it after the prompt.
+        let noted = mcp_args
             .iter()
-            .map(|arg| {
-                arg.replace(MCP_CONFIG_PLACEHOLDER, mcp_config)
-                    .replace(APPROVAL_TOOL_PLACEHOLDER, approval_tool)
-            })
-            .collect();
-        let asking = |line: &[String]| -> Vec<String> {
+            .chain(approval_args)
+            .any(|arg| arg.contains(AGENT_NOTE_PLACEHOLDER));
+        let prompt = if noted || note.is_empty() {
+            prompt.to_owned()
+        } else {
+            format!("{prompt}\n\n{note}")
+        };
+        let with_mcp = |line: &[String]| -> Vec<String> {
             let mut line: Vec<String> = line
                 .iter()
-                .filter(|arg| !self.approval_drop_args.contains(arg))
+                .filter(|arg| !asking || !self.approval_drop_args.contains(arg))
                 .cloned()
                 .collect();
             // After the program; before `--`, or at the end (the prompt follows).
@@ -213,11 +240,11 @@ impl ExecutorProfile {
             line
         };
         let profile = ExecutorProfile {
-            command: asking(&self.command),
-            resume_command: self.resume_command.as_deref().map(asking),
+            command: with_mcp(&self.command),
+            resume_command: self.resume_command.as_deref().map(with_mcp),
             ..self.clone()
         };
-        Some(profile.command_line(prompt, agent_session_id))
+        Some(profile.command_line(&prompt, agent_session_id))
     }
 
     /// The first failure hint whose text occurs in `output`.
@@ -362,12 +389,15 @@ pub fn builtin() -> BTreeMap<String, ExecutorProfile> {
                     "Claude Code's API key was refused: check ANTHROPIC_API_KEY (or log in again with `claude`)",
                 ),
             ],
-            // Asking: no skipping of permissions; each request goes to the
-            // approval server's tool, which the MCP configuration launches.
-            approval_args: Some(strings(&[
+            // Every turn: the session's MCP server (the agent comments on
+            // its task with it), and a system prompt line that says so.
+            mcp_args: Some(strings(&[
                 "--mcp-config={mcp_config}",
-                "--permission-prompt-tool={approval_tool}",
+                "--append-system-prompt={agent_note}",
             ])),
+            // Asking: no skipping of permissions; each request goes to the
+            // session server's permission tool.
+            approval_args: Some(strings(&["--permission-prompt-tool={approval_tool}"])),
             approval_drop_args: strings(&["--dangerously-skip-permissions"]),
             builtin: true,
             ..ExecutorProfile::default()
@@ -597,6 +627,7 @@ fn extend(mut base: ExecutorProfile, overlay: &ExecutorProfile) -> ExecutorProfi
     replace(&mut base.version_command, &overlay.version_command);
     replace(&mut base.min_version, &overlay.min_version);
     replace(&mut base.install_hint, &overlay.install_hint);
+    replace(&mut base.mcp_args, &overlay.mcp_args);
     replace(&mut base.approval_args, &overlay.approval_args);
     if !overlay.approval_drop_args.is_empty() {
         base.approval_drop_args
@@ -710,11 +741,12 @@ mod tests {
     fn an_asking_claude_code_checks_with_the_approval_tool() {
         let claude = builtin().remove("claude-code").expect("claude");
         let line = claude
-            .asking_command_line(
+            .mcp_command_line(
                 "go",
                 None,
                 "/tmp/c.json",
-                "mcp__vk_session__approval_prompt",
+                Some("mcp__vk_session__approval_prompt"),
+                "You may comment.",
             )
             .expect("claude-code can ask");
         assert_eq!(
@@ -724,13 +756,31 @@ mod tests {
                 "--output-format=stream-json",
                 "--verbose",
                 "--mcp-config=/tmp/c.json",
+                "--append-system-prompt=You may comment.",
                 "--permission-prompt-tool=mcp__vk_session__approval_prompt",
                 "--",
                 "go"
             ])
         );
+        // Without asking, permissions are still skipped; the server is there.
+        let auto = claude
+            .mcp_command_line("go", None, "/tmp/c.json", None, "You may comment.")
+            .expect("claude-code takes an MCP configuration");
+        assert_eq!(
+            auto.args,
+            strings(&[
+                "--print",
+                "--output-format=stream-json",
+                "--verbose",
+                "--dangerously-skip-permissions",
+                "--mcp-config=/tmp/c.json",
+                "--append-system-prompt=You may comment.",
+                "--",
+                "go"
+            ])
+        );
         let resumed = claude
-            .asking_command_line("more", Some("abc"), "/c", "t")
+            .mcp_command_line("more", Some("abc"), "/c", Some("t"), "n")
             .expect("claude-code can ask");
         assert!(
             !resumed
@@ -739,9 +789,10 @@ mod tests {
                 .any(|a| a == "--dangerously-skip-permissions")
         );
         assert_eq!(
-            &resumed.args[resumed.args.len() - 4..],
+            &resumed.args[resumed.args.len() - 5..],
             strings(&[
                 "--mcp-config=/c",
+                "--append-system-prompt=n",
                 "--permission-prompt-tool=t",
                 "--",
                 "more"
@@ -749,7 +800,26 @@ mod tests {
             .as_slice()
         );
         let codex = builtin().remove("codex").expect("codex");
-        assert!(codex.asking_command_line("go", None, "/c", "t").is_none());
+        assert!(
+            codex
+                .mcp_command_line("go", None, "/c", Some("t"), "n")
+                .is_none()
+        );
+        assert!(
+            codex
+                .mcp_command_line("go", None, "/c", None, "n")
+                .is_none()
+        );
+        // A profile with no place for the note gets it after the prompt.
+        let custom = ExecutorProfile {
+            command: strings(&["agent"]),
+            mcp_args: Some(strings(&["--mcp={mcp_config}"])),
+            ..ExecutorProfile::default()
+        };
+        let line = custom
+            .mcp_command_line("go", None, "/c", None, "You may comment.")
+            .expect("custom takes an MCP configuration");
+        assert_eq!(line.args, strings(&["--mcp=/c", "go\n\nYou may comment."]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Sessions,
     agent_output::{OutputParser, TurnSummary},
-    approvals::{AskTurn, approval_tool_name},
+    approvals::{AGENT_NOTE, AgentTurn, approval_tool_name},
     host::host_name,
     profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
@@ -379,25 +379,30 @@ impl Sessions {
                 return Err(failed(log, TurnError::Version { executor, check }).await);
             }
         }
-        let ask = match context.turn.approvals {
-            ApprovalMode::Auto => None,
-            ApprovalMode::Ask => match self.ask_turn(context.turn).await {
-                Ok(ask) => Some(ask),
+        // The session's server: for every turn whose profile takes an MCP
+        // configuration, and every turn that asks (which needs it).
+        let asks = context.turn.approvals == ApprovalMode::Ask;
+        let takes_mcp = profile.mcp_args.as_ref().is_some_and(|a| !a.is_empty());
+        let served = if asks || takes_mcp {
+            match self.agent_turn(context.turn).await {
+                Ok(served) => Some(served),
                 Err(e) => return Err(failed(log, TurnError::Approvals(e)).await),
-            },
+            }
+        } else {
+            None
         };
-        let (spec, display) = match &ask {
+        let (spec, display) = match &served {
             None => (spec, display),
-            Some(ask) => match self.agent_spec_asking(context, &profile, ask) {
-                Some(asking) => asking,
+            Some(served) => match self.agent_spec_served(context, &profile, served) {
+                Some(with_server) => with_server,
                 None => {
-                    self.end_ask_turn(&session.id, ask.clone()).await;
+                    self.end_agent_turn(&session.id, served.clone()).await;
                     let e = super::SessionError::CannotAsk(session.executor.clone());
                     return Err(failed(log, TurnError::Approvals(e.to_string())).await);
                 }
             },
         };
-        let notices = ask.as_ref().map(|_| {
+        let notices = served.as_ref().filter(|s| s.asks).map(|_| {
             let (sessions, events) = (self.clone(), log.events.clone());
             let session_id = session.id.clone();
             let since = crate::store::now();
@@ -418,8 +423,8 @@ impl Sessions {
         if let Some(notices) = notices {
             notices.abort();
         }
-        if let Some(ask) = ask {
-            self.end_ask_turn(&session.id, ask).await;
+        if let Some(served) = served {
+            self.end_agent_turn(&session.id, served).await;
         }
         match ran {
             Ok((ending, hint)) => agent_outcome(&session.executor, &profile, ending, hint),
@@ -427,29 +432,33 @@ impl Sessions {
         }
     }
 
-    /// [`Self::agent_spec`] for a turn whose agent asks for approvals: the
-    /// profile's asking command line and the approval server's secret in
-    /// its environment; `None` when the profile cannot ask.
-    fn agent_spec_asking(
+    /// [`Self::agent_spec`] for a turn whose agent has the session's
+    /// server: the profile's command line with its MCP configuration (and,
+    /// asking, its permission tool) and the server's secret in its
+    /// environment; `None` when the profile cannot ask.
+    fn agent_spec_served(
         &self,
         context: &RunContext<'_>,
         profile: &ExecutorProfile,
-        ask: &AskTurn,
+        served: &AgentTurn,
     ) -> Option<(Spec, String)> {
         let turn = context.turn;
         let resume = (turn.turn > 1)
             .then_some(turn.session.agent_session_id.as_deref())
             .flatten();
-        let command = profile.asking_command_line(
+        let approval_tool = served.asks.then(approval_tool_name);
+        let command = profile.mcp_command_line(
             &turn.prompt,
             resume,
-            &ask.config_file.to_string_lossy(),
-            &approval_tool_name(),
+            &served.config_file.to_string_lossy(),
+            approval_tool.as_deref(),
+            AGENT_NOTE,
         )?;
         let (mut spec, _) = self.agent_spec(context, profile);
         spec.program = command.program.clone();
         spec.args = command.args.clone();
-        spec.env.extend(ask.env.iter().cloned());
+        spec.stdin = command.stdin.clone();
+        spec.env.extend(served.env.iter().cloned());
         Some((spec, command.display(&turn.prompt)))
     }
 

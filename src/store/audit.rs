@@ -91,6 +91,23 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// A caller's action on a session or (`entity_type` "task") its task,
+    /// when the statement knows the session only (e.g. a follow-up moving
+    /// the task): the caller acts, the session names the task.
+    pub(super) fn by_actor_on_session(
+        actor: &'a Actor,
+        session_id: &'a SessionId,
+        action: &'a str,
+        entity_type: &'a str,
+        details: Json,
+    ) -> Self {
+        Audit {
+            entity_id: None,
+            session_id: Some(session_id.as_str()),
+            ..Audit::by_actor(actor, action, entity_type, session_id, details)
+        }
+    }
+
     /// An operator's action on a key (no acting user: the operator works on
     /// the database directly).
     pub(super) fn by_key(

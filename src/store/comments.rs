@@ -146,11 +146,13 @@ impl Store {
 
     /// Adds a comment by the agent of a running session, on the session's
     /// task, in the name of the member who started the session. `token_hash`
-    /// is the turn's secret (as the approval server holds it).
+    /// is the turn's secret (as the session's server holds it); a `task_id`
+    /// the agent names must be the session's task.
     pub async fn add_agent_comment(
         &self,
         session_id: &SessionId,
         token_hash: &str,
+        task_id: Option<&str>,
         body: &str,
     ) -> Result<Comment> {
         let id = CommentId::generate();
@@ -160,13 +162,15 @@ impl Store {
                 "INSERT INTO task_comments (id, workspace_id, task_id, author_id, body, by_agent, session_id, created_at) \
                  SELECT ?1, s.workspace_id, s.task_id, s.created_by, ?2, 1, s.id, ?3 FROM workspace_sessions s \
                  WHERE s.id = ?4 AND s.status = 'running' AND s.agent_token_hash = ?5 \
+                   AND (?6 IS NULL OR s.task_id = ?6) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
             .bind(body)
             .bind(now())
             .bind(session_id)
-            .bind(token_hash),
+            .bind(token_hash)
+            .bind(task_id),
             Audit::by_session_owner(
                 session_id,
                 "create",
@@ -183,13 +187,37 @@ impl Store {
             .bind(&id)
             .bind(session_id),
         );
+        // Which task the secret's session works on, to say why a comment on
+        // another was refused.
+        let own = batch.push(
+            Stmt::new(
+                "SELECT task_id FROM workspace_sessions \
+                 WHERE id = ? AND status = 'running' AND agent_token_hash = ?",
+            )
+            .bind(session_id)
+            .bind(token_hash),
+        );
         let results = self.write(batch).await?;
-        results.first(created)?.ok_or_else(|| {
-            StoreError::Invalid(format!(
+        if let Some(comment) = results.first(created)? {
+            return Ok(comment);
+        }
+        #[derive(Deserialize)]
+        struct Own {
+            task_id: TaskId,
+        }
+        match (results.first::<Own>(own)?, task_id) {
+            (Some(own), Some(asked)) if own.task_id.as_str() != asked => {
+                Err(StoreError::Invalid(format!(
+                    "task {asked} is not the task of session {session_id}: its agent comments on its own task \
+                     {} only (leave out task_id). Nothing was written.",
+                    own.task_id
+                )))
+            }
+            _ => Err(StoreError::Invalid(format!(
                 "session {session_id} is not running this turn (or the secret is stale); \
                  an agent comments on its own task only while its turn runs. Nothing was written."
-            ))
-        })
+            ))),
+        }
     }
 
     /// A task's comments, oldest first (deleted ones left out).

@@ -1,15 +1,15 @@
-//! The approval server (`vibe-kanban-mcp agent-mcp`): the stdio MCP server
-//! an agent with approvals "ask" launches from the MCP configuration its
-//! runner gave it. It acts for that one session only, proven by the turn's
-//! secret, and offers one tool, the permission prompt tool Claude Code calls
+//! The session's server (`vibe-kanban-mcp agent-mcp`): the stdio MCP server
+//! a session's agent launches from the MCP configuration its runner gave
+//! it. It acts for that one session only, proven by the turn's secret. With
+//! approvals "ask" it offers the permission prompt tool Claude Code calls
 //! before each tool use (`--permission-prompt-tool`): it records the request
 //! as a pending approval, waits for the answer
 //! ([`crate::sessions::approvals::wait_for_decision`]) and tells the agent,
 //! as a text block holding `{"behavior":"allow","updatedInput":…}` or
 //! `{"behavior":"deny","message":…}`.
 //!
-//! It also offers [`COMMENT_TOOL`]: the agent comments on its own task as it
-//! works, in the name of the member who started the session, marked as
+//! Always it offers [`COMMENT_TOOL`]: the agent comments on its own task as
+//! it works, in the name of the member who started the session, marked as
 //! written by the agent of this session.
 
 use std::{sync::Arc, time::Duration};
@@ -34,10 +34,10 @@ use crate::{
     store::{ApprovalRequest, MAX_COMMENT, SessionId, Store},
 };
 
+pub use crate::sessions::approvals::COMMENT_TOOL;
+
 /// Longest tool name accepted.
 const MAX_TOOL_NAME: usize = 200;
-/// The tool an agent comments on its session's task with.
-pub const COMMENT_TOOL: &str = "add_comment";
 
 /// The approval server of one session.
 #[derive(Clone)]
@@ -47,6 +47,8 @@ pub struct AgentMcp {
     token_hash: String,
     timeout: Duration,
     poll: Duration,
+    /// Approvals "ask": the permission prompt tool is offered.
+    asks: bool,
 }
 
 impl AgentMcp {
@@ -59,7 +61,23 @@ impl AgentMcp {
             token_hash: token_hash(token),
             timeout,
             poll,
+            asks: true,
         }
+    }
+
+    /// Without the permission prompt tool: the session's approvals are
+    /// "auto", its agent asks nobody.
+    pub fn without_approvals(mut self) -> Self {
+        self.asks = false;
+        self
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        let mut tools = vec![Self::comment_tool()];
+        if self.asks {
+            tools.insert(0, Self::tool());
+        }
+        tools
     }
 
     /// Serves MCP on stdin/stdout until the agent closes the connection.
@@ -94,7 +112,8 @@ impl AgentMcp {
         let schema = json!({
             "type": "object",
             "properties": {
-                "body": { "type": "string", "description": "Markdown, at most 20000 characters." }
+                "body": { "type": "string", "description": "Markdown, at most 20000 characters." },
+                "task_id": { "type": "string", "description": "This session's task (the default); no other." }
             },
             "required": ["body"],
             "additionalProperties": false
@@ -117,12 +136,15 @@ impl AgentMcp {
         #[serde(deny_unknown_fields)]
         struct CommentArgs {
             body: String,
+            #[serde(default)]
+            task_id: Option<String>,
         }
         let args: CommentArgs = serde_json::from_value(serde_json::Value::Object(arguments))
             .map_err(|e| {
                 ErrorData::invalid_params(
                     format!(
-                        "invalid arguments for {COMMENT_TOOL}: {e}; it takes a `body` (markdown)"
+                        "invalid arguments for {COMMENT_TOOL}: {e}; it takes a `body` (markdown) and optionally \
+                         `task_id` (this session's task)"
                     ),
                     None,
                 )
@@ -139,7 +161,12 @@ impl AgentMcp {
         }
         match self
             .store
-            .add_agent_comment(&self.session_id, &self.token_hash, body)
+            .add_agent_comment(
+                &self.session_id,
+                &self.token_hash,
+                args.task_id.as_deref(),
+                body,
+            )
             .await
         {
             Ok(comment) => Ok(CallToolResult::success(vec![ContentBlock::text(format!(
@@ -207,18 +234,11 @@ impl ServerHandler for AgentMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(vec![
-            Self::tool(),
-            Self::comment_tool(),
-        ]))
+        Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        match name {
-            APPROVAL_TOOL => Some(Self::tool()),
-            COMMENT_TOOL => Some(Self::comment_tool()),
-            _ => None,
-        }
+        self.tools().into_iter().find(|tool| tool.name == name)
     }
 
     async fn call_tool(
@@ -232,11 +252,15 @@ impl ServerHandler for AgentMcp {
                 .await
                 .map(CallToolResponse::from);
         }
-        if request.name != APPROVAL_TOOL {
+        if request.name != APPROVAL_TOOL || !self.asks {
+            let offered: Vec<String> = self.tools().iter().map(|t| t.name.to_string()).collect();
             return Err(ErrorData::invalid_params(
                 format!(
-                    "unknown tool '{}'; this server has {APPROVAL_TOOL} and {COMMENT_TOOL}",
-                    request.name
+                    "unknown tool '{}'; this session's server has {} (session {} runs with approvals {})",
+                    request.name,
+                    offered.join(" and "),
+                    self.session_id,
+                    if self.asks { "ask" } else { "auto" }
                 ),
                 None,
             ));

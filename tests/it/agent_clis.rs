@@ -672,10 +672,21 @@ fn every_flag_of_the_built_in_profiles_is_in_the_pinned_clis_help() {
         if let Some(resume) = &profile.resume_command {
             missing.extend(missing_flags(&name, resume, home.path()));
         }
-        // The flags of a turn that asks for approvals (placeholders kept,
-        // so only the flags are checked).
-        if let Some(asking) =
-            profile.asking_command_line("{prompt}", None, "{mcp_config}", "{approval_tool}")
+        // The flags of a turn with the session's MCP server, and of one
+        // that asks for approvals (placeholders kept, so only the flags are
+        // checked).
+        for asking in [
+            profile.mcp_command_line("{prompt}", None, "{mcp_config}", None, "{agent_note}"),
+            profile.mcp_command_line(
+                "{prompt}",
+                None,
+                "{mcp_config}",
+                Some("{approval_tool}"),
+                "{agent_note}",
+            ),
+        ]
+        .into_iter()
+        .flatten()
         {
             let line: Vec<String> = std::iter::once(asking.program).chain(asking.args).collect();
             missing.extend(missing_flags(&name, &line, home.path()));

@@ -707,10 +707,11 @@ async fn agent_comment(
         .expect("add_comment answers")
 }
 
-/// A session's agent comments on its own task through the approval server
-/// its runner configured: in the name of the member who started the
-/// session, marked as the agent's, and only while its turn runs with its
-/// secret.
+/// A session's agent comments on its own task through the session's server
+/// its runner configured (approvals auto: every turn of a profile with
+/// `mcp_args` gets it): in the name of the member who started the session,
+/// marked as the agent's, on its own task only, and only while its turn
+/// runs with its secret.
 #[tokio::test]
 async fn an_agent_comments_on_its_own_task() {
     let data = DataDir::on(Backend::Sqlite);
@@ -720,7 +721,7 @@ async fn an_agent_comments_on_its_own_task() {
     let script = data.path().join("asking-agent.sh");
     std::fs::write(&script, ASKING_AGENT).expect("write the agent");
     let extra = format!(
-        "[executors.asker]\ncommand = [\"sh\", \"{}\"]\napproval_args = [\"{{mcp_config}}\"]\nenv = {{ OUT = \"{}\" }}\n",
+        "[executors.commenter]\ncommand = [\"sh\", \"{}\"]\nmcp_args = [\"{{mcp_config}}\"]\nenv = {{ OUT = \"{}\" }}\n",
         script.display(),
         out.display()
     );
@@ -741,9 +742,10 @@ async fn an_agent_comments_on_its_own_task() {
     let session = alice
         .call(
             "start_session",
-            json!({"task_id": task, "executor": "asker", "approvals": "ask"}),
+            json!({"task_id": task, "executor": "commenter"}),
         )
         .await;
+    assert_ne!(session["approvals"], "ask");
     let session_id = id(&session);
     let mcp_json = out.join("mcp.json");
     let started = Instant::now();
@@ -757,9 +759,42 @@ async fn an_agent_comments_on_its_own_task() {
 
     let agent = agent_server(&mcp_json, None).await;
     let tools = agent.list_all_tools().await.expect("tools");
-    assert!(tools.iter().any(|t| t.name == "add_comment"), "{tools:?}");
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["add_comment"], "approvals auto: nothing to ask");
     let done = agent_comment(&agent, json!("Halfway: the notes have an outline")).await;
     assert_ne!(done.is_error, Some(true), "{}", common::text(&done));
+    // Another task's id is refused, with the reason; its own is fine.
+    let elsewhere = agent
+        .call_tool(
+            CallToolRequestParams::new("add_comment").with_arguments(
+                json!({"body": "not mine", "task_id": other})
+                    .as_object()
+                    .expect("object")
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("add_comment answers");
+    assert_eq!(elsewhere.is_error, Some(true));
+    assert!(
+        common::text(&elsewhere).contains(&format!(
+            "task {other} is not the task of session {session_id}"
+        )),
+        "{}",
+        common::text(&elsewhere)
+    );
+    let named = agent
+        .call_tool(
+            CallToolRequestParams::new("add_comment").with_arguments(
+                json!({"body": "Named my task", "task_id": task})
+                    .as_object()
+                    .expect("object")
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("add_comment answers");
+    assert_ne!(named.is_error, Some(true), "{}", common::text(&named));
     let too_long = agent
         .call_tool(
             CallToolRequestParams::new("add_comment").with_arguments(
@@ -781,7 +816,7 @@ async fn an_agent_comments_on_its_own_task() {
     );
 
     let page = alice.call("list_comments", json!({"task_id": task})).await;
-    assert_eq!(page["total"], 1, "{page:#}");
+    assert_eq!(page["total"], 2, "{page:#}");
     let comment = &page["comments"][0];
     assert_eq!(comment["body"], "Halfway: the notes have an outline");
     assert_eq!(comment["author"], "alice@example.com");
@@ -798,7 +833,7 @@ async fn an_agent_comments_on_its_own_task() {
     assert!(text.contains("by the agent of session"), "{text}");
     let feed = alice.call("list_activity", json!({"task_id": task})).await;
     assert_eq!(
-        feed["entries"][0]["line"],
+        feed["entries"][1]["line"],
         format!(
             "alice@example.com commented on task 'Write the notes' (through the agent of session {session_id})"
         ),
@@ -810,7 +845,7 @@ async fn an_agent_comments_on_its_own_task() {
     common::sessions::wait_finished(&alice, &session_id).await;
     let late = agent_comment(&agent, json!("after the end")).await;
     assert_eq!(late.is_error, Some(true), "{}", common::text(&late));
-    assert_eq!(data.count("SELECT COUNT(*) FROM task_comments"), 1);
+    assert_eq!(data.count("SELECT COUNT(*) FROM task_comments"), 2);
     let _ = agent.cancel().await;
     let _ = wrong.cancel().await;
     alice.stop().await;

@@ -110,7 +110,7 @@ impl Store {
         );
         batch.push_audited(
             Stmt::new(
-                "UPDATE tasks SET status = 'done', updated_at = ?1 \
+                "UPDATE tasks SET status = 'done', updated_at = ?1, updated_by = ?6 \
                  WHERE id = ?2 AND workspace_id = ?3 AND status <> 'done' \
                    AND EXISTS (SELECT 1 FROM workspace_sessions WHERE id = ?4 AND merge_commit = ?5 \
                                AND merged_at = ?1)",
@@ -119,7 +119,8 @@ impl Store {
             .bind(merge.task_id)
             .bind(&actor.workspace_id)
             .bind(session_id)
-            .bind(merge.commit),
+            .bind(merge.commit)
+            .bind(&actor.user_id),
             Audit::by_actor(
                 actor,
                 "update",

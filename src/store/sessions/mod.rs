@@ -54,7 +54,8 @@ pub(in crate::store) fn session_not_found(session_id: &SessionId) -> StoreError 
 /// with `ended` (not a success), if `runner_id` (when given) owned it, and no
 /// other session of the task is still active. Only a task still `inprogress`
 /// moves: a person who moved it meanwhile wins. The one statement that does
-/// this, for a stop, a failed turn and an interrupted one.
+/// this, for a stop, a failed turn and an interrupted one; the move is the
+/// session's creator's (`updated_by`), as its audit row says.
 fn task_back_to_todo(
     session_id: &SessionId,
     at: &str,
@@ -62,7 +63,8 @@ fn task_back_to_todo(
     runner_id: Option<&str>,
 ) -> Stmt {
     Stmt::new(
-        "UPDATE tasks SET status = 'todo', updated_at = ?2 \
+        "UPDATE tasks SET status = 'todo', updated_at = ?2, \
+             updated_by = (SELECT created_by FROM workspace_sessions WHERE id = ?1) \
          WHERE id = (SELECT task_id FROM workspace_sessions WHERE id = ?1 AND status = ?3 AND finished_at = ?2 \
                      AND (?4 IS NULL OR runner_id = ?4)) \
            AND status = 'inprogress' \

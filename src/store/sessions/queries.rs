@@ -40,14 +40,15 @@ impl Store {
         .bind(&actor.workspace_id)
         .bind(new.approvals.as_str());
         let move_task = Stmt::new(
-            "UPDATE tasks SET status = 'inprogress', updated_at = ?1 \
+            "UPDATE tasks SET status = 'inprogress', updated_at = ?1, updated_by = ?5 \
              WHERE id = ?2 AND workspace_id = ?3 AND status <> 'inprogress' \
                AND EXISTS (SELECT 1 FROM workspace_sessions WHERE id = ?4)",
         )
         .bind(&at)
         .bind(&new.task_id)
         .bind(&actor.workspace_id)
-        .bind(&id);
+        .bind(&id)
+        .bind(&actor.user_id);
         let mut batch = Batch::new();
         batch.push_audited(
             insert,
@@ -216,20 +217,30 @@ impl Store {
         .bind(&actor.workspace_id)
         .bind(known);
         let move_task = Stmt::new(
-            "UPDATE tasks SET status = 'inprogress', updated_at = ?1 \
+            "UPDATE tasks SET status = 'inprogress', updated_at = ?1, updated_by = ?4 \
              WHERE id = (SELECT task_id FROM workspace_sessions WHERE id = ?2 AND workspace_id = ?3 \
                          AND status = 'queued' AND updated_at = ?1) \
                AND status <> 'inprogress'",
         )
         .bind(&at)
         .bind(session_id)
-        .bind(&actor.workspace_id);
+        .bind(&actor.workspace_id)
+        .bind(&actor.user_id);
         let mut batch = Batch::new();
         let updated = batch.push_audited(
             update,
             Audit::by_actor(actor, "follow_up", "session", session_id, json!({})),
         );
-        batch.push(move_task);
+        batch.push_audited(
+            move_task,
+            Audit::by_actor_on_session(
+                actor,
+                session_id,
+                "update",
+                "task",
+                json!({ "fields": ["status"], "status": "inprogress", "session_id": session_id }),
+            ),
+        );
         let select = batch.push(select_session(actor, session_id));
         let results = self.write(batch).await?;
         let session: Session = results

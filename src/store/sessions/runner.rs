@@ -191,7 +191,8 @@ impl Store {
 
     /// Ends a turn the runner owns, and moves the task: `inreview` when the
     /// agent succeeded, back to `todo` otherwise (only if it is still
-    /// `inprogress` and nothing else runs on it).
+    /// `inprogress` and nothing else runs on it), in the name of the
+    /// session's creator (`updated_by` and the audit row).
     pub async fn finish_turn(
         &self,
         session_id: &SessionId,
@@ -212,7 +213,8 @@ impl Store {
         let (task, new_status) = if outcome.status == SessionStatus::Completed {
             (
                 Stmt::new(
-                    "UPDATE tasks SET status = 'inreview', updated_at = ?1 \
+                    "UPDATE tasks SET status = 'inreview', updated_at = ?1, \
+                         updated_by = (SELECT created_by FROM workspace_sessions WHERE id = ?2) \
                      WHERE id = (SELECT task_id FROM workspace_sessions WHERE id = ?2 AND finished_at = ?1 \
                                  AND runner_id = ?3) \
                        AND status = 'inprogress'",
