@@ -24,6 +24,12 @@
 //     (FOLLOW_UP_SENTENCE when the conversation holds FOLLOW_UP_MARKER);
 //   - the newest user turn holds TOUCH_MARKER=PATH -> (Codex) its shell tool
 //     runs `touch PATH`;
+//   - (Anthropic) the conversation holds COMMENT_MARKER and has not called
+//     COMMENT_TOOL yet -> two calls of the session server's COMMENT_TOOL:
+//     COMMENT_BODY on the agent's own task and, when it holds
+//     ELSEWHERE_MARKER=ID, one naming task ID; when the tool is deferred
+//     (Claude Code's tool search), first a ToolSearch call that loads it, as
+//     a model does; a text saying the tool is missing otherwise;
 //   - the newest user turn holds WRITE_MARKER     -> a call of the agent's own
 //     file-writing tool: write WRITE_FILE with WRITE_CONTENT in the working
 //     directory named in the system prompt / environment context;
@@ -43,6 +49,10 @@ const WRITE_MARKER = "VK-WRITE-THE-FILE";
 // tool (its sandbox must refuse a path outside the worktree).
 const TOUCH_MARKER = "VK-TOUCH-OUTSIDE";
 const FOLLOW_UP_MARKER = "VK-FOLLOW-UP";
+const COMMENT_MARKER = "VK-COMMENT-ON-YOUR-TASK";
+const ELSEWHERE_MARKER = "VK-COMMENT-ELSEWHERE";
+const COMMENT_TOOL = "mcp__vk_session__add_comment";
+const COMMENT_BODY = "Progress from the agent: the outline is done.";
 const WRITE_FILE = "agent-wrote-this.txt";
 const WRITE_CONTENT = "written by the agent's own tool\n";
 const DONE_SENTENCE = "The file agent-wrote-this.txt is written and the task is done.";
@@ -127,12 +137,28 @@ function textOf(value) {
 
 // ---- Anthropic Messages -------------------------------------------------
 
+// The comment script's next step, or null when the conversation is not one.
+function commentStep(body, messages) {
+  const all = textOf(messages);
+  if (!all.includes(COMMENT_MARKER)) return null;
+  const called = (name) => messages.some((m) => m.role === "assistant" && Array.isArray(m.content)
+    && m.content.some((b) => b.type === "tool_use" && b.name === name));
+  if (called(COMMENT_TOOL)) return null;
+  const tools = (body.tools ?? []).map((t) => t.name);
+  if (tools.includes(COMMENT_TOOL)) {
+    const elsewhere = all.match(new RegExp(`${ELSEWHERE_MARKER}=([0-9a-f-]+)`));
+    return { kind: "comment", elsewhere: elsewhere ? elsewhere[1] : null };
+  }
+  if (tools.includes("ToolSearch") && !called("ToolSearch")) return { kind: "search" };
+  return { kind: "text", text: `no ${COMMENT_TOOL} among the tools: ${tools.join(", ")}` };
+}
+
 function anthropic(body, res) {
   const messages = body.messages ?? [];
   const users = messages.filter((m) => m.role === "user");
   const last = users[users.length - 1] ?? { content: "" };
   const blocks = Array.isArray(last.content) ? last.content : [{ type: "text", text: last.content }];
-  const choice = decide({
+  const choice = commentStep(body, messages) ?? decide({
     lastUserHasToolResult: blocks.some((b) => b.type === "tool_result"),
     lastUserText: blocks.filter((b) => b.type === "text").map((b) => b.text).join("\n"),
     allText: textOf(messages),
@@ -148,6 +174,18 @@ function anthropic(body, res) {
       content: WRITE_CONTENT,
     };
     content = [{ type: "tool_use", id: nextId("toolu"), name: "Write", input }];
+    stopReason = "tool_use";
+  } else if (choice.kind === "search") {
+    content = [{ type: "tool_use", id: nextId("toolu"), name: "ToolSearch", input: { query: `select:${COMMENT_TOOL}` } }];
+    stopReason = "tool_use";
+  } else if (choice.kind === "comment") {
+    content = [{ type: "tool_use", id: nextId("toolu"), name: COMMENT_TOOL, input: { body: COMMENT_BODY } }];
+    if (choice.elsewhere) {
+      content.push({
+        type: "tool_use", id: nextId("toolu"), name: COMMENT_TOOL,
+        input: { body: "A comment on a task that is not mine.", task_id: choice.elsewhere },
+      });
+    }
     stopReason = "tool_use";
   } else {
     content = [{ type: "text", text: choice.text ?? "ok" }];
@@ -413,6 +451,9 @@ server.listen(0, "127.0.0.1", () => {
     write_marker: WRITE_MARKER,
     touch_marker: TOUCH_MARKER,
     follow_up_marker: FOLLOW_UP_MARKER,
+    comment_marker: COMMENT_MARKER,
+    elsewhere_marker: ELSEWHERE_MARKER,
+    comment_body: COMMENT_BODY,
     file: WRITE_FILE,
     content: WRITE_CONTENT,
     done_sentence: DONE_SENTENCE,

@@ -1054,3 +1054,194 @@ async fn claude_code_asks_before_it_writes_and_writes_only_when_allowed() {
     }
     server.stop().await;
 }
+
+/// The session's server as the agent launched it, from the environment the
+/// wrapper in [`claude_code_comments_on_its_own_task_with_approvals_auto`]
+/// saved (`KEY=VALUE` lines), with its own stdio.
+async fn relaunched_session_server(
+    saved_env: &Path,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::{
+        ServiceExt,
+        transport::{ConfigureCommandExt, TokioChildProcess},
+    };
+    let env: Vec<(String, String)> = std::fs::read_to_string(saved_env)
+        .expect("the saved environment")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.starts_with("VK_"))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let transport =
+        TokioChildProcess::new(tokio::process::Command::new(common::BIN).configure(|cmd| {
+            cmd.arg("agent-mcp")
+                .env_clear()
+                .envs(env)
+                .stderr(Stdio::null());
+        }))
+        .expect("spawn agent-mcp");
+    ().serve(transport).await.expect("agent-mcp initializes")
+}
+
+/// Claude Code with approvals "auto" (the default): the session's server is
+/// in its MCP configuration and its system prompt says it may comment; the
+/// scripted model calls the server's add_comment twice, once on the
+/// session's task, once naming another task. The first lands, in the name
+/// of the member who started the session and marked as the agent's; the
+/// second is refused and the model reads why. After the turn, the turn's
+/// secret comments no more.
+#[tokio::test]
+async fn claude_code_comments_on_its_own_task_with_approvals_auto() {
+    let apis = ModelApis::start();
+    let data = DataDir::new();
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        "alice@example.com",
+        "--role",
+        "member",
+    ]);
+    let alice_key = data
+        .cli_ok(&[
+            "keys",
+            "create",
+            "--workspace",
+            "default",
+            "--name",
+            "alice",
+            "--scopes",
+            "read,write,sessions",
+            "--user",
+            "alice@example.com",
+        ])
+        .trim()
+        .to_owned();
+    let env = agent_env("claude-code", &data.path().join("agent-home"), &apis, true);
+    let config = config(&data, &[("claude-code", env)]);
+    // The session's server through a wrapper that notes its environment
+    // (the turn's secret) before it runs the real agent-mcp.
+    let saved_env = data.path().join("session-server.env");
+    let wrapper = data.path().join("session-server.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nenv > '{saved}'\nexec '{bin}' agent-mcp\n",
+            saved = saved_env.display(),
+            bin = common::BIN
+        ),
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut table: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&config).expect("config")).expect("toml");
+    table["sessions"].as_table_mut().expect("sessions").insert(
+        "agent_mcp_command".to_owned(),
+        toml::Value::Array(vec![toml::Value::String(wrapper.display().to_string())]),
+    );
+    std::fs::write(&config, toml::to_string(&table).expect("toml")).expect("write config");
+    let server = Server::start(
+        &data,
+        &["--config", config.to_str().expect("utf-8 path")],
+        &[("VK_API_KEY", &alice_key)],
+    )
+    .await;
+    // No repository (setting one needs an admin): the agent runs in a
+    // folder of its own.
+    let project = server.project("Notes").await;
+    let task = server.task(&project, "Outline the notes", json!({})).await;
+    let other = server
+        .task(&project, "Someone else's task", json!({}))
+        .await;
+    let prompt = format!(
+        "{}: say how far you are. {}={other}",
+        apis.text("comment_marker"),
+        apis.text("elsewhere_marker")
+    );
+    let started = server
+        .call(
+            "start_session",
+            json!({"task_id": task, "executor": "claude-code", "prompt": prompt}),
+        )
+        .await;
+    let session_id = common::id(&started);
+    let done = wait_finished(&server, &session_id).await;
+    let log = read_all(&server, json!({"session_id": session_id}), 1 << 20).await;
+    let requests = apis.requests();
+    assert_eq!(
+        done["status"],
+        "completed",
+        "{done:#}\n{log}\nunexpected requests: {:?}",
+        unexpected(&requests)
+    );
+    assert!(log.contains(&apis.text("done_sentence")), "{log}");
+
+    let page = server.call("list_comments", json!({"task_id": task})).await;
+    assert_eq!(page["total"], 1, "{page:#}\n{log}");
+    let comment = &page["comments"][0];
+    assert_eq!(comment["body"], apis.text("comment_body").as_str());
+    assert_eq!(comment["author"], "alice@example.com");
+    assert_eq!(comment["by_agent"], true);
+    assert_eq!(comment["session_id"], session_id.as_str());
+    let none = server
+        .call("list_comments", json!({"task_id": other}))
+        .await;
+    assert_eq!(none["total"], 0, "{none:#}");
+    // The model was told about the server in its system prompt, and read
+    // why the comment on the other task was refused.
+    let conversation = conversation_requests(&requests, &apis.text("comment_marker"));
+    assert!(
+        conversation
+            .iter()
+            .any(|r| r["body"]["system"].to_string().contains("add_comment tool")),
+        "no request carried the note about add_comment"
+    );
+    let refusal = format!("task {other} is not the task of session {session_id}");
+    let told = conversation.iter().any(|r| {
+        r["body"]["messages"].as_array().is_some_and(|messages| {
+            messages.iter().any(|m| {
+                m["content"].as_array().is_some_and(|blocks| {
+                    blocks
+                        .iter()
+                        .any(|b| b["type"] == "tool_result" && b.to_string().contains(&refusal))
+                })
+            })
+        })
+    });
+    assert!(told, "no request carried the refusal\n{log}");
+    assert_eq!(unexpected(&requests), Vec::<String>::new());
+
+    // The turn is over: its secret comments no more.
+    let late = relaunched_session_server(&saved_env).await;
+    let names: Vec<String> = late
+        .list_all_tools()
+        .await
+        .expect("tools")
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["add_comment"], "approvals auto: nothing to ask");
+    let refused = late
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("add_comment").with_arguments(
+                json!({"body": "after the end"})
+                    .as_object()
+                    .expect("object")
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("add_comment answers");
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        common::text(&refused).contains("is not running this turn"),
+        "{}",
+        common::text(&refused)
+    );
+    let page = server.call("list_comments", json!({"task_id": task})).await;
+    assert_eq!(page["total"], 1, "{page:#}");
+    let _ = late.cancel().await;
+    server.stop().await;
+}
