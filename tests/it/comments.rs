@@ -514,6 +514,48 @@ async fn the_activity_feed(backend: Backend) {
 
 on_both_stores!(comments_by_members_and_admins, the_activity_feed);
 
+/// Over stdio (no X-Request-Id), each call still gets its own request id:
+/// the activity feed's entries carry one, a different one per call, and
+/// the rows a call writes share its id.
+#[tokio::test]
+async fn stdio_calls_carry_request_ids_into_the_activity_feed() {
+    let data = DataDir::on(Backend::Sqlite);
+    let owner = Server::in_process(&data, &[], &[]).await;
+    let project = owner.project("Web").await;
+    let task = owner.task(&project, "Fix login", json!({})).await;
+    owner
+        .call(
+            "update_task",
+            json!({"task_id": task, "status": "inreview"}),
+        )
+        .await;
+    let feed = owner
+        .call("list_activity", json!({"project_id": project}))
+        .await;
+    let ids: Vec<&str> = feed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            e["request_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an entry without a request id: {e:#}"))
+        })
+        .collect();
+    assert_eq!(ids.len(), 3, "{feed:#}");
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "one id per call: {ids:?}");
+    assert!(
+        ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        data.count("SELECT COUNT(*) FROM audit_logs WHERE request_id IS NULL"),
+        0
+    );
+    owner.stop().await;
+}
+
 /// The arguments that make each mutating tool change something, in an
 /// order where each finds what it needs. `ids` holds what earlier calls made.
 fn step(tool: &str, ids: &std::collections::HashMap<&str, String>) -> Option<Value> {

@@ -1,6 +1,6 @@
 //! Teams (issue 16 items 2–4, 8): admins make and revoke members' keys by
 //! tool, within each member's role and audited; roles are enforced on top of
-//! scopes; every change names its member.
+//! scopes; every change names its member, a session's own task moves too.
 
 use crate::common;
 
@@ -410,3 +410,102 @@ async fn changes_name_their_member_and_any_member_can_be_assigned(backend: Backe
 }
 
 on_both_stores!(changes_name_their_member_and_any_member_can_be_assigned,);
+
+/// A session's own task moves name their member: the move to inprogress on
+/// start is the starter's, the moves when a turn ends (inreview after a
+/// success, todo after a failure) the session's starter's, and a
+/// follow-up's move back to inprogress the follow-up's sender's — in
+/// `updated_by` and in each move's audit row.
+async fn session_task_moves_name_their_member(backend: Backend) {
+    let data = DataDir::on(backend);
+    add(&data, "alice@example.com", "member");
+    add(&data, "bob@example.com", "member");
+    let (alice_id, bob_id) = (
+        user_id(&data, "alice@example.com"),
+        user_id(&data, "bob@example.com"),
+    );
+    let alice_key = member_key(&data, "alice", "alice@example.com", "read,write,sessions");
+    let bob_key = member_key(&data, "bob", "bob@example.com", "read,write,sessions");
+    let config = common::sessions::config(&data, "", "");
+    let config = config.to_str().expect("utf-8");
+    // The owner makes the tasks, so every later `updated_by` is a move's.
+    let owner = Server::in_process(&data, &["--config", config, "--no-runner"], &[]).await;
+    let project = owner.project("Shared").await;
+    let task = owner.task(&project, "Ship it", json!({})).await;
+    let failing = owner.task(&project, "Break it", json!({})).await;
+    let moved = |task: &str| {
+        data.rows(
+            "SELECT status, updated_by FROM tasks WHERE id = ?",
+            &[json!(task)],
+        )[0]
+        .clone()
+    };
+    let move_audits = |task: &str| {
+        data.rows(
+            "SELECT json_extract(details, '$.status'), user_id FROM audit_logs \
+             WHERE entity_type = 'task' AND entity_id = ? AND action = 'update' ORDER BY rowid",
+            &[json!(task)],
+        )
+    };
+
+    let alice =
+        Server::in_process(&data, &["--config", config], &[("VK_API_KEY", &alice_key)]).await;
+    let session = common::id(&alice.call("start_session", json!({"task_id": task})).await);
+    let done = common::sessions::wait_finished(&alice, &session).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(moved(&task), [json!("inreview"), json!(alice_id)]);
+    let broken = common::id(
+        &alice
+            .call(
+                "start_session",
+                json!({"task_id": failing, "executor": "failing"}),
+            )
+            .await,
+    );
+    let ended = common::sessions::wait_finished(&alice, &broken).await;
+    assert_eq!(ended["status"], "failed", "{ended:#}");
+    assert_eq!(moved(&failing), [json!("todo"), json!(alice_id)]);
+    assert_eq!(
+        move_audits(&failing),
+        [
+            vec![json!("inprogress"), json!(alice_id)],
+            vec![json!("todo"), json!(alice_id)]
+        ]
+    );
+    alice.stop().await;
+
+    // Bob follows up with no runner about: the task waits inprogress, his.
+    let bob = Server::in_process(
+        &data,
+        &["--config", config, "--no-runner"],
+        &[("VK_API_KEY", &bob_key)],
+    )
+    .await;
+    bob.call(
+        "send_follow_up",
+        json!({"session_id": session, "prompt": "once more"}),
+    )
+    .await;
+    assert_eq!(moved(&task), [json!("inprogress"), json!(bob_id)]);
+    bob.stop().await;
+    // Alice's runner (a stdio server runs its caller's sessions) finishes
+    // the turn: the session's move, its starter's.
+    let runner =
+        Server::in_process(&data, &["--config", config], &[("VK_API_KEY", &alice_key)]).await;
+    let again = common::sessions::wait_finished(&runner, &session).await;
+    assert_eq!(again["status"], "completed", "{again:#}");
+    assert_eq!(moved(&task), [json!("inreview"), json!(alice_id)]);
+    assert_eq!(
+        move_audits(&task),
+        [
+            vec![json!("inprogress"), json!(alice_id)],
+            vec![json!("inreview"), json!(alice_id)],
+            vec![json!("inprogress"), json!(bob_id)],
+            vec![json!("inreview"), json!(alice_id)]
+        ]
+    );
+    runner.stop().await;
+    owner.stop().await;
+}
+
+on_both_stores!(session_task_moves_name_their_member,);
