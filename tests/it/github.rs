@@ -14,7 +14,7 @@ use vibe_kanban_mcp::github::webhook;
 
 use crate::{
     common::{
-        BIN, Backend, DataDir, Server,
+        self, BIN, Backend, DataDir, Server,
         github::{Canned, GitHubStandIn, LOGIN, TOKEN},
         id,
         sessions::{config, git, git_repo, wait_finished},
@@ -376,6 +376,41 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
     assert_eq!(pr["number"], 1);
     assert_eq!(pr["state"], "open");
     assert_eq!(pr["url"], "https://github.com/acme/widgets/pull/1");
+    // The session, its task and the board show it, each still one read.
+    let shown =
+        json!({"number": 1, "url": "https://github.com/acme/widgets/pull/1", "state": "open"});
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(session["pull_request"], shown, "{session}");
+    let detail = server.call("get_task", json!({"task_id": task})).await;
+    assert_eq!(detail["pull_request"], shown, "{detail}");
+    if let Some(d1) = data.d1() {
+        assert_eq!(d1.requests(), 2, "get_session and get_task: one read each");
+    }
+    let listed = server.call("list_sessions", json!({"task_id": task})).await;
+    assert_eq!(listed["sessions"][0]["pull_request"], shown, "{listed}");
+    let text = common::text(
+        &server
+            .try_call("get_session", json!({"session_id": session_id}))
+            .await
+            .expect("get_session"),
+    );
+    assert!(
+        text.contains("Pull request: #1 (open) https://github.com/acme/widgets/pull/1"),
+        "{text}"
+    );
+    let board = server
+        .read(&format!("kanban://projects/{project}/board"))
+        .await
+        .expect("board");
+    assert!(
+        board.contains("[#1 open](https://github.com/acme/widgets/pull/1)"),
+        "{board}"
+    );
     let pulls = github.pulls();
     assert_eq!(pulls.len(), 1);
     let pull = &pulls[0];
@@ -435,6 +470,12 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
     let merged = server.call("sync_pull_requests", json!({})).await;
     assert_eq!(merged["changed"][0]["state"], "merged", "{merged}");
     assert_eq!(task_status(&server, &task).await, "done");
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(session["pull_request"]["state"], "merged", "{session}");
+    let detail = server.call("get_task", json!({"task_id": task})).await;
+    assert_eq!(detail["pull_request"]["state"], "merged", "{detail}");
     let after = server.call("sync_pull_requests", json!({})).await;
     assert_eq!(
         after["checked"], 0,
@@ -635,9 +676,57 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
         0
     );
 
+    // The web board's card and the session page show the pull request.
+    let page = |path: String| {
+        let url = served.url(&path);
+        async move {
+            let reply = http().get(&url).send().await.expect("page");
+            assert_eq!(reply.status(), 200, "{url}");
+            reply.text().await.expect("page text")
+        }
+    };
+    let pr_url = "https://github.com/acme/widgets/pull/1";
+    let board = page(format!("/p/{project}")).await;
+    assert!(
+        board.contains(&format!(r#"<a class="pr pr-open" href="{pr_url}""#))
+            && board.contains("#1 open"),
+        "{board}"
+    );
+    let session_page = page(format!("/s/{session}")).await;
+    assert!(session_page.contains("#1 open"), "{session_page}");
+
     let ok = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
     assert_eq!(ok, 200);
     assert_eq!(status(), "done");
+    // The merge shows where the pull request shows.
+    let session_page = page(format!("/s/{session}")).await;
+    assert!(session_page.contains("#1 merged"), "{session_page}");
+    let task_page = page(format!("/t/{task}")).await;
+    assert!(task_page.contains("#1 merged"), "{task_page}");
+    let columns = page(format!("/p/{project}/columns")).await;
+    assert!(columns.contains("#1 merged"), "{columns}");
+    // The move is GitHub's in the activity feed, with the delivery.
+    let github_moves = || {
+        data.rows(
+            "SELECT user_id, json_extract(details, '$.delivery'), json_extract(details, '$.status') \
+             FROM audit_logs WHERE entity_id = ?1 AND json_extract(details, '$.by') = 'github' ORDER BY rowid",
+            &[json!(task)],
+        )
+    };
+    assert_eq!(
+        github_moves(),
+        vec![vec![Value::Null, json!("d-1"), json!("done")]]
+    );
+    let reader = Server::in_process(&data, &["--no-runner"], &[]).await;
+    let feed = reader
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "GitHub moved task 'Hooked' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    reader.stop().await;
     let reopened = delivery(
         &url,
         "pull_request",
@@ -652,6 +741,11 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
     let again = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
     assert_eq!(again, 202);
     assert_eq!(status(), "inreview");
+    assert_eq!(
+        github_moves().len(),
+        2,
+        "d-1 and d-2 moved it; the redelivery wrote nothing"
+    );
     // A pull request no session opened: accepted, nothing changes.
     let unknown = delivery(
         &url,
@@ -679,4 +773,82 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
         !logs.contains(WEBHOOK_SECRET) && !logs.contains(TOKEN),
         "{logs}"
     );
+}
+
+/// create_pull_request and sync_pull_requests, called by a member through
+/// their own key: every audit row they leave names that member (the task a
+/// sync moves says GitHub's pull request moved it).
+#[tokio::test]
+async fn github_tools_write_their_audit_rows_by_their_caller() {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, _bare) = shipped_setup(Backend::Sqlite, &github).await;
+    let (task, session) = finished_session(&server, &project, "Audited").await;
+    server.stop().await;
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        "ada@example.com",
+        "--role",
+        "member",
+    ]);
+    let key = data.cli_ok(&[
+        "keys",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "ada",
+        "--scopes",
+        "read,write,sessions",
+        "--user",
+        "ada@example.com",
+    ]);
+    let ada_id =
+        data.rows("SELECT id FROM users WHERE email = 'ada@example.com'", &[])[0][0].clone();
+    let config = data.path().join("config.toml");
+    let ada = Server::in_process(
+        &data,
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[("VK_API_KEY", key.trim())],
+    )
+    .await;
+    let rows_after = |last: i64| {
+        data.rows(
+            "SELECT user_id, action, entity_type, json_extract(details, '$.by') FROM audit_logs \
+             WHERE rowid > ?1 ORDER BY rowid",
+            &[json!(last)],
+        )
+    };
+    let last_row = || data.count("SELECT COALESCE(MAX(rowid), 0) FROM audit_logs");
+
+    let last = last_row();
+    ada.call("create_pull_request", json!({"session_id": session}))
+        .await;
+    let rows = rows_after(last);
+    // (The task is in review already: the finished turn moved it.)
+    assert!(rows.iter().any(|r| r[1] == "pull_request"), "{rows:?}");
+    assert!(rows.iter().all(|r| r[0] == ada_id), "{rows:?}");
+
+    github.set_pull(1, "closed", true);
+    let last = last_row();
+    let synced = ada.call("sync_pull_requests", json!({})).await;
+    assert_eq!(synced["changed"][0]["state"], "merged", "{synced}");
+    let rows = rows_after(last);
+    assert!(!rows.is_empty(), "sync_pull_requests wrote no audit row");
+    assert!(
+        rows.iter().all(|r| r[0] == ada_id && r[3] == "github"),
+        "{rows:?}"
+    );
+    let feed = ada
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "ada@example.com moved task 'Audited' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    ada.stop().await;
 }
