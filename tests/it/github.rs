@@ -15,11 +15,12 @@ use vibe_kanban_mcp::github::webhook;
 use crate::{
     common::{
         self, BIN, Backend, DataDir, Server,
+        git_http::GitHttp,
         github::{Canned, GitHubStandIn, LOGIN, TOKEN},
         id,
         sessions::{config, git, git_repo, wait_finished},
     },
-    http_support::{HttpServer, http},
+    http_support::{self, HttpServer, http},
 };
 
 /// "0123456789abcdef0123456789abcdef" and another 32 bytes, in base64.
@@ -851,4 +852,177 @@ async fn github_tools_write_their_audit_rows_by_their_caller() {
         "{feed}"
     );
     ada.stop().await;
+}
+
+/// A tool call over an rmcp client: its text, and whether it failed.
+async fn call_over(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> (bool, String) {
+    let Value::Object(arguments) = args else {
+        panic!("arguments must be an object")
+    };
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
+        )
+        .await
+        .expect("call");
+    (result.is_error == Some(true), common::text(&result))
+}
+
+/// create_pull_request pushes over real smart HTTP (`git http-backend`
+/// behind a server that wants the token): the branch lands, the token went
+/// as credentials of that one push; a revoked token is a clear error and
+/// pushes nothing; the token is in no git config, log line or error text.
+#[tokio::test]
+async fn pushes_over_http_with_the_token_and_never_writes_it_down() {
+    let github = GitHubStandIn::start().await;
+    let data = DataDir::new();
+    let repo = git_repo(data.path());
+    let root = data.path().join("served");
+    let bare = root.join("widgets.git");
+    std::fs::create_dir_all(&root).expect("served dir");
+    let out = Command::new("git")
+        .args(["init", "--quiet", "--bare", "--initial-branch=main"])
+        .arg(&bare)
+        .output()
+        .expect("git init --bare");
+    assert!(out.status.success());
+    git(&bare, &["config", "http.receivepack", "true"]);
+    git(
+        &repo,
+        &["push", "--quiet", bare.to_str().expect("utf-8"), "main"],
+    );
+    let served_git = GitHttp::start(&root, TOKEN);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/acme/widgets.git",
+        ],
+    );
+    let push_url = format!("{}/widgets.git", served_git.url);
+    git(&repo, &["remote", "set-url", "--push", "origin", &push_url]);
+    // Without credentials the server says 401 and lets nothing in.
+    let anonymous = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["push", "--quiet", "origin", "main:refs/heads/anonymous"])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .output()
+        .expect("git push");
+    assert!(!anonymous.status.success());
+    assert!(served_git.seen().iter().all(|r| !r.authorized));
+
+    let config = github_config(&data, &github, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    let project = id(&server
+        .call(
+            "create_project",
+            json!({"name": "app", "repo_path": repo.to_str()}),
+        )
+        .await);
+    ok(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &with(&api_env(&github)),
+        TOKEN,
+    ));
+    ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    let (_, shipped) = finished_session(&server, &project, "Ship over HTTP").await;
+    let (refused_task, refused) = finished_session(&server, &project, "Revoked").await;
+    server.stop().await;
+
+    let key = data.create_key("default", "shipper", "read,write,sessions");
+    let served = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[("VK_LOG", "debug,rmcp=error,hyper=info,reqwest=info")],
+    );
+    let client = http_support::client(&served, &key).await.expect("client");
+    let (failed, said) = call_over(
+        &client,
+        "create_pull_request",
+        json!({"session_id": shipped}),
+    )
+    .await;
+    assert!(!failed, "{said}");
+    assert!(said.contains("#1"), "{said}");
+    let head = github.pulls()[0].head.clone();
+    let pushed = git(&bare, &["rev-parse", &format!("refs/heads/{head}")]);
+    assert_eq!(
+        pushed.trim().len(),
+        40,
+        "the branch is on the served repository"
+    );
+    let receive: Vec<_> = served_git
+        .seen()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/git-receive-pack") && r.method == "POST")
+        .collect();
+    assert!(
+        !receive.is_empty() && receive.iter().all(|r| r.authorized),
+        "{receive:?}"
+    );
+
+    // The token is revoked: the push is refused, nothing lands or opens.
+    served_git.accept_only("ghp_TheNewTokenSomeoneElseHas000000000000");
+    let (failed, said) = call_over(
+        &client,
+        "create_pull_request",
+        json!({"session_id": refused}),
+    )
+    .await;
+    assert!(failed, "{said}");
+    assert!(
+        said.contains("refused the GitHub connection's token") && said.contains("github connect"),
+        "{said}"
+    );
+    assert!(!said.contains(TOKEN), "{said}");
+    let branches = git(
+        &bare,
+        &["for-each-ref", "--format=%(refname)", "refs/heads"],
+    );
+    assert_eq!(
+        branches.lines().count(),
+        2,
+        "main and the shipped branch only: {branches}"
+    );
+    assert_eq!(github.pulls().len(), 1, "no pull request was opened");
+    assert_eq!(task_status_of(&data, &refused_task), "inreview");
+    client.cancel().await.expect("close");
+
+    // Written down nowhere: git configs, logs, the data directory.
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"))
+    };
+    for config in [repo.join(".git/config"), bare.join("config")] {
+        let text = std::fs::read_to_string(&config).expect("git config");
+        assert!(
+            !text.contains(TOKEN) && !text.contains(&basic) && !text.contains("extraHeader"),
+            "{}: {text}",
+            config.display()
+        );
+    }
+    let logs = served.log_text();
+    assert!(
+        logs.contains("create_pull_request"),
+        "debug logs were on: {logs}"
+    );
+    assert!(!logs.contains(TOKEN) && !logs.contains(&basic), "{logs}");
+    assert!(files_containing(data.path(), TOKEN.as_bytes()).is_empty());
+}
+
+fn task_status_of(data: &DataDir, task: &str) -> String {
+    data.rows("SELECT status FROM tasks WHERE id = ?1", &[json!(task)])[0][0]
+        .as_str()
+        .expect("status")
+        .to_owned()
 }
