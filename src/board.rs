@@ -2,7 +2,7 @@
 //! side-by-side columns (the `board` command in a terminal); the URI of the
 //! board as an MCP App.
 
-use crate::store::{BOARD_COLUMN_LIMIT, Board, BoardColumn, Task, TaskStatus};
+use crate::store::{BOARD_COLUMN_LIMIT, Board, BoardColumn, PullRequestBrief, Task, TaskStatus};
 
 /// The board drawn as an MCP App (`resources::app` serves it; tools link to
 /// it): here, where both `tools` and `resources` can name it.
@@ -43,6 +43,7 @@ pub fn markdown(board: &Board) -> String {
             out.push_str(&markdown_line(
                 task,
                 board.comment_counts.get(&task.id).copied().unwrap_or(0),
+                board.pull_requests.get(&task.id),
             ));
         }
         let more = hidden(board, column);
@@ -85,7 +86,7 @@ pub fn preview(body: &str) -> String {
     text
 }
 
-fn markdown_line(task: &Task, comments: i64) -> String {
+fn markdown_line(task: &Task, comments: i64, pull_request: Option<&PullRequestBrief>) -> String {
     let mut line = format!("- **{}** `{}`", task.title.replace('\n', " "), task.id);
     if let Some(parent) = &task.parent_task_id {
         line.push_str(&format!(" (subtask of `{parent}`)"));
@@ -95,6 +96,9 @@ fn markdown_line(task: &Task, comments: i64) -> String {
     }
     if comments > 0 {
         line.push_str(&format!(" · {comments} comment(s)"));
+    }
+    if let Some(pr) = pull_request {
+        line.push_str(&format!(" · [#{} {}]({})", pr.number, pr.state, pr.url));
     }
     line.push('\n');
     line
@@ -148,7 +152,12 @@ pub fn columns(board: &Board, width: usize) -> String {
                     } else {
                         ""
                     };
-                    cell(&format!("{marker}{}", task.title.replace('\n', " ")))
+                    let pr = board
+                        .pull_requests
+                        .get(&task.id)
+                        .map(|pr| format!(" #{} {}", pr.number, pr.state))
+                        .unwrap_or_default();
+                    cell(&format!("{marker}{}{pr}", task.title.replace('\n', " ")))
                 }
                 None if row == column.tasks.len() && hidden(board, column) > 0 => {
                     cell(&format!("… {} more", hidden(board, column)))

@@ -12,8 +12,8 @@ use super::{
     push::{self, PushError},
 };
 use crate::store::{
-    Actor, GitHubConnection, PullRequestLink, PullRequestMove, SessionId, SessionStatus, Store,
-    StoreError, WorkspaceId,
+    Actor, GitHubConnection, PullRequestLink, PullRequestMove, SessionId, SessionStatus,
+    StateSource, Store, StoreError, WorkspaceId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -197,11 +197,37 @@ pub struct SyncReport {
 }
 
 /// Asks GitHub about every open pull request (of `workspace`, or of every
-/// workspace) with `If-None-Match`, and applies the states that changed.
+/// workspace) with `If-None-Match`, and applies the states that changed; the
+/// tasks it moves are GitHub's doing in the activity feed.
 pub async fn sync(
     github: &GitHub,
     store: &Store,
     workspace: Option<&WorkspaceId>,
+) -> Result<SyncReport, StoreError> {
+    sync_for(github, store, workspace, StateSource::Sync).await
+}
+
+/// [`sync`] of the caller's workspace, asked by the caller
+/// (`sync_pull_requests`): the audit rows of the tasks it moves name them.
+pub async fn sync_as(
+    github: &GitHub,
+    store: &Store,
+    caller: &Actor,
+) -> Result<SyncReport, StoreError> {
+    sync_for(
+        github,
+        store,
+        Some(&caller.workspace_id),
+        StateSource::CallerSync(caller),
+    )
+    .await
+}
+
+async fn sync_for(
+    github: &GitHub,
+    store: &Store,
+    workspace: Option<&WorkspaceId>,
+    source: StateSource<'_>,
 ) -> Result<SyncReport, StoreError> {
     let (links, connections) = store.pull_requests_to_sync(workspace, 100).await?;
     let tokens: HashMap<&str, Result<String, CryptoError>> = connections
@@ -246,7 +272,7 @@ pub async fn sync(
                         (&link.owner, &link.repo, link.number),
                         task_move(state, github.on_close),
                         etag.as_deref(),
-                        None,
+                        source,
                     )
                     .await?;
                 report

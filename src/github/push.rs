@@ -17,6 +17,13 @@ pub enum PushError {
     )]
     Rejected { branch: String },
     #[error(
+        "origin refused the GitHub connection's token for the push of branch {branch} ({detail}): it expired, \
+         was revoked or may not push to this repository. Nothing was pushed or stored; connect again with a \
+         token that may (`vibe-kanban-mcp github connect`; fine-grained: 'Contents: write'), then call \
+         create_pull_request again"
+    )]
+    Unauthorized { branch: String, detail: String },
+    #[error(
         "the push of branch {branch} to origin failed: {detail}. Nothing was stored; check the project's \
          origin remote and that the token may write to it (fine-grained: 'Contents: write')"
     )]
@@ -93,8 +100,14 @@ pub async fn push_branch(repo: &Path, branch: &str, token: &str) -> Result<(), P
         .filter(|l| !l.is_empty() && *l != "Done")
         .collect::<Vec<_>>()
         .join("; ");
-    Err(PushError::Failed {
-        branch: branch.to_owned(),
-        detail,
-    })
+    let branch = branch.to_owned();
+    // git's words for a 401 it could not answer (its askpass is `true`).
+    if said.contains("Authentication failed")
+        || said.contains("could not read Username")
+        || said.contains("The requested URL returned error: 401")
+        || said.contains("The requested URL returned error: 403")
+    {
+        return Err(PushError::Unauthorized { branch, detail });
+    }
+    Err(PushError::Failed { branch, detail })
 }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{GitHub, pulls::task_move};
-use crate::store::{PullRequestLink, Store, StoreError};
+use crate::store::{PullRequestLink, StateSource, Store, StoreError};
 
 /// Whether `signature` (the header's value) signs `body` with `secret`.
 pub fn verify(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
@@ -108,7 +108,10 @@ pub async fn handle(
             (owner, repo, number),
             task_move(state, github.on_close),
             None,
-            Some((delivery, event)),
+            StateSource::Delivery {
+                id: delivery,
+                event,
+            },
         )
         .await?;
     Ok(if moved.is_empty() {

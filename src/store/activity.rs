@@ -192,11 +192,12 @@ fn entry(row: Row) -> ActivityEntry {
 
 /// The entry in words: who, did what, to which object.
 fn line(row: &Row, details: &serde_json::Value) -> String {
+    let by_github = details.get("by").and_then(serde_json::Value::as_str) == Some("github");
     let who = row
         .email
         .clone()
         .or_else(|| row.user_id.as_ref().map(ToString::to_string))
-        .unwrap_or_else(|| "the operator".to_owned());
+        .unwrap_or_else(|| if by_github { "GitHub" } else { "the operator" }.to_owned());
     let kind = row.entity_type.replace('_', " ");
     let object = match &row.name {
         Some(name) => format!("{kind} '{}'", one_line(name)),
@@ -208,6 +209,16 @@ fn line(row: &Row, details: &serde_json::Value) -> String {
     };
     let text = |key: &str| details.get(key).and_then(serde_json::Value::as_str);
     let what = match (row.entity_type.as_str(), row.action.as_str()) {
+        ("task", "update") if text("status").is_some() && by_github => format!(
+            "moved {object} to {}: pull request {}#{} {}",
+            text("status").unwrap_or_default(),
+            text("repository").unwrap_or("?"),
+            details
+                .get("pull_request")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or_default(),
+            text("state").unwrap_or("changed")
+        ),
         ("task", "update") if text("status").is_some() => {
             format!("moved {object} to {}", text("status").unwrap_or_default())
         }

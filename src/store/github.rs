@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    Actor, Batch, Entity, ProjectId, Result, Session, SessionId, Stmt, Store, StoreError, TaskId,
-    WorkspaceId, audit::Audit, new_id, now, sessions::select_session,
+    Actor, Batch, Entity, ProjectId, PullRequestBrief, Result, Session, SessionId, Stmt, Store,
+    StoreError, TaskId, WorkspaceId, audit::Audit, new_id, now, sessions::select_session,
 };
 
 /// A workspace's GitHub connection, its token still sealed.
@@ -88,6 +88,19 @@ pub struct PullRequestSource {
     pub connection: Option<GitHubConnection>,
     pub final_message: Option<String>,
     pub existing: Option<PullRequestLink>,
+}
+
+/// Who learnt a pull request's new state: the audit rows of the tasks it
+/// moves say so (GitHub, or the caller whose sync asked).
+#[derive(Debug, Clone, Copy)]
+pub enum StateSource<'a> {
+    /// A webhook delivery (`X-GitHub-Delivery`, event): applied once per
+    /// delivery id.
+    Delivery { id: &'a str, event: &'a str },
+    /// A caller's `sync_pull_requests`: the rows name the caller.
+    CallerSync(&'a Actor),
+    /// The background sync of `serve` and `runner`.
+    Sync,
 }
 
 /// Where a pull request's new state moves its task.
@@ -523,17 +536,22 @@ impl Store {
 
     /// Applies GitHub's state of pull request `owner/repo#number` to every
     /// session link of it (of `workspace_id` only, when given) and moves their
-    /// tasks, in one write; with `delivery`, only once per webhook delivery
-    /// id (a redelivery changes nothing). Returns the links that changed.
+    /// tasks, each move with its audit row, in one write; from a webhook
+    /// delivery, only once per delivery id (a redelivery changes nothing).
+    /// Returns the links that changed.
     pub async fn apply_pull_request_state(
         &self,
         workspace_id: Option<&WorkspaceId>,
         target: (&str, &str, i64),
         change: PullRequestMove<'_>,
         etag: Option<&str>,
-        delivery: Option<(&str, &str)>,
+        source: StateSource<'_>,
     ) -> Result<Vec<PullRequestLink>> {
         let (owner, repo, number) = target;
+        let delivery = match source {
+            StateSource::Delivery { id, event } => Some((id, event)),
+            _ => None,
+        };
         let at = now();
         let mut batch = Batch::new();
         let fresh = delivery.map(|(id, event)| {
@@ -567,6 +585,16 @@ impl Store {
             .bind(&at),
         );
         if let Some(status) = change.task_status {
+            // The audit rows first, with the move's own conditions: one per
+            // task the next statement moves.
+            batch.push(move_audit(
+                source,
+                (owner, repo, number),
+                workspace_id,
+                change,
+                status,
+                &at,
+            ));
             batch.push(
                 Stmt::new(
                     "UPDATE tasks SET status = ?1, updated_at = ?2 WHERE id IN \
@@ -619,4 +647,128 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// A task's newest pull request (of any of its sessions), if the task is
+/// the caller's.
+pub(super) fn select_task_pull_request(actor: &Actor, task_id: &TaskId) -> Stmt {
+    Stmt::new(
+        "SELECT number, url, state FROM session_pull_requests WHERE task_id = ? AND workspace_id = ? \
+         ORDER BY created_at DESC, session_id DESC LIMIT 1",
+    )
+    .bind(task_id)
+    .bind(&actor.workspace_id)
+}
+
+/// Each task's newest pull request, for the tasks of a project of the
+/// caller's.
+pub(super) fn select_project_pull_requests(actor: &Actor, project_id: &ProjectId) -> Stmt {
+    Stmt::new(
+        "SELECT task_id, number, url, state FROM (SELECT task_id, number, url, state, \
+             ROW_NUMBER() OVER (PARTITION BY task_id ORDER BY created_at DESC, session_id DESC) AS rn \
+           FROM session_pull_requests WHERE workspace_id = ?2 \
+             AND task_id IN (SELECT id FROM tasks WHERE project_id = ?1 AND workspace_id = ?2)) \
+         WHERE rn = 1",
+    )
+    .bind(project_id)
+    .bind(&actor.workspace_id)
+}
+
+/// A row of [`select_project_pull_requests`].
+#[derive(Deserialize)]
+pub(super) struct TaskPullRequest {
+    task_id: TaskId,
+    number: i64,
+    url: String,
+    state: String,
+}
+
+pub(super) fn pull_requests_by_task(
+    rows: Vec<TaskPullRequest>,
+) -> std::collections::HashMap<TaskId, PullRequestBrief> {
+    rows.into_iter()
+        .map(|row| {
+            let brief = PullRequestBrief {
+                number: row.number,
+                url: row.url,
+                state: row.state,
+            };
+            (row.task_id, brief)
+        })
+        .collect()
+}
+
+impl Store {
+    /// Each task's newest pull request in a project of the caller's (the
+    /// web board's cards), in one read.
+    pub async fn project_pull_requests(
+        &self,
+        actor: &Actor,
+        project_id: &ProjectId,
+    ) -> Result<std::collections::HashMap<TaskId, PullRequestBrief>> {
+        let rows = self
+            .read_one(select_project_pull_requests(actor, project_id))
+            .await?
+            .all()?;
+        Ok(pull_requests_by_task(rows))
+    }
+}
+
+/// The audit rows of the tasks [`Store::apply_pull_request_state`] is about
+/// to move (in its batch, right before the move, with the same conditions).
+/// From a webhook or the background sync the actor is GitHub (no user,
+/// `"by": "github"`); from a caller's sync, the caller.
+fn move_audit(
+    source: StateSource<'_>,
+    (owner, repo, number): (&str, &str, i64),
+    workspace_id: Option<&WorkspaceId>,
+    change: PullRequestMove<'_>,
+    status: &str,
+    at: &str,
+) -> Stmt {
+    let mut details = json!({
+        "fields": ["status"],
+        "status": status,
+        "by": "github",
+        "repository": format!("{owner}/{repo}"),
+        "pull_request": number,
+        "state": change.state,
+    });
+    let (caller, delivery) = match source {
+        StateSource::Delivery { id, .. } => {
+            details["delivery"] = json!(id);
+            (None, Some(id))
+        }
+        StateSource::CallerSync(actor) => {
+            details["via"] = json!("sync_pull_requests");
+            (Some(actor), None)
+        }
+        StateSource::Sync => {
+            details["via"] = json!("sync");
+            (None, None)
+        }
+    };
+    Stmt::new(format!(
+        "INSERT INTO audit_logs (id, workspace_id, user_id, api_key_id, action, entity_type, entity_id, details, \
+             request_id, created_at) \
+         SELECT {}, t.workspace_id, ?9, ?10, 'update', 'task', t.id, json_set(?11, '$.from', t.status), ?12, ?2 \
+         FROM tasks t WHERE t.id IN \
+             (SELECT task_id FROM session_pull_requests WHERE owner = ?3 AND repo = ?4 AND number = ?5 \
+                AND (?6 IS NULL OR workspace_id = ?6) AND state <> ?7) \
+           AND t.status <> ?1 AND t.status <> 'cancelled' \
+           AND (?8 IS NULL OR EXISTS (SELECT 1 FROM github_webhook_deliveries d WHERE d.delivery_id = ?8 AND d.received_at = ?2))",
+        super::members::SQL_ID
+    ))
+    .bind(status)
+    .bind(at)
+    .bind(owner)
+    .bind(repo)
+    .bind(number)
+    .bind(workspace_id)
+    .bind(change.state)
+    .bind(delivery)
+    .bind(caller.map(|a| a.user_id.as_str()))
+    .bind(caller.and_then(|a| a.api_key_id.as_ref().map(|k| k.as_str())))
+    .bind(details.to_string())
+    .bind(caller.and_then(|a| a.request_id.as_deref()))
 }

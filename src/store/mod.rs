@@ -52,7 +52,7 @@ pub use exec::{
 };
 pub use github::{
     GitHubConnection, LinkedRepository, NewGitHubConnection, PullRequestLink, PullRequestMove,
-    PullRequestSource, ResealedToken,
+    PullRequestSource, ResealedToken, StateSource,
 };
 pub use ids::{
     ApprovalId, CommentId, KeyId, ProcessId, ProjectId, SessionId, TaskId, UserId, WorkspaceId,
@@ -64,6 +64,7 @@ pub use page::{
     ActivityKey, ApprovalKey, CommentKey, Offset, Page, ProjectKey, SessionKey, TaskKey,
 };
 pub use sessions::ExpiredWorktree;
+pub use sessions::PullRequestBrief;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

@@ -149,6 +149,10 @@ pub struct TaskDetail {
     pub comment_count: i64,
     /// The newest 3, newest first.
     pub latest_comments: Vec<super::Comment>,
+    /// The newest pull request of the task's sessions, if one was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "super::PullRequestBrief")]
+    pub pull_request: Option<super::PullRequestBrief>,
 }
 
 /// One page of tasks.
@@ -262,6 +266,9 @@ pub struct Board {
     /// The project's newest comments, newest first.
     #[serde(default)]
     pub latest_comments: Vec<BoardComment>,
+    /// Each task's newest pull request (tasks without one are left out).
+    #[serde(default)]
+    pub pull_requests: std::collections::HashMap<TaskId, super::PullRequestBrief>,
 }
 
 /// A comment as the board shows it.

@@ -173,6 +173,7 @@ impl Store {
         );
         let (latest, comments) = super::comments::latest_comments(actor, task_id);
         let (latest, comments) = (batch.push(latest), batch.push(comments));
+        let pull_request = batch.push(super::github::select_task_pull_request(actor, task_id));
         let results = self.read(batch).await?;
         let task: Task = results
             .first(task)?
@@ -183,6 +184,7 @@ impl Store {
             subtask_count: results.int(count, "n"),
             comment_count: results.int(comments, "n"),
             latest_comments: results.all(latest)?,
+            pull_request: results.first(pull_request)?,
         })
     }
 
@@ -537,6 +539,9 @@ impl Store {
             .bind(&actor.workspace_id)
             .bind(BOARD_LATEST_COMMENTS),
         );
+        let pull_requests = batch.push(super::github::select_project_pull_requests(
+            actor, project_id,
+        ));
         let results = self.read(batch).await?;
         #[derive(serde::Deserialize)]
         struct Count {
@@ -568,6 +573,7 @@ impl Store {
             columns,
             comment_counts,
             latest_comments,
+            pull_requests: super::github::pull_requests_by_task(results.all(pull_requests)?),
         })
     }
 }

@@ -164,7 +164,7 @@ impl Render for SyncOut {
 
 async fn sync_pull_requests(ctx: ToolContext, _args: NoArgs) -> Result<SyncOut, ToolError> {
     let github = github(&ctx)?;
-    let report = pulls::sync(github, &ctx.store, Some(&ctx.principal.actor.workspace_id)).await?;
+    let report = pulls::sync_as(github, &ctx.store, &ctx.principal.actor).await?;
     Ok(SyncOut {
         checked: report.checked,
         unchanged: report.unchanged,

@@ -440,6 +440,9 @@ fn session_line(session: &Session) -> String {
     if let Some(branch) = &session.branch {
         line.push_str(&format!(", branch {branch}"));
     }
+    if let Some(pr) = &session.pull_request {
+        line.push_str(&format!(", pull request #{} {}", pr.number, pr.state));
+    }
     if let Some(reason) = &session.status_reason {
         line.push_str(&format!(": {reason}"));
     }
@@ -462,6 +465,12 @@ impl Render for Session {
                     .as_deref()
                     .map(|b| format!(" (from {b})"))
                     .unwrap_or_default()
+            ));
+        }
+        if let Some(pr) = &self.pull_request {
+            out.push_str(&format!(
+                "Pull request: #{} ({}) {}\n",
+                pr.number, pr.state, pr.url
             ));
         }
         if let Some(at) = &self.archived_at {

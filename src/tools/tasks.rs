@@ -380,6 +380,12 @@ impl Render for Task {
 impl Render for TaskDetail {
     fn render(&self) -> String {
         let mut out = self.task.render();
+        if let Some(pr) = &self.pull_request {
+            out.push_str(&format!(
+                "Pull request: #{} ({}) {}\n",
+                pr.number, pr.state, pr.url
+            ));
+        }
         if !self.subtasks.is_empty() {
             if self.subtask_count > self.subtasks.len() as i64 {
                 out.push_str(&format!(

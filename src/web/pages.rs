@@ -15,7 +15,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{assets, error::WebError, render, signin::Signed, state::Web};
-use crate::store::{Project, Session, Task, TaskDetail, TaskPage, TaskStatus, Workspace};
+use crate::store::{
+    Project, ProjectId, PullRequestBrief, Session, Task, TaskDetail, TaskId, TaskPage, TaskStatus,
+    Workspace,
+};
 
 /// Bytes of log a session page shows first, and each "load earlier" adds.
 pub const LOG_PAGE: u64 = 64 * 1024;
@@ -222,6 +225,7 @@ pub async fn board(
         .await?;
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
     let members = members(&web, &signed).await;
+    let pulls = pull_requests(&web, &signed, &project.id).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" { a href="/" { "Projects" } " / " span { (project.name) } }
@@ -252,7 +256,7 @@ pub async fn board(
         div id="board" class="board" data-project=(project.id) data-csrf=(signed.csrf)
             data-edit=(if can_edit { "1" } else { "0" }) data-version=(version)
             data-query=(query_string(&filters)) {
-            (columns_markup(&tasks, &members, can_edit))
+            (columns_markup(&tasks, &members, &pulls, can_edit))
         }
     };
     Ok(page(&project.name, &signed, body))
@@ -289,8 +293,46 @@ pub async fn columns(
 ) -> Result<Response, WebError> {
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
     let members = members(&web, &signed).await;
+    let pulls = pull_requests(&web, &signed, &ProjectId::from(project_id)).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
-    Ok(Html(columns_markup(&tasks, &members, can_edit).into_string()).into_response())
+    Ok(Html(columns_markup(&tasks, &members, &pulls, can_edit).into_string()).into_response())
+}
+
+/// Each task's newest pull request, for the cards (none when it cannot be
+/// read: the board still shows).
+async fn pull_requests(
+    web: &Web,
+    signed: &Signed,
+    project_id: &ProjectId,
+) -> BTreeMap<TaskId, PullRequestBrief> {
+    match web
+        .live
+        .store
+        .project_pull_requests(&signed.principal.actor, project_id)
+        .await
+    {
+        Ok(pulls) => pulls.into_iter().collect(),
+        Err(error) => {
+            tracing::warn!(project = %project_id, %error, "could not read the board's pull requests");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// A pull request as a small badge: "#12 open", linked to GitHub.
+fn pull_request_badge(pr: &PullRequestBrief) -> Markup {
+    let label = format!("#{} {}", pr.number, pr.state);
+    let class = format!("pr pr-{}", pr.state);
+    // Only a web address is a link (the URL is GitHub's, but a link is
+    // never a script).
+    let linkable = pr.url.starts_with("https://") || pr.url.starts_with("http://");
+    html! {
+        @if linkable {
+            a class=(class) href=(pr.url) title="Pull request on GitHub" { (label) }
+        } @else {
+            span class=(class) { (label) }
+        }
+    }
 }
 
 /// One column per status with its count; subtasks show on their parent's
@@ -300,7 +342,12 @@ pub async fn columns(
 /// are not drawn per card; the script puts one set into the card that has
 /// focus, and Shift+arrows move it. Without the script, a task page's
 /// status field moves it.
-fn columns_markup(tasks: &[Task], members: &BTreeMap<String, String>, can_edit: bool) -> Markup {
+fn columns_markup(
+    tasks: &[Task],
+    members: &BTreeMap<String, String>,
+    pulls: &BTreeMap<TaskId, PullRequestBrief>,
+    can_edit: bool,
+) -> Markup {
     html! {
         @for status in TaskStatus::ALL.iter() {
             @let cards: Vec<&Task> = tasks.iter().filter(|t| t.status == *status && t.parent_task_id.is_none()).collect();
@@ -317,6 +364,7 @@ fn columns_markup(tasks: &[Task], members: &BTreeMap<String, String>, can_edit: 
                             @if let Some(assignee) = &task.assignee {
                                 span class="assignee" { (members.get(assignee.as_str()).map_or(assignee.as_str(), String::as_str)) }
                             }
+                            @if let Some(pr) = pulls.get(&task.id) { (pull_request_badge(pr)) }
                         }
                     }
                 }
@@ -423,6 +471,7 @@ pub async fn task(
                     span class={ "badge r-" (s.status.as_str()) } { (s.status.as_str()) } " "
                     a href={ "/s/" (s.id) } { (s.executor) " · " (s.created_at) }
                     @if let Some(branch) = &s.branch { " · " code { (branch) } }
+                    @if let Some(pr) = &s.pull_request { " · " (pull_request_badge(pr)) }
                 }
             }
         }
@@ -595,6 +644,7 @@ pub async fn session(
                 @if let Some(reason) = &s.status_reason { " " span class="muted" { (reason) } } }
             dt { "Executor" } dd { (s.executor) }
             dt { "Branch" } dd { @if let Some(b) = &s.branch { code { (b) } } @else { "—" } }
+            @if let Some(pr) = &s.pull_request { dt { "Pull request" } dd { (pull_request_badge(pr)) } }
             dt { "Turns" } dd { (s.turns) }
             dt { "Processes" } dd {
                 @for p in &detail.processes {

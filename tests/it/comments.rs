@@ -619,7 +619,7 @@ const ORDER: &[&str] = &[
 
 /// Mutating tools that need more than this workspace to run, whose audit
 /// rows their own tests check: a real merge (tests/it/session_merge.rs) and
-/// GitHub (tests/it/github.rs).
+/// GitHub (tests/it/github.rs, github_tools_write_their_audit_rows_by_their_caller).
 const DRIVEN_ELSEWHERE: &[&str] = &["merge_session", "create_pull_request", "sync_pull_requests"];
 
 /// Every tool that is not read-only (as the registry marks it) leaves at

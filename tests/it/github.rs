@@ -14,12 +14,13 @@ use vibe_kanban_mcp::github::webhook;
 
 use crate::{
     common::{
-        BIN, Backend, DataDir, Server,
+        self, BIN, Backend, DataDir, Server,
+        git_http::GitHttp,
         github::{Canned, GitHubStandIn, LOGIN, TOKEN},
         id,
         sessions::{config, git, git_repo, wait_finished},
     },
-    http_support::{HttpServer, http},
+    http_support::{self, HttpServer, http},
 };
 
 /// "0123456789abcdef0123456789abcdef" and another 32 bytes, in base64.
@@ -376,6 +377,41 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
     assert_eq!(pr["number"], 1);
     assert_eq!(pr["state"], "open");
     assert_eq!(pr["url"], "https://github.com/acme/widgets/pull/1");
+    // The session, its task and the board show it, each still one read.
+    let shown =
+        json!({"number": 1, "url": "https://github.com/acme/widgets/pull/1", "state": "open"});
+    if let Some(d1) = data.d1() {
+        d1.reset();
+    }
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(session["pull_request"], shown, "{session}");
+    let detail = server.call("get_task", json!({"task_id": task})).await;
+    assert_eq!(detail["pull_request"], shown, "{detail}");
+    if let Some(d1) = data.d1() {
+        assert_eq!(d1.requests(), 2, "get_session and get_task: one read each");
+    }
+    let listed = server.call("list_sessions", json!({"task_id": task})).await;
+    assert_eq!(listed["sessions"][0]["pull_request"], shown, "{listed}");
+    let text = common::text(
+        &server
+            .try_call("get_session", json!({"session_id": session_id}))
+            .await
+            .expect("get_session"),
+    );
+    assert!(
+        text.contains("Pull request: #1 (open) https://github.com/acme/widgets/pull/1"),
+        "{text}"
+    );
+    let board = server
+        .read(&format!("kanban://projects/{project}/board"))
+        .await
+        .expect("board");
+    assert!(
+        board.contains("[#1 open](https://github.com/acme/widgets/pull/1)"),
+        "{board}"
+    );
     let pulls = github.pulls();
     assert_eq!(pulls.len(), 1);
     let pull = &pulls[0];
@@ -435,6 +471,12 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
     let merged = server.call("sync_pull_requests", json!({})).await;
     assert_eq!(merged["changed"][0]["state"], "merged", "{merged}");
     assert_eq!(task_status(&server, &task).await, "done");
+    let session = server
+        .call("get_session", json!({"session_id": session_id}))
+        .await;
+    assert_eq!(session["pull_request"]["state"], "merged", "{session}");
+    let detail = server.call("get_task", json!({"task_id": task})).await;
+    assert_eq!(detail["pull_request"]["state"], "merged", "{detail}");
     let after = server.call("sync_pull_requests", json!({})).await;
     assert_eq!(
         after["checked"], 0,
@@ -635,9 +677,57 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
         0
     );
 
+    // The web board's card and the session page show the pull request.
+    let page = |path: String| {
+        let url = served.url(&path);
+        async move {
+            let reply = http().get(&url).send().await.expect("page");
+            assert_eq!(reply.status(), 200, "{url}");
+            reply.text().await.expect("page text")
+        }
+    };
+    let pr_url = "https://github.com/acme/widgets/pull/1";
+    let board = page(format!("/p/{project}")).await;
+    assert!(
+        board.contains(&format!(r#"<a class="pr pr-open" href="{pr_url}""#))
+            && board.contains("#1 open"),
+        "{board}"
+    );
+    let session_page = page(format!("/s/{session}")).await;
+    assert!(session_page.contains("#1 open"), "{session_page}");
+
     let ok = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
     assert_eq!(ok, 200);
     assert_eq!(status(), "done");
+    // The merge shows where the pull request shows.
+    let session_page = page(format!("/s/{session}")).await;
+    assert!(session_page.contains("#1 merged"), "{session_page}");
+    let task_page = page(format!("/t/{task}")).await;
+    assert!(task_page.contains("#1 merged"), "{task_page}");
+    let columns = page(format!("/p/{project}/columns")).await;
+    assert!(columns.contains("#1 merged"), "{columns}");
+    // The move is GitHub's in the activity feed, with the delivery.
+    let github_moves = || {
+        data.rows(
+            "SELECT user_id, json_extract(details, '$.delivery'), json_extract(details, '$.status') \
+             FROM audit_logs WHERE entity_id = ?1 AND json_extract(details, '$.by') = 'github' ORDER BY rowid",
+            &[json!(task)],
+        )
+    };
+    assert_eq!(
+        github_moves(),
+        vec![vec![Value::Null, json!("d-1"), json!("done")]]
+    );
+    let reader = Server::in_process(&data, &["--no-runner"], &[]).await;
+    let feed = reader
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "GitHub moved task 'Hooked' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    reader.stop().await;
     let reopened = delivery(
         &url,
         "pull_request",
@@ -652,6 +742,11 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
     let again = delivery(&url, "pull_request", "d-1", &merged, WEBHOOK_SECRET).await;
     assert_eq!(again, 202);
     assert_eq!(status(), "inreview");
+    assert_eq!(
+        github_moves().len(),
+        2,
+        "d-1 and d-2 moved it; the redelivery wrote nothing"
+    );
     // A pull request no session opened: accepted, nothing changes.
     let unknown = delivery(
         &url,
@@ -679,4 +774,255 @@ async fn webhook_deliveries_move_tasks_once_and_only_when_signed() {
         !logs.contains(WEBHOOK_SECRET) && !logs.contains(TOKEN),
         "{logs}"
     );
+}
+
+/// create_pull_request and sync_pull_requests, called by a member through
+/// their own key: every audit row they leave names that member (the task a
+/// sync moves says GitHub's pull request moved it).
+#[tokio::test]
+async fn github_tools_write_their_audit_rows_by_their_caller() {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, _bare) = shipped_setup(Backend::Sqlite, &github).await;
+    let (task, session) = finished_session(&server, &project, "Audited").await;
+    server.stop().await;
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        "ada@example.com",
+        "--role",
+        "member",
+    ]);
+    let key = data.cli_ok(&[
+        "keys",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "ada",
+        "--scopes",
+        "read,write,sessions",
+        "--user",
+        "ada@example.com",
+    ]);
+    let ada_id =
+        data.rows("SELECT id FROM users WHERE email = 'ada@example.com'", &[])[0][0].clone();
+    let config = data.path().join("config.toml");
+    let ada = Server::in_process(
+        &data,
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[("VK_API_KEY", key.trim())],
+    )
+    .await;
+    let rows_after = |last: i64| {
+        data.rows(
+            "SELECT user_id, action, entity_type, json_extract(details, '$.by') FROM audit_logs \
+             WHERE rowid > ?1 ORDER BY rowid",
+            &[json!(last)],
+        )
+    };
+    let last_row = || data.count("SELECT COALESCE(MAX(rowid), 0) FROM audit_logs");
+
+    let last = last_row();
+    ada.call("create_pull_request", json!({"session_id": session}))
+        .await;
+    let rows = rows_after(last);
+    // (The task is in review already: the finished turn moved it.)
+    assert!(rows.iter().any(|r| r[1] == "pull_request"), "{rows:?}");
+    assert!(rows.iter().all(|r| r[0] == ada_id), "{rows:?}");
+
+    github.set_pull(1, "closed", true);
+    let last = last_row();
+    let synced = ada.call("sync_pull_requests", json!({})).await;
+    assert_eq!(synced["changed"][0]["state"], "merged", "{synced}");
+    let rows = rows_after(last);
+    assert!(!rows.is_empty(), "sync_pull_requests wrote no audit row");
+    assert!(
+        rows.iter().all(|r| r[0] == ada_id && r[3] == "github"),
+        "{rows:?}"
+    );
+    let feed = ada
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "ada@example.com moved task 'Audited' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    ada.stop().await;
+}
+
+/// A tool call over an rmcp client: its text, and whether it failed.
+async fn call_over(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> (bool, String) {
+    let Value::Object(arguments) = args else {
+        panic!("arguments must be an object")
+    };
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
+        )
+        .await
+        .expect("call");
+    (result.is_error == Some(true), common::text(&result))
+}
+
+/// create_pull_request pushes over real smart HTTP (`git http-backend`
+/// behind a server that wants the token): the branch lands, the token went
+/// as credentials of that one push; a revoked token is a clear error and
+/// pushes nothing; the token is in no git config, log line or error text.
+#[tokio::test]
+async fn pushes_over_http_with_the_token_and_never_writes_it_down() {
+    let github = GitHubStandIn::start().await;
+    let data = DataDir::new();
+    let repo = git_repo(data.path());
+    let root = data.path().join("served");
+    let bare = root.join("widgets.git");
+    std::fs::create_dir_all(&root).expect("served dir");
+    let out = Command::new("git")
+        .args(["init", "--quiet", "--bare", "--initial-branch=main"])
+        .arg(&bare)
+        .output()
+        .expect("git init --bare");
+    assert!(out.status.success());
+    git(&bare, &["config", "http.receivepack", "true"]);
+    git(
+        &repo,
+        &["push", "--quiet", bare.to_str().expect("utf-8"), "main"],
+    );
+    let served_git = GitHttp::start(&root, TOKEN);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/acme/widgets.git",
+        ],
+    );
+    let push_url = format!("{}/widgets.git", served_git.url);
+    git(&repo, &["remote", "set-url", "--push", "origin", &push_url]);
+    // Without credentials the server says 401 and lets nothing in.
+    let anonymous = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["push", "--quiet", "origin", "main:refs/heads/anonymous"])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .output()
+        .expect("git push");
+    assert!(!anonymous.status.success());
+    assert!(served_git.seen().iter().all(|r| !r.authorized));
+
+    let config = github_config(&data, &github, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    let project = id(&server
+        .call(
+            "create_project",
+            json!({"name": "app", "repo_path": repo.to_str()}),
+        )
+        .await);
+    ok(&gh(
+        &data,
+        &["connect", "--token-stdin"],
+        &with(&api_env(&github)),
+        TOKEN,
+    ));
+    ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    let (_, shipped) = finished_session(&server, &project, "Ship over HTTP").await;
+    let (refused_task, refused) = finished_session(&server, &project, "Revoked").await;
+    server.stop().await;
+
+    let key = data.create_key("default", "shipper", "read,write,sessions");
+    let served = HttpServer::start(
+        data.path(),
+        &["--config", config.to_str().expect("utf-8"), "--no-runner"],
+        &[("VK_LOG", "debug,rmcp=error,hyper=info,reqwest=info")],
+    );
+    let client = http_support::client(&served, &key).await.expect("client");
+    let (failed, said) = call_over(
+        &client,
+        "create_pull_request",
+        json!({"session_id": shipped}),
+    )
+    .await;
+    assert!(!failed, "{said}");
+    assert!(said.contains("#1"), "{said}");
+    let head = github.pulls()[0].head.clone();
+    let pushed = git(&bare, &["rev-parse", &format!("refs/heads/{head}")]);
+    assert_eq!(
+        pushed.trim().len(),
+        40,
+        "the branch is on the served repository"
+    );
+    let receive: Vec<_> = served_git
+        .seen()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/git-receive-pack") && r.method == "POST")
+        .collect();
+    assert!(
+        !receive.is_empty() && receive.iter().all(|r| r.authorized),
+        "{receive:?}"
+    );
+
+    // The token is revoked: the push is refused, nothing lands or opens.
+    served_git.accept_only("ghp_TheNewTokenSomeoneElseHas000000000000");
+    let (failed, said) = call_over(
+        &client,
+        "create_pull_request",
+        json!({"session_id": refused}),
+    )
+    .await;
+    assert!(failed, "{said}");
+    assert!(
+        said.contains("refused the GitHub connection's token") && said.contains("github connect"),
+        "{said}"
+    );
+    assert!(!said.contains(TOKEN), "{said}");
+    let branches = git(
+        &bare,
+        &["for-each-ref", "--format=%(refname)", "refs/heads"],
+    );
+    assert_eq!(
+        branches.lines().count(),
+        2,
+        "main and the shipped branch only: {branches}"
+    );
+    assert_eq!(github.pulls().len(), 1, "no pull request was opened");
+    assert_eq!(task_status_of(&data, &refused_task), "inreview");
+    client.cancel().await.expect("close");
+
+    // Written down nowhere: git configs, logs, the data directory.
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"))
+    };
+    for config in [repo.join(".git/config"), bare.join("config")] {
+        let text = std::fs::read_to_string(&config).expect("git config");
+        assert!(
+            !text.contains(TOKEN) && !text.contains(&basic) && !text.contains("extraHeader"),
+            "{}: {text}",
+            config.display()
+        );
+    }
+    let logs = served.log_text();
+    assert!(
+        logs.contains("create_pull_request"),
+        "debug logs were on: {logs}"
+    );
+    assert!(!logs.contains(TOKEN) && !logs.contains(&basic), "{logs}");
+    assert!(files_containing(data.path(), TOKEN.as_bytes()).is_empty());
+}
+
+fn task_status_of(data: &DataDir, task: &str) -> String {
+    data.rows("SELECT status FROM tasks WHERE id = ?1", &[json!(task)])[0][0]
+        .as_str()
+        .expect("status")
+        .to_owned()
 }

@@ -19,8 +19,8 @@ pub use turns::{FinalMessageSource, SessionTurn};
 pub use merge::{MergeRecord, MergeSource};
 pub use review::ExpiredWorktree;
 pub use types::{
-    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
-    RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
+    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, PullRequestBrief,
+    RunnerIdentity, RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 
 use super::{Actor, Entity, SessionId, Stmt, StoreError};
@@ -36,10 +36,21 @@ macro_rules! session_columns {
 }
 pub(super) use session_columns;
 
+/// A [`Session`]'s pull request, as one more column of a read `FROM
+/// workspace_sessions` (a subquery: the read stays one statement).
+macro_rules! session_pull_request {
+    () => {
+        ", (SELECT json_object('number', p.number, 'url', p.url, 'state', p.state) \
+           FROM session_pull_requests p WHERE p.session_id = workspace_sessions.id) AS pull_request"
+    };
+}
+pub(super) use session_pull_request;
+
 pub(in crate::store) fn select_session(actor: &Actor, session_id: &SessionId) -> Stmt {
     Stmt::new(concat!(
         "SELECT ",
         session_columns!(),
+        session_pull_request!(),
         " FROM workspace_sessions WHERE id = ? AND workspace_id = ?"
     ))
     .bind(session_id)

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{
     ExecutionProcess, NewSession, Session, SessionFilter, SessionStatus, select_session,
-    session_columns, session_not_found, task_back_to_todo,
+    session_columns, session_not_found, session_pull_request, task_back_to_todo,
 };
 use crate::store::{
     Actor, Batch, Entity, Result, ResultHandle, SessionId, Stmt, Store, StoreError,
@@ -115,6 +115,7 @@ impl Store {
             Stmt::new(concat!(
                 "SELECT ",
                 session_columns!(),
+                session_pull_request!(),
                 " FROM workspace_sessions WHERE workspace_id = ?1 AND (?2 IS NULL OR task_id = ?2) \
                    AND (?3 IS NULL OR status IN (SELECT value FROM json_each(?3))) \
                    AND (created_at, id) < (?4, ?5) \

@@ -97,6 +97,43 @@ pub struct Session {
     #[serde(default, skip_serializing)]
     #[schemars(skip)]
     pub merged_at: Option<String>,
+    /// The pull request create_pull_request opened for it; absent until then.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "pull_request_column"
+    )]
+    #[schemars(with = "PullRequestBrief")]
+    pub pull_request: Option<PullRequestBrief>,
+}
+
+/// A session's pull request as the session, its task and the board show it
+/// (0016's `session_pull_requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PullRequestBrief {
+    pub number: i64,
+    pub url: String,
+    /// open, closed or merged.
+    pub state: String,
+}
+
+/// The session read carries its pull request as one JSON text column
+/// (`json_object(...)` of a subquery, so the read stays one statement); a
+/// session as a tool returned it carries an object.
+fn pull_request_column<'de, D>(deserializer: D) -> Result<Option<PullRequestBrief>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(text) => {
+            serde_json::from_str(&text).map(Some).map_err(Error::custom)
+        }
+        other => serde_json::from_value(other)
+            .map(Some)
+            .map_err(Error::custom),
+    }
 }
 
 /// Which part of a turn a process is.

@@ -681,5 +681,6 @@ pub fn titles(page: &Value) -> Vec<String> {
         .collect()
 }
 pub mod browser;
+pub mod git_http;
 pub mod github;
 pub mod sessions;
