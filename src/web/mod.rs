@@ -14,6 +14,9 @@
 //! - `live` — the board's version poller (one per project, fanned out);
 //!   `streams` — the event streams of boards and session logs.
 //! - `assets` — the embedded script and stylesheet, with ETags.
+//! - `avatars` — members' faces (avatar or initials) and the account page
+//!   that uploads one's own avatar.
+//! - `comments` — a task page's comments (add, edit, delete) and activity.
 //!
 //! The outer edge (Host/Origin checks, request id) is the HTTP router's;
 //! this module adds the security headers of every page
@@ -33,7 +36,9 @@ use axum::{
 mod account;
 mod actions;
 mod assets;
+mod avatars;
 mod calls;
+mod comments;
 mod error;
 mod live;
 mod pages;
@@ -68,6 +73,13 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/s/{session_id}/follow-up", post(actions::follow_up))
         .route("/approvals/{approval_id}", post(actions::respond))
         .route("/assets/{name}", get(assets::serve))
+        .route("/account", get(avatars::account))
+        .route("/account/avatar", post(avatars::upload))
+        .route("/u/{user_id}/avatar", get(avatars::serve))
+        .route("/t/{task_id}/comments", post(comments::add))
+        .route("/t/{task_id}/discussion", get(comments::fragment))
+        .route("/c/{comment_id}", post(comments::edit))
+        .route("/c/{comment_id}/delete", post(comments::delete))
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -14,10 +14,17 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{assets, error::WebError, render, signin::Signed, state::Web};
+use super::{
+    assets,
+    avatars::{self, People},
+    comments,
+    error::WebError,
+    render,
+    signin::Signed,
+    state::Web,
+};
 use crate::store::{
     Project, ProjectId, PullRequestBrief, Session, Task, TaskDetail, TaskId, TaskPage, TaskStatus,
-    Workspace,
 };
 
 /// Bytes of log a session page shows first, and each "load earlier" adds.
@@ -47,6 +54,7 @@ fn layout(title: &str, signed: Option<&Signed>, body: Markup) -> Markup {
                             " · "
                             span class="scopes" { (signed.principal.scopes.to_string()) }
                         }
+                        a class="account-link" href="/account" { "Account" }
                         form method="post" action="/signout" class="signout" {
                             input type="hidden" name="_csrf" value=(signed.csrf);
                             button type="submit" { "Sign out" }
@@ -59,7 +67,7 @@ fn layout(title: &str, signed: Option<&Signed>, body: Markup) -> Markup {
     }
 }
 
-fn page(title: &str, signed: &Signed, body: Markup) -> Response {
+pub(super) fn page(title: &str, signed: &Signed, body: Markup) -> Response {
     Html(layout(title, Some(signed), body).into_string()).into_response()
 }
 
@@ -177,32 +185,6 @@ pub async fn all_tasks(
     }
 }
 
-#[derive(Deserialize)]
-struct WorkspaceList {
-    workspaces: Vec<Workspace>,
-}
-
-/// Members of the caller's workspace: user id → name.
-async fn members(web: &Web, signed: &Signed) -> BTreeMap<String, String> {
-    let Ok(list) = web
-        .calls
-        .call::<WorkspaceList>(&signed.principal, "list_workspaces", json!({}))
-        .await
-    else {
-        return BTreeMap::new();
-    };
-    list.value
-        .workspaces
-        .into_iter()
-        .filter(|w| w.id == signed.principal.actor.workspace_id)
-        .flat_map(|w| w.members)
-        .map(|m| {
-            let name = if m.name.is_empty() { m.email } else { m.name };
-            (m.user_id.to_string(), name)
-        })
-        .collect()
-}
-
 /// `GET /p/{project}`: the board.
 pub async fn board(
     State(web): State<Arc<Web>>,
@@ -224,7 +206,8 @@ pub async fn board(
         .version(&signed.principal.actor, &project.id)
         .await?;
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
-    let members = members(&web, &signed).await;
+    let people = avatars::people(&web, &signed).await;
+    let members = people.names();
     let pulls = pull_requests(&web, &signed, &project.id).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
     let body = html! {
@@ -256,7 +239,7 @@ pub async fn board(
         div id="board" class="board" data-project=(project.id) data-csrf=(signed.csrf)
             data-edit=(if can_edit { "1" } else { "0" }) data-version=(version)
             data-query=(query_string(&filters)) {
-            (columns_markup(&tasks, &members, &pulls, can_edit))
+            (columns_markup(&tasks, &people, &pulls, can_edit))
         }
     };
     Ok(page(&project.name, &signed, body))
@@ -292,10 +275,10 @@ pub async fn columns(
     Query(filters): Query<Filters>,
 ) -> Result<Response, WebError> {
     let tasks = all_tasks(&web, &signed, &project_id, &filters, None).await?;
-    let members = members(&web, &signed).await;
+    let people = avatars::people(&web, &signed).await;
     let pulls = pull_requests(&web, &signed, &ProjectId::from(project_id)).await;
     let can_edit = web.calls.may(&signed.principal, "update_task");
-    Ok(Html(columns_markup(&tasks, &members, &pulls, can_edit).into_string()).into_response())
+    Ok(Html(columns_markup(&tasks, &people, &pulls, can_edit).into_string()).into_response())
 }
 
 /// Each task's newest pull request, for the cards (none when it cannot be
@@ -344,7 +327,7 @@ fn pull_request_badge(pr: &PullRequestBrief) -> Markup {
 /// status field moves it.
 fn columns_markup(
     tasks: &[Task],
-    members: &BTreeMap<String, String>,
+    people: &People,
     pulls: &BTreeMap<TaskId, PullRequestBrief>,
     can_edit: bool,
 ) -> Markup {
@@ -362,7 +345,7 @@ fn columns_markup(
                         li class="card" tabindex="0" draggable=[can_edit.then_some("true")] data-id=(task.id) {
                             a class="title" href={ "/t/" (task.id) } { (task.title) }
                             @if let Some(assignee) = &task.assignee {
-                                span class="assignee" { (members.get(assignee.as_str()).map_or(assignee.as_str(), String::as_str)) }
+                                (people.face(assignee.as_str(), true))
                             }
                             @if let Some(pr) = pulls.get(&task.id) { (pull_request_badge(pr)) }
                         }
@@ -383,6 +366,7 @@ pub async fn task(
     State(web): State<Arc<Web>>,
     signed: Signed,
     Path(task_id): Path<String>,
+    Query(paging): Query<comments::Paging>,
 ) -> Result<Response, WebError> {
     let detail = web
         .calls
@@ -402,10 +386,12 @@ pub async fn task(
     } else {
         Vec::new()
     };
-    let members = members(&web, &signed).await;
+    let people = avatars::people(&web, &signed).await;
+    let members = people.names();
     let can_edit = web.calls.may(&signed.principal, "update_task");
     let can_start = web.calls.may(&signed.principal, "start_session");
     let task = &detail.task;
+    let discussion = comments::section(&web, &signed, task, &people, &paging).await?;
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" {
             a href="/" { "Projects" } " / "
@@ -417,7 +403,7 @@ pub async fn task(
             span class={ "badge s-" (task.status.as_str()) } { (task.status.title()) }
             " · "
             @match &task.assignee {
-                Some(a) => { "Assigned to " (members.get(a.as_str()).map_or(a.as_str(), String::as_str)) }
+                Some(a) => { "Assigned to " (people.face(a.as_str(), false)) " " (people.name(a.as_str())) }
                 None => { "Unassigned" }
             }
         }
@@ -483,6 +469,7 @@ pub async fn task(
                 button type="submit" { "Start session" }
             }
         }
+        (discussion)
     };
     Ok(page(&task.title, &signed, body))
 }

@@ -7,6 +7,7 @@ use std::{path::PathBuf, sync::Arc};
 use axum::{body::Body, extract::FromRequestParts, http::request::Parts};
 
 use super::{
+    avatars::Faces,
     calls::Calls,
     error::WebError,
     live::Live,
@@ -35,6 +36,8 @@ pub struct WebOptions {
     /// Wraps an event stream's body so it ends when the principal's key is
     /// revoked or expires (the HTTP layer's revocation watcher).
     pub guard: StreamGuard,
+    /// Where avatars are kept (the logs' object store), if anywhere.
+    pub objects: Option<crate::logs::LogStore>,
 }
 
 /// The web board's shared state.
@@ -43,6 +46,7 @@ pub struct Web {
     pub(super) signin: SignIn,
     pub(super) live: Arc<Live>,
     pub(super) guard: StreamGuard,
+    pub(super) faces: Faces,
 }
 
 impl Web {
@@ -59,6 +63,7 @@ impl Web {
             ),
             live: Arc::new(Live::new(options.store)),
             guard: options.guard,
+            faces: Faces::new(options.objects),
         }
     }
 }

@@ -46,4 +46,5 @@ mod teams;
 mod toolsnaps;
 mod web_board;
 mod web_browser;
+mod web_task;
 mod wrangler_compat;

@@ -198,6 +198,7 @@ impl HttpState {
                 let streams = Arc::clone(&self.streams);
                 Arc::new(move |principal, body| streams.guard(principal, body))
             },
+            objects: self.objects.clone(),
         })
     }
 }

@@ -133,6 +133,26 @@
     events.onopen = () => say("");
   }
 
+  // ---- A task's comments and activity -------------------------------------
+  // Live like the board: its project's events say something changed, and
+  // the lists are fetched again — unless a comment is being edited there,
+  // then once the editor is closed.
+  const discussion = document.getElementById("discussion");
+  if (discussion) {
+    const { task, project, query } = discussion.dataset;
+    let pending = false;
+    const editing = () => !!discussion.querySelector("details[open]");
+    async function refreshDiscussion() {
+      if (editing()) { pending = true; return; }
+      pending = false;
+      const res = await fetch(`/t/${task}/discussion${query ? "?" + query : ""}`, { headers: { "X-VK-Fetch": "1" } });
+      if (res.ok && !editing()) discussion.innerHTML = await res.text();
+    }
+    discussion.addEventListener("toggle", () => { if (pending && !editing()) refreshDiscussion(); }, true);
+    const events = new EventSource(`/p/${project}/events?since=${encodeURIComponent(discussion.dataset.version)}`);
+    events.addEventListener("board", () => refreshDiscussion());
+  }
+
   // ---- A session's log ---------------------------------------------------
   const log = document.getElementById("log");
   if (log) {
