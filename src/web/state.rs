@@ -10,6 +10,7 @@ use super::{
     calls::Calls,
     error::WebError,
     live::Live,
+    session_actions::Notices,
     signin::{SignIn, Signed},
 };
 use crate::{
@@ -43,6 +44,8 @@ pub struct Web {
     pub(super) signin: SignIn,
     pub(super) live: Arc<Live>,
     pub(super) guard: StreamGuard,
+    /// What the last session action said, for the page it returns to.
+    pub(super) notices: Notices,
 }
 
 impl Web {
@@ -59,6 +62,7 @@ impl Web {
             ),
             live: Arc::new(Live::new(options.store)),
             guard: options.guard,
+            notices: Notices::default(),
         }
     }
 }
