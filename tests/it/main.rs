@@ -46,4 +46,6 @@ mod teams;
 mod toolsnaps;
 mod web_board;
 mod web_browser;
+mod web_session;
+mod web_session_browser;
 mod wrangler_compat;

@@ -164,17 +164,11 @@
       later.disabled = last.disabled = attached;
     }
     const atBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 4;
-    let scrolling = false;
     function toBottom() {
-      if (!attached || !follow.checked) return;
-      scrolling = true;
-      log.scrollTop = log.scrollHeight;
+      if (attached && follow.checked) log.scrollTop = log.scrollHeight;
     }
-    log.addEventListener("scroll", () => {
-      if (scrolling) { scrolling = false; return; }
-      // Scrolling up stops following; scrolling back to the end resumes it.
-      follow.checked = attached && atBottom();
-    });
+    // Scrolling up stops following; scrolling back to the end resumes it.
+    log.addEventListener("scroll", () => { follow.checked = attached && atBottom(); });
     function page(chunk) {
       const span = document.createElement("span");
       span.className = "pg";
