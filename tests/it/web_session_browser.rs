@@ -302,7 +302,7 @@ async fn a_200_mb_log_pages_back_to_its_start() {
     assert!(text.len() < 100 * 1024, "only a page: {}", text.len());
     let range = b.text(&b.find("#log-range").await).await;
     assert!(range.contains("of 209,7"), "{range}");
-    let top = "const r = document.getElementById('log').getBoundingClientRect(); return [r.top, r.height];";
+    let top = "const r = document.getElementById('log').getBoundingClientRect(); return [r.top + window.scrollY, r.height];";
     let place = b.execute(top, vec![]).await;
 
     // Back, page by page: the window keeps at most about a megabyte.
