@@ -121,6 +121,15 @@ async fn start_watch_stop_then_merge_in_a_browser() {
     b.click(&start).await;
     let id = session_of(b).await;
     b.find(".notice.ok").await;
+    assert_eq!(
+        b.execute(
+            "return PerformanceObserver.supportedEntryTypes.includes('layout-shift');",
+            vec![]
+        )
+        .await,
+        json!(true),
+        "Chromium reports layout shifts"
+    );
     b.execute(WATCH_SHIFTS, vec![]).await;
 
     // The log streams in the same page, following the tail; nothing on
@@ -147,13 +156,22 @@ async fn start_watch_stop_then_merge_in_a_browser() {
         json!(0),
         "layout shifts while the log streamed: {shift}"
     );
+    // The observer does see a shift when there is one.
+    b.execute(
+        "const d = document.createElement('div'); d.id = 'shifter'; d.textContent = 'x'; d.className = 'notice'; document.querySelector('main').prepend(d);",
+        vec![],
+    )
+    .await;
+    b.wait_for("a layout shift seen", "return window.__shift > 0;", WAIT)
+        .await;
+    b.execute("document.getElementById('shifter').remove();", vec![])
+        .await;
     let bottom = "const l = document.getElementById('log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 4;";
     assert_eq!(
         b.execute(bottom, vec![]).await,
         json!(true),
         "it follows the tail"
     );
-    b.screenshot(&screenshot("session-running")).await;
 
     // Scrolling up stops following: new lines leave the view alone.
     b.execute("document.getElementById('log').scrollTop = 0;", vec![])
