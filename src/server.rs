@@ -188,6 +188,12 @@ impl KanbanServer {
         self.registry.scope_of(name)
     }
 
+    /// The executor profiles start_session takes and the default one;
+    /// `None` when this server runs no agent sessions.
+    pub fn executors(&self) -> Option<(Vec<String>, String)> {
+        self.sessions.as_ref().map(Sessions::executors)
+    }
+
     /// The least role tool `name` needs, if this server offers it.
     pub fn tool_role(&self, name: &str) -> Option<crate::store::Role> {
         self.registry.role_of(name)

@@ -604,6 +604,14 @@ impl Sessions {
         self.github.as_ref()
     }
 
+    /// The executor profiles this service can run (built-ins and the
+    /// configuration's), by name, and the default one's name.
+    pub fn executors(&self) -> (Vec<String>, String) {
+        let names = self.inner.profiles.names();
+        let names = names.into_iter().map(str::to_owned).collect();
+        (names, self.inner.profiles.default_name().to_owned())
+    }
+
     /// The store this service works on.
     pub fn store(&self) -> &Store {
         &self.inner.store

@@ -18,10 +18,11 @@ use serde_json::{Value, json};
 use super::{
     error::WebError,
     pages::{self, Filters},
+    session_actions,
     signin::{Signed, check_csrf},
     state::Web,
 };
-use crate::store::{Session, Task, TaskStatus};
+use crate::store::{Task, TaskStatus};
 
 fn done(headers: &HeaderMap, back: String) -> Response {
     if headers.contains_key("x-vk-fetch") {
@@ -277,9 +278,14 @@ pub struct StartForm {
     csrf: String,
     #[serde(default)]
     executor: String,
+    #[serde(default)]
+    prompt: String,
+    #[serde(default)]
+    approvals: String,
 }
 
-/// `POST /t/{task}/sessions`: start_session.
+/// `POST /t/{task}/sessions`: start_session; on to the new session's page
+/// (or back to the task's, which says why it was refused).
 pub async fn start_session(
     State(web): State<Arc<Web>>,
     signed: Signed,
@@ -289,15 +295,27 @@ pub async fn start_session(
 ) -> Result<Response, WebError> {
     check_csrf(&signed, &headers, Some(&form.csrf))?;
     let mut args = json!({"task_id": task_id});
-    if let Some(executor) = non_empty(&form.executor) {
-        args["executor"] = json!(executor);
+    for (name, value) in [
+        ("executor", &form.executor),
+        ("prompt", &form.prompt),
+        ("approvals", &form.approvals),
+    ] {
+        if let Some(value) = non_empty(value) {
+            args[name] = json!(value);
+        }
     }
-    let session = web
+    let result = web
         .calls
-        .call::<Session>(&signed.principal, "start_session", args)
-        .await?
-        .value;
-    Ok(done(&headers, format!("/s/{}", session.id)))
+        .call::<Value>(&signed.principal, "start_session", args)
+        .await;
+    let page = match &result {
+        Ok(reply) => match reply.value["id"].as_str() {
+            Some(id) => format!("/s/{id}"),
+            None => format!("/t/{task_id}"),
+        },
+        Err(_) => format!("/t/{task_id}"),
+    };
+    session_actions::answer(&web, &signed, &headers, &page, result)
 }
 
 #[derive(Deserialize)]
@@ -315,14 +333,16 @@ pub async fn stop_session(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
     check_csrf(&signed, &headers, Some(&form.csrf))?;
-    web.calls
+    let result = web
+        .calls
         .call::<Value>(
             &signed.principal,
             "stop_session",
             json!({"session_id": session_id}),
         )
-        .await?;
-    Ok(done(&headers, format!("/s/{session_id}")))
+        .await;
+    let page = format!("/s/{session_id}");
+    session_actions::answer(&web, &signed, &headers, &page, result)
 }
 
 #[derive(Deserialize)]
@@ -341,14 +361,16 @@ pub async fn follow_up(
     Form(form): Form<FollowUpForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&signed, &headers, Some(&form.csrf))?;
-    web.calls
+    let result = web
+        .calls
         .call::<Value>(
             &signed.principal,
             "send_follow_up",
             json!({"session_id": session_id, "prompt": form.prompt}),
         )
-        .await?;
-    Ok(done(&headers, format!("/s/{session_id}")))
+        .await;
+    let page = format!("/s/{session_id}");
+    session_actions::answer(&web, &signed, &headers, &page, result)
 }
 
 #[derive(Deserialize)]
@@ -369,17 +391,18 @@ pub async fn respond(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&signed, &headers, Some(&form.csrf))?;
-    web.calls
+    let result = web
+        .calls
         .call::<Value>(
             &signed.principal,
             "respond_to_approval",
             json!({"approval_id": approval_id, "decision": form.decision}),
         )
-        .await?;
-    let back = if form.session_id.is_empty() {
-        "/".to_owned()
-    } else {
-        format!("/s/{}", form.session_id)
+        .await;
+    // Back to the session page the form was on (an id, never a URL).
+    let back = match uuid::Uuid::parse_str(&form.session_id) {
+        Ok(session_id) => format!("/s/{session_id}"),
+        Err(_) => "/".to_owned(),
     };
-    Ok(done(&headers, back))
+    session_actions::answer(&web, &signed, &headers, &back, result)
 }

@@ -10,7 +10,9 @@
 //! - `calls` — the tool layer, typed for pages.
 //! - `pages` — the HTML of every view; `render` turns markdown, ANSI logs
 //!   and diffs into safe HTML.
-//! - `actions` — every POST (create, edit, move, sessions, approvals).
+//! - `actions` — every POST (create, edit, move, sessions, approvals);
+//!   `session_actions` — the session buttons (merge, pull request), which
+//!   buttons apply, and the notice an action leaves for its page.
 //! - `live` — the board's version poller (one per project, fanned out);
 //!   `streams` — the event streams of boards and session logs.
 //! - `assets` — the embedded script and stylesheet, with ETags.
@@ -43,6 +45,7 @@ mod error;
 mod live;
 mod pages;
 mod render;
+mod session_actions;
 mod signin;
 mod state;
 mod streams;
@@ -71,6 +74,11 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/s/{session_id}/events", get(streams::log_events))
         .route("/s/{session_id}/stop", post(actions::stop_session))
         .route("/s/{session_id}/follow-up", post(actions::follow_up))
+        .route("/s/{session_id}/merge", post(session_actions::merge))
+        .route(
+            "/s/{session_id}/pull-request",
+            post(session_actions::pull_request),
+        )
         .route("/approvals/{approval_id}", post(actions::respond))
         .route("/assets/{name}", get(assets::serve))
         .route("/account", get(avatars::account))

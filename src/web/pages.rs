@@ -19,7 +19,7 @@ use super::{
     avatars::{self, People},
     comments,
     error::WebError,
-    render,
+    render, session_actions,
     signin::Signed,
     state::Web,
 };
@@ -390,6 +390,7 @@ pub async fn task(
     let members = people.names();
     let can_edit = web.calls.may(&signed.principal, "update_task");
     let can_start = web.calls.may(&signed.principal, "start_session");
+    let notice = web.notices.take(&signed, &format!("/t/{task_id}"));
     let task = &detail.task;
     let discussion = comments::section(&web, &signed, task, &people, &paging).await?;
     let body = html! {
@@ -450,6 +451,7 @@ pub async fn task(
             }
         }
         h2 { "Sessions" }
+        (session_actions::notice(notice.as_ref()))
         @if sessions.is_empty() { p class="muted" { "No agent sessions on this task." } }
         ul class="sessions" {
             @for s in &sessions {
@@ -462,12 +464,7 @@ pub async fn task(
             }
         }
         @if can_start {
-            form method="post" action={ "/t/" (task.id) "/sessions" } class="inline" {
-                input type="hidden" name="_csrf" value=(signed.csrf);
-                label for="executor" { "Executor (optional)" }
-                input id="executor" name="executor" placeholder="default";
-                button type="submit" { "Start session" }
-            }
+            (session_actions::start_form(&web, &signed, task.id.as_str()))
         }
         (discussion)
     };
@@ -482,6 +479,12 @@ struct SessionDetail {
     final_message: Option<String>,
     #[serde(default)]
     processes: Vec<Value>,
+    #[serde(default)]
+    merge_commit: Option<String>,
+    #[serde(default)]
+    merge_strategy: Option<String>,
+    #[serde(default)]
+    merged_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -509,19 +512,34 @@ struct LogMeta {
     running: bool,
 }
 
-/// Reads `[cursor, cursor + limit)` of a session's log (or its tail when
-/// `cursor` is `None`) through `read_execution_log`. A page that starts
-/// mid-line drops that partial line (the page before shows it).
+/// Which edge of a page may be moved to a line boundary, so that pages
+/// meet between lines (an ANSI colour or a line is not cut in two).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Live output: only an unfinished escape sequence at the end waits
+    /// for the next read.
+    None,
+    /// A page before what is shown: it starts after its first newline.
+    Start,
+    /// A page after what is shown: it ends at its last newline.
+    End,
+}
+
+/// Reads `[cursor, cursor + limit)` of a session's log (or its last page
+/// when `cursor` is `None`) through `read_execution_log`, never more than
+/// `limit` bytes, with the edge `align` names moved to a line boundary.
 pub async fn read_log(
     web: &Web,
     signed: &Signed,
     session_id: &str,
     cursor: Option<u64>,
     limit: u64,
+    align: Align,
 ) -> Result<LogChunk, WebError> {
-    let meta_of = |cursor: u64| json!({"session_id": session_id, "cursor": cursor, "limit": limit.clamp(1, 1 << 20)});
     let args = match cursor {
-        Some(cursor) => meta_of(cursor),
+        Some(cursor) => {
+            json!({"session_id": session_id, "cursor": cursor, "limit": limit.clamp(1, 1 << 20)})
+        }
         None => json!({"session_id": session_id, "tail": 400}),
     };
     let reply = web
@@ -531,51 +549,97 @@ pub async fn read_log(
     let text = reply.texts.first().cloned().unwrap_or_default();
     let meta = reply.value;
     let start = cursor.unwrap_or(meta.start);
-    let mut body = text.as_str();
-    let mut shown_start = start;
-    if cursor.is_none() && start > 0 && body.len() as u64 > LOG_PAGE {
-        // A long tail is trimmed to a page.
-        let cut = body.len() - LOG_PAGE as usize;
-        let cut = (cut..body.len())
-            .find(|i| body.is_char_boundary(*i))
-            .unwrap_or(cut);
-        body = &body[cut..];
-        shown_start = start + cut as u64;
+    // Offsets into the text are offsets into the log only when it was
+    // valid UTF-8 (a replaced byte changes the length): otherwise it is
+    // shown as read.
+    let exact = text.len() as u64 == meta.next_cursor.saturating_sub(start);
+    let (mut from, mut to) = (0, text.len());
+    if exact {
+        if cursor.is_none() && text.len() as u64 > limit {
+            // A long tail is cut to a page that starts at a line.
+            from = text.len() - limit as usize;
+            from = (from..text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(from);
+            if let Some(newline) = text[from..].find('\n') {
+                from += newline + 1;
+            }
+        }
+        if align == Align::Start
+            && start > 0
+            && let Some(newline) = text.find('\n')
+            && newline + 1 < text.len()
+        {
+            from = from.max(newline + 1);
+        }
+        let unfinished = meta.running || meta.next_cursor < meta.total_bytes;
+        if unfinished {
+            if align == Align::End
+                && let Some(newline) = text[from..].rfind('\n')
+            {
+                to = from + newline + 1;
+            }
+            to = from + render::complete_escapes(&text[from..to]);
+        }
     }
     Ok(LogChunk {
-        start: shown_start,
-        end: meta.next_cursor,
+        start: start + from as u64,
+        end: if exact {
+            start + to as u64
+        } else {
+            meta.next_cursor
+        },
         total: meta.total_bytes,
         running: meta.running,
-        html: render::ansi(body),
+        html: render::ansi(&text[from..to]),
     })
 }
 
 #[derive(Deserialize)]
 pub struct LogQuery {
-    /// Where the page ends (exclusive): "load earlier" asks for what comes
-    /// before what is shown.
-    before: u64,
+    /// The page that ends here (exclusive): "load earlier".
+    #[serde(default)]
+    before: Option<u64>,
+    /// The page that starts here: "start of log", "load later".
+    #[serde(default)]
+    from: Option<u64>,
 }
 
-/// `GET /s/{session}/log?before=N`: the page of log before byte N, as JSON
-/// (`start`, `html`).
+/// `GET /s/{session}/log?before=N` or `?from=N`: the page of log before
+/// byte N or from it (neither: the last page), as JSON (`start`, `end`, `total`, `running`,
+/// `html`). Pages meet between lines.
 pub async fn log_page(
     State(web): State<Arc<Web>>,
     signed: Signed,
     Path(session_id): Path<String>,
     Query(query): Query<LogQuery>,
 ) -> Result<Response, WebError> {
-    let start = query.before.saturating_sub(LOG_PAGE);
-    let mut chunk = read_log(
-        &web,
-        &signed,
-        &session_id,
-        Some(start),
-        query.before - start,
-    )
-    .await?;
-    chunk.end = chunk.end.min(query.before);
+    let chunk = match (query.before, query.from) {
+        (Some(before), None) => {
+            let start = before.saturating_sub(LOG_PAGE);
+            let mut chunk = read_log(
+                &web,
+                &signed,
+                &session_id,
+                Some(start),
+                (before - start).max(1),
+                Align::Start,
+            )
+            .await?;
+            chunk.end = chunk.end.min(before);
+            chunk
+        }
+        (None, Some(from)) => {
+            read_log(&web, &signed, &session_id, Some(from), LOG_PAGE, Align::End).await?
+        }
+        (None, None) => read_log(&web, &signed, &session_id, None, LOG_PAGE, Align::None).await?,
+        (Some(_), Some(_)) => {
+            return Err(WebError::BadRequest(
+                "give `before` (the page before byte N) or `from` (the page from byte N), not both"
+                    .to_owned(),
+            ));
+        }
+    };
     Ok(Json(chunk).into_response())
 }
 
@@ -595,7 +659,7 @@ pub async fn session(
         .await?
         .value;
     let s = &detail.session;
-    let log = read_log(&web, &signed, &session_id, None, LOG_PAGE).await?;
+    let log = read_log(&web, &signed, &session_id, None, LOG_PAGE, Align::None).await?;
     let diff = match web
         .calls
         .call::<Value>(
@@ -621,7 +685,8 @@ pub async fn session(
     } else {
         Vec::new()
     };
-    let can_run = web.calls.may(&signed.principal, "stop_session");
+    let buttons = session_actions::Buttons::of(&web, &signed, s, detail.merge_commit.is_some());
+    let notice = web.notices.take(&signed, &format!("/s/{session_id}"));
     let active = s.status.is_active();
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" { a href="/" { "Projects" } " / " a href={ "/t/" (s.task_id) } { "Task" } }
@@ -633,6 +698,13 @@ pub async fn session(
             dt { "Branch" } dd { @if let Some(b) = &s.branch { code { (b) } } @else { "—" } }
             @if let Some(pr) = &s.pull_request { dt { "Pull request" } dd { (pull_request_badge(pr)) } }
             dt { "Turns" } dd { (s.turns) }
+            @if let Some(commit) = &detail.merge_commit {
+                dt { "Merged" } dd {
+                    "into " code { (s.base_branch.as_deref().unwrap_or("")) } " as " code { (commit.get(..12).unwrap_or(commit)) }
+                    @if let Some(strategy) = &detail.merge_strategy { " (" (strategy) ")" }
+                    @if let Some(at) = &detail.merged_at { " at " (at) }
+                }
+            }
             dt { "Processes" } dd {
                 @for p in &detail.processes {
                     span class="proc" { (p["kind"].as_str().unwrap_or("")) " " (p["status"].as_str().unwrap_or(""))
@@ -640,23 +712,8 @@ pub async fn session(
                 }
             }
         }
-        @if can_run {
-            div class="actions" {
-                @if active {
-                    form method="post" action={ "/s/" (s.id) "/stop" } {
-                        input type="hidden" name="_csrf" value=(signed.csrf);
-                        button type="submit" class="danger" { "Stop" }
-                    }
-                } @else {
-                    form method="post" action={ "/s/" (s.id) "/follow-up" } class="inline" {
-                        input type="hidden" name="_csrf" value=(signed.csrf);
-                        label for="follow" { "Follow-up" }
-                        input id="follow" name="prompt" required placeholder="What should the agent do next?";
-                        button type="submit" { "Send" }
-                    }
-                }
-            }
-        }
+        (session_actions::notice(notice.as_ref()))
+        (session_actions::controls(&signed, s, &buttons))
         @if !approvals.is_empty() {
             h2 { "Pending approvals" }
             ul class="approvals" {
@@ -664,7 +721,7 @@ pub async fn session(
                     li {
                         code { (a["tool_name"].as_str().unwrap_or("")) } " "
                         span class="muted" { (a["input"].to_string().chars().take(300).collect::<String>()) }
-                        @if can_run {
+                        @if buttons.respond {
                             @for (decision, label) in [("allow", "Approve"), ("deny", "Deny")] {
                                 form method="post" action={ "/approvals/" (a["id"].as_str().unwrap_or("")) } class="inline" {
                                     input type="hidden" name="_csrf" value=(signed.csrf);
@@ -679,14 +736,22 @@ pub async fn session(
         }
         h2 id="log-h" { "Execution log" }
         div class="log-wrap" {
-            @if log.start > 0 {
-                button id="log-earlier" type="button" data-before=(log.start) { "Load earlier" }
+            // Always drawn, enabled or not: nothing moves while the log streams.
+            div class="log-nav" role="toolbar" aria-label="Log pages" aria-controls="log" {
+                button id="log-first" type="button" disabled[log.start == 0] { "Start of log" }
+                button id="log-earlier" type="button" disabled[log.start == 0] { "Load earlier" }
+                button id="log-later" type="button" disabled { "Load later" }
+                button id="log-last" type="button" disabled { "Back to the tail" }
+                label class="follow" { input id="log-follow" type="checkbox" checked; " Follow the tail" }
             }
-            pre id="log" class="log" tabindex="0" aria-labelledby="log-h" data-session=(s.id) data-end=(log.end)
+            pre id="log" class="log" tabindex="0" aria-labelledby="log-h" data-session=(s.id)
+                data-start=(log.start) data-end=(log.end) data-total=(log.total)
                 data-live=(if active || log.running { "1" } else { "0" }) {
-                (PreEscaped(&log.html))
+                span class="pg" data-start=(log.start) data-end=(log.end) { (PreEscaped(&log.html)) }
             }
-            label class="follow" { input id="log-follow" type="checkbox" checked; " Follow the tail" }
+            p id="log-range" class="log-range muted" {
+                "Bytes " (log.start) "–" (log.end) " of " (log.total)
+            }
         }
         h2 { "Final message" }
         @match &detail.final_message {

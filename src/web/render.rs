@@ -259,6 +259,20 @@ pub fn ansi(text: &str) -> String {
     out
 }
 
+/// The length of `text` without an escape sequence cut off at its end
+/// (the next read of a growing log brings the rest of it).
+pub fn complete_escapes(text: &str) -> usize {
+    let Some(esc) = text.rfind('\u{1b}') else {
+        return text.len();
+    };
+    let rest = &text[esc + 1..];
+    let finished = match rest.strip_prefix('[') {
+        Some(params) => params.chars().any(|c| ('\u{40}'..='\u{7e}').contains(&c)),
+        None => !rest.is_empty(),
+    };
+    if finished { text.len() } else { esc }
+}
+
 /// One file of a unified diff.
 struct DiffFile<'a> {
     path: String,
@@ -358,6 +372,14 @@ mod tests {
             html,
             "<span class=\"c1\">red &lt;x&gt;</span> plain <span class=\"c10 b\">ok</span>"
         );
+    }
+
+    #[test]
+    fn a_cut_escape_sequence_waits_for_the_rest() {
+        assert_eq!(complete_escapes("plain"), 5);
+        assert_eq!(complete_escapes("red \u{1b}[31mtext"), 13);
+        assert_eq!(complete_escapes("red \u{1b}[3"), 4);
+        assert_eq!(complete_escapes("red \u{1b}"), 4);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::{
     calls::Calls,
     error::WebError,
     live::Live,
+    session_actions::Notices,
     signin::{SignIn, Signed},
 };
 use crate::{
@@ -47,6 +48,8 @@ pub struct Web {
     pub(super) live: Arc<Live>,
     pub(super) guard: StreamGuard,
     pub(super) faces: Faces,
+    /// What the last session action said, for the page it returns to.
+    pub(super) notices: Notices,
 }
 
 impl Web {
@@ -64,6 +67,7 @@ impl Web {
             live: Arc::new(Live::new(options.store)),
             guard: options.guard,
             faces: Faces::new(options.objects),
+            notices: Notices::default(),
         }
     }
 }

@@ -97,7 +97,15 @@ pub async fn log_events(
     Query(query): Query<LogFrom>,
 ) -> Result<Response, WebError> {
     // Refused here, before the stream opens, when not the caller's.
-    let first = pages::read_log(&web, &signed, &session_id, Some(query.from), 256 * 1024).await?;
+    let first = pages::read_log(
+        &web,
+        &signed,
+        &session_id,
+        Some(query.from),
+        256 * 1024,
+        pages::Align::None,
+    )
+    .await?;
     let interval = board_interval(&web.live.store);
     let web2 = Arc::clone(&web);
     let principal = signed.principal.clone();
@@ -107,7 +115,8 @@ pub async fn log_events(
         let mut chunk = first;
         loop {
             if chunk.end > chunk.start || !chunk.html.is_empty() {
-                let data = json!({"end": chunk.end, "html": chunk.html}).to_string();
+                let data = json!({"start": chunk.start, "end": chunk.end, "total": chunk.total, "html": chunk.html})
+                    .to_string();
                 if tx
                     .send(Event::default().event("log").data(data))
                     .await
@@ -139,8 +148,15 @@ pub async fn log_events(
                 () = tokio::time::sleep(interval) => {}
                 () = tx.closed() => return,
             }
-            chunk = match pages::read_log(&web2, &signed, &session_id, Some(chunk.end), 256 * 1024)
-                .await
+            chunk = match pages::read_log(
+                &web2,
+                &signed,
+                &session_id,
+                Some(chunk.end),
+                256 * 1024,
+                pages::Align::None,
+            )
+            .await
             {
                 Ok(next) => next,
                 Err(error) => {

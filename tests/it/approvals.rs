@@ -83,7 +83,10 @@ async fn wait_file(path: &Path) {
 }
 
 /// The approval server as the agent would launch it from `mcp.json`.
-async fn approval_server(mcp_json: &Path, token: Option<&str>) -> RunningService<RoleClient, ()> {
+pub(crate) async fn approval_server(
+    mcp_json: &Path,
+    token: Option<&str>,
+) -> RunningService<RoleClient, ()> {
     let config: Value =
         serde_json::from_str(&std::fs::read_to_string(mcp_json).expect("mcp.json")).expect("json");
     let server = &config["mcpServers"]["vk_session"];
@@ -117,7 +120,7 @@ async fn approval_server(mcp_json: &Path, token: Option<&str>) -> RunningService
 
 /// Calls the permission tool as Claude Code does; returns its answer (the
 /// JSON in its text block).
-async fn ask(client: &Peer<RoleClient>, tool: &str, input: Value) -> Value {
+pub(crate) async fn ask(client: &Peer<RoleClient>, tool: &str, input: Value) -> Value {
     let arguments = json!({"tool_name": tool, "input": input, "tool_use_id": "toolu_1"});
     let call = client.call_tool(
         CallToolRequestParams::new("approval_prompt")
@@ -132,7 +135,7 @@ async fn ask(client: &Peer<RoleClient>, tool: &str, input: Value) -> Value {
 }
 
 /// Waits until the workspace has a pending approval for `tool`; returns it.
-async fn pending(server: &Server, session_id: &str, tool: &str) -> Value {
+pub(crate) async fn pending(server: &Server, session_id: &str, tool: &str) -> Value {
     let started = Instant::now();
     loop {
         let list = server
@@ -154,14 +157,14 @@ async fn pending(server: &Server, session_id: &str, tool: &str) -> Value {
     }
 }
 
-struct Asking {
-    data: DataDir,
-    out: PathBuf,
-    server: Server,
-    session: String,
+pub(crate) struct Asking {
+    pub(crate) data: DataDir,
+    pub(crate) out: PathBuf,
+    pub(crate) server: Server,
+    pub(crate) session: String,
 }
 
-async fn asking(sessions: &str) -> Asking {
+pub(crate) async fn asking(sessions: &str) -> Asking {
     let data = DataDir::new();
     let out = data.path().join("agent-out");
     std::fs::create_dir_all(&out).expect("out dir");
@@ -178,7 +181,7 @@ async fn asking(sessions: &str) -> Asking {
 
 impl Asking {
     /// Lets the agent finish; returns the finished session.
-    async fn finish(&self) -> Value {
+    pub(crate) async fn finish(&self) -> Value {
         std::fs::write(self.out.join("done"), "").expect("done");
         wait_finished(&self.server, &self.session).await
     }

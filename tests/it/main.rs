@@ -46,5 +46,7 @@ mod teams;
 mod toolsnaps;
 mod web_board;
 mod web_browser;
+mod web_session;
+mod web_session_browser;
 mod web_task;
 mod wrangler_compat;

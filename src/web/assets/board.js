@@ -154,39 +154,155 @@
   }
 
   // ---- A session's log ---------------------------------------------------
+  // The page holds a window of the log (at most MAX_SHOWN bytes, in pages
+  // of the server's choosing that meet between lines), so a 200 MB log can
+  // be paged back to its start without the page growing. While the window
+  // reaches the end of a running session's log, the server streams what
+  // is written; paging away closes that stream, coming back reopens it.
   const log = document.getElementById("log");
   if (log) {
+    const MAX_SHOWN = 1024 * 1024;
     const session = log.dataset.session;
     const follow = document.getElementById("log-follow");
-    const atEnd = () => { if (!follow || follow.checked) log.scrollTop = log.scrollHeight; };
-    atEnd();
-    if (log.dataset.live === "1") {
-      const events = new EventSource(`/s/${session}/events?from=${log.dataset.end}`);
+    const range = document.getElementById("log-range");
+    const button = (id) => document.getElementById(id);
+    const first = button("log-first"), earlier = button("log-earlier");
+    const later = button("log-later"), last = button("log-last");
+    let start = Number(log.dataset.start), end = Number(log.dataset.end);
+    let total = Number(log.dataset.total);
+    let live = log.dataset.live === "1";
+    let attached = true;
+    let events = null;
+    let busy = false;
+
+    const fmt = (n) => n.toLocaleString("en");
+    function show() {
+      log.dataset.start = start;
+      log.dataset.end = end;
+      range.textContent = `Bytes ${fmt(start)}\u2013${fmt(end)} of ${fmt(Math.max(total, end))}`;
+      first.disabled = earlier.disabled = start === 0;
+      later.disabled = last.disabled = attached;
+    }
+    const atBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 4;
+    function toBottom() {
+      if (attached && follow.checked) log.scrollTop = log.scrollHeight;
+    }
+    // Scrolling up stops following; scrolling back to the end resumes it.
+    log.addEventListener("scroll", () => { follow.checked = attached && atBottom(); });
+    function page(chunk) {
+      const span = document.createElement("span");
+      span.className = "pg";
+      span.dataset.start = chunk.start;
+      span.dataset.end = chunk.end;
+      span.innerHTML = chunk.html;
+      return span;
+    }
+    // Keeps the window within MAX_SHOWN, dropping pages from the side
+    // away from `keep` ("end": the older ones, "start": the newer ones).
+    function trim(keep) {
+      while (end - start > MAX_SHOWN && log.children.length > 1) {
+        if (keep === "end") {
+          const gone = log.firstElementChild;
+          const height = log.scrollHeight;
+          gone.remove();
+          if (!follow.checked) log.scrollTop -= height - log.scrollHeight;
+          start = Number(log.firstElementChild.dataset.start);
+        } else {
+          log.lastElementChild.remove();
+          end = Number(log.lastElementChild.dataset.end);
+          detach();
+        }
+      }
+    }
+    function detach() {
+      attached = false;
+      follow.checked = false;
+      if (events) { events.close(); events = null; }
+    }
+    function attach() {
+      attached = true;
+      if (live && !events) stream();
+    }
+    function stream() {
+      events = new EventSource(`/s/${session}/events?from=${end}`);
       events.addEventListener("log", (e) => {
         const chunk = JSON.parse(e.data);
-        log.insertAdjacentHTML("beforeend", chunk.html);
-        log.dataset.end = chunk.end;
-        atEnd();
+        total = Math.max(total, chunk.total || 0);
+        if (!attached || chunk.end <= end) return;
+        log.appendChild(page(chunk));
+        end = chunk.end;
+        trim("end");
+        show();
+        toBottom();
       });
       events.addEventListener("end", () => {
         events.close();
+        events = null;
         // The final message and the diff are drawn by the server.
         setTimeout(() => location.reload(), 300);
       });
-      events.addEventListener("error", (e) => { if (e.data) { events.close(); } });
+      events.addEventListener("error", (e) => { if (e.data) { events.close(); events = null; } });
     }
-    const earlier = document.getElementById("log-earlier");
-    if (earlier) {
-      earlier.addEventListener("click", async () => {
-        const res = await fetch(`/s/${session}/log?before=${earlier.dataset.before}`, { headers: { "X-VK-Fetch": "1" } });
-        if (!res.ok) return;
-        const chunk = await res.json();
-        const height = log.scrollHeight;
-        log.insertAdjacentHTML("afterbegin", chunk.html);
-        log.scrollTop += log.scrollHeight - height;
-        earlier.dataset.before = chunk.start;
-        if (chunk.start === 0) earlier.remove();
-      });
+    async function fetchPage(query) {
+      const res = await fetch(`/s/${session}/log?${query}`, { headers: { "X-VK-Fetch": "1" } });
+      if (!res.ok) { range.textContent = "Could not read the log (" + res.status + ")."; return null; }
+      const chunk = await res.json();
+      total = chunk.total;
+      live = chunk.running;
+      return chunk;
     }
+    // One page request at a time; the buttons stay where they are.
+    const once = (run) => async () => {
+      if (busy) return;
+      busy = true;
+      try { await run(); } finally { busy = false; show(); }
+    };
+    // A window that starts over with `chunk`.
+    function replace(chunk) {
+      log.replaceChildren(page(chunk));
+      start = chunk.start;
+      end = chunk.end;
+    }
+    earlier.addEventListener("click", once(async () => {
+      const chunk = await fetchPage(`before=${start}`);
+      if (!chunk) return;
+      const height = log.scrollHeight;
+      log.insertBefore(page(chunk), log.firstChild);
+      log.scrollTop += log.scrollHeight - height;
+      start = chunk.start;
+      trim("start");
+    }));
+    first.addEventListener("click", once(async () => {
+      const chunk = await fetchPage("from=0");
+      if (!chunk) return;
+      detach();
+      replace(chunk);
+      log.scrollTop = 0;
+      if (end >= total) attach();
+    }));
+    later.addEventListener("click", once(async () => {
+      const chunk = await fetchPage(`from=${end}`);
+      if (!chunk) return;
+      log.appendChild(page(chunk));
+      end = chunk.end;
+      trim("end");
+      if (end >= total) attach();
+    }));
+    async function backToTail() {
+      const chunk = await fetchPage("");
+      if (!chunk) return;
+      replace(chunk);
+      follow.checked = true;
+      attach();
+      toBottom();
+    }
+    last.addEventListener("click", once(backToTail));
+    follow.addEventListener("change", () => {
+      if (!follow.checked) return;
+      if (attached) toBottom(); else once(backToTail)();
+    });
+    show();
+    toBottom();
+    if (live) stream();
   }
 })();
