@@ -315,7 +315,12 @@ async fn shipped_setup(
         &with(&api_env(github)),
         TOKEN,
     ));
-    let linked = ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    let linked = ok(&gh(
+        &data,
+        &["link", "--project", "app"],
+        &with(&api_env(github)),
+        "",
+    ));
     assert!(
         linked.contains("acme/widgets"),
         "read from the ssh origin: {linked}"
@@ -521,15 +526,43 @@ async fn create_pull_request_faults_say_what_to_do_and_store_nothing() {
         &with(&api_env(&github)),
         TOKEN,
     ));
-    let linked = ok(&gh(
+    // A repository GitHub does not know (or the token cannot read): said
+    // so, nothing linked.
+    let env = api_env(&github);
+    let missing = err(&gh(
         &data,
-        &["link", "--project", project.as_str()],
-        &[],
+        &["link", "--project", "app", "--repo", "acme/nothing-here"],
+        &with(&env),
         "",
     ));
     assert!(
-        linked.contains("acme/widgets"),
+        missing.contains("acme/nothing-here")
+            && missing.contains("does not exist or the token cannot read it"),
+        "{missing}"
+    );
+    assert_eq!(data.count("SELECT COUNT(*) FROM connected_repositories"), 0);
+    // The default branch is the one GitHub says the repository has.
+    github.set_default_branch("trunk");
+    let linked = ok(&gh(
+        &data,
+        &["link", "--project", project.as_str()],
+        &with(&env),
+        "",
+    ));
+    assert!(
+        linked.contains("acme/widgets") && linked.contains("default branch trunk"),
         "read from the https origin: {linked}"
+    );
+    assert!(
+        github
+            .seen()
+            .iter()
+            .any(|s| s.method == "GET" && s.path == "/repos/acme/widgets"),
+        "GitHub was asked"
+    );
+    assert_eq!(
+        data.rows("SELECT default_branch FROM connected_repositories", &[]),
+        vec![vec![json!("trunk")]]
     );
 
     let faults = [
@@ -934,7 +967,12 @@ async fn pushes_over_http_with_the_token_and_never_writes_it_down() {
         &with(&api_env(&github)),
         TOKEN,
     ));
-    ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    ok(&gh(
+        &data,
+        &["link", "--project", "app"],
+        &with(&api_env(&github)),
+        "",
+    ));
     let (_, shipped) = finished_session(&server, &project, "Ship over HTTP").await;
     let (refused_task, refused) = finished_session(&server, &project, "Revoked").await;
     server.stop().await;
