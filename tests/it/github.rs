@@ -280,13 +280,23 @@ fn repo_with_origin(dir: &Path, fetch_url: &str) -> (PathBuf, PathBuf) {
 }
 
 fn github_config(data: &DataDir, github: &GitHubStandIn, extra: &str) -> PathBuf {
+    github_config_syncing(data, github, 0, extra)
+}
+
+/// [`github_config`] with the runner's sync every `sync_secs` (0: off).
+fn github_config_syncing(
+    data: &DataDir,
+    github: &GitHubStandIn,
+    sync_secs: u64,
+    extra: &str,
+) -> PathBuf {
     let key_file = data.path().join("secret.key");
     std::fs::write(&key_file, KEY).expect("key file");
     config(
         data,
         "",
         &format!(
-            "[github]\napi_url = \"{}\"\nsecret_key_file = \"{}\"\nsync_interval_secs = 0\n{extra}",
+            "[github]\napi_url = \"{}\"\nsecret_key_file = \"{}\"\nsync_interval_secs = {sync_secs}\n{extra}",
             github.url,
             key_file.display()
         ),
@@ -885,6 +895,48 @@ async fn github_tools_write_their_audit_rows_by_their_caller() {
         "{feed}"
     );
     ada.stop().await;
+}
+
+/// The runner's own sync (no caller) moves a merged pull request's task,
+/// and the activity feed says GitHub did.
+#[tokio::test]
+async fn the_runners_sync_moves_the_task_as_github() {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, _bare) = shipped_setup(Backend::Sqlite, &github).await;
+    let (task, session) = finished_session(&server, &project, "Polled").await;
+    server
+        .call("create_pull_request", json!({"session_id": session}))
+        .await;
+    server.stop().await;
+    github.set_pull(1, "closed", true);
+    let config = github_config_syncing(&data, &github, 1, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    // The runner asks GitHub every second; the task moving is the event.
+    let mut status = String::new();
+    for _ in 0..300 {
+        status = task_status_of(&data, &task);
+        if status == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "done", "the runner's sync moved the task");
+    let rows = data.rows(
+        "SELECT user_id, json_extract(details, '$.via'), json_extract(details, '$.pull_request') \
+         FROM audit_logs WHERE entity_id = ?1 AND json_extract(details, '$.by') = 'github'",
+        &[json!(task)],
+    );
+    assert_eq!(rows, vec![vec![Value::Null, json!("sync"), json!(1)]]);
+    let feed = server
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "GitHub moved task 'Polled' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    server.stop().await;
 }
 
 /// A tool call over an rmcp client: its text, and whether it failed.
