@@ -427,6 +427,8 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
         board.contains("[#1 open](https://github.com/acme/widgets/pull/1)"),
         "{board}"
     );
+    let columns = data.cli_ok(&["board", "app", "--width", "30"]);
+    assert!(columns.contains("Spin widgets #1 open"), "{columns}");
     let pulls = github.pulls();
     assert_eq!(pulls.len(), 1);
     let pull = &pulls[0];
