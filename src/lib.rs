@@ -59,7 +59,8 @@
 //!   [`store::StoreError`] names an [`store::Entity`] and keeps the SQLite,
 //!   D1, I/O or JSON failure under it as its source.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees
-//!   (and each turn's commit), supervised processes, the runner that claims
+//!   (and each turn's commit; `worktree::run_git` starts the git of
+//!   worktrees, merges and pushes), supervised processes, the runner that claims
 //!   queued sessions, `agent_output`, which reads a turn's final message and
 //!   usage from the agent's own output, [`sessions::approvals`] (asking
 //!   agents' permission requests) and [`sessions::merge`] (landing a

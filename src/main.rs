@@ -620,7 +620,17 @@ async fn github(
             workspace,
             project,
             repo,
-        } => gh::link(store, &workspace, &project, repo.as_deref(), &mut out).await,
+        } => {
+            gh::link(
+                store,
+                &settings,
+                &workspace,
+                &project,
+                repo.as_deref(),
+                &mut out,
+            )
+            .await
+        }
         GithubCommand::RotateKey => gh::rotate_key(store, &settings, &mut out).await,
     }
 }

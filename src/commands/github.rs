@@ -231,9 +231,11 @@ pub async fn disconnect(
 }
 
 /// `github link`: the project's repository, given or read from the
-/// `origin` remote of its `repo_path`.
+/// `origin` remote of its `repo_path`, with the default branch GitHub says
+/// it has.
 pub async fn link(
     config: &StoreConfig,
+    github: &GitHub,
     workspace: &str,
     project: &str,
     repo: Option<&str>,
@@ -268,13 +270,32 @@ pub async fn link(
             })?
         }
     };
+    let Some(connection) = store.github_connection(&found.id).await? else {
+        bail!(
+            "workspace '{}' has no GitHub connection; run `vibe-kanban-mcp github connect --workspace {workspace}` first",
+            found.name
+        );
+    };
+    let token = pulls::token(github, &connection)?;
+    let repository = github
+        .client
+        .repository(&token, &owner, &name)
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::github::redact(&e.to_string(), &token)))
+        .with_context(|| format!("cannot link project '{}' to {owner}/{name}", project.name))?;
     let linked = store
-        .link_repository(&actor, &project.id, &owner, &name, "main")
+        .link_repository(
+            &actor,
+            &project.id,
+            &owner,
+            &name,
+            &repository.default_branch,
+        )
         .await?;
     writeln!(
         out,
-        "Linked project '{}' to {}/{}.",
-        project.name, linked.owner, linked.name
+        "Linked project '{}' to {}/{} (default branch {}).",
+        project.name, linked.owner, linked.name, linked.default_branch
     )?;
     Ok(())
 }

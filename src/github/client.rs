@@ -21,6 +21,12 @@ pub struct User {
     pub login: String,
 }
 
+/// A repository (`GET /repos/{owner}/{repo}`), as far as this server reads one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub default_branch: String,
+}
+
 /// A pull request, as far as this server reads one.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Pull {
@@ -185,6 +191,21 @@ impl Client {
         Ok((json_body(response, what).await?, scopes))
     }
 
+    /// A repository the token can read (its default branch, for `github link`).
+    pub async fn repository(
+        &self,
+        token: &str,
+        owner: &str,
+        repo: &str,
+    ) -> Result<Repository, ApiError> {
+        let what = format!("GET /repos/{owner}/{repo}");
+        let path = format!("/repos/{owner}/{repo}");
+        let request = self.request(reqwest::Method::GET, &path, token);
+        let response = self.send(request, &what).await?;
+        let response = checked(response, &what, Permission::Repository).await?;
+        json_body(response, &what).await
+    }
+
     /// Opens a pull request. A 422 "A pull request already exists" is
     /// answered with the open one for the same head.
     pub async fn create_pull(
@@ -333,6 +354,7 @@ impl Client {
 #[derive(Clone, Copy)]
 enum Permission {
     User,
+    Repository,
     PullRequests,
     PullRequestsRead,
     DeviceFlow,
@@ -342,6 +364,11 @@ impl Permission {
     fn hint(self) -> &'static str {
         match self {
             Permission::User => "The token cannot read its own user; make a new token",
+            Permission::Repository => {
+                "The repository does not exist or the token cannot read it: check OWNER/REPO (or the \
+                 origin remote); a fine-grained token needs access to the repository ('Metadata: read'), \
+                 a classic token the 'repo' scope for a private one"
+            }
             Permission::PullRequests => {
                 "The token cannot open pull requests in this repository: a fine-grained token needs \
                  'Pull requests: write' and 'Contents: write' on it, a classic token the 'repo' scope \

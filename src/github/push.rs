@@ -3,10 +3,14 @@
 //! reaches git through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0`
 //! (`http.extraHeader`), an environment only this child sees — never its
 //! argv, the repository's `.git/config` or a log line. Never a force push.
+//! git runs through [`crate::sessions::worktree::run_git`], like every
+//! other git process of the crate.
 
 use std::path::Path;
 
 use base64::Engine;
+
+use crate::sessions::worktree::{GitEnv, GitRun, run_git};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -37,20 +41,20 @@ pub enum PushError {
     Git(String),
 }
 
+/// Runs git in `repo` through the crate's one git runner, `env` added.
+async fn git(repo: &Path, args: &[&str], vars: &[(&str, &str)]) -> Result<GitRun, PushError> {
+    run_git(repo, args, GitEnv { vars, clean: false })
+        .await
+        .map_err(|e| PushError::Git(e.to_string()))
+}
+
 /// The URL of `repo`'s `origin` remote, if it has one.
 pub async fn origin_url(repo: &Path) -> Result<Option<String>, PushError> {
-    let out = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["remote", "get-url", "origin"])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .map_err(|e| PushError::Git(e.to_string()))?;
-    if !out.status.success() {
+    let out = git(repo, &["remote", "get-url", "origin"], &[]).await?;
+    if !out.ok {
         return Ok(None);
     }
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let url = out.stdout.trim().to_owned();
     Ok((!url.is_empty()).then_some(url))
 }
 
@@ -60,31 +64,23 @@ pub async fn push_branch(repo: &Path, branch: &str, token: &str) -> Result<(), P
         return Err(PushError::NoOrigin);
     }
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let header = format!("Authorization: Basic {basic}");
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    let out = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["push", "--porcelain", "origin", &refspec])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true")
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-        .env(
-            "GIT_CONFIG_VALUE_0",
-            format!("Authorization: Basic {basic}"),
-        )
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| PushError::Git(e.to_string()))?;
-    if out.status.success() {
+    let out = git(
+        repo,
+        &["push", "--porcelain", "origin", &refspec],
+        &[
+            ("GIT_ASKPASS", "true"),
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "http.extraHeader"),
+            ("GIT_CONFIG_VALUE_0", &header),
+        ],
+    )
+    .await?;
+    if out.ok {
         return Ok(());
     }
-    let said = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = format!("{}\n{}", out.stdout, out.stderr);
     if said.contains("[rejected]")
         || said.contains("non-fast-forward")
         || said.contains("fetch first")

@@ -27,12 +27,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::{
+    Result, SessionError, Sessions, WorktreeError, host,
+    worktree::{self, Author, GitRun},
+};
+use crate::store::{Actor, MergeRecord, Session, SessionId};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::process::Command;
-
-use super::{Result, SessionError, Sessions, WorktreeError, host, worktree::Author};
-use crate::store::{Actor, MergeRecord, Session, SessionId};
 
 /// How a session's branch lands on its base branch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -78,60 +79,13 @@ struct Git<'a> {
     author: &'a Author,
 }
 
-/// One finished git process.
-struct Run {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 impl Git<'_> {
-    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
-        let mut command = Command::new("git");
-        command.env_clear();
-        for key in ["PATH", "HOME", "TMPDIR"] {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
-        }
-        command
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("GIT_AUTHOR_NAME", &self.author.name)
-            .env("GIT_AUTHOR_EMAIL", &self.author.email)
-            .env("GIT_COMMITTER_NAME", &self.author.name)
-            .env("GIT_COMMITTER_EMAIL", &self.author.email);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let output = command
-            .arg("-C")
-            .arg(self.dir)
-            .args([
-                "-c",
-                "core.hooksPath=/dev/null",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    WorktreeError::GitMissing
-                } else {
-                    WorktreeError::GitSpawn(e)
-                }
-            })?;
-        Ok(Run {
-            ok: output.status.success(),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
+    /// Runs git as a turn's commit does ([`worktree::clean_git`]), `env`
+    /// added, without optional locks.
+    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Result<GitRun> {
+        let mut vars = vec![("GIT_OPTIONAL_LOCKS", "0")];
+        vars.extend_from_slice(env);
+        Ok(worktree::clean_git(self.dir, self.author, args, &vars).await?)
     }
 
     /// Runs git; its trimmed stdout, or the failure as an error.

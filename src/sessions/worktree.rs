@@ -127,13 +127,48 @@ impl WorktreeError {
     }
 }
 
-/// Runs git in `dir` (no prompts, no stdin); its trimmed stdout.
-pub(super) async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
-    let output = Command::new("git")
+/// How a git process starts, beyond its directory and arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GitEnv<'a> {
+    /// Added to its environment: an author, or credentials for one push
+    /// (the environment is this child's alone: never argv, never a config
+    /// file).
+    pub vars: &'a [(&'a str, &'a str)],
+    /// Start from an empty environment (PATH, HOME and TMPDIR kept), so
+    /// the user's `GIT_*` variables cannot change what runs.
+    pub clean: bool,
+}
+
+/// One finished git process.
+#[derive(Debug, Clone)]
+pub struct GitRun {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    /// Trimmed.
+    pub stderr: String,
+}
+
+/// Runs git in `dir` with `env` (no prompts, no stdin): the one place a
+/// git process of this crate starts.
+pub async fn run_git(dir: &Path, args: &[&str], env: GitEnv<'_>) -> Result<GitRun, WorktreeError> {
+    let mut command = Command::new("git");
+    if env.clean {
+        command.env_clear();
+        for key in ["PATH", "HOME", "TMPDIR"] {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+    }
+    command.env("GIT_TERMINAL_PROMPT", "0");
+    for (key, value) in env.vars {
+        command.env(key, value);
+    }
+    let output = command
         .arg("-C")
         .arg(dir)
         .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(std::process::Stdio::null())
         .output()
         .await
@@ -144,12 +179,23 @@ pub(super) async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeErr
                 WorktreeError::GitSpawn(e)
             }
         })?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    Ok(GitRun {
+        ok: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
+}
+
+/// Runs git in `dir` (no prompts, no stdin); its trimmed stdout.
+pub(super) async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
+    let run = run_git(dir, args, GitEnv::default()).await?;
+    if run.ok {
+        Ok(run.stdout.trim().to_owned())
     } else {
         Err(WorktreeError::Git {
             command: args.join(" "),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: run.stderr,
         })
     }
 }
@@ -317,55 +363,46 @@ impl Author {
     }
 }
 
-/// Git run for a turn's commit: a clean environment (no variables of an
-/// outer git, no user hooks, no signing), so the commit is the same
+/// Git run for a turn's commit or a merge: a clean environment (no
+/// variables of an outer git, no user hooks, no signing), `author` as
+/// author and committer, `extra` added, so what it writes is the same
 /// whatever the runner's user has configured.
-async fn clean_git(
+pub(super) async fn clean_git(
     dir: &Path,
     author: &Author,
     args: &[&str],
-) -> Result<std::process::Output, WorktreeError> {
-    let mut command = Command::new("git");
-    command.env_clear();
-    for key in ["PATH", "HOME", "TMPDIR"] {
-        if let Some(value) = std::env::var_os(key) {
-            command.env(key, value);
-        }
-    }
-    command
-        .env("LC_ALL", "C")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", &author.name)
-        .env("GIT_AUTHOR_EMAIL", &author.email)
-        .env("GIT_COMMITTER_NAME", &author.name)
-        .env("GIT_COMMITTER_EMAIL", &author.email)
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    command.output().await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            WorktreeError::GitMissing
-        } else {
-            WorktreeError::GitSpawn(e)
-        }
-    })
+    extra: &[(&str, &str)],
+) -> Result<GitRun, WorktreeError> {
+    let mut vars = vec![
+        ("LC_ALL", "C"),
+        ("GIT_AUTHOR_NAME", author.name.as_str()),
+        ("GIT_AUTHOR_EMAIL", author.email.as_str()),
+        ("GIT_COMMITTER_NAME", author.name.as_str()),
+        ("GIT_COMMITTER_EMAIL", author.email.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let mut full = vec![
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "commit.gpgsign=false",
+    ];
+    full.extend_from_slice(args);
+    let env = GitEnv {
+        vars: &vars,
+        clean: true,
+    };
+    run_git(dir, &full, env).await
 }
 
 async fn clean_git_ok(dir: &Path, author: &Author, args: &[&str]) -> Result<String, WorktreeError> {
-    let output = clean_git(dir, author, args).await?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let run = clean_git(dir, author, args, &[]).await?;
+    if run.ok {
+        Ok(run.stdout.trim().to_owned())
     } else {
         Err(WorktreeError::Git {
             command: args.join(" "),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: run.stderr,
         })
     }
 }
@@ -379,8 +416,8 @@ pub async fn commit_turn(
     message: &str,
 ) -> Result<Option<String>, WorktreeError> {
     clean_git_ok(dir, author, &["add", "--all"]).await?;
-    let staged = clean_git(dir, author, &["diff", "--cached", "--quiet"]).await?;
-    if staged.status.success() {
+    let staged = clean_git(dir, author, &["diff", "--cached", "--quiet"], &[]).await?;
+    if staged.ok {
         return Ok(None);
     }
     clean_git_ok(

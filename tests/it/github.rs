@@ -280,13 +280,23 @@ fn repo_with_origin(dir: &Path, fetch_url: &str) -> (PathBuf, PathBuf) {
 }
 
 fn github_config(data: &DataDir, github: &GitHubStandIn, extra: &str) -> PathBuf {
+    github_config_syncing(data, github, 0, extra)
+}
+
+/// [`github_config`] with the runner's sync every `sync_secs` (0: off).
+fn github_config_syncing(
+    data: &DataDir,
+    github: &GitHubStandIn,
+    sync_secs: u64,
+    extra: &str,
+) -> PathBuf {
     let key_file = data.path().join("secret.key");
     std::fs::write(&key_file, KEY).expect("key file");
     config(
         data,
         "",
         &format!(
-            "[github]\napi_url = \"{}\"\nsecret_key_file = \"{}\"\nsync_interval_secs = 0\n{extra}",
+            "[github]\napi_url = \"{}\"\nsecret_key_file = \"{}\"\nsync_interval_secs = {sync_secs}\n{extra}",
             github.url,
             key_file.display()
         ),
@@ -315,7 +325,12 @@ async fn shipped_setup(
         &with(&api_env(github)),
         TOKEN,
     ));
-    let linked = ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    let linked = ok(&gh(
+        &data,
+        &["link", "--project", "app"],
+        &with(&api_env(github)),
+        "",
+    ));
     assert!(
         linked.contains("acme/widgets"),
         "read from the ssh origin: {linked}"
@@ -412,6 +427,8 @@ async fn a_pull_request_ships_the_session_and_its_state_moves_the_task(backend: 
         board.contains("[#1 open](https://github.com/acme/widgets/pull/1)"),
         "{board}"
     );
+    let columns = data.cli_ok(&["board", "app", "--width", "30"]);
+    assert!(columns.contains("Spin widgets #1 open"), "{columns}");
     let pulls = github.pulls();
     assert_eq!(pulls.len(), 1);
     let pull = &pulls[0];
@@ -521,15 +538,43 @@ async fn create_pull_request_faults_say_what_to_do_and_store_nothing() {
         &with(&api_env(&github)),
         TOKEN,
     ));
-    let linked = ok(&gh(
+    // A repository GitHub does not know (or the token cannot read): said
+    // so, nothing linked.
+    let env = api_env(&github);
+    let missing = err(&gh(
         &data,
-        &["link", "--project", project.as_str()],
-        &[],
+        &["link", "--project", "app", "--repo", "acme/nothing-here"],
+        &with(&env),
         "",
     ));
     assert!(
-        linked.contains("acme/widgets"),
+        missing.contains("acme/nothing-here")
+            && missing.contains("does not exist or the token cannot read it"),
+        "{missing}"
+    );
+    assert_eq!(data.count("SELECT COUNT(*) FROM connected_repositories"), 0);
+    // The default branch is the one GitHub says the repository has.
+    github.set_default_branch("trunk");
+    let linked = ok(&gh(
+        &data,
+        &["link", "--project", project.as_str()],
+        &with(&env),
+        "",
+    ));
+    assert!(
+        linked.contains("acme/widgets") && linked.contains("default branch trunk"),
         "read from the https origin: {linked}"
+    );
+    assert!(
+        github
+            .seen()
+            .iter()
+            .any(|s| s.method == "GET" && s.path == "/repos/acme/widgets"),
+        "GitHub was asked"
+    );
+    assert_eq!(
+        data.rows("SELECT default_branch FROM connected_repositories", &[]),
+        vec![vec![json!("trunk")]]
     );
 
     let faults = [
@@ -854,6 +899,48 @@ async fn github_tools_write_their_audit_rows_by_their_caller() {
     ada.stop().await;
 }
 
+/// The runner's own sync (no caller) moves a merged pull request's task,
+/// and the activity feed says GitHub did.
+#[tokio::test]
+async fn the_runners_sync_moves_the_task_as_github() {
+    let github = GitHubStandIn::start().await;
+    let (data, server, project, _repo, _bare) = shipped_setup(Backend::Sqlite, &github).await;
+    let (task, session) = finished_session(&server, &project, "Polled").await;
+    server
+        .call("create_pull_request", json!({"session_id": session}))
+        .await;
+    server.stop().await;
+    github.set_pull(1, "closed", true);
+    let config = github_config_syncing(&data, &github, 1, "");
+    let server =
+        Server::in_process(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
+    // The runner asks GitHub every second; the task moving is the event.
+    let mut status = String::new();
+    for _ in 0..300 {
+        status = task_status_of(&data, &task);
+        if status == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "done", "the runner's sync moved the task");
+    let rows = data.rows(
+        "SELECT user_id, json_extract(details, '$.via'), json_extract(details, '$.pull_request') \
+         FROM audit_logs WHERE entity_id = ?1 AND json_extract(details, '$.by') = 'github'",
+        &[json!(task)],
+    );
+    assert_eq!(rows, vec![vec![Value::Null, json!("sync"), json!(1)]]);
+    let feed = server
+        .call("list_activity", json!({"task_id": task, "limit": 1}))
+        .await;
+    assert_eq!(
+        feed["entries"][0]["line"],
+        "GitHub moved task 'Polled' to done: pull request acme/widgets#1 merged",
+        "{feed}"
+    );
+    server.stop().await;
+}
+
 /// A tool call over an rmcp client: its text, and whether it failed.
 async fn call_over(
     client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
@@ -934,7 +1021,12 @@ async fn pushes_over_http_with_the_token_and_never_writes_it_down() {
         &with(&api_env(&github)),
         TOKEN,
     ));
-    ok(&gh(&data, &["link", "--project", "app"], &[], ""));
+    ok(&gh(
+        &data,
+        &["link", "--project", "app"],
+        &with(&api_env(&github)),
+        "",
+    ));
     let (_, shipped) = finished_session(&server, &project, "Ship over HTTP").await;
     let (refused_task, refused) = finished_session(&server, &project, "Revoked").await;
     server.stop().await;

@@ -1,5 +1,5 @@
 //! A loopback stand-in for GitHub: the REST endpoints this server calls
-//! (`GET /user`, `POST`/`GET /repos/{owner}/{repo}/pulls`, `GET
+//! (`GET /user`, `GET /repos/{owner}/{repo}`, `POST`/`GET /repos/{owner}/{repo}/pulls`, `GET
 //! /repos/{owner}/{repo}/pulls/{n}` with ETag/304) and the OAuth device
 //! flow, speaking GitHub's documented wire format, error bodies included
 //! (`{"message", "documentation_url"}`, the `errors` array of a 422). Tests
@@ -77,6 +77,8 @@ struct World {
     tokens: HashMap<String, (i64, String, String)>,
     /// Repositories that exist ("owner/repo").
     repos: Vec<String>,
+    /// Their default branch (`main` unless a test says otherwise).
+    default_branch: Option<String>,
     pulls: Vec<Pull>,
     /// Faults: a path prefix → answers to give before the real one.
     faults: Vec<(String, VecDeque<Canned>)>,
@@ -107,6 +109,7 @@ impl GitHubStandIn {
         }
         let app = Router::new()
             .route("/user", get(user))
+            .route("/repos/{owner}/{repo}", get(get_repo))
             .route(
                 "/repos/{owner}/{repo}/pulls",
                 post(create_pull).get(list_pulls),
@@ -150,6 +153,11 @@ impl GitHubStandIn {
     /// Revokes every token.
     pub fn revoke_all(&self) {
         self.world.lock().expect("world").tokens.clear();
+    }
+
+    /// The repositories' default branch from now on.
+    pub fn set_default_branch(&self, branch: &str) {
+        self.world.lock().expect("world").default_branch = Some(branch.to_owned());
     }
 
     pub fn pulls(&self) -> Vec<Pull> {
@@ -248,6 +256,34 @@ async fn user(State(world): Shared, headers: HeaderMap) -> Response {
         }
         Err(response) => response,
     }
+}
+
+/// `GET /repos/{owner}/{repo}`: the fields of GitHub's repository object
+/// this server reads, and a few beside them.
+async fn get_repo(
+    State(world): Shared,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}");
+    let mut w = world.lock().expect("world");
+    if let Err(response) = enter(&mut w, "GET", &path, &headers, Value::Null, true) {
+        return response;
+    }
+    let full_name = format!("{owner}/{repo}");
+    if !w.repos.iter().any(|r| r.eq_ignore_ascii_case(&full_name)) {
+        return answer(Canned::error(404, "Not Found"));
+    }
+    Json(json!({
+        "id": 1296269,
+        "name": repo,
+        "full_name": full_name,
+        "owner": { "login": owner },
+        "private": true,
+        "html_url": format!("https://github.com/{full_name}"),
+        "default_branch": w.default_branch.clone().unwrap_or_else(|| "main".to_owned()),
+    }))
+    .into_response()
 }
 
 fn pull_json(pull: &Pull) -> Value {
