@@ -147,7 +147,8 @@ impl Buttons {
         let finished_branch = !active && session.branch.is_some() && !merged;
         Buttons {
             stop: active && may("stop_session"),
-            follow_up: !active && session.archived_at.is_none() && may("send_follow_up"),
+            // Archived too: a follow-up checks the branch out again.
+            follow_up: !active && may("send_follow_up"),
             merge: finished_branch && may("merge_session"),
             pull_request: finished_branch && may("create_pull_request"),
             respond: may("respond_to_approval"),

@@ -400,5 +400,20 @@ async fn a_200_mb_log_pages_back_to_its_start() {
     )
     .await;
     assert_eq!(b.execute(top, vec![]).await, place, "the log never moved");
+
+    // 375 px wide: the session page does not scroll sideways.
+    b.set_window(375, 800).await;
+    b.goto(&t.web.url(&format!("/s/{id}"))).await;
+    b.find("#log .pg").await;
+    let widths = b
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await;
+    assert!(
+        widths[0].as_i64() <= widths[1].as_i64(),
+        "horizontal scroll at 375 px: {widths}"
+    );
     t.mcp.stop().await;
 }
