@@ -59,13 +59,14 @@
 //!   [`store::StoreError`] names an [`store::Entity`] and keeps the SQLite,
 //!   D1, I/O or JSON failure under it as its source.
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees
-//!   (and each turn's commit; `worktree::run_git` starts the git of
-//!   worktrees, merges and pushes), supervised processes, the runner that claims
+//!   (and each turn's commit), supervised processes, the runner that claims
 //!   queued sessions, `agent_output`, which reads a turn's final message and
 //!   usage from the agent's own output, [`sessions::approvals`] (asking
 //!   agents' permission requests) and [`sessions::merge`] (landing a
 //!   session's branch on its base: merge-tree, commit-tree, a
 //!   compare-and-swap of the base ref).
+//! - [`git`] — the one place a git process starts (worktrees, turn
+//!   commits, merges, pushes); it depends on nothing else in the crate.
 //! - [`github`] — GitHub connections (tokens sealed with AES-256-GCM),
 //!   the REST calls, pushing a session's branch, pull requests, webhook
 //!   deliveries and the sync of pull request states.
@@ -86,6 +87,7 @@ pub mod board;
 pub mod commands;
 pub mod config;
 pub mod enhance;
+pub mod git;
 pub mod github;
 pub mod logs;
 pub mod mcp_error;

@@ -3,14 +3,14 @@
 //! reaches git through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0`
 //! (`http.extraHeader`), an environment only this child sees — never its
 //! argv, the repository's `.git/config` or a log line. Never a force push.
-//! git runs through [`crate::sessions::worktree::run_git`], like every
+//! git runs through [`crate::git::run_git`], like every
 //! other git process of the crate.
 
 use std::path::Path;
 
 use base64::Engine;
 
-use crate::sessions::worktree::{GitEnv, GitRun, run_git};
+use crate::git::{GitEnv, GitRun, run_git};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
+use crate::git::run_git;
+pub use crate::git::{GitEnv, GitRun};
 
 /// Where a session's agent works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,15 @@ pub enum WorktreeError {
     },
 }
 
+impl From<crate::git::GitError> for WorktreeError {
+    fn from(error: crate::git::GitError) -> Self {
+        match error {
+            crate::git::GitError::Missing => WorktreeError::GitMissing,
+            crate::git::GitError::Spawn(e) => WorktreeError::GitSpawn(e),
+        }
+    }
+}
+
 impl WorktreeError {
     /// Whether changing the project's `repo_path` is a way out.
     pub fn is_about_repo_path(&self) -> bool {
@@ -125,66 +135,6 @@ impl WorktreeError {
                 | WorktreeError::OutsideRoots { .. }
         )
     }
-}
-
-/// How a git process starts, beyond its directory and arguments.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GitEnv<'a> {
-    /// Added to its environment: an author, or credentials for one push
-    /// (the environment is this child's alone: never argv, never a config
-    /// file).
-    pub vars: &'a [(&'a str, &'a str)],
-    /// Start from an empty environment (PATH, HOME and TMPDIR kept), so
-    /// the user's `GIT_*` variables cannot change what runs.
-    pub clean: bool,
-}
-
-/// One finished git process.
-#[derive(Debug, Clone)]
-pub struct GitRun {
-    pub ok: bool,
-    pub code: Option<i32>,
-    pub stdout: String,
-    /// Trimmed.
-    pub stderr: String,
-}
-
-/// Runs git in `dir` with `env` (no prompts, no stdin): the one place a
-/// git process of this crate starts.
-pub async fn run_git(dir: &Path, args: &[&str], env: GitEnv<'_>) -> Result<GitRun, WorktreeError> {
-    let mut command = Command::new("git");
-    if env.clean {
-        command.env_clear();
-        for key in ["PATH", "HOME", "TMPDIR"] {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
-        }
-    }
-    command.env("GIT_TERMINAL_PROMPT", "0");
-    for (key, value) in env.vars {
-        command.env(key, value);
-    }
-    let output = command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                WorktreeError::GitMissing
-            } else {
-                WorktreeError::GitSpawn(e)
-            }
-        })?;
-    Ok(GitRun {
-        ok: output.status.success(),
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-    })
 }
 
 /// Runs git in `dir` (no prompts, no stdin); its trimmed stdout.
@@ -392,7 +342,7 @@ pub(super) async fn clean_git(
         vars: &vars,
         clean: true,
     };
-    run_git(dir, &full, env).await
+    Ok(run_git(dir, &full, env).await?)
 }
 
 async fn clean_git_ok(dir: &Path, author: &Author, args: &[&str]) -> Result<String, WorktreeError> {

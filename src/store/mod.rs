@@ -64,7 +64,6 @@ pub use page::{
     ActivityKey, ApprovalKey, CommentKey, Offset, Page, ProjectKey, SessionKey, TaskKey,
 };
 pub use sessions::ExpiredWorktree;
-pub use sessions::PullRequestBrief;
 pub use sessions::{
     ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
     RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,

@@ -151,8 +151,8 @@ pub struct TaskDetail {
     pub latest_comments: Vec<super::Comment>,
     /// The newest pull request of the task's sessions, if one was opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "super::PullRequestBrief")]
-    pub pull_request: Option<super::PullRequestBrief>,
+    #[schemars(with = "PullRequestBrief")]
+    pub pull_request: Option<PullRequestBrief>,
 }
 
 /// One page of tasks.
@@ -268,7 +268,7 @@ pub struct Board {
     pub latest_comments: Vec<BoardComment>,
     /// Each task's newest pull request (tasks without one are left out).
     #[serde(default)]
-    pub pull_requests: std::collections::HashMap<TaskId, super::PullRequestBrief>,
+    pub pull_requests: std::collections::HashMap<TaskId, PullRequestBrief>,
 }
 
 /// A comment as the board shows it.
@@ -306,4 +306,14 @@ impl ApprovalMode {
             ApprovalMode::Ask => "ask",
         }
     }
+}
+
+/// A session's pull request as the session, its task and the board show it
+/// (0016's `session_pull_requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PullRequestBrief {
+    pub number: i64,
+    pub url: String,
+    /// open, closed or merged.
+    pub state: String,
 }

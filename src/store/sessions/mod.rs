@@ -19,8 +19,8 @@ pub use turns::{FinalMessageSource, SessionTurn};
 pub use merge::{MergeRecord, MergeSource};
 pub use review::ExpiredWorktree;
 pub use types::{
-    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, PullRequestBrief,
-    RunnerIdentity, RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
+    ClaimedTurn, ExecutionProcess, NewSession, ProcessKind, ProcessStatus, RunnerIdentity,
+    RunnerScope, RunningOwner, Session, SessionFilter, SessionStatus, TurnOutcome,
 };
 
 use super::{Actor, Entity, SessionId, Stmt, StoreError};

@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ProcessId, SessionId, TaskId, UserId, WorkspaceId, page::SessionKey};
+use crate::store::{
+    ProcessId, PullRequestBrief, SessionId, TaskId, UserId, WorkspaceId, page::SessionKey,
+};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -105,16 +107,6 @@ pub struct Session {
     )]
     #[schemars(with = "PullRequestBrief")]
     pub pull_request: Option<PullRequestBrief>,
-}
-
-/// A session's pull request as the session, its task and the board show it
-/// (0016's `session_pull_requests`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PullRequestBrief {
-    pub number: i64,
-    pub url: String,
-    /// open, closed or merged.
-    pub state: String,
 }
 
 /// The session read carries its pull request as one JSON text column
