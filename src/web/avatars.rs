@@ -103,7 +103,7 @@ impl Faces {
 
 fn tag_of(png: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(png)[..8])
+    hex::encode(&Sha256::digest(png)[..6])
 }
 
 /// A member as the board draws them.
@@ -149,15 +149,15 @@ impl People {
     }
 }
 
+/// Kept lean: a 500-card board draws one per assigned card (the size is
+/// the stylesheet's, so nothing shifts when a picture arrives).
 fn face(name: &str, initials: &str, avatar: Option<&str>, labelled: bool) -> Markup {
-    let alt = if labelled { name } else { "" };
     html! {
-        @match avatar {
-            Some(url) => img class="avatar" src=(url) alt=(alt) title=(name) width="22" height="22"
-                loading="lazy" decoding="async" aria-hidden=[(!labelled).then_some("true")];
-            None => span class="avatar initials" title=(name)
-                role=[labelled.then_some("img")] aria-label=[labelled.then_some(name)]
-                aria-hidden=[(!labelled).then_some("true")] { (initials) }
+        @match (avatar, labelled) {
+            (Some(url), true) => img class="avatar" src=(url) alt=(name) loading="lazy";
+            (Some(url), false) => img class="avatar" src=(url) alt="" loading="lazy";
+            (None, true) => span class="avatar initials" role="img" aria-label=(name) { (initials) }
+            (None, false) => span class="avatar initials" aria-hidden="true" { (initials) }
         }
     }
 }

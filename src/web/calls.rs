@@ -10,6 +10,7 @@ use super::WebError;
 use crate::{
     auth::{Principal, Scope},
     server::KanbanServer,
+    store::Role,
     tools::{CallControl, Encoding},
 };
 
@@ -25,12 +26,15 @@ pub struct Reply<T> {
 }
 
 impl Calls {
-    /// Whether `principal` may call tool `name` (its scope; tools this
-    /// server does not offer are never allowed).
+    /// Whether `principal` may call tool `name`: its scope and its least
+    /// role in the workspace, as the tool layer checks them (a viewer with
+    /// a key that names `write` may still change nothing). Tools this
+    /// server does not offer are never allowed.
     pub fn may(&self, principal: &Principal, name: &str) -> bool {
-        self.server
-            .tool_scope(name)
-            .is_some_and(|scope| principal.allows(scope))
+        match (self.server.tool_scope(name), self.server.tool_role(name)) {
+            (Some(scope), Some(role)) => principal.may(scope, role),
+            _ => false,
+        }
     }
 
     /// Runs tool `name` with `arguments` as `principal`.
@@ -42,10 +46,18 @@ impl Calls {
     ) -> Result<Reply<T>, WebError> {
         if !self.may(principal, name) {
             let scope = self.server.tool_scope(name).map_or("", Scope::as_str);
-            return Err(WebError::Forbidden(format!(
-                "you may not do this: {name} needs the {scope} scope, and you signed in with {} in workspace '{}'",
-                principal.scopes, principal.workspace_name
-            )));
+            let role = self.server.tool_role(name).unwrap_or(Role::Owner);
+            return Err(WebError::Forbidden(if principal.is_at_least(role) {
+                format!(
+                    "you may not do this: {name} needs the {scope} scope, and you signed in with {} in workspace '{}'",
+                    principal.scopes, principal.workspace_name
+                )
+            } else {
+                format!(
+                    "you may not do this: {name} needs the {role} role or above, and you are {} in workspace '{}'; ask an admin for another role",
+                    principal.role, principal.workspace_name
+                )
+            }));
         }
         let arguments = match arguments {
             Value::Object(map) => Some(map),

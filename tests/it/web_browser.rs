@@ -396,11 +396,44 @@ async fn a_500_task_board_renders_and_first_load_is_small() {
     let server = HttpServer::start(data.path(), &[], &[]);
     let mcp = Server::in_process(&data, &["--no-runner"], &[]).await;
     let project = common::id(&mcp.call("create_project", json!({"name": "big"})).await);
+    // Every card has an assignee: half with an avatar, half with initials.
+    let owner = data.rows(
+        "SELECT id FROM users WHERE email = ?",
+        &[json!(common::OWNER_EMAIL)],
+    )[0][0]
+        .clone();
+    data.cli_ok(&[
+        "members",
+        "add",
+        "--workspace",
+        "default",
+        "--email",
+        "bob@example.com",
+        "--name",
+        "Bob Brown",
+    ]);
+    let bob = data.rows("SELECT id FROM users WHERE email = 'bob@example.com'", &[])[0][0].clone();
+    let picture = data.path().join("owner.png");
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 128]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    std::fs::write(&picture, png).expect("write");
+    data.cli_ok(&[
+        "members",
+        "set-avatar",
+        "--workspace",
+        "default",
+        "--email",
+        common::OWNER_EMAIL,
+        picture.to_str().expect("utf-8"),
+    ]);
     let statuses = ["todo", "inprogress", "inreview", "done", "cancelled"];
     for i in 0..500 {
+        let assignee = if i % 2 == 0 { &owner } else { &bob };
         mcp.call(
             "create_task",
-            json!({"project_id": project, "title": format!("Task number {i}"), "status": statuses[i % 5]}),
+            json!({"project_id": project, "title": format!("Task number {i}"), "status": statuses[i % 5], "assignee": assignee}),
         )
         .await;
     }
@@ -418,6 +451,13 @@ async fn a_500_task_board_renders_and_first_load_is_small() {
             )
             .await;
         assert_eq!(cards, json!(500));
+        let faces = browser
+            .execute(
+                "return [document.querySelectorAll('#board .card img.avatar').length, document.querySelectorAll('#board .card .avatar.initials').length];",
+                vec![],
+            )
+            .await;
+        assert_eq!(faces, json!([250, 250]));
         let timing: Value = browser
             .execute(
                 "const n = performance.getEntriesByType('navigation')[0];
