@@ -6,22 +6,17 @@
 //! project or workspace with filters and paging; every mutating tool leaves
 //! its audit row with the right actor; bad input is refused, nothing written.
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use rmcp::{
-    RoleClient, ServiceExt,
-    model::CallToolRequestParams,
-    service::RunningService,
-    transport::{ConfigureCommandExt, TokioChildProcess},
-};
+use rmcp::{RoleClient, model::CallToolRequestParams, service::RunningService};
 use serde_json::{Value, json};
 
 use crate::common;
 
-use common::{BIN, Backend, DataDir, OWNER_EMAIL, Server, id, sessions::config};
+use common::{
+    BIN, Backend, DataDir, OWNER_EMAIL, Server, id,
+    sessions::{config, session_server},
+};
 
 fn add_member(data: &DataDir, email: &str, role: &str) {
     data.cli_ok(&[
@@ -703,39 +698,6 @@ cp "$1" "$OUT/mcp.json"
 while [ ! -f "$OUT/done" ]; do sleep 0.05; done
 "#;
 
-/// The approval server as the agent launches it from its `mcp.json`, with
-/// `token` in place of the turn's secret when given.
-async fn agent_server(mcp_json: &Path, token: Option<&str>) -> RunningService<RoleClient, ()> {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(mcp_json).expect("mcp.json")).expect("json");
-    let server = &config["mcpServers"]["vk_session"];
-    let program = server["command"].as_str().expect("command").to_owned();
-    let args: Vec<String> = server["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().expect("arg").to_owned())
-        .collect();
-    let mut env: Vec<(String, String)> = server["env"]
-        .as_object()
-        .expect("env")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("env value").to_owned()))
-        .collect();
-    if let Some(token) = token {
-        env.retain(|(k, _)| k != "VK_AGENT_TOKEN");
-        env.push(("VK_AGENT_TOKEN".to_owned(), token.to_owned()));
-    }
-    let transport =
-        TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
-            cmd.args(&args)
-                .envs(env)
-                .stderr(std::process::Stdio::null());
-        }))
-        .expect("spawn agent-mcp");
-    ().serve(transport).await.expect("agent-mcp initializes")
-}
-
 async fn agent_comment(
     client: &RunningService<RoleClient, ()>,
     body: Value,
@@ -799,7 +761,7 @@ async fn an_agent_comments_on_its_own_task() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let agent = agent_server(&mcp_json, None).await;
+    let agent = session_server(&mcp_json, None).await;
     let tools = agent.list_all_tools().await.expect("tools");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(names, ["add_comment"], "approvals auto: nothing to ask");
@@ -848,7 +810,7 @@ async fn an_agent_comments_on_its_own_task() {
         )
         .await;
     assert!(too_long.is_err(), "{too_long:?}");
-    let wrong = agent_server(&mcp_json, Some("not-the-secret")).await;
+    let wrong = session_server(&mcp_json, Some("not-the-secret")).await;
     let refused = agent_comment(&wrong, json!("sneaky")).await;
     assert_eq!(refused.is_error, Some(true));
     assert!(
