@@ -18,39 +18,9 @@ use common::{
     sessions::{config, session_server},
 };
 
-fn add_member(data: &DataDir, email: &str, role: &str) {
-    data.cli_ok(&[
-        "members",
-        "add",
-        "--workspace",
-        "default",
-        "--email",
-        email,
-        "--role",
-        role,
-    ]);
-}
-
-fn member_key(data: &DataDir, email: &str, scopes: &str) -> String {
-    data.cli_ok(&[
-        "keys",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        email,
-        "--scopes",
-        scopes,
-        "--user",
-        email,
-    ])
-    .trim()
-    .to_owned()
-}
-
 /// A server acting as `email` (a member with a key of all its role allows).
 async fn as_member(data: &DataDir, email: &str, args: &[&str]) -> Server {
-    let key = member_key(data, email, "admin");
+    let key = data.member_key(email, email, "admin");
     Server::in_process(data, args, &[("VK_API_KEY", &key)]).await
 }
 
@@ -71,9 +41,9 @@ fn written(data: &DataDir) -> (i64, i64, String) {
 
 async fn comments_by_members_and_admins(backend: Backend) {
     let data = DataDir::on(backend);
-    add_member(&data, "alice@example.com", "member");
-    add_member(&data, "bob@example.com", "viewer");
-    add_member(&data, "carol@example.com", "admin");
+    data.add_member("alice@example.com", "member");
+    data.add_member("bob@example.com", "viewer");
+    data.add_member("carol@example.com", "admin");
     let owner = Server::in_process(&data, &[], &[]).await;
     let alice = as_member(&data, "alice@example.com", &[]).await;
     let bob = as_member(&data, "bob@example.com", &[]).await;
@@ -327,7 +297,7 @@ async fn comments_by_members_and_admins(backend: Backend) {
 
 async fn the_activity_feed(backend: Backend) {
     let data = DataDir::on(backend);
-    add_member(&data, "alice@example.com", "member");
+    data.add_member("alice@example.com", "member");
     let owner = Server::in_process(&data, &[], &[]).await;
     let alice = as_member(&data, "alice@example.com", &[]).await;
     let web = owner.project("Web").await;
@@ -623,7 +593,7 @@ const DRIVEN_ELSEWHERE: &[&str] = &["merge_session", "create_pull_request", "syn
 #[tokio::test]
 async fn every_mutating_tool_writes_its_audit_row_by_its_caller() {
     let data = DataDir::on(Backend::Sqlite);
-    add_member(&data, "ada@example.com", "admin");
+    data.add_member("ada@example.com", "admin");
     let ada = as_member(&data, "ada@example.com", &["--no-runner"]).await;
     let me = data.rows("SELECT id FROM users WHERE email = 'ada@example.com'", &[])[0][0]
         .as_str()
@@ -719,7 +689,7 @@ async fn agent_comment(
 #[tokio::test]
 async fn an_agent_comments_on_its_own_task() {
     let data = DataDir::on(Backend::Sqlite);
-    add_member(&data, "alice@example.com", "member");
+    data.add_member("alice@example.com", "member");
     let out = data.path().join("agent-out");
     std::fs::create_dir_all(&out).expect("out dir");
     let script = data.path().join("asking-agent.sh");
