@@ -18,8 +18,8 @@
 //!   their key is revoked or expires), [`transport::http::sse`] (the legacy
 //!   HTTP+SSE transport) and `error` ([`transport::http::EdgeError`], every
 //!   refusal); `jsonrpc_errors` answers malformed messages on stdio and
-//!   HTTP alike. [`transport::agent_mcp`] is the approval server an agent
-//!   with approvals "ask" launches (`agent-mcp`). Servers take a shutdown future; only the binary's
+//!   HTTP alike. [`transport::agent_mcp`] is the session's server every
+//!   session's agent launches (`agent-mcp`: comments, approvals "ask"). Servers take a shutdown future; only the binary's
 //!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //!   `server/checked.rs` adds stdio's per-request key and listen checks
@@ -61,8 +61,8 @@
 //! - [`sessions`] — the agent runtime: executor profiles, git worktrees
 //!   (and each turn's commit), supervised processes, the runner that claims
 //!   queued sessions, `agent_output`, which reads a turn's final message and
-//!   usage from the agent's own output, [`sessions::approvals`] (asking
-//!   agents' permission requests) and [`sessions::merge`] (landing a
+//!   usage from the agent's own output, [`sessions::approvals`] (the
+//!   session's server for each turn, asking agents' permission requests) and [`sessions::merge`] (landing a
 //!   session's branch on its base: merge-tree, commit-tree, a
 //!   compare-and-swap of the base ref).
 //! - [`git`] — the one place a git process starts (worktrees, turn

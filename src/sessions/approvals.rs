@@ -44,10 +44,15 @@ pub const TIMEOUT_ENV: &str = "VK_APPROVAL_TIMEOUT_SECS";
 /// (missing: `ask`, as configurations written before it was set).
 pub const APPROVALS_ENV: &str = "VK_AGENT_APPROVALS";
 
-/// What every turn's agent is told about its session's server.
-pub const AGENT_NOTE: &str = "This session's MCP server vk_session has an add_comment tool: use it to \
-     comment on the task you work on (progress, questions, findings) for the people on its board. It takes a \
-     markdown body, and only this session's task.";
+/// What every turn's agent is told about its session's server (the names
+/// come from the constants, as the server's configuration uses them).
+pub fn agent_note() -> String {
+    format!(
+        "This session's MCP server {APPROVAL_SERVER} has an {COMMENT_TOOL} tool: use it to comment on the \
+         task you work on (progress, questions, findings) for the people on its board. It takes a markdown \
+         body, and only this session's task."
+    )
+}
 
 /// Largest tool input kept in an approval row; a larger one is stored as a
 /// preview (the agent still gets its whole input back when allowed).

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Sessions,
     agent_output::{OutputParser, TurnSummary},
-    approvals::{AGENT_NOTE, AgentTurn, approval_tool_name},
+    approvals::{AgentTurn, agent_note, approval_tool_name},
     host::host_name,
     profiles::{ExecutorProfile, FailureHint, ProfileError},
     supervisor::{self, Ending, Output, Spec, Stream},
@@ -452,7 +452,7 @@ impl Sessions {
             resume,
             &served.config_file.to_string_lossy(),
             approval_tool.as_deref(),
-            AGENT_NOTE,
+            &agent_note(),
         )?;
         let (mut spec, _) = self.agent_spec(context, profile);
         spec.program = command.program.clone();

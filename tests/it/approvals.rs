@@ -12,19 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rmcp::{
-    RoleClient, ServiceExt,
-    model::CallToolRequestParams,
-    service::{Peer, RunningService},
-    transport::{ConfigureCommandExt, TokioChildProcess},
-};
+use rmcp::{RoleClient, model::CallToolRequestParams, service::Peer};
 use serde_json::{Value, json};
 
 use crate::common;
 
 use common::{
     BIN, DataDir, Server,
-    sessions::{config, wait_finished, wait_for},
+    sessions::{config, session_server, wait_finished, wait_for},
 };
 
 /// The stand-in agent: saves the MCP configuration it was given (its first
@@ -80,42 +75,6 @@ async fn wait_file(path: &Path) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The approval server as the agent would launch it from `mcp.json`.
-pub(crate) async fn approval_server(
-    mcp_json: &Path,
-    token: Option<&str>,
-) -> RunningService<RoleClient, ()> {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(mcp_json).expect("mcp.json")).expect("json");
-    let server = &config["mcpServers"]["vk_session"];
-    assert_eq!(server["type"], "stdio", "{config:#}");
-    let program = server["command"].as_str().expect("command").to_owned();
-    let args: Vec<String> = server["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().expect("arg").to_owned())
-        .collect();
-    let mut env: Vec<(String, String)> = server["env"]
-        .as_object()
-        .expect("env")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("env value").to_owned()))
-        .collect();
-    if let Some(token) = token {
-        env.retain(|(k, _)| k != "VK_AGENT_TOKEN");
-        env.push(("VK_AGENT_TOKEN".to_owned(), token.to_owned()));
-    }
-    let transport =
-        TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
-            cmd.args(&args)
-                .envs(env)
-                .stderr(std::process::Stdio::null());
-        }))
-        .expect("spawn agent-mcp");
-    ().serve(transport).await.expect("agent-mcp initializes")
 }
 
 /// Calls the permission tool as Claude Code does; returns its answer (the
@@ -190,7 +149,7 @@ impl Asking {
 #[tokio::test]
 async fn allow_and_deny_reach_the_agent_and_show_in_get_session() {
     let t = asking("").await;
-    let agent = approval_server(&t.out.join("mcp.json"), None).await;
+    let agent = session_server(&t.out.join("mcp.json"), None).await;
     let input = json!({"file_path": "notes.txt", "content": "hello"});
 
     let asked = tokio::spawn({
@@ -295,7 +254,7 @@ async fn allow_and_deny_reach_the_agent_and_show_in_get_session() {
 #[tokio::test]
 async fn remember_allows_the_tool_for_the_rest_of_the_session() {
     let t = asking("").await;
-    let agent = approval_server(&t.out.join("mcp.json"), None).await;
+    let agent = session_server(&t.out.join("mcp.json"), None).await;
     let asked = tokio::spawn({
         let agent = agent.peer().clone();
         async move { ask(&agent, "Edit", json!({"file_path": "a"})).await }
@@ -362,7 +321,7 @@ async fn remember_allows_the_tool_for_the_rest_of_the_session() {
 async fn an_unanswered_request_expires_as_denied() {
     // 0.02 min: the shortest timeout, 1.2 s.
     let t = asking("approval_timeout_mins = 0.02").await;
-    let agent = approval_server(&t.out.join("mcp.json"), None).await;
+    let agent = session_server(&t.out.join("mcp.json"), None).await;
     let answer = ask(agent.peer(), "Write", json!({"file_path": "late.txt"})).await;
     assert_eq!(answer["behavior"], "deny");
     assert!(
@@ -397,7 +356,7 @@ async fn an_unanswered_request_expires_as_denied() {
 #[tokio::test]
 async fn foreign_unknown_and_unscoped_answers_are_refused() {
     let t = asking("").await;
-    let agent = approval_server(&t.out.join("mcp.json"), None).await;
+    let agent = session_server(&t.out.join("mcp.json"), None).await;
     let asked = tokio::spawn({
         let agent = agent.peer().clone();
         async move { ask(&agent, "Write", json!({"file_path": "x"})).await }
@@ -476,7 +435,7 @@ async fn foreign_unknown_and_unscoped_answers_are_refused() {
     );
 
     // An approval server with a secret that is not the turn's records nothing.
-    let impostor = approval_server(&t.out.join("mcp.json"), Some("not-the-secret")).await;
+    let impostor = session_server(&t.out.join("mcp.json"), Some("not-the-secret")).await;
     let answer = ask(impostor.peer(), "Bash", json!({"command": "ls"})).await;
     assert_eq!(answer["behavior"], "deny");
     assert!(

@@ -6,56 +6,21 @@
 //! project or workspace with filters and paging; every mutating tool leaves
 //! its audit row with the right actor; bad input is refused, nothing written.
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use rmcp::{
-    RoleClient, ServiceExt,
-    model::CallToolRequestParams,
-    service::RunningService,
-    transport::{ConfigureCommandExt, TokioChildProcess},
-};
+use rmcp::{RoleClient, model::CallToolRequestParams, service::RunningService};
 use serde_json::{Value, json};
 
 use crate::common;
 
-use common::{BIN, Backend, DataDir, OWNER_EMAIL, Server, id, sessions::config};
-
-fn add_member(data: &DataDir, email: &str, role: &str) {
-    data.cli_ok(&[
-        "members",
-        "add",
-        "--workspace",
-        "default",
-        "--email",
-        email,
-        "--role",
-        role,
-    ]);
-}
-
-fn member_key(data: &DataDir, email: &str, scopes: &str) -> String {
-    data.cli_ok(&[
-        "keys",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        email,
-        "--scopes",
-        scopes,
-        "--user",
-        email,
-    ])
-    .trim()
-    .to_owned()
-}
+use common::{
+    BIN, Backend, DataDir, OWNER_EMAIL, Server, id,
+    sessions::{config, session_server},
+};
 
 /// A server acting as `email` (a member with a key of all its role allows).
 async fn as_member(data: &DataDir, email: &str, args: &[&str]) -> Server {
-    let key = member_key(data, email, "admin");
+    let key = data.member_key(email, email, "admin");
     Server::in_process(data, args, &[("VK_API_KEY", &key)]).await
 }
 
@@ -76,9 +41,9 @@ fn written(data: &DataDir) -> (i64, i64, String) {
 
 async fn comments_by_members_and_admins(backend: Backend) {
     let data = DataDir::on(backend);
-    add_member(&data, "alice@example.com", "member");
-    add_member(&data, "bob@example.com", "viewer");
-    add_member(&data, "carol@example.com", "admin");
+    data.add_member("alice@example.com", "member");
+    data.add_member("bob@example.com", "viewer");
+    data.add_member("carol@example.com", "admin");
     let owner = Server::in_process(&data, &[], &[]).await;
     let alice = as_member(&data, "alice@example.com", &[]).await;
     let bob = as_member(&data, "bob@example.com", &[]).await;
@@ -332,7 +297,7 @@ async fn comments_by_members_and_admins(backend: Backend) {
 
 async fn the_activity_feed(backend: Backend) {
     let data = DataDir::on(backend);
-    add_member(&data, "alice@example.com", "member");
+    data.add_member("alice@example.com", "member");
     let owner = Server::in_process(&data, &[], &[]).await;
     let alice = as_member(&data, "alice@example.com", &[]).await;
     let web = owner.project("Web").await;
@@ -628,7 +593,7 @@ const DRIVEN_ELSEWHERE: &[&str] = &["merge_session", "create_pull_request", "syn
 #[tokio::test]
 async fn every_mutating_tool_writes_its_audit_row_by_its_caller() {
     let data = DataDir::on(Backend::Sqlite);
-    add_member(&data, "ada@example.com", "admin");
+    data.add_member("ada@example.com", "admin");
     let ada = as_member(&data, "ada@example.com", &["--no-runner"]).await;
     let me = data.rows("SELECT id FROM users WHERE email = 'ada@example.com'", &[])[0][0]
         .as_str()
@@ -703,39 +668,6 @@ cp "$1" "$OUT/mcp.json"
 while [ ! -f "$OUT/done" ]; do sleep 0.05; done
 "#;
 
-/// The approval server as the agent launches it from its `mcp.json`, with
-/// `token` in place of the turn's secret when given.
-async fn agent_server(mcp_json: &Path, token: Option<&str>) -> RunningService<RoleClient, ()> {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(mcp_json).expect("mcp.json")).expect("json");
-    let server = &config["mcpServers"]["vk_session"];
-    let program = server["command"].as_str().expect("command").to_owned();
-    let args: Vec<String> = server["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().expect("arg").to_owned())
-        .collect();
-    let mut env: Vec<(String, String)> = server["env"]
-        .as_object()
-        .expect("env")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("env value").to_owned()))
-        .collect();
-    if let Some(token) = token {
-        env.retain(|(k, _)| k != "VK_AGENT_TOKEN");
-        env.push(("VK_AGENT_TOKEN".to_owned(), token.to_owned()));
-    }
-    let transport =
-        TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
-            cmd.args(&args)
-                .envs(env)
-                .stderr(std::process::Stdio::null());
-        }))
-        .expect("spawn agent-mcp");
-    ().serve(transport).await.expect("agent-mcp initializes")
-}
-
 async fn agent_comment(
     client: &RunningService<RoleClient, ()>,
     body: Value,
@@ -757,7 +689,7 @@ async fn agent_comment(
 #[tokio::test]
 async fn an_agent_comments_on_its_own_task() {
     let data = DataDir::on(Backend::Sqlite);
-    add_member(&data, "alice@example.com", "member");
+    data.add_member("alice@example.com", "member");
     let out = data.path().join("agent-out");
     std::fs::create_dir_all(&out).expect("out dir");
     let script = data.path().join("asking-agent.sh");
@@ -799,7 +731,7 @@ async fn an_agent_comments_on_its_own_task() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let agent = agent_server(&mcp_json, None).await;
+    let agent = session_server(&mcp_json, None).await;
     let tools = agent.list_all_tools().await.expect("tools");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(names, ["add_comment"], "approvals auto: nothing to ask");
@@ -848,7 +780,7 @@ async fn an_agent_comments_on_its_own_task() {
         )
         .await;
     assert!(too_long.is_err(), "{too_long:?}");
-    let wrong = agent_server(&mcp_json, Some("not-the-secret")).await;
+    let wrong = session_server(&mcp_json, Some("not-the-secret")).await;
     let refused = agent_comment(&wrong, json!("sneaky")).await;
     assert_eq!(refused.is_error, Some(true));
     assert!(

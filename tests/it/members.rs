@@ -5,43 +5,13 @@
 
 use crate::common;
 
-use common::{Backend, DataDir, OWNER_EMAIL, Server};
+use common::{Backend, DataDir, OWNER_EMAIL, Server, refused_soon};
 use serde_json::json;
-
-fn member_key(data: &DataDir, name: &str, user: &str, scopes: &str) -> String {
-    data.cli_ok(&[
-        "keys",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        name,
-        "--scopes",
-        scopes,
-        "--user",
-        user,
-    ])
-    .trim()
-    .to_owned()
-}
 
 fn cli_err(data: &DataDir, args: &[&str]) -> String {
     let out = data.cli(args);
     assert!(!out.status.success(), "`{}` should fail", args.join(" "));
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Whether the server refuses a request within a few seconds. The
-/// observable event is the refusal; a stdio server looks at its key again at
-/// most every half second, so the first requests may still pass.
-async fn refused_soon(server: &Server) -> bool {
-    for _ in 0..200 {
-        if server.try_call("list_projects", json!({})).await.is_err() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
 }
 
 fn names(tools: &[rmcp::model::Tool]) -> Vec<String> {
@@ -223,7 +193,7 @@ async fn a_key_never_carries_more_than_its_members_role(backend: Backend) {
         "viewer",
     ]);
     // An admin-scoped key of a viewer reads, and only reads.
-    let key = member_key(&data, "viewer", "viewer@example.com", "admin");
+    let key = data.member_key("viewer", "viewer@example.com", "admin");
     let server = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     let listed = names(&server.tools().await);
     assert!(listed.contains(&"list_projects".to_owned()), "{listed:?}");
@@ -278,7 +248,7 @@ async fn members_by_tool_attribution_and_removal(backend: Backend) {
     assert!(bad.contains("unknown role 'chief'"), "{bad}");
 
     // Alice's own key: her rows are hers.
-    let key = member_key(&data, "alice", "alice@example.com", "read,write,sessions");
+    let key = data.member_key("alice", "alice@example.com", "read,write,sessions");
     let as_alice = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     let project = as_alice
         .call("create_project", json!({"name": "Team"}))
@@ -393,7 +363,7 @@ async fn a_role_change_narrows_a_live_key() {
         "--role",
         "member",
     ]);
-    let key = member_key(&data, "m", "m@example.com", "read,write");
+    let key = data.member_key("m", "m@example.com", "read,write");
     let server = Server::in_process(&data, &[], &[("VK_API_KEY", &key)]).await;
     server
         .call("create_project", json!({"name": "Before"}))

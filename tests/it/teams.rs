@@ -4,64 +4,15 @@
 
 use crate::common;
 
-use common::{Backend, DataDir, OWNER_EMAIL, Server};
+use common::{Backend, DataDir, OWNER_EMAIL, Server, refused_soon};
 use serde_json::json;
-
-fn add(data: &DataDir, email: &str, role: &str) {
-    data.cli_ok(&[
-        "members",
-        "add",
-        "--workspace",
-        "default",
-        "--email",
-        email,
-        "--role",
-        role,
-    ]);
-}
-
-fn member_key(data: &DataDir, name: &str, user: &str, scopes: &str) -> String {
-    data.cli_ok(&[
-        "keys",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        name,
-        "--scopes",
-        scopes,
-        "--user",
-        user,
-    ])
-    .trim()
-    .to_owned()
-}
-
-fn user_id(data: &DataDir, email: &str) -> String {
-    data.rows("SELECT id FROM users WHERE email = ?", &[json!(email)])[0][0]
-        .as_str()
-        .expect("user")
-        .to_owned()
-}
-
-/// Whether the server refuses a request within a few seconds (a stdio
-/// server looks at its key again at most every half second).
-async fn refused_soon(server: &Server) -> bool {
-    for _ in 0..200 {
-        if server.try_call("list_projects", json!({})).await.is_err() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
-}
 
 async fn admins_make_and_revoke_members_keys(backend: Backend) {
     let data = DataDir::on(backend);
-    add(&data, "viewer@example.com", "viewer");
-    add(&data, "admin@example.com", "admin");
-    let viewer_id = user_id(&data, "viewer@example.com");
-    let admin_id = user_id(&data, "admin@example.com");
+    data.add_member("viewer@example.com", "viewer");
+    data.add_member("admin@example.com", "admin");
+    let viewer_id = data.user_id("viewer@example.com");
+    let admin_id = data.user_id("admin@example.com");
     let owner = Server::in_process(&data, &[], &[]).await;
     let keys = || data.count("SELECT COUNT(*) FROM mcp_api_keys");
     let audits = || data.count("SELECT COUNT(*) FROM audit_logs");
@@ -113,7 +64,7 @@ async fn admins_make_and_revoke_members_keys(backend: Backend) {
     let viewer_key = made["key"].as_str().expect("the key, once").to_owned();
     assert_eq!(made["user_id"], json!(viewer_id));
     assert!(made["expires_at"].is_string(), "{made}");
-    let owner_id = user_id(&data, OWNER_EMAIL);
+    let owner_id = data.user_id(OWNER_EMAIL);
     let row = data.rows(
         "SELECT user_id, created_by, key_hash <> ?2 FROM mcp_api_keys WHERE id = ?1",
         &[made["id"].clone(), json!(viewer_key)],
@@ -138,7 +89,7 @@ async fn admins_make_and_revoke_members_keys(backend: Backend) {
     assert!(refused.contains("needs the admin role"), "{refused}");
 
     // An admin manages keys but not the owner's.
-    let admin_key = member_key(&data, "a", "admin@example.com", "admin");
+    let admin_key = data.member_key("a", "admin@example.com", "admin");
     let as_admin = Server::in_process(&data, &[], &[("VK_API_KEY", &admin_key)]).await;
     let own = as_admin
         .call(
@@ -208,8 +159,8 @@ async fn a_viewer_cannot_write_over_any_transport() {
     use crate::http_support::{HttpServer, http, initialize_body};
 
     let data = DataDir::new();
-    add(&data, "viewer@example.com", "viewer");
-    let key = member_key(&data, "viewer", "viewer@example.com", "admin");
+    data.add_member("viewer@example.com", "viewer");
+    let key = data.member_key("viewer", "viewer@example.com", "admin");
     let said = "create_project needs the member role or above; you are viewer in workspace";
 
     // stdio, the binary as a child process.
@@ -327,9 +278,9 @@ fn the_readme_role_table_is_the_registrys() {
 /// the member who made it in `updated_by` and the audit row.
 async fn changes_name_their_member_and_any_member_can_be_assigned(backend: Backend) {
     let data = DataDir::on(backend);
-    add(&data, "li@example.com", "member");
-    let li = user_id(&data, "li@example.com");
-    let key = member_key(&data, "li", "li@example.com", "read,write");
+    data.add_member("li@example.com", "member");
+    let li = data.user_id("li@example.com");
+    let key = data.member_key("li", "li@example.com", "read,write");
     let owner = Server::in_process(&data, &[], &[]).await;
     let project = owner.project("Shared").await;
     let task = owner.task(&project, "Owner's task", json!({})).await;
@@ -376,7 +327,7 @@ async fn changes_name_their_member_and_any_member_can_be_assigned(backend: Backe
             json!({"project_id": project, "description": "Li's"}),
         )
         .await;
-    let owner_id = user_id(&data, OWNER_EMAIL);
+    let owner_id = data.user_id(OWNER_EMAIL);
     assert_eq!(
         data.rows(
             "SELECT updated_by, created_by FROM tasks WHERE id = ?",
@@ -418,14 +369,14 @@ on_both_stores!(changes_name_their_member_and_any_member_can_be_assigned,);
 /// `updated_by` and in each move's audit row.
 async fn session_task_moves_name_their_member(backend: Backend) {
     let data = DataDir::on(backend);
-    add(&data, "alice@example.com", "member");
-    add(&data, "bob@example.com", "member");
+    data.add_member("alice@example.com", "member");
+    data.add_member("bob@example.com", "member");
     let (alice_id, bob_id) = (
-        user_id(&data, "alice@example.com"),
-        user_id(&data, "bob@example.com"),
+        data.user_id("alice@example.com"),
+        data.user_id("bob@example.com"),
     );
-    let alice_key = member_key(&data, "alice", "alice@example.com", "read,write,sessions");
-    let bob_key = member_key(&data, "bob", "bob@example.com", "read,write,sessions");
+    let alice_key = data.member_key("alice", "alice@example.com", "read,write,sessions");
+    let bob_key = data.member_key("bob", "bob@example.com", "read,write,sessions");
     let config = common::sessions::config(&data, "", "");
     let config = config.to_str().expect("utf-8");
     // The owner makes the tasks, so every later `updated_by` is a move's.

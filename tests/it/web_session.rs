@@ -14,7 +14,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::{
-    approvals::{approval_server, ask, asking, pending},
+    approvals::{ask, asking, pending},
     common::{
         self, BIN, DataDir, Server,
         github::{GitHubStandIn, TOKEN},
@@ -594,7 +594,7 @@ async fn an_asking_agents_request_is_approved_from_the_session_page() {
     let web = HttpServer::start(t.data.path(), &["--config", config, "--no-runner"], &[]);
     let person = sign_in(&web, &person_key).await;
     let viewer = sign_in(&web, &viewer_key).await;
-    let agent = approval_server(&t.out.join("mcp.json"), None).await;
+    let agent = common::sessions::session_server(&t.out.join("mcp.json"), None).await;
     let asked = tokio::spawn({
         let agent = agent.peer().clone();
         async move { ask(&agent, "Bash", json!({"command": "rm -rf build"})).await }

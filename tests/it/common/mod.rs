@@ -152,6 +152,47 @@ impl DataDir {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
+    /// Adds `email` to the default workspace as `role` (`members add`).
+    pub fn add_member(&self, email: &str, role: &str) {
+        self.cli_ok(&[
+            "members",
+            "add",
+            "--workspace",
+            "default",
+            "--email",
+            email,
+            "--role",
+            role,
+        ]);
+    }
+
+    /// A key named `name` of member `user` (email) of the default
+    /// workspace with `scopes`; returns it.
+    pub fn member_key(&self, name: &str, user: &str, scopes: &str) -> String {
+        self.cli_ok(&[
+            "keys",
+            "create",
+            "--workspace",
+            "default",
+            "--name",
+            name,
+            "--scopes",
+            scopes,
+            "--user",
+            user,
+        ])
+        .trim()
+        .to_owned()
+    }
+
+    /// The user id of `email`.
+    pub fn user_id(&self, email: &str) -> String {
+        self.rows("SELECT id FROM users WHERE email = ?", &[json!(email)])[0][0]
+            .as_str()
+            .expect("user")
+            .to_owned()
+    }
+
     /// Creates an API key and returns it.
     pub fn create_key(&self, workspace: &str, name: &str, scopes: &str) -> String {
         self.cli_ok(&[
@@ -684,3 +725,16 @@ pub mod browser;
 pub mod git_http;
 pub mod github;
 pub mod sessions;
+
+/// Whether the server refuses a request within a few seconds. The
+/// observable event is the refusal; a stdio server looks at its key again at
+/// most every half second, so the first requests may still pass.
+pub async fn refused_soon(server: &Server) -> bool {
+    for _ in 0..200 {
+        if server.try_call("list_projects", json!({})).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}

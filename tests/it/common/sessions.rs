@@ -8,6 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rmcp::{
+    RoleClient, ServiceExt,
+    service::RunningService,
+    transport::{ConfigureCommandExt, TokioChildProcess},
+};
 use serde_json::{Value, json};
 
 use super::{DataDir, Server};
@@ -194,4 +199,42 @@ pub fn process_kinds(session: &Value) -> Vec<String> {
         .iter()
         .map(|p| p["kind"].as_str().expect("kind").to_owned())
         .collect()
+}
+
+/// The session's server (`agent-mcp`) as the agent launches it from the
+/// `mcp.json` its runner gave it, with `token` in place of the turn's
+/// secret when given.
+pub async fn session_server(
+    mcp_json: &Path,
+    token: Option<&str>,
+) -> RunningService<RoleClient, ()> {
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(mcp_json).expect("mcp.json")).expect("json");
+    let server = &config["mcpServers"]["vk_session"];
+    assert_eq!(server["type"], "stdio", "{config:#}");
+    let program = server["command"].as_str().expect("command").to_owned();
+    let args: Vec<String> = server["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("arg").to_owned())
+        .collect();
+    let mut env: Vec<(String, String)> = server["env"]
+        .as_object()
+        .expect("env")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("env value").to_owned()))
+        .collect();
+    if let Some(token) = token {
+        env.retain(|(k, _)| k != "VK_AGENT_TOKEN");
+        env.push(("VK_AGENT_TOKEN".to_owned(), token.to_owned()));
+    }
+    let transport =
+        TokioChildProcess::new(tokio::process::Command::new(program).configure(|cmd| {
+            cmd.args(&args)
+                .envs(env)
+                .stderr(std::process::Stdio::null());
+        }))
+        .expect("spawn agent-mcp");
+    ().serve(transport).await.expect("agent-mcp initializes")
 }
