@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     error::WebError,
-    pages,
+    layout,
     signin::{COOKIE, Credential, LINK_DIR, Signed, check_csrf, cookie, session_cookie},
     state::Web,
 };
@@ -33,7 +33,7 @@ pub async fn form(State(web): State<Arc<Web>>, headers: HeaderMap) -> Result<Res
     if web.signin.signed(&headers).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
-    Ok(Html(pages::sign_in_page(None).into_string()).into_response())
+    Ok(Html(layout::sign_in_page(None).into_string()).into_response())
 }
 
 /// `POST /signin`: checks the pasted key or JWT and opens a session. (No
@@ -47,7 +47,7 @@ pub async fn submit(
     let refused = |message: String| {
         (
             StatusCode::UNAUTHORIZED,
-            Html(pages::sign_in_page(Some(&message)).into_string()),
+            Html(layout::sign_in_page(Some(&message)).into_string()),
         )
             .into_response()
     };

@@ -6,7 +6,7 @@
 //!   who set one, their avatar's URL. The URL carries a hash of the
 //!   picture (`/u/{user_id}/avatar?v=…`): one URL per member, cached by
 //!   the browser, and a new picture is a new URL. Whether a member has an
-//!   avatar is remembered for [`SEEN_FOR`], so a board redrawn every
+//!   avatar is remembered for [`faces::SEEN_FOR`], so a board redrawn every
 //!   second reads the object store once per member per half minute.
 //! - `GET /u/{user_id}/avatar`: the picture, for a signed-in member of the
 //!   same workspace only (another workspace's user is "not found"), with
@@ -16,11 +16,7 @@
 //!   ([`crate::avatars::set_avatar`]: PNG, JPEG or WebP, at most 1 MB,
 //!   decoded, re-encoded). A refused file changes nothing and says why.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     body::Body,
@@ -34,77 +30,19 @@ use serde_json::json;
 
 use super::{
     error::WebError,
-    pages,
+    faces::tag_of,
+    layout,
     signin::{Signed, check_csrf},
     state::Web,
 };
 use crate::{
     auth::Scope,
     avatars::{self, AVATAR_MIME, AvatarError, MAX_AVATAR_BYTES},
-    logs::LogStore,
     store::{Member, Workspace},
 };
 
-/// How long the board trusts what it last saw of a member's avatar (set
-/// or not, and which picture). An upload through the board is seen at
-/// once; one through `POST /avatars` or `members set-avatar` within this.
-const SEEN_FOR: Duration = Duration::from_secs(30);
 /// Room for the multipart framing and the CSRF field around a 1 MB file.
 const FORM_OVERHEAD: usize = 16 * 1024;
-
-/// What the board knows of members' avatars.
-pub struct Faces {
-    objects: Option<LogStore>,
-    /// user id → the avatar's content tag (`None`: no avatar), and when
-    /// that was seen.
-    seen: Mutex<HashMap<String, (Option<String>, Instant)>>,
-}
-
-impl Faces {
-    pub fn new(objects: Option<LogStore>) -> Self {
-        Faces {
-            objects,
-            seen: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<String>, Instant)>> {
-        self.seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The content tag of `user_id`'s avatar, `None` when they have none
-    /// (or the server keeps no objects, or they could not be read).
-    async fn tag(&self, user_id: &str) -> Option<String> {
-        let objects = self.objects.as_ref()?;
-        if let Some((tag, at)) = self.lock().get(user_id)
-            && at.elapsed() < SEEN_FOR
-        {
-            return tag.clone();
-        }
-        let tag = match avatars::avatar(objects, user_id).await {
-            Ok(found) => found.map(|png| tag_of(&png)),
-            Err(error) => {
-                tracing::warn!(%error, user = %user_id, "could not read an avatar; showing initials");
-                None
-            }
-        };
-        self.lock()
-            .insert(user_id.to_owned(), (tag.clone(), Instant::now()));
-        tag
-    }
-
-    /// Forgets what was seen of `user_id`'s avatar (it just changed).
-    fn forget(&self, user_id: &str) {
-        self.lock().remove(user_id);
-    }
-}
-
-fn tag_of(png: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(png)[..6])
-}
 
 /// A member as the board draws them.
 pub struct Person {
@@ -309,7 +247,7 @@ async fn account_page(
             p class="muted" { "Setting an avatar needs the write scope; you signed in with " (signed.principal.scopes.to_string()) "." }
         }
     };
-    (status, pages::page("Account", signed, body)).into_response()
+    (status, layout::page("Account", signed, body)).into_response()
 }
 
 /// `POST /account/avatar`: sets the caller's own avatar from the form.

@@ -8,10 +8,7 @@
 //! again). Who may press what is [`Buttons`]: the caller's scopes and the
 //! session's state.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use axum::{
     Form,
@@ -26,52 +23,11 @@ use serde_json::{Value, json};
 use super::{
     calls::Reply,
     error::WebError,
+    notices::Notice,
     signin::{Signed, check_csrf},
     state::Web,
 };
 use crate::store::Session;
-
-/// What an action said, shown once on the page it returns to.
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub ok: bool,
-    pub text: String,
-    /// A refused merge's conflicting files.
-    pub files: Vec<String>,
-}
-
-/// Most notices kept at once (each is taken by the next page view; ones
-/// never taken are dropped when the map is full).
-const MAX_NOTICES: usize = 1024;
-
-/// The notices waiting for their page, by browser session and page.
-#[derive(Default)]
-pub struct Notices(Mutex<HashMap<String, Notice>>);
-
-impl Notices {
-    fn key(signed: &Signed, page: &str) -> String {
-        format!("{} {page}", crate::auth::hash_key(&signed.csrf))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Notice>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub fn put(&self, signed: &Signed, page: &str, notice: Notice) {
-        let mut notices = self.lock();
-        if notices.len() >= MAX_NOTICES {
-            notices.clear();
-        }
-        notices.insert(Self::key(signed, page), notice);
-    }
-
-    /// The notice for `page`, once.
-    pub fn take(&self, signed: &Signed, page: &str) -> Option<Notice> {
-        self.lock().remove(&Self::key(signed, page))
-    }
-}
 
 /// A notice as HTML: a status line people and screen readers notice.
 pub fn notice(notice: Option<&Notice>) -> Markup {

@@ -7,11 +7,11 @@ use std::{path::PathBuf, sync::Arc};
 use axum::{body::Body, extract::FromRequestParts, http::request::Parts};
 
 use super::{
-    avatars::Faces,
     calls::Calls,
     error::WebError,
+    faces::Faces,
     live::Live,
-    session_actions::Notices,
+    notices::Notices,
     signin::{SignIn, Signed},
 };
 use crate::{
