@@ -92,6 +92,10 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/c/{comment_id}", post(comments::edit))
         .route("/c/{comment_id}/delete", post(comments::delete))
         .layer(middleware::from_fn(security_headers))
+        // Pages, fragments, log pages and assets go out gzipped to a browser
+        // that accepts it (a 500-task board is ~160 KB of HTML, ~20 KB
+        // gzipped); event streams and images are left as they are.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(web)
 }
 

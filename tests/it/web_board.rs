@@ -613,3 +613,95 @@ async fn no_auth_mode_is_the_local_owner_and_still_needs_the_csrf_token() {
     assert_eq!(tasks(&mcp, &project).await.len(), 1);
     mcp.stop().await;
 }
+
+/// Pages and assets go out gzipped to a browser that accepts it (issue 17:
+/// first load at most 150 KB compressed, and a big board is mostly
+/// repeated markup); the board's event stream is never buffered for it.
+#[tokio::test]
+async fn pages_and_assets_are_gzipped_but_event_streams_are_not() {
+    use std::io::Read;
+
+    let data = DataDir::new();
+    let key = data.create_key("default", "person", "read,write");
+    let server = HttpServer::start(data.path(), &[], &[]);
+    let mcp = mcp(&data).await;
+    let project = common::id(&mcp.call("create_project", json!({"name": "Zip"})).await);
+    for i in 0..200 {
+        mcp.task(
+            &project,
+            &format!("Task number {i} of the board"),
+            json!({}),
+        )
+        .await;
+    }
+    let session = sign_in(&server, &key).await;
+    let (status, plain) = session.get(&server, &format!("/p/{project}")).await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+
+    let fetch = |path: String| {
+        let cookie = session.cookie.clone();
+        let url = server.url(&path);
+        async move {
+            client()
+                .get(url)
+                .header(header::COOKIE, cookie)
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .send()
+                .await
+                .expect("get")
+        }
+    };
+    let zipped = fetch(format!("/p/{project}")).await;
+    assert_eq!(zipped.status(), StatusCode::OK);
+    assert_eq!(
+        zipped
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..]),
+        "{:?}",
+        zipped.headers()
+    );
+    // The security headers survive compression.
+    assert!(zipped.headers().contains_key("content-security-policy"));
+    let bytes = zipped.bytes().await.expect("body");
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut html)
+        .expect("a gzip body");
+    assert_eq!(html.matches("class=\"card\"").count(), 200);
+    assert_eq!(
+        html.matches("class=\"card\"").count(),
+        plain.matches("class=\"card\"").count()
+    );
+    assert!(
+        bytes.len() * 4 < plain.len(),
+        "{} gzipped bytes for {} plain",
+        bytes.len(),
+        plain.len()
+    );
+
+    let script = fetch("/assets/board.js".to_owned()).await;
+    assert_eq!(
+        script
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+
+    // The live stream's first event arrives unbuffered and uncompressed.
+    let mut events = fetch(format!("/p/{project}/events")).await;
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(
+        events.headers().get(header::CONTENT_ENCODING).is_none(),
+        "{:?}",
+        events.headers()
+    );
+    let first = tokio::time::timeout(Duration::from_secs(20), events.chunk())
+        .await
+        .expect("an event within 20 s")
+        .expect("a chunk");
+    assert!(first.is_some());
+    mcp.stop().await;
+}

@@ -472,6 +472,13 @@ async fn a_500_task_board_renders_and_first_load_is_small() {
     eprintln!(
         "500-task board in headless Chromium (ms from navigation start; bytes transferred): {figures:?}"
     );
+    // Gzipped, the board of 500 cards with its faces is well within the
+    // first-load budget.
+    let board_bytes = figures[0]["bytes"].as_i64().unwrap_or(0);
+    assert!(
+        board_bytes > 0 && board_bytes <= 150 * 1024,
+        "the 500-task board's first load is {board_bytes} bytes"
+    );
     // The first load of a page with its script and stylesheet (uncached).
     let browser = Browser::start().await;
     sign_in(&browser, &server, &key).await;
