@@ -155,13 +155,15 @@ pub async fn serve_on(
         }));
     let outgoing: Pin<Box<dyn Sink<ServerJsonRpcMessage, Error = std::io::Error> + Send>> =
         Box::pin(futures::sink::unfold(
-            lines_tx,
-            |tx, message: ServerJsonRpcMessage| async move {
+            (lines_tx, direct.clone()),
+            |(tx, direct), message: ServerJsonRpcMessage| async move {
+                // Before the client can read the initialize reply.
+                direct.replied(&message);
                 let line = serde_json::to_vec(&message).map_err(std::io::Error::other)?;
                 tx.send(line)
                     .await
                     .map_err(|_| std::io::Error::other("stdout is closed"))?;
-                Ok::<_, std::io::Error>(tx)
+                Ok::<_, std::io::Error>((tx, direct))
             },
         ));
 
@@ -170,8 +172,6 @@ pub async fn serve_on(
     let running = server.checked().serve((outgoing, incoming)).await;
     let result = match running {
         Ok(running) => {
-            let client = running.peer().peer_info();
-            direct.initialized(client.as_deref().map(|info| &info.protocol_version));
             tokio::select! {
                 quit = running.waiting() => {
                     quit?;

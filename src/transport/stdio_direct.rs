@@ -18,7 +18,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use rmcp::model::{ErrorCode, JsonObject, ProtocolVersion};
+use rmcp::model::{ErrorCode, JsonObject, ProtocolVersion, ServerJsonRpcMessage, ServerResult};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -49,12 +49,17 @@ impl Direct {
         }
     }
 
-    /// Opens the direct path once rmcp has initialized the session with
-    /// `client_version`: for protocols before 2026-07-28 (later ones carry
-    /// per-request metadata that rmcp checks).
-    pub fn initialized(&self, client_version: Option<&ProtocolVersion>) {
-        let stateful = client_version.is_some_and(|v| *v < ProtocolVersion::V_2026_07_28);
-        self.ready.store(stateful, Ordering::Release);
+    /// Sees each message rmcp sends before it is written: its `initialize`
+    /// reply opens the direct path for a session of a protocol before
+    /// 2026-07-28 (later ones carry per-request metadata that rmcp checks).
+    /// A request the client sends after reading that reply finds it open.
+    pub fn replied(&self, message: &ServerJsonRpcMessage) {
+        if let ServerJsonRpcMessage::Response(response) = message
+            && let ServerResult::InitializeResult(result) = &response.result
+        {
+            let stateful = result.protocol_version < ProtocolVersion::V_2026_07_28;
+            self.ready.store(stateful, Ordering::Release);
+        }
     }
 
     /// The call in `message` if it is the plain case (see the module's
