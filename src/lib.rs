@@ -18,8 +18,11 @@
 //!   their key is revoked or expires), [`transport::http::sse`] (the legacy
 //!   HTTP+SSE transport) and `error` ([`transport::http::EdgeError`], every
 //!   refusal); `jsonrpc_errors` answers malformed messages on stdio and
-//!   HTTP alike. [`transport::agent_mcp`] is the session's server every
-//!   session's agent launches (`agent-mcp`: comments, approvals "ask"). Servers take a shutdown future; only the binary's
+//!   HTTP alike. A plain `tools/call` skips rmcp's per-request service:
+//!   `http/direct.rs` (stateless HTTP) and `stdio_direct.rs` run the tool
+//!   and `tool_reply` writes its reply once. [`transport::agent_mcp`] is the
+//!   session's server every session's agent launches (`agent-mcp`: comments,
+//!   approvals "ask"). Servers take a shutdown future; only the binary's
 //!   [`commands::shutdown_signal`] listens for signals.
 //! - [`server`] — the one MCP handler all transports serve; resolves the caller.
 //!   `server/checked.rs` adds stdio's per-request key and listen checks
@@ -28,7 +31,8 @@
 //!   sessions.
 //! - [`tools`] — MCP tools, one file per area, each output type with its
 //!   readable text ([`tools::Render`]) beside it; `registry.rs` offers and
-//!   runs them (schemas, annotations, argument parsing, scopes).
+//!   runs them (schemas, annotations, argument parsing, scopes);
+//!   `json_text.rs` writes a page of tasks' JSON by hand (the hot output).
 //! - [`resources`] — MCP resources: project boards, tasks and live session logs.
 //! - [`prompts`] — MCP prompts (the prompt templates) and argument
 //!   completion.

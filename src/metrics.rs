@@ -43,8 +43,9 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     http_requests: Mutex<BTreeMap<Labels, u64>>,
     http_latency: Mutex<BTreeMap<Labels, Histogram>>,
-    tool_calls: Mutex<BTreeMap<Labels, u64>>,
-    tool_latency: Mutex<BTreeMap<Labels, Histogram>>,
+    /// By (tool, outcome): both `'static`, so a call allocates no key.
+    tool_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    tool_latency: Mutex<BTreeMap<&'static str, Histogram>>,
     rate_limited: Mutex<BTreeMap<Labels, u64>>,
     sse_sessions: Mutex<i64>,
     /// Stateless `tools/call`s the HTTP edge answered itself.
@@ -76,11 +77,10 @@ impl Metrics {
     }
 
     /// One tool call finished with `outcome` (ok, tool_error, invalid).
-    pub fn tool_call(&self, tool: &str, outcome: &str, elapsed: Duration) {
-        let labels = vec![("tool", tool.to_owned()), ("outcome", outcome.to_owned())];
-        *lock(&self.tool_calls).entry(labels).or_default() += 1;
+    pub fn tool_call(&self, tool: &'static str, outcome: &'static str, elapsed: Duration) {
+        *lock(&self.tool_calls).entry((tool, outcome)).or_default() += 1;
         lock(&self.tool_latency)
-            .entry(vec![("tool", tool.to_owned())])
+            .entry(tool)
             .or_default()
             .observe(elapsed.as_secs_f64());
     }
@@ -119,13 +119,27 @@ impl Metrics {
             &mut out,
             "vk_tool_calls_total",
             "Tool calls by tool and outcome.",
-            &lock(&self.tool_calls),
+            &lock(&self.tool_calls)
+                .iter()
+                .map(|((tool, outcome), n)| {
+                    (
+                        vec![
+                            ("tool", (*tool).to_owned()),
+                            ("outcome", (*outcome).to_owned()),
+                        ],
+                        *n,
+                    )
+                })
+                .collect(),
         );
         histogram(
             &mut out,
             "vk_tool_call_duration_seconds",
             "Time to run a tool call.",
-            &lock(&self.tool_latency),
+            &lock(&self.tool_latency)
+                .iter()
+                .map(|(tool, h)| (vec![("tool", (*tool).to_owned())], h.clone()))
+                .collect(),
         );
         counter(
             &mut out,

@@ -17,6 +17,32 @@ impl KanbanServer {
     pub fn checked(self) -> Checked {
         Checked(self)
     }
+
+    /// Checks the connection's API key again (at most one store lookup per
+    /// half second, see [`crate::auth::KeyCheck`]): a revoked or expired key
+    /// refuses the request. Nothing to check without a key (the local owner).
+    pub async fn check_key(&self) -> Result<(), ErrorData> {
+        let Some(check) = &self.key_check else {
+            return Ok(());
+        };
+        match check.check().await {
+            Ok(()) => Ok(()),
+            Err(AuthError::Store(error)) => {
+                let workspace = self.principal.as_ref().map(|p| &p.workspace_name[..]);
+                Err(mcp_error::store_error(
+                    workspace.unwrap_or_default(),
+                    "the API key check",
+                    &error,
+                ))
+            }
+            Err(_) => Err(mcp_error::key_refused(check.key_id())),
+        }
+    }
+
+    /// The connection's principal (stdio), if it has one.
+    pub fn connection_principal(&self) -> Option<&crate::auth::Principal> {
+        self.principal.as_ref()
+    }
 }
 
 /// The handler behind the checks rmcp's dispatch has no hook for, for
@@ -35,20 +61,7 @@ impl Checked {
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let server = &self.0;
-        if let Some(check) = &server.key_check {
-            match check.check().await {
-                Ok(()) => {}
-                Err(AuthError::Store(error)) => {
-                    let workspace = server.principal.as_ref().map(|p| &p.workspace_name[..]);
-                    return Err(mcp_error::store_error(
-                        workspace.unwrap_or_default(),
-                        "the API key check",
-                        &error,
-                    ));
-                }
-                Err(_) => return Err(mcp_error::key_refused(check.key_id())),
-            }
-        }
+        server.check_key().await?;
         if let ClientRequest::SubscriptionsListenRequest(listen) = request {
             let principal = server.principal(context)?;
             server

@@ -24,19 +24,51 @@ macro_rules! project_select {
     };
 }
 
+/// One row of [`project_select!`], every column a field: no
+/// `#[serde(flatten)]`, which buffers a whole row (a copy of every value)
+/// before decoding it again.
 #[derive(serde::Deserialize)]
 struct ProjectRow {
-    #[serde(flatten)]
-    project: Project,
-    #[serde(flatten)]
-    counts: TaskCounts,
+    id: ProjectId,
+    workspace_id: super::WorkspaceId,
+    name: String,
+    description: String,
+    repo_path: Option<String>,
+    #[serde(default)]
+    setup_script: Option<String>,
+    #[serde(default)]
+    cleanup_script: Option<String>,
+    #[serde(default)]
+    approvals: super::ApprovalMode,
+    created_at: String,
+    updated_at: String,
+    todo: i64,
+    inprogress: i64,
+    inreview: i64,
+    done: i64,
+    cancelled: i64,
 }
 
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
         Project {
-            task_counts: row.counts,
-            ..row.project
+            id: row.id,
+            workspace_id: row.workspace_id,
+            name: row.name,
+            description: row.description,
+            repo_path: row.repo_path,
+            setup_script: row.setup_script,
+            cleanup_script: row.cleanup_script,
+            approvals: row.approvals,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            task_counts: TaskCounts {
+                todo: row.todo,
+                inprogress: row.inprogress,
+                inreview: row.inreview,
+                done: row.done,
+                cancelled: row.cancelled,
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ mod call;
 mod comments;
 mod error;
 mod github;
+mod json_text;
 mod keys;
 mod links;
 mod members;
@@ -52,6 +53,15 @@ pub use session_wait::call_allowance;
 /// its impl beside it, in its tool's module.
 pub trait Render {
     fn render(&self) -> String;
+
+    /// The structured output as compact JSON text: serde_json's, unless the
+    /// type writes the same bytes faster itself (a page of tasks does).
+    fn json_text(&self) -> serde_json::Result<String>
+    where
+        Self: Serialize,
+    {
+        to_json_text(self)
+    }
 
     /// The content blocks of a tool result: by default, the rendering. An
     /// output whose bulk is text that is not in its structured form (an
@@ -136,7 +146,7 @@ pub struct ToolReply {
 
 /// Compact JSON of `value`, written into a buffer that starts large enough
 /// for a typical result (a page of tasks grows it a few times, not a dozen).
-fn to_json_text(value: &impl Serialize) -> serde_json::Result<String> {
+fn to_json_text<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut text = Vec::with_capacity(4096);
     serde_json::to_writer(&mut text, value)?;
     // serde_json writes UTF-8 only.
@@ -256,7 +266,7 @@ where
             };
             let (tree, text) = match encoding {
                 Encoding::Tree => (Some(serde_json::to_value(&output).map_err(failed)?), None),
-                Encoding::Text => (None, Some(to_json_text(&output).map_err(failed)?)),
+                Encoding::Text => (None, Some(output.json_text().map_err(failed)?)),
             };
             let mut result = CallToolResult::success(output.into_content());
             result.structured_content = tree;

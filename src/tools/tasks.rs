@@ -417,6 +417,10 @@ impl Render for TaskDetail {
 }
 
 impl Render for TaskPage {
+    fn json_text(&self) -> serde_json::Result<String> {
+        Ok(super::json_text::task_page(self))
+    }
+
     fn render(&self) -> String {
         let mut out = String::with_capacity(40 + 100 * self.tasks.len());
         out.push_str(&format!(

@@ -8,3 +8,5 @@ mod jsonrpc_errors;
 pub mod listener;
 mod ratelimit;
 pub mod stdio;
+mod stdio_direct;
+mod tool_reply;

@@ -24,7 +24,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use super::jsonrpc_errors;
+use super::{jsonrpc_errors, stdio_direct::Direct};
 use crate::server::KanbanServer;
 
 /// Longest line (one message) accepted on stdin.
@@ -141,10 +141,12 @@ pub async fn serve_on(
     let (lines_tx, lines_rx) = mpsc::channel::<Vec<u8>>(CHANNEL_CAPACITY);
     let writer = tokio::spawn(write_lines(output, lines_rx));
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
+    let direct = Direct::new(server.clone());
     let reader = tokio::spawn(read_lines(
         BufReader::new(input),
         to_server,
         lines_tx.clone(),
+        direct.clone(),
     ));
 
     let incoming: Pin<Box<dyn Stream<Item = ClientJsonRpcMessage> + Send>> =
@@ -153,13 +155,15 @@ pub async fn serve_on(
         }));
     let outgoing: Pin<Box<dyn Sink<ServerJsonRpcMessage, Error = std::io::Error> + Send>> =
         Box::pin(futures::sink::unfold(
-            lines_tx,
-            |tx, message: ServerJsonRpcMessage| async move {
+            (lines_tx, direct.clone()),
+            |(tx, direct), message: ServerJsonRpcMessage| async move {
+                // Before the client can read the initialize reply.
+                direct.replied(&message);
                 let line = serde_json::to_vec(&message).map_err(std::io::Error::other)?;
                 tx.send(line)
                     .await
                     .map_err(|_| std::io::Error::other("stdout is closed"))?;
-                Ok::<_, std::io::Error>(tx)
+                Ok::<_, std::io::Error>((tx, direct))
             },
         ));
 
@@ -265,12 +269,13 @@ async fn read_line(input: &mut (impl AsyncBufRead + Unpin), max: usize) -> std::
     Ok(Line::Complete(line))
 }
 
-/// Reads stdin line by line until it closes; hands good messages to rmcp
-/// and answers the rest.
+/// Reads stdin line by line until it closes; runs plain tool calls itself
+/// ([`Direct`]), hands the other good messages to rmcp and answers the rest.
 async fn read_lines(
     mut input: impl AsyncBufRead + Unpin,
     to_server: mpsc::Sender<ClientJsonRpcMessage>,
     replies: mpsc::Sender<Vec<u8>>,
+    direct: Direct,
 ) {
     loop {
         let line = match read_line(&mut input, MAX_LINE_BYTES).await {
@@ -301,8 +306,12 @@ async fn read_lines(
             }
         };
         for parsed in split_messages(&line) {
-            let outcome = match parsed {
-                Ok(value) => jsonrpc_errors::to_message(value),
+            let outcome = match parsed.map(|value| direct.take(value)) {
+                Ok(Ok(call)) => {
+                    direct.answer(call, replies.clone());
+                    continue;
+                }
+                Ok(Err(value)) => jsonrpc_errors::to_message(value),
                 Err(reply) => Err(reply),
             };
             match outcome {

@@ -39,6 +39,7 @@ mod session_runners;
 mod session_turns;
 mod session_wait;
 mod sessions;
+mod stdio_direct;
 mod stdio_pipes;
 mod store_contract;
 mod tasks_ext;

@@ -23,12 +23,12 @@ use axum::{
 };
 use rmcp::{
     ErrorData,
-    model::{ErrorCode, JsonObject, ProtocolVersion, RequestId, RequestMetaObject},
+    model::{ErrorCode, JsonObject, ProtocolVersion, RequestMetaObject},
 };
 use serde_json::Value;
 
 use super::calls::McpPost;
-use crate::{auth::Principal, server::KanbanServer, tools::Encoding};
+use crate::{auth::Principal, server::KanbanServer, tools::Encoding, transport::tool_reply};
 
 /// The `_meta` keys a plain 2026-07-28 request carries.
 const PLAIN_META_KEYS: [&str; 3] = [
@@ -127,7 +127,7 @@ pub async fn answer(server: &KanbanServer, principal: Principal, call: DirectCal
         )
         .await;
     let written = match reply {
-        Ok(reply) => success_body(&call.id, &reply.result, reply.structured_json.as_deref())
+        Ok(reply) => tool_reply::success(&call.id, &reply.result, reply.structured_json.as_deref())
             .map(|body| (StatusCode::OK, body)),
         Err(error) => error_body(&call.id, error),
     };
@@ -152,33 +152,6 @@ pub async fn answer(server: &KanbanServer, principal: Principal, call: DirectCal
     }
 }
 
-/// `{"jsonrpc":"2.0","id":…,"result":…}`, the structured output (already
-/// JSON text) written into the result object as `structuredContent`.
-fn success_body(
-    id: &Value,
-    result: &rmcp::model::CallToolResult,
-    structured: Option<&str>,
-) -> serde_json::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(256 + 2 * structured.map_or(0, str::len));
-    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    serde_json::to_writer(&mut body, id)?;
-    body.extend_from_slice(br#","result":"#);
-    let start = body.len();
-    serde_json::to_writer(&mut body, result)?;
-    if let Some(structured) = structured {
-        // The result is an object with at least `content`: put the field
-        // before its closing brace.
-        if body.len() > start + 2 && body.last() == Some(&b'}') {
-            body.pop();
-            body.extend_from_slice(br#","structuredContent":"#);
-            body.extend_from_slice(structured.as_bytes());
-            body.push(b'}');
-        }
-    }
-    body.push(b'}');
-    Ok(body)
-}
-
 /// A JSON-RPC error reply with the HTTP status rmcp gives it on the
 /// stateless path (404 for an unknown method, 400 for protocol errors,
 /// otherwise 200 with the error in the body).
@@ -190,9 +163,7 @@ fn error_body(id: &Value, error: ErrorData) -> serde_json::Result<(StatusCode, V
         ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     };
-    let id: RequestId = serde_json::from_value(id.clone())?;
-    let message = rmcp::model::ServerJsonRpcMessage::error(error, Some(id));
-    Ok((status, serde_json::to_vec(&message)?))
+    Ok((status, tool_reply::failure(id, error)?))
 }
 
 /// Whether `Accept` names both `application/json` and `text/event-stream`
