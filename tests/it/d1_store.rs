@@ -405,12 +405,13 @@ async fn every_tool_call_costs_what_the_readme_says() {
         .expect("board");
     assert_eq!(d1.requests(), 1, "the board resource");
 
-    // Every mutation wrote its audit row in its one request.
+    // Every mutation wrote its audit row in its one request (the follow-up's
+    // move of the child back to inprogress included).
     assert_eq!(
         data.count(&format!(
             "SELECT COUNT(*) FROM audit_logs WHERE entity_id IN ('{project_id}', '{parent_id}', '{child_id}')"
         )),
-        8
+        9
     );
     server.stop().await;
 }
