@@ -82,23 +82,12 @@ pub async fn section(
 fn query_of(paging: &Paging) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &paging.comments {
-        parts.push(format!("comments={}", encode(c)));
+        parts.push(format!("comments={}", render::urlencode(c)));
     }
     if let Some(a) = &paging.activity {
-        parts.push(format!("activity={}", encode(a)));
+        parts.push(format!("activity={}", render::urlencode(a)));
     }
     parts.join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A stored time (`2026-12-01T09:30:00.000Z`) as people read it.

@@ -186,23 +186,12 @@ pub async fn board(
 fn query_string(filters: &Filters) -> String {
     let mut parts = Vec::new();
     if !filters.assignee.is_empty() {
-        parts.push(format!("assignee={}", urlencode(&filters.assignee)));
+        parts.push(format!("assignee={}", render::urlencode(&filters.assignee)));
     }
     if !filters.q.is_empty() {
-        parts.push(format!("q={}", urlencode(&filters.q)));
+        parts.push(format!("q={}", render::urlencode(&filters.q)));
     }
     parts.join("&")
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `GET /p/{project}/columns`: the columns alone, for the live refresh.

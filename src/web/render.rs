@@ -20,6 +20,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// `text` percent-encoded for a query string (RFC 3986 unreserved
+/// characters kept).
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A small, safe markdown subset: headings, paragraphs, `-`/`*` lists,
 /// fenced code, inline `code`, **bold**, *emphasis* and http(s) links. Raw
 /// HTML in the input shows as text.
