@@ -83,6 +83,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0017_comments.sql",
         sql: include_str!("../../migrations/0017_comments.sql"),
     },
+    Migration {
+        name: "0018_audit_feed_index_only.sql",
+        sql: include_str!("../../migrations/0018_audit_feed_index_only.sql"),
+    },
 ];
 
 /// The tracking table, byte for byte as wrangler creates it (its

@@ -24,6 +24,7 @@ const NAMES: &[&str] = &[
     "0015_session_merge.sql",
     "0016_github.sql",
     "0017_comments.sql",
+    "0018_audit_feed_index_only.sql",
 ];
 
 async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
@@ -104,6 +105,21 @@ async fn migrate_applies_everything_once_like_wrangler(backend: Backend) {
             .expect("count");
         assert_eq!(n, 1, "table {table}");
     }
+    // audit_logs keeps the indexes its reads use and no more: each one is
+    // written on every mutation (0018 dropped the one the feed's made redundant).
+    let indexes: Vec<String> = data
+        .rows(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_logs' \
+             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+            &[],
+        )
+        .into_iter()
+        .map(|r| r[0].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(
+        indexes,
+        ["idx_audit_logs_entity", "idx_audit_logs_workspace_feed"]
+    );
 }
 
 async fn a_database_from_a_newer_version_is_refused(backend: Backend) {
@@ -193,6 +209,31 @@ async fn a_database_of_an_earlier_version_upgrades_in_place() {
     assert!(out.contains("applied 0010_session_runtime.sql"), "{out}");
     assert!(out.contains("applied 0011_session_turns.sql"), "{out}");
     assert!(out.contains("applied 0017_comments.sql"), "{out}");
+    assert!(
+        out.contains("applied 0018_audit_feed_index_only.sql"),
+        "{out}"
+    );
+    // The index 0018 dropped existed in this schema; the feed's reads, in
+    // either time order, still go through an index and need no sort.
+    for order in ["DESC", "ASC"] {
+        let plan: Vec<String> = data
+            .rows(
+                &format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM audit_logs WHERE workspace_id = 'w' \
+                     AND created_at >= '2026' ORDER BY created_at {order}, id {order} LIMIT 50"
+                ),
+                &[],
+            )
+            .into_iter()
+            .map(|r| r[3].as_str().expect("detail").to_owned())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("idx_audit_logs_workspace_feed"))
+                && !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{order}: {plan:?}"
+        );
+    }
     assert_eq!(data.count("SELECT COUNT(*) FROM prompt_cache"), 0);
     let config = common::sessions::config(&data, "", "");
     let server = Server::start(&data, &["--config", config.to_str().expect("utf-8")], &[]).await;
