@@ -28,6 +28,14 @@ impl TaskStatus {
         TaskStatus::Cancelled,
     ];
 
+    /// The status a `tasks.status` value names, as [`TaskStatus::as_str`]
+    /// writes it.
+    pub fn of_column(text: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Todo => "todo",
@@ -133,6 +141,46 @@ pub struct Task {
     pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A page of tasks or a board decodes thousands of these: by position, not
+/// by serde's name matching (the same result, tested in `store::tasks`).
+impl super::exec::FromRow for Task {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "project_id",
+        "parent_task_id",
+        "title",
+        "description",
+        "status",
+        "position",
+        "assignee",
+        "assigned_at",
+        "assigned_by",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ];
+
+    fn from_cells(mut cells: std::vec::IntoIter<serde_json::Value>) -> Option<Self> {
+        use super::exec::{cell_int, cell_opt_text, cell_text};
+        // Fields are evaluated in the order written: the columns' order.
+        Some(Task {
+            id: cell_text(cells.next())?.into(),
+            project_id: cell_text(cells.next())?.into(),
+            parent_task_id: cell_opt_text(cells.next())?.map(TaskId::from),
+            title: cell_text(cells.next())?,
+            description: cell_text(cells.next())?,
+            status: TaskStatus::of_column(&cell_text(cells.next())?)?,
+            position: cell_int(cells.next())?,
+            assignee: cell_opt_text(cells.next())?.map(UserId::from),
+            assigned_at: cell_opt_text(cells.next())?,
+            assigned_by: cell_opt_text(cells.next())?.map(UserId::from),
+            created_by: cell_opt_text(cells.next())?.map(UserId::from),
+            created_at: cell_text(cells.next())?,
+            updated_at: cell_text(cells.next())?,
+        })
+    }
 }
 
 /// A task with its direct subtasks.

@@ -135,7 +135,7 @@ impl Store {
             return Err(project_not_found(project_id));
         }
         let page = Page::from_rows(
-            results.take_all::<Task>(page)?,
+            results.take_rows::<Task>(page)?,
             filter.limit as usize,
             |t| TaskKey {
                 position: t.position,
@@ -542,7 +542,7 @@ impl Store {
         let pull_requests = batch.push(super::github::select_project_pull_requests(
             actor, project_id,
         ));
-        let results = self.read(batch).await?;
+        let mut results = self.read(batch).await?;
         #[derive(serde::Deserialize)]
         struct Count {
             task_id: TaskId,
@@ -556,7 +556,7 @@ impl Store {
         let latest_comments = results.all(latest)?;
         let project = super::projects::decode_project(results.get(project))?
             .ok_or_else(|| project_not_found(project_id))?;
-        let tasks: Vec<Task> = results.all(tasks)?;
+        let tasks: Vec<Task> = results.take_rows(tasks)?;
         let columns = TaskStatus::ALL
             .iter()
             .map(|status| BoardColumn {
@@ -580,4 +580,139 @@ impl Store {
 
 fn not_a_member(user_id: &str) -> StoreError {
     StoreError::not_found(Entity::Member, user_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::super::exec::{FromRow, Row, StmtResult};
+    use super::*;
+
+    /// Two task rows as SQLite hands them (`task_columns!` order), one with
+    /// every optional column set and one with them NULL.
+    fn sqlite_rows() -> StmtResult {
+        let columns: Arc<[String]> = task_columns!()
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .collect();
+        let full = json!([
+            "t1",
+            "p1",
+            "t0",
+            "Title \"quoted\"",
+            "line\nbreak",
+            "inreview",
+            7,
+            "u1",
+            "2026-12-01T00:00:00.000Z",
+            "u2",
+            "u3",
+            "2026-11-30T00:00:00.000Z",
+            "2026-12-02T00:00:00.000Z"
+        ]);
+        let bare = json!([
+            "t2",
+            "p1",
+            null,
+            "Bare",
+            "",
+            "todo",
+            8,
+            null,
+            null,
+            null,
+            null,
+            "2026-11-30T00:00:00.000Z",
+            "2026-11-30T00:00:00.000Z"
+        ]);
+        let rows = [full, bare]
+            .into_iter()
+            .map(|values| match values {
+                Value::Array(values) => Row::new(Arc::clone(&columns), values),
+                _ => unreachable!(),
+            })
+            .collect();
+        StmtResult { rows, changes: 0 }
+    }
+
+    /// The same rows as D1 answers them: objects, whose columns serde_json
+    /// keeps in name order.
+    fn d1_rows() -> StmtResult {
+        let maps = sqlite_rows()
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|(name, value)| (name.to_owned(), value.clone()))
+                    .collect()
+            })
+            .collect();
+        StmtResult {
+            rows: Row::from_maps(maps),
+            changes: 0,
+        }
+    }
+
+    fn as_json(tasks: &[Task]) -> Value {
+        serde_json::to_value(tasks).expect("tasks serialize")
+    }
+
+    #[test]
+    fn task_columns_are_the_columns_the_statements_select() {
+        let selected: Vec<&str> = task_columns!().split(',').map(str::trim).collect();
+        assert_eq!(selected, Task::COLUMNS);
+    }
+
+    #[test]
+    fn tasks_decode_by_position_as_serde_decodes_them_in_either_column_order() {
+        let by_serde = as_json(&sqlite_rows().into_all::<Task>().expect("serde decode"));
+        assert_eq!(by_serde[0]["parent_task_id"], "t0");
+        assert_eq!(by_serde[1]["assignee"], Value::Null);
+        let sqlite = as_json(&sqlite_rows().into_rows::<Task>().expect("sqlite order"));
+        assert_eq!(sqlite, by_serde);
+        let d1 = d1_rows();
+        assert_ne!(d1.rows[0].iter().next().map(|(name, _)| name), Some("id"));
+        assert_eq!(
+            as_json(&d1.into_rows::<Task>().expect("d1 order")),
+            by_serde
+        );
+    }
+
+    #[test]
+    fn a_cell_of_the_wrong_type_or_a_missing_column_is_a_decode_error() {
+        for (column, value) in [
+            ("status", json!("archived")),
+            ("position", json!("7")),
+            ("title", Value::Null),
+            ("assignee", json!(3)),
+        ] {
+            let mut result = sqlite_rows();
+            let row = &result.rows[0];
+            let values: Vec<Value> = row
+                .iter()
+                .map(|(name, v)| {
+                    if name == column {
+                        value.clone()
+                    } else {
+                        v.clone()
+                    }
+                })
+                .collect();
+            let columns: Arc<[String]> = row.iter().map(|(name, _)| name.to_owned()).collect();
+            result.rows[0] = Row::new(columns, values);
+            let error = result.into_rows::<Task>().expect_err(column);
+            assert!(
+                matches!(error, StoreError::Decode { .. }),
+                "{column}: {error}"
+            );
+        }
+        let mut result = sqlite_rows();
+        let columns: Arc<[String]> = ["id", "title"].map(str::to_owned).into();
+        result.rows = vec![Row::new(columns, vec![json!("t1"), json!("T")])];
+        let error = result.into_rows::<Task>().expect_err("no project_id");
+        assert!(error.to_string().contains("project_id"), "{error}");
+    }
 }
