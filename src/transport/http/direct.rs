@@ -25,6 +25,7 @@ use rmcp::{
     ErrorData,
     model::{ErrorCode, JsonObject, ProtocolVersion, RequestMetaObject},
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::calls::McpPost;
@@ -91,7 +92,8 @@ pub fn plain_call(parts: &Parts, post: &McpPost, server: &KanbanServer) -> Optio
         Some(Value::Object(arguments)) => Some(arguments.clone()),
         Some(_) => return None,
     };
-    let meta = params.get("_meta")?.as_object()?;
+    let meta_value = params.get("_meta")?;
+    let meta = meta_value.as_object()?;
     if !meta
         .keys()
         .all(|key| PLAIN_META_KEYS.contains(&key.as_str()))
@@ -99,7 +101,8 @@ pub fn plain_call(parts: &Parts, post: &McpPost, server: &KanbanServer) -> Optio
     {
         return None;
     }
-    let meta: RequestMetaObject = serde_json::from_value(Value::Object(meta.clone())).ok()?;
+    // Read from the tree in place: no copy of the client's metadata per call.
+    let meta = RequestMetaObject::deserialize(meta_value).ok()?;
     if !meta
         .missing_required_keys(&ProtocolVersion::V_2026_07_28)
         .is_empty()
