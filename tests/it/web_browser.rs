@@ -6,43 +6,20 @@
 //! binary (`serve --http`); the MCP client is another server on the same
 //! SQLite file. Screenshots go to docs/screenshots/.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::{
     common::{
         self, DataDir, Server,
-        browser::{Browser, BrowserOptions},
+        browser::{Browser, BrowserOptions, screenshot},
         sessions::{config, git_repo},
     },
     http_support::HttpServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn screenshot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs/screenshots")
-        .join(format!("{name}.png"))
-}
-
-/// Signs in through the form, as a person pasting a key.
-async fn sign_in(browser: &Browser, server: &HttpServer, key: &str) {
-    browser.goto(&server.url("/")).await;
-    let token = browser.find("#token").await;
-    browser.send_keys(&token, key).await;
-    let submit = browser.find("form[action='/signin'] button").await;
-    browser.click(&submit).await;
-    browser.find("h1").await;
-    browser
-        .wait_for(
-            "the projects page",
-            "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Projects';",
-            WAIT,
-        )
-        .await;
-}
 
 async fn statuses(mcp: &Server, project: &str) -> Vec<(String, String)> {
     let page = mcp
@@ -98,7 +75,7 @@ async fn a_person_signs_in_drags_creates_and_sees_agents_changes_live() {
         .await;
 
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/"), &key, WAIT).await;
     let link = browser.find(&format!("a[href='/p/{project}']")).await;
     browser.click(&link).await;
     browser.find("#board .card").await;
@@ -273,7 +250,7 @@ async fn a_viewer_sees_no_controls_and_its_forged_post_is_refused() {
     let task = mcp.task(&project, "Look, don't touch", json!({})).await;
 
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/"), &key, WAIT).await;
     browser.goto(&server.url(&format!("/p/{project}"))).await;
     browser.find("#board .card").await;
     let card = browser.find(".card").await;
@@ -342,7 +319,7 @@ async fn a_sessions_log_streams_and_its_diff_shows() {
     let task = mcp.task(&project, "Take notes", json!({})).await;
 
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/"), &key, WAIT).await;
     browser.goto(&server.url(&format!("/t/{task}"))).await;
     let executor = browser.find("#executor").await;
     browser.send_keys(&executor, "web").await;
@@ -438,7 +415,7 @@ async fn a_500_task_board_renders_and_first_load_is_small() {
         .await;
     }
     let browser = Browser::with(BrowserOptions::default()).await;
-    sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/"), &key, WAIT).await;
     // Warm: the assets are cached as a returning person's are; measured
     // twice, the second is reported with the first.
     let mut figures = Vec::new();
@@ -481,7 +458,7 @@ async fn a_500_task_board_renders_and_first_load_is_small() {
     );
     // The first load of a page with its script and stylesheet (uncached).
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/"), &key, WAIT).await;
     browser.goto(&server.url("/")).await;
     let first: Value = browser
         .execute(

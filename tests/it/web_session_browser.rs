@@ -14,34 +14,13 @@ use serde_json::json;
 use crate::{
     common::{
         self, DataDir, Server,
-        browser::Browser,
+        browser::{Browser, screenshot},
         sessions::{config, git, git_repo, wait_finished, wait_output},
     },
     http_support::HttpServer,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn screenshot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs/screenshots")
-        .join(format!("{name}.png"))
-}
-
-async fn sign_in(browser: &Browser, server: &HttpServer, key: &str) {
-    browser.goto(&server.url("/")).await;
-    let token = browser.find("#token").await;
-    browser.send_keys(&token, key).await;
-    let submit = browser.find("form[action='/signin'] button").await;
-    browser.click(&submit).await;
-    browser
-        .wait_for(
-            "the projects page",
-            "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Projects';",
-            WAIT,
-        )
-        .await;
-}
 
 struct Setup {
     data: DataDir,
@@ -70,7 +49,7 @@ async fn setup() -> Setup {
         .await,
     );
     let browser = Browser::start().await;
-    sign_in(&browser, &web, &key).await;
+    browser.sign_in(&web.url("/"), &key, WAIT).await;
     Setup {
         data,
         repo,

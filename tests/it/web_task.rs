@@ -14,7 +14,10 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::{
-    common::{self, DataDir, OWNER_EMAIL, Server, browser::Browser},
+    common::{
+        self, DataDir, OWNER_EMAIL, Server,
+        browser::{Browser, screenshot},
+    },
     http_support::HttpServer,
     web_board::{Session, client, csrf_of, sign_in},
 };
@@ -636,27 +639,6 @@ async fn the_task_page_lists_adds_edits_and_deletes_comments_and_shows_activity(
     mcp.stop().await;
 }
 
-fn screenshot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs/screenshots")
-        .join(format!("{name}.png"))
-}
-
-async fn browser_sign_in(browser: &Browser, server: &HttpServer, key: &str) {
-    browser.goto(&server.url("/signin")).await;
-    let token = browser.find("#token").await;
-    browser.send_keys(&token, key).await;
-    let submit = browser.find("form[action='/signin'] button").await;
-    browser.click(&submit).await;
-    browser
-        .wait_for(
-            "the projects page",
-            "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Projects';",
-            WAIT,
-        )
-        .await;
-}
-
 #[tokio::test]
 async fn in_a_browser_an_uploaded_avatar_shows_on_cards_and_comments_arrive_live() {
     let data = DataDir::new();
@@ -681,7 +663,7 @@ async fn in_a_browser_an_uploaded_avatar_shows_on_cards_and_comments_arrive_live
         .await;
 
     let browser = Browser::start().await;
-    browser_sign_in(&browser, &server, &key).await;
+    browser.sign_in(&server.url("/signin"), &key, WAIT).await;
     // Upload a real PNG from the account page.
     let file = data.path().join("me.png");
     std::fs::write(&file, picture(240, 240, ImageFormat::Png)).expect("write");

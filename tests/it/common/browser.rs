@@ -22,6 +22,14 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long [`Browser::wait_for`] and element lookups wait by default.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Where a browser test saves screenshot `name`: `docs/screenshots/`, which
+/// the README shows.
+pub fn screenshot(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/screenshots")
+        .join(format!("{name}.png"))
+}
+
 /// The chromedriver binary: `VK_TEST_CHROMEDRIVER`, else Debian's.
 pub fn chromedriver() -> PathBuf {
     std::env::var_os("VK_TEST_CHROMEDRIVER")
@@ -383,6 +391,22 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Signs in through the form at `signin_url` as a person pasting `key`,
+    /// and waits up to `timeout` for the projects page.
+    pub async fn sign_in(&self, signin_url: &str, key: &str, timeout: Duration) {
+        self.goto(signin_url).await;
+        let token = self.find("#token").await;
+        self.send_keys(&token, key).await;
+        let submit = self.find("form[action='/signin'] button").await;
+        self.click(&submit).await;
+        self.wait_for(
+            "the projects page",
+            "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Projects';",
+            timeout,
+        )
+        .await;
     }
 
     /// Switches into an `<iframe>` (commands then act on its document).
