@@ -55,21 +55,8 @@ impl GitHttp {
         let app = Router::new()
             .fallback(backend)
             .with_state(Arc::clone(&shared));
-        // Its own thread and runtime, like the GitHub stand-in: the server
-        // under test may block its runtime while git talks to this one.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the git server");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("git server runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app).await;
-            });
-        });
+        // The server under test may block its runtime while git talks to this one.
+        let url = super::serve_on_own_thread(app, "git server");
         GitHttp { url, shared }
     }
 

@@ -118,21 +118,9 @@ impl GitHubStandIn {
             .route("/login/device/code", post(device_code))
             .route("/login/oauth/access_token", post(access_token))
             .with_state(Arc::clone(&world));
-        // Its own thread and runtime: the tests also run the CLI, blocking
-        // their own runtime while the child talks to this server.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("stand-in runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app).await;
-            });
-        });
+        // The tests also run the CLI, blocking their own runtime while the
+        // child talks to this server.
+        let url = super::serve_on_own_thread(app, "GitHub stand-in");
         GitHubStandIn { url, world }
     }
 

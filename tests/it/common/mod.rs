@@ -726,6 +726,30 @@ pub mod git_http;
 pub mod github;
 pub mod sessions;
 
+/// Serves `app` on a free loopback port from its own thread and runtime, and
+/// returns its base URL. The stand-ins (GitHub, the git server) run this
+/// way: a test may block its own runtime (running the CLI, or the server
+/// under test running git) while a child talks to them. The server lives
+/// as long as the test process.
+pub fn serve_on_own_thread(app: axum::Router, what: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("bind the {what}: {e}"));
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let what = what.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{what} runtime: {e}"));
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    url
+}
+
 /// Whether the server refuses a request within a few seconds. The
 /// observable event is the refusal; a stdio server looks at its key again at
 /// most every half second, so the first requests may still pass.
