@@ -378,10 +378,8 @@ impl StmtResult {
                 }
             };
             out.push(
-                T::from_cells(cells.into_iter()).ok_or_else(|| StoreError::Decode {
-                    message: "unexpected data from the database".to_owned(),
-                    source: None,
-                })?,
+                T::from_cells(cells.into_iter())
+                    .ok_or_else(|| StoreError::decode("a cell of the wrong type"))?,
             );
         }
         Ok(out)
@@ -409,10 +407,7 @@ fn positions<T: FromRow>(columns: &[String]) -> Result<Positions, StoreError> {
             columns
                 .iter()
                 .position(|column| column == name)
-                .ok_or_else(|| StoreError::Decode {
-                    message: format!("unexpected data from the database: no column {name}"),
-                    source: None,
-                })
+                .ok_or_else(|| StoreError::decode(format_args!("no column {name}")))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
